@@ -1,0 +1,155 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/complchain/complchain/nvme"
+	"github.com/complchain/complchain/nvme/target"
+)
+
+func init() { subcommands = append(subcommands, newTargetCmd) }
+
+// targetPattern is written at the start of namespace 1 so that a host can
+// check what it reads back.
+const targetPattern = "complchain target: namespace 1, sector 0\n"
+
+func newTargetCmd() *cobra.Command {
+	var (
+		listen    string
+		cfg       target.Config
+		nsSize    string
+		rtt       time.Duration
+		failNSID  []string
+		delayNSID []string
+		hangNSID  []uint
+		verbose   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "target",
+		Short: "Serve an emulated NVMe/TCP subsystem until interrupted",
+		Long: `target serves an emulated NVM subsystem over NVMe/TCP, with the discovery
+subsystem on the same port, until interrupted. Namespace 1 starts with a
+recognisable text in its first sector. A Linux host connects with the
+"nvme connect" line it prints.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			size, err := parseSize(nsSize)
+			if err != nil {
+				return fmt.Errorf("--ns-size: %w", err)
+			}
+			cfg.NamespaceSize = size
+			if rtt < 0 {
+				return fmt.Errorf("--rtt %v: must not be negative", rtt)
+			}
+			cfg.Delay = rtt / 2
+			if cfg.Faults.Status, err = parseNSIDMap(failNSID, parseStatus); err != nil {
+				return fmt.Errorf("--fail-nsid: %w", err)
+			}
+			if cfg.Faults.Delay, err = parseNSIDMap(delayNSID, time.ParseDuration); err != nil {
+				return fmt.Errorf("--delay-nsid: %w", err)
+			}
+			if len(hangNSID) > 0 {
+				cfg.Faults.Hang = make(map[uint32]bool)
+				for _, id := range hangNSID {
+					if id == 0 || id > 0xffffffff {
+						return fmt.Errorf("--hang-nsid %d: not an NSID", id)
+					}
+					cfg.Faults.Hang[uint32(id)] = true
+				}
+			}
+			out := cmd.OutOrStdout()
+			level := slog.LevelWarn
+			if verbose {
+				level = slog.LevelDebug
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			t := target.New(cfg)
+			defer t.Close()
+			if err := t.Err(); err != nil {
+				return err
+			}
+			if cfg.Namespaces > 0 {
+				if err := t.WriteAt(1, []byte(targetPattern), 0); err != nil {
+					return err
+				}
+			}
+			var lc net.ListenConfig
+			ln, err := lc.Listen(cmd.Context(), "tcp", listen)
+			if err != nil {
+				return fmt.Errorf("cannot listen on %s: %w (choose another address with --listen)", listen, err)
+			}
+			host, port, _ := net.SplitHostPort(ln.Addr().String())
+			fmt.Fprintf(out, "serving %s (%d namespaces) on %s, round trip %v\n", t.NQN(), cfg.Namespaces, ln.Addr(), rtt)
+			fmt.Fprintf(out, "nvme discover -t tcp -a %s -s %s\n", host, port)
+			fmt.Fprintf(out, "nvme connect -t tcp -a %s -s %s -n %s\n", host, port, t.NQN())
+			return t.Serve(cmd.Context(), ln)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:4420", "address to listen on (host:port)")
+	f.StringVar(&cfg.NQN, "nqn", target.DefaultNQN, "subsystem NQN")
+	f.IntVar(&cfg.Namespaces, "namespaces", 4, "number of namespaces (NSIDs 1..N)")
+	f.StringVar(&nsSize, "ns-size", "1G", "size of each namespace (suffixes K, M, G, T: powers of 1024)")
+	f.Uint32Var(&cfg.BlockSize, "block-size", 512, "logical block size, 512 or 4096")
+	f.DurationVar(&rtt, "rtt", 0, "emulated round-trip time added to every connection")
+	f.IntVar(&cfg.QueueDepth, "admin-queue-depth", target.DefaultQueueDepth,
+		"deepest admin (and I/O) queue a host may create, reported as CAP.MQES+1 (2..4096)")
+	f.DurationVar(&cfg.ServiceTime, "service-time", 0, "time the controller takes to execute each command")
+	f.StringSliceVar(&failNSID, "fail-nsid", nil, "NSID=STATUS: answer commands for NSID with that NVMe status (hex, e.g. 1=0x4002)")
+	f.StringSliceVar(&delayNSID, "delay-nsid", nil, "NSID=DURATION: extra service time for commands for NSID")
+	f.UintSliceVar(&hangNSID, "hang-nsid", nil, "never answer commands for these NSIDs")
+	f.IntVar(&cfg.Faults.DropAfter, "drop-after", 0, "close each connection after serving this many commands")
+	f.IntVar(&cfg.Faults.MalformedAfter, "malformed-after", 0, "send a malformed PDU in place of each connection's response number N+1")
+	f.BoolVarP(&verbose, "verbose", "v", false, "log connects, disconnects and controller teardowns")
+	return cmd
+}
+
+// parseSize parses a byte count with an optional K, M, G or T suffix.
+func parseSize(s string) (uint64, error) {
+	mult := uint64(1)
+	if i := strings.IndexAny(s, "KMGTkmgt"); i >= 0 && i == len(s)-1 {
+		mult = 1 << (10 * (strings.IndexByte("KMGT", s[i]&^0x20) + 1))
+		s = s[:i]
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n == 0 || n > ^uint64(0)/mult {
+		return 0, fmt.Errorf("invalid size %q", s)
+	}
+	return n * mult, nil
+}
+
+func parseStatus(s string) (nvme.Status, error) {
+	v, err := strconv.ParseUint(s, 0, 16)
+	if err != nil || v == 0 {
+		return 0, fmt.Errorf("invalid status %q (a non-zero number such as 0x4002)", s)
+	}
+	return nvme.Status(v), nil
+}
+
+// parseNSIDMap parses NSID=VALUE pairs.
+func parseNSIDMap[V any](pairs []string, parse func(string) (V, error)) (map[uint32]V, error) {
+	if len(pairs) == 0 {
+		return nil, nil
+	}
+	m := make(map[uint32]V, len(pairs))
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		id, err := strconv.ParseUint(k, 10, 32)
+		if !ok || err != nil || id == 0 {
+			return nil, fmt.Errorf("%q: want NSID=VALUE", p)
+		}
+		val, err := parse(v)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", p, err)
+		}
+		m[uint32(id)] = val
+	}
+	return m, nil
+}

@@ -1,0 +1,212 @@
+package target
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/complchain/complchain/nvme"
+)
+
+// conn is the state of one NVMe/TCP connection: one queue of one
+// controller once Connect succeeded.
+type conn struct {
+	t      *Target
+	local  net.Addr // the connection's local address
+	listen net.Addr // the listener's address
+	remote net.Addr
+	kill   func() // closes the connection
+	ncmds  atomic.Int64
+
+	mu   sync.Mutex
+	ctrl *controller
+	qid  uint16
+}
+
+func (q *conn) state() (*controller, uint16) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.ctrl, q.qid
+}
+
+// release unbinds the connection from its controller when it ends.
+func (q *conn) release() {
+	c, qid := q.state()
+	if c != nil {
+		c.removeQueue(qid, q)
+	}
+}
+
+// serve executes one command received on the connection.
+func (q *conn) serve(ctx context.Context, cmd *nvme.Command, data []byte) response {
+	f := q.t.faults.Load()
+	if n := q.ncmds.Add(1); f.DropAfter > 0 && n > int64(f.DropAfter) {
+		q.t.log.Info("dropping connection", "remote", q.remote.String(), "after", f.DropAfter)
+		q.kill()
+		<-ctx.Done()
+		return fail(nvme.StatusAbortRequested)
+	}
+	if cmd.Opcode == nvme.OpFabrics {
+		return q.fabrics(cmd, data)
+	}
+	c, qid := q.state()
+	if c == nil {
+		return fail(nvme.StatusCommandSequenceError | nvme.StatusDNR)
+	}
+	c.touch()
+	if !c.ready() {
+		return fail(nvme.StatusCommandSequenceError | nvme.StatusDNR)
+	}
+	if qid == 0 && cmd.Opcode == nvme.OpAsyncEvent {
+		return c.asyncEvent(ctx)
+	}
+	delay := q.t.cfg.ServiceTime
+	var st nvme.Status
+	if nsid, ok := targetNSID(cmd, qid); ok {
+		if f.Hang[nsid] {
+			<-ctx.Done()
+			return fail(nvme.StatusAbortRequested)
+		}
+		delay += f.Delay[nsid]
+		st = f.Status[nsid]
+	}
+	if sleep(ctx, delay) != nil {
+		return fail(nvme.StatusAbortRequested)
+	}
+	if st != 0 {
+		return fail(st)
+	}
+	if qid == 0 {
+		return c.admin(q, cmd, data)
+	}
+	return c.io(cmd, data)
+}
+
+// targetNSID returns the namespace a command is about, for fault
+// injection: Identify of a namespace, and every I/O command.
+func targetNSID(cmd *nvme.Command, qid uint16) (uint32, bool) {
+	if qid > 0 {
+		return cmd.NSID, true
+	}
+	if cmd.Opcode == nvme.OpIdentify {
+		switch cmd.CDW10 & 0xff {
+		case cnsNamespace, cnsNSDescriptors, 0x05, cnsCSIndependent:
+			return cmd.NSID, true
+		}
+	}
+	return 0, false
+}
+
+// fabrics executes a fabrics command: Connect, Property Get and Set.
+func (q *conn) fabrics(cmd *nvme.Command, data []byte) response {
+	c, qid := q.state()
+	if cmd.FabricsType() == nvme.FabricsConnect {
+		if c != nil {
+			return fail(nvme.StatusCommandSequenceError | nvme.StatusDNR)
+		}
+		return q.connect(cmd, data)
+	}
+	if c == nil {
+		return fail(nvme.StatusCommandSequenceError | nvme.StatusDNR)
+	}
+	c.touch()
+	if qid != 0 {
+		return fail(nvme.StatusInvalidOpcode | nvme.StatusDNR)
+	}
+	switch cmd.FabricsType() {
+	case nvme.FabricsPropertyGet:
+		return c.propertyGet(cmd)
+	case nvme.FabricsPropertySet:
+		return c.propertySet(cmd)
+	}
+	return fail(nvme.StatusInvalidOpcode | nvme.StatusDNR)
+}
+
+// invalidParam is Connect Invalid Parameters with the offending field:
+// onData says whether off is in the Connect data or in the command.
+func invalidParam(onData bool, off int) response {
+	r := response{status: nvme.StatusConnectInvalidParam | nvme.StatusDNR, result: uint64(off)}
+	if onData {
+		r.result |= 1 << 16
+	}
+	return r
+}
+
+// connect executes Connect: it creates a controller (admin queue) or binds
+// an I/O queue to one.
+func (q *conn) connect(cmd *nvme.Command, data []byte) response {
+	recfmt := uint16(cmd.CDW10)
+	qid := uint16(cmd.CDW10 >> 16)
+	sqsize := uint16(cmd.CDW11)
+	kato := time.Duration(cmd.CDW12) * time.Millisecond
+	if recfmt != 0 {
+		return fail(nvme.StatusConnectIncompatible | nvme.StatusDNR)
+	}
+	cd, ok := parseConnectData(data)
+	if !ok {
+		return fail(nvme.StatusSGLInvalidData | nvme.StatusDNR)
+	}
+	disc := cd.subnqn == discoveryNQN
+	if !disc && cd.subnqn != q.t.cfg.NQN {
+		q.t.log.Info("connect to unknown subsystem", "remote", q.remote.String(), "subnqn", cd.subnqn)
+		return invalidParam(true, offCDSubnqn)
+	}
+	if sqsize == 0 || int(sqsize) >= q.t.cfg.QueueDepth {
+		return invalidParam(false, offSQESqsize)
+	}
+	if qid == 0 {
+		if cd.cntlid != cntlidDynamic {
+			return invalidParam(true, offCDCntlid)
+		}
+		c := newController(q.t, disc, cd, kato)
+		if !q.t.addController(c) {
+			c.teardown("no controller ID")
+			return fail(nvme.StatusConnectControllerBusy)
+		}
+		c.addQueue(0, q)
+		q.mu.Lock()
+		q.ctrl, q.qid = c, 0
+		q.mu.Unlock()
+		q.t.log.Info("controller created", "cntlid", c.id, "subnqn", cd.subnqn, "hostnqn", cd.hostnqn,
+			"remote", q.remote.String(), "kato", kato)
+		return response{result: uint64(c.id)}
+	}
+	c := q.t.controller(cd.cntlid)
+	if c == nil || c.discovery != disc || c.hostnqn != cd.hostnqn {
+		return invalidParam(true, offCDCntlid)
+	}
+	if disc {
+		return invalidParam(false, offSQEQid)
+	}
+	if st := c.addQueue(qid, q); st != 0 {
+		if st.Code() == nvme.StatusConnectInvalidParam {
+			return invalidParam(false, offSQEQid)
+		}
+		return fail(st)
+	}
+	q.mu.Lock()
+	q.ctrl, q.qid = c, qid
+	q.mu.Unlock()
+	q.t.log.Debug("I/O queue connected", "cntlid", c.id, "qid", qid, "remote", q.remote.String())
+	return response{result: uint64(c.id)}
+}
+
+// discoveryEntry describes the NVM subsystem as reached through q.
+func (q *conn) discoveryEntry() discEntry {
+	e := discEntry{portID: 1, asqsz: uint16(q.t.cfg.QueueDepth), subnqn: q.t.cfg.NQN}
+	addr := q.listen
+	if a, ok := addr.(*net.TCPAddr); ok && a.IP.IsUnspecified() {
+		if l, ok := q.local.(*net.TCPAddr); ok {
+			addr = &net.TCPAddr{IP: l.IP, Port: a.Port}
+		}
+	}
+	if a, ok := addr.(*net.TCPAddr); ok {
+		e.ipv6 = a.IP.To4() == nil
+		e.traddr = a.IP.String()
+		e.trsvcid = strconv.Itoa(a.Port)
+	}
+	return e
+}

@@ -1,0 +1,537 @@
+// Package target is an emulated NVM subsystem served over NVMe/TCP: the
+// software counterpart of Linux's nvmet-tcp, for tests, benchmarks and the
+// complchain CLI. A real Linux host can discover it, connect to it and use
+// its namespaces as block devices.
+//
+// A Target holds one NVM subsystem (its NQN, serial and model, namespaces
+// that can be attached and detached at run time) and answers on the same
+// port for the discovery subsystem, nqn.2014-08.org.nvmexpress.discovery,
+// whose log page lists the NVM subsystem at the listener's address.
+// Controllers are created dynamically by Connect commands (cntlid 0xFFFF),
+// each with an admin queue and I/O queues on further connections.
+//
+// # Controller model
+//
+// The target reports NVMe version 1.4. With it a Linux 6.1 host uses the
+// Identify CNS 02h namespace list, reads the namespace identification
+// descriptors (CNS 03h) and then Identify Namespace (CNS 00h); CNS 06h and
+// 08h are answered as well, so newer hosts find what they ask for.
+//
+// The properties follow the controller state machine of the base
+// specification: setting CC.EN raises CSTS.RDY, clearing it drops RDY and
+// closes the controller's I/O queues, and a shutdown notification (CC.SHN)
+// completes at once (CSTS.SHST = 10b). Admin and I/O commands other than
+// fabrics commands fail with Command Sequence Error until CSTS.RDY is set.
+//
+// CAP.MQES is Config.QueueDepth − 1. The project's hosts read it as the
+// deepest admin queue they may ask for; the target also accepts Connect
+// commands for I/O queues up to that size. The default depth, 32, is the
+// one Linux asks for its admin queue (Connect SQSIZE 31); a Linux host then
+// clamps its I/O queues to 32 entries too ("queue_size 128 > ctrl sqsize 32,
+// clamping down" in its log). The deepest queue allowed is 4096 entries,
+// the largest admin submission queue of the base specification
+// (AQA.ASQS is a 12-bit 0's based value).
+//
+// Keep Alive: a controller connected with a non-zero KATO is torn down —
+// its admin and I/O connections closed — when no command arrived on any of
+// its queues for KATO plus twice Config.Delay (a command sent just in time
+// still needs one link delay to arrive).
+//
+// Namespaces keep their data in sparse memory: only written 4 KiB chunks
+// exist, so a 1 TiB namespace costs what was written to it, and unwritten
+// blocks read as zeros. Identifiers (NGUID, EUI-64, UUID) not given are
+// derived from the subsystem NQN and the NSID, so they are stable.
+//
+// Attaching or detaching a namespace adds its NSID to every controller's
+// Changed Namespace List log page (04h) and, on controllers that enabled
+// namespace attribute notices (Set Features 0Bh bit 8), completes an
+// outstanding Asynchronous Event Request with "namespace attribute changed";
+// further events wait until the host has read the log page.
+//
+// # Faults
+//
+// Faults (set in Config or at run time with SetFaults) let tests and the
+// CLI script failures: a status for every command naming a namespace, extra
+// latency for chosen namespaces, namespaces whose commands are never
+// answered, connections dropped after a number of commands, and a
+// malformed PDU.
+package target
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/complchain/complchain/nvme"
+)
+
+// DefaultNQN is the subsystem NQN used when Config.NQN is empty.
+const DefaultNQN = "nqn.2026-01.io.complchain:target"
+
+// DiscoveryNQN is the well-known NQN of the discovery subsystem.
+const DiscoveryNQN = discoveryNQN
+
+// Limits of the configuration.
+const (
+	DefaultQueueDepth = 32
+	MaxQueueDepth     = 4096
+	DefaultNSSize     = 1 << 30
+	DefaultBlockSize  = 512
+	defaultIOQueues   = 16
+	defaultMaxNSID    = 1024
+	mdts              = 8 // 2^8 pages of 4 KiB: 1 MiB per command
+	maxTransfer       = 4096 << mdts
+	aerLimit          = 4
+)
+
+// Errors returned by Attach, Detach, WriteAt, ReadAt and New's checks.
+var (
+	ErrNamespaceExists  = errors.New("target: namespace already attached")
+	ErrNoNamespace      = errors.New("target: no such namespace")
+	ErrInvalidNamespace = errors.New("target: invalid namespace")
+	ErrInvalidConfig    = errors.New("target: invalid configuration")
+	ErrClosed           = errors.New("target: closed")
+)
+
+// Namespace describes a namespace of the subsystem.
+type Namespace struct {
+	NSID      uint32
+	Size      uint64 // bytes, a multiple of BlockSize; 0 means DefaultNSSize
+	BlockSize uint32 // 512 or 4096; 0 means 512
+	NGUID     [16]byte
+	EUI64     [8]byte
+	UUID      [16]byte // all three derived from the NQN and NSID when zero
+}
+
+// Faults are failures the target injects. The zero value injects none.
+type Faults struct {
+	// Status is returned by every command that names the namespace:
+	// Identify CNS 00h, 03h, 05h, 08h and I/O commands.
+	Status map[uint32]nvme.Status
+	// Delay is added to the service time of commands naming the namespace.
+	Delay map[uint32]time.Duration
+	// Hang lists namespaces whose commands are never answered (until the
+	// connection ends).
+	Hang map[uint32]bool
+	// DropAfter, when positive, closes a connection when it receives its
+	// command number DropAfter+1: exactly DropAfter commands are served.
+	DropAfter int
+	// MalformedAfter, when positive, makes a connection send a PDU with an
+	// invalid header in place of its response number MalformedAfter+1.
+	MalformedAfter int
+}
+
+// Config configures a Target. The zero value serves DefaultNQN with no
+// namespaces.
+type Config struct {
+	NQN      string // subsystem NQN; DefaultNQN if empty
+	Serial   string // serial number (20 characters at most); derived from NQN if empty
+	Model    string // model number (40 characters at most)
+	Firmware string // firmware revision (8 characters at most)
+
+	// Namespaces creates NSIDs 1..Namespaces of NamespaceSize bytes with
+	// BlockSize-byte blocks.
+	Namespaces    int
+	NamespaceSize uint64 // 0 means DefaultNSSize
+	BlockSize     uint32 // 0 means DefaultBlockSize
+	// MaxNSID is the largest NSID (Identify Controller NN); 0 means
+	// max(1024, Namespaces).
+	MaxNSID uint32
+
+	// QueueDepth is the deepest admin or I/O queue a host may create
+	// (CAP.MQES+1, Identify MAXCMD); 0 means 32, at most 4096.
+	QueueDepth int
+	// IOQueues is the number of I/O queues granted per controller; 0 means 16.
+	IOQueues int
+
+	// Delay is the one-way link delay added to every accepted connection
+	// in each direction (round trip = 2 × Delay).
+	Delay time.Duration
+	// ServiceTime is how long the controller takes to execute each admin
+	// or I/O command (fabrics commands are immediate).
+	ServiceTime time.Duration
+
+	Faults Faults
+
+	// Logger, if not nil, receives connects, disconnects and teardowns.
+	Logger *slog.Logger
+}
+
+// Target is an emulated NVM subsystem and its discovery subsystem. Create
+// it with New; its methods are safe for concurrent use.
+type Target struct {
+	cfg    Config
+	cfgErr error
+	log    *slog.Logger
+	start  time.Time
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // Start's serve loops
+
+	faults atomic.Pointer[Faults]
+
+	mu      sync.RWMutex
+	ns      map[uint32]*namespace
+	nsids   []uint32 // sorted active NSIDs
+	ctrls   map[uint16]*controller
+	nextCID uint16
+
+	stats smartCounters
+}
+
+type smartCounters struct {
+	reads, writes             atomic.Uint64
+	blocksRead, blocksWritten atomic.Uint64 // 512-byte units
+}
+
+// New returns a Target for cfg. Invalid configuration is reported by Serve
+// and Start.
+func New(cfg Config) *Target {
+	if cfg.NQN == "" {
+		cfg.NQN = DefaultNQN
+	}
+	if cfg.Serial == "" {
+		_, eui, _ := deriveIDs(cfg.NQN, 0)
+		cfg.Serial = fmt.Sprintf("CC%08X", uint32(eui[0])<<24|uint32(eui[1])<<16|uint32(eui[2])<<8|uint32(eui[3]))
+	}
+	if cfg.Model == "" {
+		cfg.Model = "complchain emulated NVMe/TCP"
+	}
+	if cfg.Firmware == "" {
+		cfg.Firmware = "1.0"
+	}
+	if cfg.QueueDepth == 0 {
+		cfg.QueueDepth = DefaultQueueDepth
+	}
+	if cfg.IOQueues == 0 {
+		cfg.IOQueues = defaultIOQueues
+	}
+	if cfg.MaxNSID == 0 {
+		cfg.MaxNSID = uint32(max(defaultMaxNSID, cfg.Namespaces))
+	}
+	if cfg.NamespaceSize == 0 {
+		cfg.NamespaceSize = DefaultNSSize
+	}
+	if cfg.BlockSize == 0 {
+		cfg.BlockSize = DefaultBlockSize
+	}
+	t := &Target{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		start: time.Now(),
+		ns:    make(map[uint32]*namespace),
+		ctrls: make(map[uint16]*controller),
+	}
+	if t.log == nil {
+		t.log = slog.New(slog.DiscardHandler)
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	f := cfg.Faults
+	t.faults.Store(&f)
+	t.cfgErr = t.checkConfig()
+	if t.cfgErr == nil {
+		for id := 1; id <= cfg.Namespaces; id++ {
+			if err := t.Attach(Namespace{NSID: uint32(id)}); err != nil {
+				t.cfgErr = err
+				break
+			}
+		}
+	}
+	return t
+}
+
+func (t *Target) checkConfig() error {
+	c := &t.cfg
+	switch {
+	case c.QueueDepth < 2 || c.QueueDepth > MaxQueueDepth:
+		return fmt.Errorf("%w: queue depth %d not in 2..%d", ErrInvalidConfig, c.QueueDepth, MaxQueueDepth)
+	case c.IOQueues < 1 || c.IOQueues > 0xffff:
+		return fmt.Errorf("%w: %d I/O queues", ErrInvalidConfig, c.IOQueues)
+	case c.Namespaces < 0 || uint64(c.Namespaces) > uint64(c.MaxNSID):
+		return fmt.Errorf("%w: %d namespaces, largest NSID %d", ErrInvalidConfig, c.Namespaces, c.MaxNSID)
+	case c.MaxNSID >= nsidBroadcast-1:
+		return fmt.Errorf("%w: largest NSID %#x", ErrInvalidConfig, c.MaxNSID)
+	case len(c.NQN) > 223:
+		return fmt.Errorf("%w: NQN longer than 223 bytes", ErrInvalidConfig)
+	case c.NQN == discoveryNQN:
+		return fmt.Errorf("%w: the subsystem NQN cannot be the discovery NQN", ErrInvalidConfig)
+	case c.Delay < 0 || c.ServiceTime < 0:
+		return fmt.Errorf("%w: negative delay", ErrInvalidConfig)
+	}
+	return nil
+}
+
+// Err returns the configuration error New found, or nil. Serve and Start
+// return it too.
+func (t *Target) Err() error { return t.cfgErr }
+
+// NQN returns the subsystem NQN.
+func (t *Target) NQN() string { return t.cfg.NQN }
+
+// SetFaults replaces the injected faults; commands received afterwards see
+// the new ones.
+func (t *Target) SetFaults(f Faults) { t.faults.Store(&f) }
+
+// namespace is an attached namespace with its storage.
+type namespace struct {
+	Namespace
+	blocks uint64
+	lbads  uint8
+	data   store
+}
+
+func (ns *namespace) info(shared bool) nsInfo {
+	return nsInfo{
+		active: true, blocks: ns.blocks, lbads: ns.lbads, blockSize: ns.BlockSize,
+		nguid: ns.NGUID, eui64: ns.EUI64, uuid: ns.UUID, shared: shared,
+	}
+}
+
+// Attach adds a namespace to the subsystem and raises the namespace
+// attribute changed event on every controller. Zero Size, BlockSize and
+// identifiers take their defaults.
+func (t *Target) Attach(ns Namespace) error {
+	if ns.BlockSize == 0 {
+		ns.BlockSize = t.cfg.BlockSize
+	}
+	if ns.Size == 0 {
+		ns.Size = t.cfg.NamespaceSize
+	}
+	switch {
+	case ns.NSID == 0 || ns.NSID > t.cfg.MaxNSID:
+		return fmt.Errorf("%w: NSID %d not in 1..%d", ErrInvalidNamespace, ns.NSID, t.cfg.MaxNSID)
+	case ns.BlockSize != 512 && ns.BlockSize != 4096:
+		return fmt.Errorf("%w: block size %d, want 512 or 4096", ErrInvalidNamespace, ns.BlockSize)
+	case ns.Size%uint64(ns.BlockSize) != 0:
+		return fmt.Errorf("%w: size %d not a multiple of the block size %d", ErrInvalidNamespace, ns.Size, ns.BlockSize)
+	}
+	nguid, eui, uuid := deriveIDs(t.cfg.NQN, ns.NSID)
+	if ns.NGUID == ([16]byte{}) {
+		ns.NGUID = nguid
+	}
+	if ns.EUI64 == ([8]byte{}) {
+		ns.EUI64 = eui
+	}
+	if ns.UUID == ([16]byte{}) {
+		ns.UUID = uuid
+	}
+	n := &namespace{Namespace: ns, blocks: ns.Size / uint64(ns.BlockSize)}
+	for 1<<n.lbads < ns.BlockSize {
+		n.lbads++
+	}
+	t.mu.Lock()
+	if _, ok := t.ns[ns.NSID]; ok {
+		t.mu.Unlock()
+		return fmt.Errorf("%w: NSID %d", ErrNamespaceExists, ns.NSID)
+	}
+	t.ns[ns.NSID] = n
+	i, _ := slices.BinarySearch(t.nsids, ns.NSID)
+	t.nsids = slices.Insert(t.nsids, i, ns.NSID)
+	ctrls := t.controllersLocked()
+	t.mu.Unlock()
+	for _, c := range ctrls {
+		c.namespaceChanged(ns.NSID)
+	}
+	return nil
+}
+
+// Detach removes a namespace and its data, and raises the namespace
+// attribute changed event on every controller.
+func (t *Target) Detach(nsid uint32) error {
+	t.mu.Lock()
+	if _, ok := t.ns[nsid]; !ok {
+		t.mu.Unlock()
+		return fmt.Errorf("%w: NSID %d", ErrNoNamespace, nsid)
+	}
+	delete(t.ns, nsid)
+	i, _ := slices.BinarySearch(t.nsids, nsid)
+	t.nsids = slices.Delete(t.nsids, i, i+1)
+	ctrls := t.controllersLocked()
+	t.mu.Unlock()
+	for _, c := range ctrls {
+		c.namespaceChanged(nsid)
+	}
+	return nil
+}
+
+// Namespaces returns the attached namespaces in NSID order.
+func (t *Target) Namespaces() []Namespace {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]Namespace, 0, len(t.nsids))
+	for _, id := range t.nsids {
+		out = append(out, t.ns[id].Namespace)
+	}
+	return out
+}
+
+// WriteAt writes p into namespace nsid at byte offset off, as a Write
+// command would.
+func (t *Target) WriteAt(nsid uint32, p []byte, off int64) error {
+	ns := t.namespace(nsid)
+	if ns == nil {
+		return fmt.Errorf("%w: NSID %d", ErrNoNamespace, nsid)
+	}
+	if off < 0 || uint64(off)+uint64(len(p)) > ns.Size {
+		return fmt.Errorf("%w: write of %d bytes at %d beyond %d", ErrInvalidNamespace, len(p), off, ns.Size)
+	}
+	ns.data.writeAt(p, uint64(off))
+	return nil
+}
+
+// ReadAt reads len(p) bytes of namespace nsid at byte offset off.
+func (t *Target) ReadAt(nsid uint32, p []byte, off int64) error {
+	ns := t.namespace(nsid)
+	if ns == nil {
+		return fmt.Errorf("%w: NSID %d", ErrNoNamespace, nsid)
+	}
+	if off < 0 || uint64(off)+uint64(len(p)) > ns.Size {
+		return fmt.Errorf("%w: read of %d bytes at %d beyond %d", ErrInvalidNamespace, len(p), off, ns.Size)
+	}
+	ns.data.readAt(p, uint64(off))
+	return nil
+}
+
+func (t *Target) namespace(nsid uint32) *namespace {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.ns[nsid]
+}
+
+// activeAfter returns up to n active NSIDs greater than after.
+func (t *Target) activeAfter(after uint32, n int) []uint32 {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	i, found := slices.BinarySearch(t.nsids, after)
+	if found {
+		i++
+	}
+	return slices.Clone(t.nsids[i:min(len(t.nsids), i+n)])
+}
+
+func (t *Target) controllersLocked() []*controller {
+	out := make([]*controller, 0, len(t.ctrls))
+	for _, c := range t.ctrls {
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b *controller) int { return cmp.Compare(a.id, b.id) })
+	return out
+}
+
+// addController registers c under a free controller ID.
+func (t *Target) addController(c *controller) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.ctrls) >= maxCntlid {
+		return false
+	}
+	for {
+		t.nextCID = t.nextCID%maxCntlid + 1
+		if _, used := t.ctrls[t.nextCID]; !used {
+			break
+		}
+	}
+	c.id = t.nextCID
+	t.ctrls[c.id] = c
+	return true
+}
+
+func (t *Target) removeController(c *controller) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ctrls[c.id] == c {
+		delete(t.ctrls, c.id)
+	}
+}
+
+func (t *Target) controller(id uint16) *controller {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.ctrls[id]
+}
+
+// Serve accepts connections on ln and serves each until ctx is done or
+// Close is called; then it closes ln and every connection it accepted and
+// returns nil once they have ended. It returns an error if the
+// configuration is invalid or ln fails.
+func (t *Target) Serve(ctx context.Context, ln net.Listener) error {
+	if t.cfgErr != nil {
+		return t.cfgErr
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopOnClose := context.AfterFunc(t.ctx, cancel)
+	defer stopOnClose()
+	stopListener := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stopListener()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			cancel()
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("target: accept: %w", err)
+		}
+		wg.Go(func() { t.serveConn(ctx, nc, ln.Addr()) })
+	}
+}
+
+// Start listens on addr ("" means 127.0.0.1:0, a free loopback port) and
+// serves in the background until ctx is done or Close is called. It
+// returns the address listened on.
+func (t *Target) Start(ctx context.Context, addr string) (string, error) {
+	if t.cfgErr != nil {
+		return "", t.cfgErr
+	}
+	if t.ctx.Err() != nil {
+		return "", ErrClosed
+	}
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("target: %w", err)
+	}
+	t.wg.Go(func() {
+		if err := t.Serve(ctx, ln); err != nil {
+			t.log.Error("serve", "addr", ln.Addr().String(), "err", err)
+		}
+	})
+	return ln.Addr().String(), nil
+}
+
+// Close stops every Serve and Start loop, closes all connections and waits
+// for the loops started by Start to return.
+func (t *Target) Close() error {
+	t.cancel()
+	t.wg.Wait()
+	return nil
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
