@@ -1,0 +1,836 @@
+package target
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/complchain/complchain/nvme"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const testHostNQN = "nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-000000000001"
+
+// startTarget serves cfg on a loopback port for the duration of the test.
+func startTarget(t testing.TB, cfg Config) (*Target, string) {
+	t.Helper()
+	tg := New(cfg)
+	addr, err := tg.Start(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tg.Close() })
+	return tg, addr
+}
+
+// dial opens a host queue to addr, closed at the end of the test.
+func dial(t testing.TB, addr string, cfg hostConfig) *hostQueue {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := newHostQueue(context.Background(), nc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return q
+}
+
+func connectCmd(qid, sqsize uint16, kato time.Duration) *nvme.Command {
+	return &nvme.Command{
+		Opcode: nvme.OpFabrics, NSID: uint32(nvme.FabricsConnect),
+		CDW10: uint32(qid) << 16, CDW11: uint32(sqsize), CDW12: uint32(kato / time.Millisecond),
+	}
+}
+
+func connectDataBytes(cntlid uint16, subnqn, hostnqn string) []byte {
+	d := make([]byte, connectDataSize)
+	d[0] = 0xab // host ID
+	binary.LittleEndian.PutUint16(d[16:], cntlid)
+	copy(d[256:], subnqn)
+	copy(d[512:], hostnqn)
+	return d
+}
+
+// connect sends Connect for qid and returns its completion.
+func connect(q *hostQueue, qid uint16, cntlid uint16, subnqn string, kato time.Duration) (nvme.Completion, error) {
+	return q.Do(context.Background(), connectCmd(qid, 31, kato), connectDataBytes(cntlid, subnqn, testHostNQN))
+}
+
+func propGet(t testing.TB, q *hostQueue, off uint32, eight bool) uint64 {
+	t.Helper()
+	cmd := &nvme.Command{Opcode: nvme.OpFabrics, NSID: uint32(nvme.FabricsPropertyGet), CDW11: off}
+	if eight {
+		cmd.CDW10 = 1
+	}
+	c, err := q.Do(context.Background(), cmd, nil)
+	if err != nil {
+		t.Fatalf("property get %#x: %v", off, err)
+	}
+	return c.Result
+}
+
+func propSet(q *hostQueue, off uint32, v uint32) error {
+	cmd := &nvme.Command{Opcode: nvme.OpFabrics, NSID: uint32(nvme.FabricsPropertySet), CDW11: off, CDW12: v}
+	_, err := q.Do(context.Background(), cmd, nil)
+	return err
+}
+
+const ccEnable = ccEN | 6<<ccIOSQESShift | 4<<ccIOCQESShift
+
+// admin connects an admin queue to subnqn and enables the controller.
+func admin(t testing.TB, addr, subnqn string, kato time.Duration) (*hostQueue, uint16) {
+	t.Helper()
+	q := dial(t, addr, hostConfig{})
+	c, err := connect(q, 0, cntlidDynamic, subnqn, kato)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	if err := propSet(q, propCC, ccEnable); err != nil {
+		t.Fatalf("enable: %v", err)
+	}
+	if csts := propGet(t, q, propCSTS, false); csts&cstsRDY == 0 {
+		t.Fatalf("CSTS = %#x after CC.EN, want RDY", csts)
+	}
+	return q, uint16(c.Result)
+}
+
+func identifyCmd(cns uint8, nsid uint32) *nvme.Command {
+	return &nvme.Command{Opcode: nvme.OpIdentify, NSID: nsid, CDW10: uint32(cns)}
+}
+
+func identify(q *hostQueue, cns uint8, nsid uint32) ([]byte, error) {
+	b := make([]byte, identifySize)
+	_, err := q.Do(context.Background(), identifyCmd(cns, nsid), b)
+	return b, err
+}
+
+func getLogCmd(lid uint8, n int, off uint64, rae bool) *nvme.Command {
+	numd := uint32(n/4 - 1)
+	c := &nvme.Command{Opcode: nvme.OpGetLogPage, NSID: nsidBroadcast,
+		CDW10: uint32(lid) | numd<<16, CDW11: numd >> 16, CDW12: uint32(off), CDW13: uint32(off >> 32)}
+	if rae {
+		c.CDW10 |= 1 << 15
+	}
+	return c
+}
+
+func getLog(q *hostQueue, lid uint8, n int, off uint64, rae bool) ([]byte, error) {
+	b := make([]byte, n)
+	_, err := q.Do(context.Background(), getLogCmd(lid, n, off, rae), b)
+	return b, err
+}
+
+func wantStatus(t testing.TB, err error, want nvme.Status) {
+	t.Helper()
+	var st nvme.Status
+	if !errors.As(err, &st) {
+		t.Fatalf("error %v, want NVMe status %v", err, want)
+	}
+	if st.Code() != want.Code() {
+		t.Fatalf("status %v, want %v", st, want)
+	}
+}
+
+func TestConnectFlow(t *testing.T) {
+	tg, addr := startTarget(t, Config{Namespaces: 3})
+	q := dial(t, addr, hostConfig{})
+
+	// Commands before Connect are refused.
+	_, err := identify(q, cnsController, 0)
+	wantStatus(t, err, nvme.StatusCommandSequenceError)
+
+	c, err := connect(q, 0, cntlidDynamic, tg.NQN(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cntlid := uint16(c.Result)
+	if cntlid == 0 || cntlid > maxCntlid {
+		t.Fatalf("cntlid %d", cntlid)
+	}
+	cap := propGet(t, q, propCAP, true)
+	if mqes := cap & 0xffff; mqes != DefaultQueueDepth-1 {
+		t.Errorf("CAP.MQES = %d, want %d", mqes, DefaultQueueDepth-1)
+	}
+	if cap&(1<<37) == 0 {
+		t.Errorf("CAP.CSS lacks NVM: %#x", cap)
+	}
+	if vs := propGet(t, q, propVS, false); vs != 0x10400 {
+		t.Errorf("VS = %#x", vs)
+	}
+	if err := propSet(q, propCC, ccEnable); err != nil {
+		t.Fatal(err)
+	}
+	id, err := identify(q, cnsController, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := binary.LittleEndian.Uint16(id[78:]); got != cntlid {
+		t.Errorf("Identify CNTLID %d, Connect said %d", got, cntlid)
+	}
+	if got := cString(id[768:1024]); got != tg.NQN() {
+		t.Errorf("SUBNQN %q", got)
+	}
+	if kas := binary.LittleEndian.Uint16(id[320:]); kas == 0 {
+		t.Error("KAS = 0: Linux refuses fabrics controllers without keep alive")
+	}
+	if sgls := binary.LittleEndian.Uint32(id[536:]); sgls&3 == 0 {
+		t.Error("SGLS: no SGL support")
+	}
+
+	// Number of Queues, then an I/O queue.
+	fc, err := q.Do(context.Background(), &nvme.Command{Opcode: nvme.OpSetFeatures, CDW10: featNumQueues, CDW11: 3 | 3<<16}, nil)
+	if err != nil || fc.Result != 3|3<<16 {
+		t.Fatalf("Number of Queues: %#x, %v", fc.Result, err)
+	}
+	io := dial(t, addr, hostConfig{})
+	if c, err := connect(io, 1, cntlid, tg.NQN(), 0); err != nil || uint16(c.Result) != cntlid {
+		t.Fatalf("I/O connect: %v (cntlid %d)", err, c.Result)
+	}
+	// The same queue twice is refused; a queue above the granted count too.
+	_, err = connect(dial(t, addr, hostConfig{}), 1, cntlid, tg.NQN(), 0)
+	wantStatus(t, err, nvme.StatusCommandSequenceError)
+	_, err = connect(dial(t, addr, hostConfig{}), 5, cntlid, tg.NQN(), 0)
+	wantStatus(t, err, nvme.StatusConnectInvalidParam)
+
+	sector := make([]byte, 512)
+	if _, err := io.Do(context.Background(), readCmd(1, 0, 1), sector); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConnectRejects(t *testing.T) {
+	tg, addr := startTarget(t, Config{Namespaces: 1})
+	_, cntlid := admin(t, addr, tg.NQN(), 0)
+	tests := []struct {
+		name    string
+		cmd     *nvme.Command
+		data    []byte
+		want    nvme.Status
+		wantIPO uint64
+	}{
+		{"wrong NQN", connectCmd(0, 31, 0), connectDataBytes(cntlidDynamic, "nqn.2026-01.io.example:nope", testHostNQN),
+			nvme.StatusConnectInvalidParam, 1<<16 | offCDSubnqn},
+		{"admin with static cntlid", connectCmd(0, 31, 0), connectDataBytes(1, tg.NQN(), testHostNQN),
+			nvme.StatusConnectInvalidParam, 1<<16 | offCDCntlid},
+		{"sqsize 0", connectCmd(0, 0, 0), connectDataBytes(cntlidDynamic, tg.NQN(), testHostNQN),
+			nvme.StatusConnectInvalidParam, offSQESqsize},
+		{"sqsize above MQES", connectCmd(0, DefaultQueueDepth, 0), connectDataBytes(cntlidDynamic, tg.NQN(), testHostNQN),
+			nvme.StatusConnectInvalidParam, offSQESqsize},
+		{"I/O queue of unknown controller", connectCmd(1, 31, 0), connectDataBytes(cntlid+100, tg.NQN(), testHostNQN),
+			nvme.StatusConnectInvalidParam, 1<<16 | offCDCntlid},
+		{"I/O queue of another host", connectCmd(1, 31, 0), connectDataBytes(cntlid, tg.NQN(), "nqn.2014-08.org.nvmexpress:other"),
+			nvme.StatusConnectInvalidParam, 1<<16 | offCDCntlid},
+		{"record format 1", &nvme.Command{Opcode: nvme.OpFabrics, NSID: uint32(nvme.FabricsConnect), CDW10: 1, CDW11: 31},
+			connectDataBytes(cntlidDynamic, tg.NQN(), testHostNQN), nvme.StatusConnectIncompatible, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := dial(t, addr, hostConfig{})
+			c, err := q.Do(context.Background(), tt.cmd, tt.data)
+			wantStatus(t, err, tt.want)
+			if tt.want == nvme.StatusConnectInvalidParam && c.Result != tt.wantIPO {
+				t.Errorf("result %#x, want IATTR/IPO %#x", c.Result, tt.wantIPO)
+			}
+		})
+	}
+}
+
+func TestPropertyStateMachine(t *testing.T) {
+	tg, addr := startTarget(t, Config{Namespaces: 1})
+	q := dial(t, addr, hostConfig{})
+	if _, err := connect(q, 0, cntlidDynamic, tg.NQN(), 0); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name     string
+		cc       uint32
+		wantCSTS uint64
+		ready    bool // admin commands accepted
+	}{
+		{"disabled", 0, 0, false},
+		{"bad page size", ccEnable | 1<<7, cstsCFS, false},
+		{"reset", 0, 0, false},
+		{"enable", ccEnable, cstsRDY, true},
+		{"shutdown", ccEnable | 1<<ccSHNShift, cstsRDY | cstsSHSTDone, false},
+		{"shutdown cleared", ccEnable, cstsRDY, true},
+		{"disable", 0, 0, false},
+		{"enable again", ccEnable, cstsRDY, true},
+	}
+	for _, s := range steps {
+		if err := propSet(q, propCC, s.cc); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if got := propGet(t, q, propCC, false); got != uint64(s.cc) {
+			t.Errorf("%s: CC = %#x, want %#x", s.name, got, s.cc)
+		}
+		if got := propGet(t, q, propCSTS, false); got != s.wantCSTS {
+			t.Errorf("%s: CSTS = %#x, want %#x", s.name, got, s.wantCSTS)
+		}
+		_, err := identify(q, cnsController, 0)
+		if s.ready && err != nil {
+			t.Errorf("%s: identify: %v", s.name, err)
+		}
+		if !s.ready {
+			wantStatus(t, err, nvme.StatusCommandSequenceError)
+		}
+	}
+	// Only CC is writable, and only with 4-byte access; CAP reads as 8 bytes.
+	for _, off := range []uint32{propCAP, propVS, propCSTS, 0x24} {
+		wantStatus(t, propSet(q, off, 1), nvme.StatusInvalidField)
+	}
+	cmd := &nvme.Command{Opcode: nvme.OpFabrics, NSID: uint32(nvme.FabricsPropertyGet), CDW10: 1, CDW11: propCC}
+	_, err := q.Do(context.Background(), cmd, nil)
+	wantStatus(t, err, nvme.StatusInvalidField)
+	if lo, hi := propGet(t, q, propCAP, false), propGet(t, q, propCAP+4, false); lo|hi<<32 != propGet(t, q, propCAP, true) {
+		t.Errorf("CAP halves %#x %#x disagree with the 8-byte read", lo, hi)
+	}
+}
+
+func TestIdentify(t *testing.T) {
+	tg, addr := startTarget(t, Config{Namespaces: 3, MaxNSID: 2000})
+	for _, id := range []uint32{1500, 1200} {
+		if err := tg.Attach(Namespace{NSID: id, BlockSize: 4096, Size: 1 << 40}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q, _ := admin(t, addr, tg.NQN(), 0)
+	le := binary.LittleEndian
+	nguid, eui, uuid := deriveIDs(tg.NQN(), 2)
+	tests := []struct {
+		name  string
+		cns   uint8
+		nsid  uint32
+		want  nvme.Status
+		check func(t *testing.T, b []byte)
+	}{
+		{"controller", cnsController, 0, 0, func(t *testing.T, b []byte) {
+			if nn := le.Uint32(b[516:]); nn != 2000 {
+				t.Errorf("NN %d", nn)
+			}
+			if ver := le.Uint32(b[80:]); ver != nvmeVersion {
+				t.Errorf("VER %#x", ver)
+			}
+			if oaes := le.Uint32(b[92:]); oaes&aenNSAttrChanged == 0 {
+				t.Errorf("OAES %#x lacks namespace attribute notices", oaes)
+			}
+			if b[111] != 1 {
+				t.Errorf("CNTRLTYPE %d", b[111])
+			}
+		}},
+		{"namespace 2", cnsNamespace, 2, 0, func(t *testing.T, b []byte) {
+			if nsze := le.Uint64(b); nsze != DefaultNSSize/512 {
+				t.Errorf("NSZE %d", nsze)
+			}
+			if lbads := b[130]; lbads != 9 {
+				t.Errorf("LBADS %d", lbads)
+			}
+			if !bytes.Equal(b[104:120], nguid[:]) || !bytes.Equal(b[120:128], eui[:]) {
+				t.Errorf("NGUID/EUI64 % x / % x", b[104:120], b[120:128])
+			}
+		}},
+		{"namespace 1500 (1 TiB, 4 KiB blocks)", cnsNamespace, 1500, 0, func(t *testing.T, b []byte) {
+			if nsze := le.Uint64(b); nsze != 1<<40/4096 || b[130] != 12 {
+				t.Errorf("NSZE %d LBADS %d", nsze, b[130])
+			}
+		}},
+		{"inactive namespace is zeros", cnsNamespace, 7, 0, func(t *testing.T, b []byte) {
+			if !bytes.Equal(b, make([]byte, identifySize)) {
+				t.Error("not zero-filled")
+			}
+		}},
+		{"NSID 0", cnsNamespace, 0, nvme.StatusInvalidNamespace, nil},
+		{"NSID above NN", cnsNamespace, 2001, nvme.StatusInvalidNamespace, nil},
+		{"descriptors", cnsNSDescriptors, 2, 0, func(t *testing.T, b []byte) {
+			want := append([]byte{1, 8, 0, 0}, eui[:]...)
+			want = append(append(want, 2, 16, 0, 0), nguid[:]...)
+			want = append(append(want, 3, 16, 0, 0), uuid[:]...)
+			want = append(want, 4, 1, 0, 0, 0)
+			if !bytes.Equal(b[:len(want)], want) || b[len(want)] != 0 {
+				t.Errorf("descriptors % x", b[:len(want)+4])
+			}
+		}},
+		{"descriptors of inactive namespace", cnsNSDescriptors, 7, nvme.StatusInvalidNamespace, nil},
+		{"active list", cnsActiveNSList, 0, 0, func(t *testing.T, b []byte) {
+			checkList(t, b, 1, 2, 3, 1200, 1500)
+		}},
+		{"active list after 2", cnsActiveNSList, 2, 0, func(t *testing.T, b []byte) {
+			checkList(t, b, 3, 1200, 1500)
+		}},
+		{"active list after 1300", cnsActiveNSList, 1300, 0, func(t *testing.T, b []byte) {
+			checkList(t, b, 1500)
+		}},
+		{"active list after 0xfffffffe", cnsActiveNSList, 0xfffffffe, nvme.StatusInvalidNamespace, nil},
+		{"CS independent", cnsCSIndependent, 3, 0, func(t *testing.T, b []byte) {
+			if b[14]&1 == 0 {
+				t.Error("NSTAT: not ready")
+			}
+		}},
+		{"CS independent, inactive", cnsCSIndependent, 9, 0, func(t *testing.T, b []byte) {
+			if b[14] != 0 {
+				t.Error("NSTAT set for an inactive namespace")
+			}
+		}},
+		{"NVM controller", cnsCSController, 0, 0, nil},
+		{"unsupported CNS", 0x10, 0, nvme.StatusInvalidField, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := identify(q, tt.cns, tt.nsid)
+			if tt.want != 0 {
+				wantStatus(t, err, tt.want)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.check != nil {
+				tt.check(t, b)
+			}
+		})
+	}
+}
+
+func TestActiveListPages(t *testing.T) {
+	tg, addr := startTarget(t, Config{Namespaces: 2500})
+	q, _ := admin(t, addr, tg.NQN(), 0)
+	var all []uint32
+	for after := uint32(0); ; {
+		b, err := identify(q, cnsActiveNSList, after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for ; n < nsListEntries && binary.LittleEndian.Uint32(b[4*n:]) != 0; n++ {
+			all = append(all, binary.LittleEndian.Uint32(b[4*n:]))
+		}
+		if n < nsListEntries {
+			break
+		}
+		after = all[len(all)-1]
+	}
+	if len(all) != 2500 || all[0] != 1 || all[2499] != 2500 {
+		t.Fatalf("listed %d NSIDs", len(all))
+	}
+}
+
+func checkList(t *testing.T, b []byte, want ...uint32) {
+	t.Helper()
+	for i, w := range append(want, 0) {
+		if got := binary.LittleEndian.Uint32(b[4*i:]); got != w {
+			t.Fatalf("entry %d = %d, want %d (list %v)", i, got, w, want)
+		}
+	}
+}
+
+func TestLogPages(t *testing.T) {
+	tg, addr := startTarget(t, Config{Namespaces: 2})
+	q, _ := admin(t, addr, tg.NQN(), 0)
+	smart, err := getLog(q, logSMART, smartLogSize, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if temp := binary.LittleEndian.Uint16(smart[1:]); temp != reportedTempKel || smart[3] != 100 {
+		t.Errorf("SMART temperature %d spare %d", temp, smart[3])
+	}
+	if _, err := getLog(q, logDiscovery, 1024, 0, false); err == nil {
+		t.Error("discovery log served by an I/O controller")
+	}
+	_, err = getLog(q, 0x7f, 512, 0, false)
+	wantStatus(t, err, nvme.StatusInvalidLogPage)
+	_, err = getLog(q, logSMART, 512, 2, false)
+	wantStatus(t, err, nvme.StatusInvalidField)
+	// Offset into the SMART page: the counters at byte 64.
+	part, err := getLog(q, logSMART, 64, 64, false)
+	if err != nil || !bytes.Equal(part, smart[64:128]) {
+		t.Errorf("SMART at offset 64: % x, %v", part[:16], err)
+	}
+}
+
+func TestDiscovery(t *testing.T) {
+	tg, addr := startTarget(t, Config{Namespaces: 2})
+	q, cntlid := admin(t, addr, DiscoveryNQN, 0)
+	id, err := identify(q, cnsController, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cString(id[768:1024]); got != DiscoveryNQN || id[111] != 2 || binary.LittleEndian.Uint16(id[78:]) != cntlid {
+		t.Errorf("discovery Identify: subnqn %q cntrltype %d", got, id[111])
+	}
+	// Read the header, then the whole page in 4 KiB pieces, as nvme-cli does.
+	hdr, err := getLog(q, logDiscovery, discHeaderSize, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := binary.LittleEndian.Uint64(hdr[8:]); n != 1 {
+		t.Fatalf("numrec %d", n)
+	}
+	page, err := getLog(q, logDiscovery, discHeaderSize+discEntrySize, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := page[discHeaderSize:]
+	host, port, _ := net.SplitHostPort(addr)
+	if e[0] != 3 || e[1] != 1 || e[2] != 2 || binary.LittleEndian.Uint16(e[6:]) != cntlidDynamic {
+		t.Errorf("entry trtype %d adrfam %d subtype %d", e[0], e[1], e[2])
+	}
+	if got := string(bytes.TrimRight(e[32:64], " \x00")); got != port {
+		t.Errorf("trsvcid %q, want %q", got, port)
+	}
+	if got := string(bytes.TrimRight(e[512:768], " \x00")); got != host {
+		t.Errorf("traddr %q, want %q", got, host)
+	}
+	if got := cString(e[256:512]); got != tg.NQN() {
+		t.Errorf("subnqn %q", got)
+	}
+	tail, err := getLog(q, logDiscovery, 512, discHeaderSize+256, false)
+	if err != nil || !bytes.Equal(tail, e[256:768]) {
+		t.Errorf("entry at offset: %v", err)
+	}
+	_, err = identify(q, cnsNamespace, 1)
+	wantStatus(t, err, nvme.StatusInvalidField)
+	_, err = q.Do(context.Background(), &nvme.Command{Opcode: nvme.OpSetFeatures, CDW10: featNumQueues, CDW11: 1}, nil)
+	wantStatus(t, err, nvme.StatusInvalidField)
+	// No I/O queues on a discovery controller.
+	_, err = connect(dial(t, addr, hostConfig{}), 1, cntlid, DiscoveryNQN, 0)
+	wantStatus(t, err, nvme.StatusConnectInvalidParam)
+}
+
+func enableAEN(t *testing.T, q *hostQueue) {
+	t.Helper()
+	if _, err := q.Do(context.Background(), &nvme.Command{Opcode: nvme.OpSetFeatures, CDW10: featAsyncEvent, CDW11: aenNSAttrChanged}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// aer sends an Asynchronous Event Request; its completion arrives on the
+// returned channel.
+func aer(ctx context.Context, q *hostQueue) <-chan error {
+	ch := make(chan error, 1)
+	go func() {
+		c, err := q.Do(ctx, &nvme.Command{Opcode: nvme.OpAsyncEvent}, nil)
+		if err == nil && c.Result != aenResultNSChange {
+			err = errors.New("AER result " + strconv.FormatUint(c.Result, 16))
+		}
+		ch <- err
+	}()
+	return ch
+}
+
+func TestAttachDetachEvent(t *testing.T) {
+	tg, addr := startTarget(t, Config{Namespaces: 2})
+	q, _ := admin(t, addr, tg.NQN(), 0)
+	enableAEN(t, q)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	ev := aer(ctx, q)
+	if err := tg.Attach(Namespace{NSID: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ev; err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Attach(Namespace{NSID: 5}); !errors.Is(err, ErrNamespaceExists) {
+		t.Errorf("second attach: %v", err)
+	}
+	// Masked until the log is read: a detach now is reported later.
+	ev = aer(ctx, q)
+	if err := tg.Detach(2); err != nil {
+		t.Fatal(err)
+	}
+	b, err := getLog(q, logChangedNS, changedLogSize, 0, true) // RAE: stays masked
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkList(t, b, 2, 5)
+	b, err = getLog(q, logChangedNS, changedLogSize, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkList(t, b, 2, 5)
+	if err := <-ev; err != nil { // the detach, once unmasked
+		t.Fatal(err)
+	}
+	b, err = getLog(q, logChangedNS, changedLogSize, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkList(t, b)
+	list, _ := identify(q, cnsActiveNSList, 0)
+	checkList(t, list, 1, 5)
+	if err := tg.Detach(2); !errors.Is(err, ErrNoNamespace) {
+		t.Errorf("second detach: %v", err)
+	}
+
+	// At most four AERs outstanding: of five, one fails at once.
+	results := make(chan error, 5)
+	for range 5 {
+		go func() {
+			_, err := q.Do(ctx, &nvme.Command{Opcode: nvme.OpAsyncEvent}, nil)
+			results <- err
+		}()
+	}
+	wantStatus(t, <-results, nvme.StatusAsyncEventLimit)
+	cancel()
+	for range 4 {
+		<-results
+	}
+}
+
+func TestKeepAliveTimeout(t *testing.T) {
+	tg, addr := startTarget(t, Config{Namespaces: 1})
+	q, cntlid := admin(t, addr, tg.NQN(), 100*time.Millisecond)
+	if _, err := q.Do(context.Background(), &nvme.Command{Opcode: nvme.OpKeepAlive}, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-q.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("controller not torn down after its keep alive timeout")
+	}
+	if tg.controller(cntlid) != nil {
+		t.Error("controller still registered")
+	}
+	_, err := connect(dial(t, addr, hostConfig{}), 1, cntlid, tg.NQN(), 0)
+	wantStatus(t, err, nvme.StatusConnectInvalidParam)
+}
+
+func readCmd(nsid uint32, slba uint64, nlb uint16) *nvme.Command {
+	return &nvme.Command{Opcode: nvme.OpRead, NSID: nsid, CDW10: uint32(slba), CDW11: uint32(slba >> 32), CDW12: uint32(nlb - 1)}
+}
+
+func writeCmd(nsid uint32, slba uint64, nlb uint16) *nvme.Command {
+	c := readCmd(nsid, slba, nlb)
+	c.Opcode = nvme.OpWrite
+	return c
+}
+
+// ioQueue connects an admin and one I/O queue.
+func ioQueue(t testing.TB, addr, nqn string, cfg hostConfig) *hostQueue {
+	t.Helper()
+	_, cntlid := admin(t, addr, nqn, 0)
+	q := dial(t, addr, cfg)
+	if _, err := connect(q, 1, cntlid, nqn, 0); err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+func TestReadWrite(t *testing.T) {
+	tg, addr := startTarget(t, Config{Namespaces: 1})
+	const tib = 1 << 40
+	if err := tg.Attach(Namespace{NSID: 2, Size: tib, BlockSize: 4096}); err != nil {
+		t.Fatal(err)
+	}
+	for _, digests := range []bool{false, true} {
+		t.Run("digests="+strconv.FormatBool(digests), func(t *testing.T) {
+			q := ioQueue(t, addr, tg.NQN(), hostConfig{HeaderDigest: digests, DataDigest: digests})
+			ctx := context.Background()
+			last := uint64(tib/4096 - 16)
+			data := bytes.Repeat([]byte("0123456789abcdef"), 16*4096/16) // 64 KiB: written via R2T
+			if _, err := q.Do(ctx, writeCmd(2, last, 16), data); err != nil {
+				t.Fatal(err)
+			}
+			small := bytes.Repeat([]byte{0x5a}, 512) // in-capsule
+			if _, err := q.Do(ctx, writeCmd(1, 7, 1), small); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, len(data))
+			if _, err := q.Do(ctx, readCmd(2, last, 16), got); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("read back: %v", err)
+			}
+			got = make([]byte, 1024)
+			if _, err := q.Do(ctx, readCmd(1, 6, 2), got); err != nil || !bytes.Equal(got[512:], small) || !bytes.Equal(got[:512], make([]byte, 512)) {
+				t.Fatalf("read back: %v", err)
+			}
+			if _, err := q.Do(ctx, &nvme.Command{Opcode: nvme.OpFlush, NSID: 2}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if n := tg.namespace(2).data.allocated(); n > 1<<20 {
+				t.Errorf("1 TiB namespace holds %d bytes after a 64 KiB write", n)
+			}
+		})
+	}
+	q := ioQueue(t, addr, tg.NQN(), hostConfig{})
+	ctx := context.Background()
+	bad := []struct {
+		name string
+		cmd  *nvme.Command
+		buf  []byte
+		want nvme.Status
+	}{
+		{"read past the end", readCmd(2, tib/4096-1, 2), make([]byte, 8192), nvme.StatusLBAOutOfRange},
+		{"read at huge LBA", readCmd(2, 1<<63, 1), make([]byte, 4096), nvme.StatusLBAOutOfRange},
+		{"write past the end", writeCmd(1, DefaultNSSize/512, 1), make([]byte, 512), nvme.StatusLBAOutOfRange},
+		{"inactive namespace", readCmd(3, 0, 1), make([]byte, 512), nvme.StatusInvalidNamespace},
+		{"length mismatch", readCmd(1, 0, 2), make([]byte, 512), nvme.StatusSGLInvalidData},
+		{"unknown opcode", &nvme.Command{Opcode: 0x7c, NSID: 1}, nil, nvme.StatusInvalidOpcode},
+	}
+	for _, tt := range bad {
+		_, err := q.Do(ctx, tt.cmd, tt.buf)
+		wantStatus(t, err, tt.want)
+	}
+}
+
+func TestFaults(t *testing.T) {
+	tg, addr := startTarget(t, Config{Namespaces: 4, Faults: Faults{
+		Status: map[uint32]nvme.Status{2: nvme.StatusInternalError},
+		Hang:   map[uint32]bool{3: true},
+		Delay:  map[uint32]time.Duration{1: 300 * time.Millisecond, 4: 150 * time.Millisecond},
+	}})
+	q, _ := admin(t, addr, tg.NQN(), 0)
+	_, err := identify(q, cnsNamespace, 2)
+	wantStatus(t, err, nvme.StatusInternalError)
+
+	// A hung namespace: no answer within 200 ms, while others are served.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	_, err = q.Do(ctx, identifyCmd(cnsNamespace, 3), make([]byte, identifySize))
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("hung namespace: %v, want the context's deadline", err)
+	}
+
+	// Per-namespace delays: namespaces finish in reverse order.
+	order := make(chan uint32, 2)
+	var wg sync.WaitGroup
+	for _, id := range []uint32{1, 4} {
+		wg.Go(func() {
+			if _, err := identify(q, cnsNamespace, id); err != nil {
+				t.Error(err)
+			}
+			order <- id
+		})
+	}
+	wg.Wait()
+	if a, b := <-order, <-order; a != 4 || b != 1 {
+		t.Errorf("completion order %d, %d; want 4, 1", a, b)
+	}
+}
+
+func TestDropAfter(t *testing.T) {
+	tg, addr := startTarget(t, Config{Namespaces: 1, Faults: Faults{DropAfter: 3}})
+	q := dial(t, addr, hostConfig{})
+	if _, err := connect(q, 0, cntlidDynamic, tg.NQN(), 0); err != nil { // 1
+		t.Fatal(err)
+	}
+	if err := propSet(q, propCC, ccEnable); err != nil { // 2
+		t.Fatal(err)
+	}
+	if _, err := identify(q, cnsController, 0); err != nil { // 3
+		t.Fatal(err)
+	}
+	_, err := identify(q, cnsController, 0) // 4: dropped
+	var st nvme.Status
+	if err == nil || errors.As(err, &st) {
+		t.Fatalf("fourth command: %v, want a transport error", err)
+	}
+	<-q.Done()
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, cfg := range []Config{
+		{QueueDepth: 1},
+		{QueueDepth: MaxQueueDepth + 1},
+		{Namespaces: 10, MaxNSID: 5},
+		{NQN: DiscoveryNQN},
+		{BlockSize: 1000, Namespaces: 1},
+	} {
+		tg := New(cfg)
+		if _, err := tg.Start(context.Background(), ""); err == nil {
+			t.Errorf("%+v: started", cfg)
+			tg.Close()
+		}
+	}
+	tg := New(Config{})
+	for _, ns := range []Namespace{{NSID: 0}, {NSID: 1, BlockSize: 1024}, {NSID: 1, Size: 1000}, {NSID: 5000}} {
+		if err := tg.Attach(ns); !errors.Is(err, ErrInvalidNamespace) {
+			t.Errorf("Attach(%+v) = %v", ns, err)
+		}
+	}
+}
+
+func TestStorage(t *testing.T) {
+	var s store
+	s.writeAt([]byte("hello"), chunkSize-2)
+	got := make([]byte, 9)
+	s.readAt(got, chunkSize-4)
+	if string(got) != "\x00\x00hello\x00\x00" {
+		t.Errorf("read %q", got)
+	}
+	if s.allocated() != 2*chunkSize {
+		t.Errorf("allocated %d", s.allocated())
+	}
+}
+
+func BenchmarkIdentify4KDepth32(b *testing.B) {
+	tg, addr := startTarget(b, Config{Namespaces: 1})
+	q, _ := admin(b, addr, tg.NQN(), 0)
+	b.SetParallelism(16) // 32 goroutines on 2 cores: the queue stays full
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		buf := make([]byte, identifySize)
+		cmd := identifyCmd(cnsController, 0)
+		for pb.Next() {
+			c := *cmd
+			if _, err := q.Do(context.Background(), &c, buf); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "cmds/s")
+}
+
+// TestLinuxNVMeList checks testdata/linux-nvme-list.json, the output of
+// "nvme list -o json" (nvme-cli 2.3) on a Linux 6.1 host connected to
+// "complchain target --namespaces 4", against what the target reports.
+func TestLinuxNVMeList(t *testing.T) {
+	b, err := os.ReadFile("testdata/linux-nvme-list.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Devices []struct {
+			NameSpace                           uint32
+			DevicePath                          string
+			Firmware, ModelNumber, SerialNumber string
+			UsedBytes, MaximumLBA, PhysicalSize uint64
+			SectorSize                          uint32
+		}
+	}
+	if err := json.Unmarshal(b, &list); err != nil {
+		t.Fatal(err)
+	}
+	tg := New(Config{Namespaces: 4})
+	seen := map[uint32]bool{}
+	for _, d := range list.Devices {
+		seen[d.NameSpace] = true
+		if d.ModelNumber != tg.cfg.Model || d.SerialNumber != tg.cfg.Serial || d.Firmware != tg.cfg.Firmware {
+			t.Errorf("device %+v: identity differs from the target's", d)
+		}
+		if d.SectorSize != DefaultBlockSize || d.MaximumLBA != DefaultNSSize/DefaultBlockSize || d.PhysicalSize != DefaultNSSize {
+			t.Errorf("device %+v: geometry differs", d)
+		}
+		if d.DevicePath != "/dev/nvme0n"+strconv.Itoa(int(d.NameSpace)) {
+			t.Errorf("device path %s for NSID %d", d.DevicePath, d.NameSpace)
+		}
+	}
+	if len(seen) != 4 || !seen[1] || !seen[4] {
+		t.Errorf("namespaces %v", seen)
+	}
+}
