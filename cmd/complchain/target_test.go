@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/complchain/complchain/nvme"
+)
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want uint64
+		ok   bool
+	}{
+		{"512", 512, true},
+		{"4K", 4096, true},
+		{"1G", 1 << 30, true},
+		{"1t", 1 << 40, true},
+		{"", 0, false},
+		{"0", 0, false},
+		{"1X", 0, false},
+		{"99999999999T", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := parseSize(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("parseSize(%q) = %d, %v", tt.in, got, err)
+		}
+	}
+}
+
+func TestParseNSIDMap(t *testing.T) {
+	m, err := parseNSIDMap([]string{"1=0x4002", "7=0x0b"}, parseStatus)
+	if err != nil || m[1] != 0x4002 || m[7] != nvme.StatusInvalidNamespace {
+		t.Fatalf("%v, %v", m, err)
+	}
+	for _, bad := range []string{"x=1", "1", "0=1", "1=zz", "1=0"} {
+		if _, err := parseNSIDMap([]string{bad}, parseStatus); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	d, err := parseNSIDMap([]string{"3=25ms"}, time.ParseDuration)
+	if err != nil || d[3] != 25*time.Millisecond {
+		t.Fatalf("%v, %v", d, err)
+	}
+}
+
+func TestTargetCommand(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	cmd := newRootCmd()
+	cmd.SetArgs([]string{"target", "--listen", "127.0.0.1:0", "--namespaces", "2", "--nqn", "nqn.2026-01.io.example:cli"})
+	cmd.SetOut(pw)
+	cmd.SetErr(io.Discard)
+	done := make(chan error, 1)
+	go func() {
+		done <- cmd.ExecuteContext(ctx)
+		pw.Close()
+	}()
+	var addr string
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 10 && f[0] == "nvme" && f[1] == "connect" {
+			if f[9] != "nqn.2026-01.io.example:cli" {
+				t.Errorf("connect line %q", sc.Text())
+			}
+			addr = net.JoinHostPort(f[5], f[7])
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if addr == "" {
+		t.Fatal("no nvme connect line")
+	}
+	// The listener speaks NVMe/TCP: an ICReq gets an ICResp.
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	icreq := make([]byte, 128)
+	icreq[2] = 128
+	binary.LittleEndian.PutUint32(icreq[4:], 128)
+	if _, err := nc.Write(icreq); err != nil {
+		t.Fatal(err)
+	}
+	icresp := make([]byte, 128)
+	if _, err := io.ReadFull(nc, icresp); err != nil || icresp[0] != 0x01 || binary.LittleEndian.Uint32(icresp[4:]) != 128 {
+		t.Fatalf("ICResp % x, %v", icresp[:16], err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("target command: %v", err)
+	}
+}
+
+func TestTargetCommandErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"target", "--listen", "127.0.0.1:0", "--ns-size", "huge"},
+		{"target", "--listen", "127.0.0.1:0", "--admin-queue-depth", "5000"},
+		{"target", "--listen", "127.0.0.1:0", "--fail-nsid", "one=2"},
+		{"target", "--listen", "256.0.0.1:1"},
+	} {
+		cmd := newRootCmd()
+		cmd.SetArgs(args)
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		if err := cmd.ExecuteContext(context.Background()); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+}
