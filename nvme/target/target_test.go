@@ -834,3 +834,19 @@ func TestLinuxNVMeList(t *testing.T) {
 		t.Errorf("namespaces %v", seen)
 	}
 }
+
+func TestMalformedPDU(t *testing.T) {
+	tg, addr := startTarget(t, Config{Namespaces: 1, Faults: Faults{MalformedAfter: 2}})
+	q := dial(t, addr, hostConfig{})
+	if _, err := connect(q, 0, cntlidDynamic, tg.NQN(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := propSet(q, propCC, ccEnable); err != nil {
+		t.Fatal(err)
+	}
+	_, err := identify(q, cnsController, 0)
+	var st nvme.Status
+	if err == nil || errors.As(err, &st) {
+		t.Fatalf("third command: %v, want a transport error", err)
+	}
+}

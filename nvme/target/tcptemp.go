@@ -52,6 +52,8 @@ type tempConn struct {
 	pending map[uint16]*tempWrite // by ttag
 	nextTag uint16
 	sqhead  uint16
+	nresp   int // responses sent
+	badAt   int // response number replaced by a malformed PDU (0: none)
 	hdr     [72 + 4]byte
 }
 
@@ -67,6 +69,9 @@ func crc(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 func serveTemp(ctx context.Context, nc net.Conn, q *conn, malformedAfter int) error {
 	c := &tempConn{nc: nc, r: bufio.NewReaderSize(nc, 64<<10), w: bufio.NewWriterSize(nc, 64<<10), q: q,
 		pending: make(map[uint16]*tempWrite)}
+	if malformedAfter > 0 {
+		c.badAt = malformedAfter + 1
+	}
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
 	defer c.wg.Wait()
@@ -223,6 +228,17 @@ func (c *tempConn) sendR2T(cid, ttag uint16, off, n uint32) {
 func (c *tempConn) respond(cid, sqhead uint16, r response) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	c.nresp++
+	if c.nresp == c.badAt {
+		// A CapsuleResp whose header length is wrong: the host must fail
+		// the connection.
+		h := make([]byte, 24)
+		h[0], h[2] = pduResp, 23
+		binary.LittleEndian.PutUint32(h[4:], 24)
+		c.w.Write(h)
+		c.w.Flush()
+		return
+	}
 	hd := 0
 	if c.hd {
 		hd = 4

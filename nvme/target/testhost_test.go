@@ -171,6 +171,10 @@ func (q *hostQueue) read() {
 			return
 		}
 		cid := binary.LittleEndian.Uint16(b[8:])
+		if want := map[byte]byte{pduResp: 24, pduC2HData: 24, pduR2T: 24, pduC2HTerm: 24}[ch[0]]; ch[2] != want {
+			q.fail(errProtocol)
+			return
+		}
 		switch ch[0] {
 		case pduResp:
 			var cqe nvme.Completion
