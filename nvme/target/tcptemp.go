@@ -52,6 +52,7 @@ type tempConn struct {
 	pending map[uint16]*tempWrite // by ttag
 	nextTag uint16
 	sqhead  uint16
+	active  chan struct{} // one token per outstanding command
 	nresp   int // responses sent
 	badAt   int // response number replaced by a malformed PDU (0: none)
 	hdr     [72 + 4]byte
@@ -66,9 +67,12 @@ type tempWrite struct {
 func crc(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
 // serveTemp serves a connection until it fails or ctx is done.
-func serveTemp(ctx context.Context, nc net.Conn, q *conn, malformedAfter int) error {
+// At most maxInFlight commands may be outstanding (executing or waiting for
+// their data); a host that sends more is cut off, as nvmet-tcp does beyond
+// twice the queue size.
+func serveTemp(ctx context.Context, nc net.Conn, q *conn, malformedAfter, maxInFlight int) error {
 	c := &tempConn{nc: nc, r: bufio.NewReaderSize(nc, 64<<10), w: bufio.NewWriterSize(nc, 64<<10), q: q,
-		pending: make(map[uint16]*tempWrite)}
+		pending: make(map[uint16]*tempWrite), active: make(chan struct{}, maxInFlight)}
 	if malformedAfter > 0 {
 		c.badAt = malformedAfter + 1
 	}
@@ -134,6 +138,12 @@ func serveTemp(ctx context.Context, nc net.Conn, q *conn, malformedAfter int) er
 		case pduCmd:
 			var cmd nvme.Command
 			cmd.UnmarshalBinary(h[8:72])
+			select {
+			case c.active <- struct{}{}:
+			default:
+				c.term(0x02, 0)
+				return fmt.Errorf("%w: more than %d commands outstanding", errProtocol, maxInFlight)
+			}
 			c.sqhead++
 			sgl := cmd.SGL()
 			if cmd.DataDirection() == nvme.HostToController && sgl.Type == nvme.SGLTransportDataBlock && sgl.Length > 0 {
@@ -191,10 +201,10 @@ func (c *tempConn) dispatch(ctx context.Context, cmd nvme.Command, data []byte, 
 		if r.status == 0 {
 			r = c.q.serve(ctx, &cmd, data)
 		}
-		if ctx.Err() != nil {
-			return
+		if ctx.Err() == nil {
+			c.respond(cmd.CID, sqhead, r)
 		}
-		c.respond(cmd.CID, sqhead, r)
+		<-c.active
 	})
 }
 

@@ -22,7 +22,7 @@ func (t *Target) serveConn(ctx context.Context, nc net.Conn, listen net.Addr) {
 	}
 	var c net.Conn = nc
 	t.log.Debug("connection accepted", "remote", q.remote.String())
-	err := serveTemp(ctx, c, q, t.faults.Load().MalformedAfter)
+	err := serveTemp(ctx, c, q, t.faults.Load().MalformedAfter, 2*t.cfg.QueueDepth)
 	c.Close()
 	q.release()
 	t.log.Debug("connection closed", "remote", q.remote.String(), "err", err)
