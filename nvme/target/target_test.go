@@ -850,3 +850,20 @@ func TestMalformedPDU(t *testing.T) {
 		t.Fatalf("third command: %v, want a transport error", err)
 	}
 }
+
+// A host that vanishes with an AER outstanding ends its controller, and
+// the target does not wait for the AER.
+func TestHostVanishes(t *testing.T) {
+	tg, addr := startTarget(t, Config{Namespaces: 1})
+	q, cntlid := admin(t, addr, tg.NQN(), 0)
+	ev := aer(context.Background(), q)
+	// Make sure the AER reached the target: commands on one queue are
+	// read in order, so once a later one is answered the AER is outstanding.
+	if _, err := q.Do(context.Background(), &nvme.Command{Opcode: nvme.OpKeepAlive}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := tg.controller(cntlid)
+	q.Close()
+	<-ev
+	<-c.done
+}

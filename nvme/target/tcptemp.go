@@ -53,8 +53,8 @@ type tempConn struct {
 	nextTag uint16
 	sqhead  uint16
 	active  chan struct{} // one token per outstanding command
-	nresp   int // responses sent
-	badAt   int // response number replaced by a malformed PDU (0: none)
+	nresp   int           // responses sent
+	badAt   int           // response number replaced by a malformed PDU (0: none)
 	hdr     [72 + 4]byte
 }
 
@@ -76,10 +76,13 @@ func serveTemp(ctx context.Context, nc net.Conn, q *conn, malformedAfter, maxInF
 	if malformedAfter > 0 {
 		c.badAt = malformedAfter + 1
 	}
+	// When the connection ends, commands still executing (an outstanding
+	// AER, a hung namespace) are abandoned: their context is cancelled.
+	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
 	defer c.wg.Wait()
-	defer nc.Close()
+	defer cancel()
 	if err := c.handshake(); err != nil {
 		return err
 	}
