@@ -867,3 +867,31 @@ func TestHostVanishes(t *testing.T) {
 	<-ev
 	<-c.done
 }
+
+// With a one-way delay d, a command takes at least a round trip of 2d, and
+// commands in flight together share their round trips.
+func TestDelay(t *testing.T) {
+	const d = 25 * time.Millisecond
+	tg, addr := startTarget(t, Config{Namespaces: 1, Delay: d})
+	q, _ := admin(t, addr, tg.NQN(), 0)
+	start := time.Now()
+	if _, err := identify(q, cnsController, 0); err != nil {
+		t.Fatal(err)
+	}
+	if rtt := time.Since(start); rtt < 2*d {
+		t.Errorf("round trip %v, want at least %v", rtt, 2*d)
+	}
+	start = time.Now()
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Go(func() {
+			if _, err := identify(q, cnsController, 0); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if el := time.Since(start); el > 10*2*d {
+		t.Errorf("30 commands in flight took %v: serialised, not pipelined (round trip %v)", el, 2*d)
+	}
+}

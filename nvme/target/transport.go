@@ -3,8 +3,6 @@ package target
 import (
 	"context"
 	"net"
-
-	_ "github.com/complchain/complchain/nvme"
 )
 
 // inCapsuleSize is the in-capsule data an I/O command may carry
@@ -21,6 +19,9 @@ func (t *Target) serveConn(ctx context.Context, nc net.Conn, listen net.Addr) {
 		nc.Close()
 	}
 	var c net.Conn = nc
+	if t.cfg.Delay > 0 {
+		c = delayed(nc, t.cfg.Delay)
+	}
 	t.log.Debug("connection accepted", "remote", q.remote.String())
 	err := serveTemp(ctx, c, q, t.faults.Load().MalformedAfter, 2*t.cfg.QueueDepth)
 	c.Close()
