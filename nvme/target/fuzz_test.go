@@ -2,6 +2,8 @@ package target
 
 import (
 	"context"
+	"encoding/binary"
+	"io"
 	"net"
 	"testing"
 
@@ -55,5 +57,55 @@ func FuzzCommand(f *testing.F) {
 		if r.status == 0 && len(r.data) > maxTransfer {
 			t.Fatalf("%d bytes returned", len(r.data))
 		}
+	})
+}
+
+// FuzzTransport feeds an arbitrary byte stream, after a valid ICReq, to the
+// target side of a connection: it must end the connection with an error,
+// never panic, hang or allocate without bound.
+func FuzzTransport(f *testing.F) {
+	pdu := func(typ byte, hlen int, body []byte, data []byte) []byte {
+		b := make([]byte, 8, 8+len(body)+len(data))
+		b[0], b[2] = typ, byte(hlen)
+		if len(data) > 0 {
+			b[3] = byte(hlen)
+		}
+		b = append(append(b, body...), data...)
+		binary.LittleEndian.PutUint32(b[4:], uint32(len(b)))
+		return b
+	}
+	sqe := func(cmd *nvme.Command) []byte { b, _ := cmd.MarshalBinary(); return b }
+	conn := connectCmd(0, 31, 0)
+	conn.SetSGL(nvme.SGL{Length: connectDataSize, Type: nvme.SGLDataBlockOffset})
+	connect := pdu(pduCmd, 72, sqe(conn), connectDataBytes(cntlidDynamic, DefaultNQN, testHostNQN))
+	f.Add(connect)
+	f.Add(append(connect, pdu(pduCmd, 72, sqe(identifyCmd(cnsController, 0)), nil)...))
+	w := writeCmd(1, 0, 8)
+	w.SetSGL(nvme.SGL{Length: 4096, Type: nvme.SGLTransportDataBlock})
+	f.Add(append(connect, pdu(pduCmd, 72, sqe(w), nil)...))
+	h2c := make([]byte, 16)
+	binary.LittleEndian.PutUint16(h2c[2:], 1)
+	binary.LittleEndian.PutUint32(h2c[8:], 4096)
+	f.Add(append(append(connect, pdu(pduCmd, 72, sqe(w), nil)...), pdu(pduH2CData, 24, h2c, make([]byte, 4096))...))
+	f.Add([]byte{4, 0, 72, 0, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{6, 0, 24, 0, 24, 0, 0, 0})
+
+	tg := New(Config{Namespaces: 1})
+	defer tg.Close()
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		host, tgt := net.Pipe()
+		done := make(chan struct{})
+		go func() {
+			tg.serveConn(context.Background(), tgt, &net.TCPAddr{})
+			close(done)
+		}()
+		go io.Copy(io.Discard, host)
+		icreq := make([]byte, 128)
+		icreq[2] = 128
+		binary.LittleEndian.PutUint32(icreq[4:], 128)
+		host.Write(icreq)
+		host.Write(stream)
+		host.Close()
+		<-done
 	})
 }
