@@ -10,6 +10,18 @@
 // Controllers are created dynamically by Connect commands (cntlid 0xFFFF),
 // each with an admin queue and I/O queues on further connections.
 //
+// # Use
+//
+// New builds a Target from a Config; Serve serves it on a listener, and
+// Start is the shortcut tests, benchmarks and the CLI use: it listens on
+// 127.0.0.1:0 (or a given address), serves in the background and returns
+// the address. Close stops everything. Attach and Detach change the
+// namespaces at run time; SetFaults changes the injected faults.
+//
+//	t := target.New(target.Config{Namespaces: 100, Delay: 75 * time.Millisecond})
+//	defer t.Close()
+//	addr, err := t.Start(ctx, "")
+//
 // # Controller model
 //
 // The target reports NVMe version 1.4. With it a Linux 6.1 host uses the
@@ -28,7 +40,7 @@
 // commands for I/O queues up to that size. The default depth, 32, is the
 // one Linux asks for its admin queue (Connect SQSIZE 31); a Linux host then
 // clamps its I/O queues to 32 entries too ("queue_size 128 > ctrl sqsize 32,
-// clamping down" in its log). The deepest queue allowed is 4096 entries,
+// clamping down" in its log; a depth of 128 or more avoids it). The deepest queue allowed is 4096 entries,
 // the largest admin submission queue of the base specification
 // (AQA.ASQS is a 12-bit 0's based value).
 //
