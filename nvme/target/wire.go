@@ -74,6 +74,13 @@ const (
 	ccIOCQESShift = 20
 )
 
+// grow appends n zero bytes to b and returns b and the new bytes.
+func grow(b []byte, n int) ([]byte, []byte) {
+	start := len(b)
+	b = append(b, make([]byte, n)...)
+	return b, b[start:]
+}
+
 // putString copies s into b, padding with spaces (ASCII fields of Identify).
 func putString(b []byte, s string) {
 	n := copy(b, s)
@@ -118,7 +125,7 @@ type ctrlInfo struct {
 
 // appendIdentifyController encodes Identify Controller (CNS 01h).
 func appendIdentifyController(b []byte, ci *ctrlInfo) []byte {
-	d := make([]byte, identifySize)
+	b, d := grow(b, identifySize)
 	le := binary.LittleEndian
 	putString(d[4:24], ci.serial)
 	putString(d[24:64], ci.model)
@@ -165,7 +172,7 @@ func appendIdentifyController(b []byte, ci *ctrlInfo) []byte {
 	d[1803] = 1               // MSDBD
 	// Power state 0: 9.00 W, entry/exit latency 0.
 	le.PutUint16(d[2048:], 900)
-	return append(b, d...)
+	return b
 }
 
 // nsInfo is what the Identify Namespace structures report.
@@ -183,7 +190,7 @@ type nsInfo struct {
 // appendIdentifyNamespace encodes Identify Namespace (CNS 00h). An inactive
 // namespace is all zeros.
 func appendIdentifyNamespace(b []byte, ns *nsInfo) []byte {
-	d := make([]byte, identifySize)
+	b, d := grow(b, identifySize)
 	if ns.active {
 		le := binary.LittleEndian
 		le.PutUint64(d[0:], ns.blocks)  // NSZE
@@ -198,13 +205,14 @@ func appendIdentifyNamespace(b []byte, ns *nsInfo) []byte {
 		copy(d[120:128], ns.eui64[:])
 		d[128+2] = ns.lbads // LBAF0: MS 0, LBADS, RP 0 (best)
 	}
-	return append(b, d...)
+	return b
 }
 
 // appendNSDescriptors encodes the Namespace Identification Descriptor list
 // (CNS 03h): EUI64, NGUID, UUID, CSI.
 func appendNSDescriptors(b []byte, ns *nsInfo) []byte {
-	d := make([]byte, 0, identifySize)
+	start := len(b)
+	d := b
 	if ns.eui64 != ([8]byte{}) {
 		d = append(d, 1, 8, 0, 0)
 		d = append(d, ns.eui64[:]...)
@@ -218,35 +226,34 @@ func appendNSDescriptors(b []byte, ns *nsInfo) []byte {
 		d = append(d, ns.uuid[:]...)
 	}
 	d = append(d, 4, 1, 0, 0, 0) // CSI: NVM command set
-	d = d[:identifySize]
-	return append(b, d...)
+	return append(d, make([]byte, identifySize-(len(d)-start))...)
 }
 
 // appendCSIndependent encodes the I/O Command Set Independent Identify
 // Namespace structure (CNS 08h). An inactive namespace is all zeros.
 func appendCSIndependent(b []byte, ns *nsInfo) []byte {
-	d := make([]byte, identifySize)
+	b, d := grow(b, identifySize)
 	if ns.active {
 		if ns.shared {
 			d[1] = 1 // NMIC
 		}
 		d[14] = 1 // NSTAT: namespace ready
 	}
-	return append(b, d...)
+	return b
 }
 
 // appendActiveList encodes an active namespace ID list (CNS 02h).
 func appendActiveList(b []byte, nsids []uint32) []byte {
-	d := make([]byte, identifySize)
+	b, d := grow(b, identifySize)
 	for i, id := range nsids[:min(len(nsids), nsListEntries)] {
 		binary.LittleEndian.PutUint32(d[4*i:], id)
 	}
-	return append(b, d...)
+	return b
 }
 
 // appendChangedList encodes the Changed Namespace List log page (04h).
 func appendChangedList(b []byte, nsids []uint32, overflow bool) []byte {
-	d := make([]byte, changedLogSize)
+	b, d := grow(b, changedLogSize)
 	if overflow {
 		binary.LittleEndian.PutUint32(d, nsidBroadcast)
 	} else {
@@ -254,7 +261,7 @@ func appendChangedList(b []byte, nsids []uint32, overflow bool) []byte {
 			binary.LittleEndian.PutUint32(d[4*i:], id)
 		}
 	}
-	return append(b, d...)
+	return b
 }
 
 // smartInfo holds the counters of the SMART / Health log page.
@@ -266,7 +273,7 @@ type smartInfo struct {
 
 // appendSMART encodes a minimal SMART / Health Information log page (02h).
 func appendSMART(b []byte, s *smartInfo) []byte {
-	d := make([]byte, smartLogSize)
+	b, d := grow(b, smartLogSize)
 	le := binary.LittleEndian
 	le.PutUint16(d[1:], reportedTempKel) // composite temperature
 	d[3] = 100                           // available spare
@@ -276,7 +283,7 @@ func appendSMART(b []byte, s *smartInfo) []byte {
 	le.PutUint64(d[64:], s.reads)
 	le.PutUint64(d[80:], s.writes)
 	le.PutUint64(d[128:], s.powerOnHours)
-	return append(b, d...)
+	return b
 }
 
 // discEntry is one record of the discovery log page.
@@ -291,7 +298,7 @@ type discEntry struct {
 
 // appendDiscoveryLog encodes the discovery log page (70h).
 func appendDiscoveryLog(b []byte, genctr uint64, entries []discEntry) []byte {
-	d := make([]byte, discHeaderSize+discEntrySize*len(entries))
+	b, d := grow(b, discHeaderSize+discEntrySize*len(entries))
 	le := binary.LittleEndian
 	le.PutUint64(d[0:], genctr)
 	le.PutUint64(d[8:], uint64(len(entries)))
@@ -312,7 +319,7 @@ func appendDiscoveryLog(b []byte, genctr uint64, entries []discEntry) []byte {
 		putString(r[512:768], e.traddr)
 		r[768] = 0 // TSAS: SECTYPE none
 	}
-	return append(b, d...)
+	return b
 }
 
 // connectData is the decoded 1024-byte Connect command data.
