@@ -22,6 +22,8 @@ func (c *controller) admin(q *conn, cmd *nvme.Command, data []byte) response {
 		return c.getFeatures(cmd)
 	case nvme.OpKeepAlive:
 		return response{}
+	case nvme.OpAbort:
+		return response{result: 1} // commands complete on their own: not aborted
 	}
 	return fail(nvme.StatusInvalidOpcode | nvme.StatusDNR)
 }

@@ -449,6 +449,9 @@ func TestLogPages(t *testing.T) {
 	if _, err := getLog(q, logDiscovery, 1024, 0, false); err == nil {
 		t.Error("discovery log served by an I/O controller")
 	}
+	if c, err := q.Do(context.Background(), &nvme.Command{Opcode: nvme.OpAbort, CDW10: 5}, nil); err != nil || c.Result&1 == 0 {
+		t.Errorf("Abort: result %#x, %v; want not aborted", c.Result, err)
+	}
 	_, err = getLog(q, 0x7f, 512, 0, false)
 	wantStatus(t, err, nvme.StatusInvalidLogPage)
 	_, err = getLog(q, logSMART, 512, 2, false)

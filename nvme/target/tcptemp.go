@@ -124,8 +124,9 @@ func serveTemp(ctx context.Context, nc net.Conn, q *conn, malformedAfter, maxInF
 				dd = 4
 			}
 			n := plen - pdo - dd
-			if n < 0 {
-				return fmt.Errorf("%w: data length", errProtocol)
+			if n < 0 || (typ == pduCmd && n > inCapsuleSize) || (typ == pduH2CData && n > maxH2CData) {
+				c.term(0x05, 0)
+				return fmt.Errorf("%w: %d bytes of data in a PDU", errProtocol, n)
 			}
 			data = make([]byte, n+dd)
 			if _, err := io.ReadFull(c.r, data); err != nil {
