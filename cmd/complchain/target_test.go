@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/complchain/complchain/nvme"
 )
 
@@ -53,6 +55,7 @@ func TestParseNSIDMap(t *testing.T) {
 }
 
 func TestTargetCommand(t *testing.T) {
+	defer goleak.VerifyNone(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr, pw := io.Pipe()
