@@ -1,0 +1,204 @@
+// Package complchain runs slow work concurrently yet lets each task enter a
+// critical section in the order the tasks were started: a completion chain.
+//
+// It is the Go form of the Linux kernel's completion chain (compl_chain),
+// made for the NVMe asynchronous namespace scan and the SCSI asynchronous
+// host scan: discovery runs in parallel, registration happens in a
+// deterministic order. A Chain is related to sync.WaitGroup and
+// x/sync/errgroup, but orders the critical sections of its tasks.
+//
+// The typical use: add an Entry for each task in the order results must be
+// registered, start the tasks, and in each task do the slow part, then Wait,
+// register, and Complete:
+//
+//	chain.Add(&t.Entry)
+//	go func() {
+//		defer t.Complete() // a task that fails early never stalls the chain
+//		t.discover()
+//		if err := t.Wait(ctx); err != nil {
+//			return
+//		}
+//		t.register() // runs in Add order, one task at a time
+//	}()
+//
+// Group and Map build on the chain for the common cases.
+package complchain
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// A Chain is a FIFO of entries. An entry is released, and Wait on it
+// returns, once every entry added to the chain before it has completed. So
+// the code that tasks run between Wait and Complete runs one task at a
+// time, in Add order.
+//
+// The zero Chain is empty and ready to use. A Chain must not be copied
+// after first use.
+type Chain struct {
+	mu         sync.Mutex
+	head, tail *Entry // pending entries, in Add order
+	n          int
+}
+
+// An Entry is one task's place in a Chain. Embed it in the task's own
+// struct: adding, waiting on and completing an embedded Entry allocates
+// nothing unless Wait has to block.
+//
+// The zero Entry is ready to be added. An Entry that has completed may be
+// added again, to the same chain or another one.
+type Entry struct {
+	chain      *Chain // set by Add; kept after completion
+	prev, next *Entry
+	state      atomic.Uint32 // entryIdle, entryPending, entryReleased, entryDone
+	released   chan struct{} // made when Wait must block; closed on release
+}
+
+const (
+	entryIdle     = iota // never added
+	entryPending         // added, a predecessor has not completed
+	entryReleased        // added, every predecessor has completed
+	entryDone            // Complete was called
+)
+
+// Add appends e to the tail of the chain. If the chain has no pending
+// entry, e is released at once, as there is nothing to wait for.
+//
+// Add panics if e is pending in any chain.
+func (c *Chain) Add(e *Entry) {
+	if s := e.state.Load(); s == entryPending || s == entryReleased {
+		panic("complchain: Add of an entry that is still pending")
+	}
+	c.mu.Lock()
+	e.chain = c
+	e.released = nil
+	e.next = nil
+	e.prev = c.tail
+	if c.tail == nil {
+		c.head = e
+		e.state.Store(entryReleased)
+	} else {
+		c.tail.next = e
+		e.state.Store(entryPending)
+	}
+	c.tail = e
+	c.n++
+	c.mu.Unlock()
+}
+
+// Len returns the number of entries added to the chain that have not yet
+// completed.
+func (c *Chain) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// Flush waits until every entry added to the chain before the call has
+// completed, like the kernel's compl_chain_flush: it adds an entry of its
+// own, waits for it and completes it. Entries added after Flush was called
+// do not delay it. Flush returns ctx.Err() if ctx is done first.
+func (c *Chain) Flush(ctx context.Context) error {
+	c.mu.Lock()
+	empty := c.n == 0
+	c.mu.Unlock()
+	if empty {
+		return nil
+	}
+	var e Entry
+	c.Add(&e)
+	defer e.Complete()
+	return e.Wait(ctx)
+}
+
+// Wait blocks until every entry added to the chain before e has completed,
+// or ctx is done, in which case it returns ctx.Err(). Wait returns nil at
+// once if e has already completed. Any number of goroutines may wait on one
+// entry.
+//
+// The completion of each entry added before e happens before Wait returns
+// nil.
+//
+// Wait panics if e was never added to a chain.
+func (e *Entry) Wait(ctx context.Context) error {
+	switch e.state.Load() {
+	case entryReleased, entryDone:
+		return nil
+	case entryIdle:
+		panic("complchain: Wait on an entry that was never added to a chain")
+	}
+	c := e.chain
+	c.mu.Lock()
+	if e.state.Load() != entryPending {
+		c.mu.Unlock()
+		return nil
+	}
+	if e.released == nil {
+		e.released = make(chan struct{})
+	}
+	ch := e.released
+	c.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		// Released and cancelled at once: report what happened first as
+		// seen by the chain, so a released entry is never reported lost.
+		if e.state.Load() != entryPending {
+			return nil
+		}
+		return ctx.Err()
+	}
+}
+
+// Complete marks e as completed and removes it from its chain. It never
+// blocks: if an entry added before e is still pending, e's successor is
+// released only once every such entry has completed too. Calling Complete
+// on an entry that has already completed does nothing.
+//
+// Complete panics if e was never added to a chain.
+func (e *Entry) Complete() {
+	switch e.state.Load() {
+	case entryDone:
+		return
+	case entryIdle:
+		panic("complchain: Complete of an entry that was never added to a chain")
+	}
+	c := e.chain
+	c.mu.Lock()
+	if e.state.Load() == entryDone { // lost a race with another Complete
+		c.mu.Unlock()
+		return
+	}
+	wasHead := e.prev == nil
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		c.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		c.tail = e.prev
+	}
+	next := e.next
+	e.prev, e.next = nil, nil
+	c.n--
+	e.state.Store(entryDone)
+	if wasHead && next != nil {
+		next.state.Store(entryReleased)
+		if next.released != nil {
+			close(next.released)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// Pending reports whether e has been added to a chain and has not yet
+// completed.
+func (e *Entry) Pending() bool {
+	s := e.state.Load()
+	return s == entryPending || s == entryReleased
+}
