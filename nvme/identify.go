@@ -1,0 +1,296 @@
+package nvme
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+)
+
+// IdentifySize is the size in bytes of every Identify data structure.
+const IdentifySize = 4096
+
+// CNS is the Controller or Namespace Structure an Identify command returns
+// (CDW10 bits 7:0).
+type CNS uint8
+
+// Identify CNS values.
+const (
+	CNSNamespace        CNS = 0x00 // Identify Namespace (NVM command set)
+	CNSController       CNS = 0x01 // Identify Controller
+	CNSActiveNamespaces CNS = 0x02 // active NSID list, NSIDs greater than CDW1 NSID
+	CNSNSDescriptors    CNS = 0x03 // Namespace Identification Descriptor list
+	CNSCSIndependentNS  CNS = 0x08 // I/O Command Set Independent Identify Namespace
+	NSIDsPerList            = IdentifySize / 4
+	NSIDAll                 = 0xffffffff // the broadcast NSID
+)
+
+// IdentifyCommand returns an Identify command for cns about nsid. For
+// CNSActiveNamespaces, nsid is the NSID the list starts after.
+func IdentifyCommand(cns CNS, nsid uint32) Command {
+	return Command{Opcode: OpIdentify, NSID: nsid, CDW10: uint32(cns)}
+}
+
+// IdentifyCNS returns the CNS of an Identify command.
+func (c *Command) IdentifyCNS() CNS { return CNS(c.CDW10) }
+
+// IdentifyController holds the fields of the Identify Controller data
+// structure (CNS 01h) that hosts use; offsets are those of the NVMe Base
+// Specification.
+type IdentifyController struct {
+	VID, SSVID   uint16 // bytes 0, 2
+	SerialNumber string // SN, bytes 4-23, ASCII space padded
+	ModelNumber  string // MN, bytes 24-63
+	Firmware     string // FR, bytes 64-71
+	MDTS         uint8  // byte 77: maximum data transfer size, 2^n minimum pages
+	CNTLID       uint16 // bytes 78-79
+	Version      uint32 // VER, bytes 80-83
+	OAES         uint32 // bytes 92-95: optional asynchronous events supported
+	CTRATT       uint32 // bytes 96-99
+	AERL         uint8  // byte 259: async event request limit, 0's based
+	KAS          uint16 // bytes 320-321: keep alive granularity, 100 ms units
+	MAXCMD       uint16 // bytes 514-515
+	NN           uint32 // bytes 516-519: number of namespaces (largest NSID)
+	SGLS         uint32 // bytes 536-539
+	SubNQN       string // bytes 768-1023
+	IOCCSZ       uint32 // bytes 1792-1795: I/O queue command capsule size, 16-byte units
+	IORCSZ       uint32 // bytes 1796-1799
+	ICDOFF       uint16 // bytes 1800-1801
+	CNTRLTYPE    uint8  // byte 111: 1 I/O, 2 discovery, 3 administrative
+}
+
+// AppendBinary appends the 4096-byte encoding of id to b.
+func (id *IdentifyController) AppendBinary(b []byte) ([]byte, error) {
+	start := len(b)
+	b = append(b, make([]byte, IdentifySize)...)
+	p := b[start:]
+	le := binary.LittleEndian
+	le.PutUint16(p[0:], id.VID)
+	le.PutUint16(p[2:], id.SSVID)
+	putASCII(p[4:24], id.SerialNumber)
+	putASCII(p[24:64], id.ModelNumber)
+	putASCII(p[64:72], id.Firmware)
+	p[77] = id.MDTS
+	le.PutUint16(p[78:], id.CNTLID)
+	le.PutUint32(p[80:], id.Version)
+	le.PutUint32(p[92:], id.OAES)
+	le.PutUint32(p[96:], id.CTRATT)
+	p[111] = id.CNTRLTYPE
+	p[259] = id.AERL
+	le.PutUint16(p[320:], id.KAS)
+	p[512], p[513] = 0x66, 0x44 // SQES, CQES: 64- and 16-byte entries
+	le.PutUint16(p[514:], id.MAXCMD)
+	le.PutUint32(p[516:], id.NN)
+	le.PutUint32(p[536:], id.SGLS)
+	copy(p[768:1024], id.SubNQN)
+	le.PutUint32(p[1792:], id.IOCCSZ)
+	le.PutUint32(p[1796:], id.IORCSZ)
+	le.PutUint16(p[1800:], id.ICDOFF)
+	return b, nil
+}
+
+// UnmarshalBinary decodes an Identify Controller data structure.
+func (id *IdentifyController) UnmarshalBinary(p []byte) error {
+	if len(p) < IdentifySize {
+		return fmt.Errorf("%w: Identify Controller needs %d bytes, have %d", ErrShortBuffer, IdentifySize, len(p))
+	}
+	le := binary.LittleEndian
+	*id = IdentifyController{
+		VID: le.Uint16(p[0:]), SSVID: le.Uint16(p[2:]),
+		SerialNumber: ascii(p[4:24]), ModelNumber: ascii(p[24:64]), Firmware: ascii(p[64:72]),
+		MDTS: p[77], CNTLID: le.Uint16(p[78:]), Version: le.Uint32(p[80:]),
+		OAES: le.Uint32(p[92:]), CTRATT: le.Uint32(p[96:]), CNTRLTYPE: p[111],
+		AERL: p[259], KAS: le.Uint16(p[320:]), MAXCMD: le.Uint16(p[514:]), NN: le.Uint32(p[516:]),
+		SGLS: le.Uint32(p[536:]), SubNQN: cstring(p[768:1024]),
+		IOCCSZ: le.Uint32(p[1792:]), IORCSZ: le.Uint32(p[1796:]), ICDOFF: le.Uint16(p[1800:]),
+	}
+	return nil
+}
+
+// LBAFormat is one LBA Format Data Structure of Identify Namespace.
+type LBAFormat struct {
+	MetadataSize uint16 // MS
+	DataShift    uint8  // LBADS: the LBA data size is 1 << DataShift bytes
+	Performance  uint8  // RP, 2 bits
+}
+
+// IdentifyNamespace holds the fields of the Identify Namespace data
+// structure (CNS 00h, NVM command set) that hosts use.
+type IdentifyNamespace struct {
+	NSZE, NCAP, NUSE uint64 // bytes 0, 8, 16: size, capacity, utilisation in logical blocks
+	NSFEAT           uint8  // byte 24
+	NLBAF            uint8  // byte 25: number of LBA formats, 0's based
+	FLBAS            uint8  // byte 26: formatted LBA size (index in bits 3:0)
+	NMIC             uint8  // byte 30: bit 0, may be attached to several controllers
+	NSATTR           uint8  // byte 99: bit 0, write protected
+	ANAGRPID         uint32 // bytes 92-95
+	NGUID            [16]byte
+	EUI64            [8]byte
+	LBAF             [16]LBAFormat // bytes 128-191 (the first 16 formats)
+}
+
+// BlockSize returns the size in bytes of the namespace's formatted logical
+// block, or 0 if FLBAS names a format beyond NLBAF.
+func (ns *IdentifyNamespace) BlockSize() uint32 {
+	i := ns.FLBAS & 0xf
+	if i > ns.NLBAF || ns.LBAF[i].DataShift < 9 || ns.LBAF[i].DataShift > 31 {
+		return 0
+	}
+	return 1 << ns.LBAF[i].DataShift
+}
+
+// AppendBinary appends the 4096-byte encoding of ns to b.
+func (ns *IdentifyNamespace) AppendBinary(b []byte) ([]byte, error) {
+	start := len(b)
+	b = append(b, make([]byte, IdentifySize)...)
+	p := b[start:]
+	le := binary.LittleEndian
+	le.PutUint64(p[0:], ns.NSZE)
+	le.PutUint64(p[8:], ns.NCAP)
+	le.PutUint64(p[16:], ns.NUSE)
+	p[24], p[25], p[26], p[30] = ns.NSFEAT, ns.NLBAF, ns.FLBAS, ns.NMIC
+	le.PutUint32(p[92:], ns.ANAGRPID)
+	p[99] = ns.NSATTR
+	copy(p[104:120], ns.NGUID[:])
+	copy(p[120:128], ns.EUI64[:])
+	for i, f := range ns.LBAF {
+		le.PutUint32(p[128+4*i:], uint32(f.MetadataSize)|uint32(f.DataShift)<<16|uint32(f.Performance&3)<<24)
+	}
+	return b, nil
+}
+
+// UnmarshalBinary decodes an Identify Namespace data structure.
+func (ns *IdentifyNamespace) UnmarshalBinary(p []byte) error {
+	if len(p) < IdentifySize {
+		return fmt.Errorf("%w: Identify Namespace needs %d bytes, have %d", ErrShortBuffer, IdentifySize, len(p))
+	}
+	le := binary.LittleEndian
+	*ns = IdentifyNamespace{
+		NSZE: le.Uint64(p[0:]), NCAP: le.Uint64(p[8:]), NUSE: le.Uint64(p[16:]),
+		NSFEAT: p[24], NLBAF: p[25], FLBAS: p[26], NMIC: p[30],
+		ANAGRPID: le.Uint32(p[92:]), NSATTR: p[99],
+	}
+	copy(ns.NGUID[:], p[104:120])
+	copy(ns.EUI64[:], p[120:128])
+	for i := range ns.LBAF {
+		v := le.Uint32(p[128+4*i:])
+		ns.LBAF[i] = LBAFormat{MetadataSize: uint16(v), DataShift: uint8(v >> 16), Performance: uint8(v>>24) & 3}
+	}
+	return nil
+}
+
+// Namespace Identification Descriptor types (NIDT).
+const (
+	NIDTEUI64 = 0x1 // 8 bytes
+	NIDTNGUID = 0x2 // 16 bytes
+	NIDTUUID  = 0x3 // 16 bytes
+	NIDTCSI   = 0x4 // 1 byte
+)
+
+// NSIdentifiers are a namespace's identifiers, as reported by the
+// Namespace Identification Descriptor list (CNS 03h). Absent identifiers
+// are zero.
+type NSIdentifiers struct {
+	EUI64  [8]byte
+	NGUID  [16]byte
+	UUID   [16]byte
+	CSI    uint8
+	HasCSI bool
+}
+
+// AppendBinary appends the descriptor list for ids, padded to 4096 bytes.
+// Zero identifiers are left out.
+func (ids *NSIdentifiers) AppendBinary(b []byte) ([]byte, error) {
+	start := len(b)
+	put := func(t uint8, v []byte) {
+		b = append(b, t, uint8(len(v)), 0, 0)
+		b = append(b, v...)
+	}
+	if ids.EUI64 != ([8]byte{}) {
+		put(NIDTEUI64, ids.EUI64[:])
+	}
+	if ids.NGUID != ([16]byte{}) {
+		put(NIDTNGUID, ids.NGUID[:])
+	}
+	if ids.UUID != ([16]byte{}) {
+		put(NIDTUUID, ids.UUID[:])
+	}
+	if ids.HasCSI {
+		put(NIDTCSI, []byte{ids.CSI})
+	}
+	return append(b, make([]byte, IdentifySize-(len(b)-start))...), nil
+}
+
+// UnmarshalBinary decodes a Namespace Identification Descriptor list. It
+// stops at the first descriptor of length zero, skips unknown types, and
+// returns an error for a descriptor whose length is wrong for its type or
+// runs past the end of p.
+func (ids *NSIdentifiers) UnmarshalBinary(p []byte) error {
+	*ids = NSIdentifiers{}
+	for off := 0; off+4 <= len(p); {
+		t, n := p[off], int(p[off+1])
+		if n == 0 {
+			return nil
+		}
+		v := off + 4
+		if v+n > len(p) {
+			return fmt.Errorf("%w: descriptor type %d at offset %d has %d bytes, %d remain", ErrShortBuffer, t, off, n, len(p)-v)
+		}
+		want := map[uint8]int{NIDTEUI64: 8, NIDTNGUID: 16, NIDTUUID: 16, NIDTCSI: 1}[t]
+		if want != 0 && n != want {
+			return fmt.Errorf("nvme: descriptor type %d at offset %d has length %d, want %d", t, off, n, want)
+		}
+		switch t {
+		case NIDTEUI64:
+			copy(ids.EUI64[:], p[v:])
+		case NIDTNGUID:
+			copy(ids.NGUID[:], p[v:])
+		case NIDTUUID:
+			copy(ids.UUID[:], p[v:])
+		case NIDTCSI:
+			ids.CSI, ids.HasCSI = p[v], true
+		}
+		off = v + n
+	}
+	return nil
+}
+
+// AppendNSIDList appends a 4096-byte active namespace list holding nsids
+// (at most NSIDsPerList) to b.
+func AppendNSIDList(b []byte, nsids []uint32) []byte {
+	start := len(b)
+	for _, id := range nsids[:min(len(nsids), NSIDsPerList)] {
+		b = binary.LittleEndian.AppendUint32(b, id)
+	}
+	return append(b, make([]byte, IdentifySize-(len(b)-start))...)
+}
+
+// ParseNSIDList appends to dst the NSIDs of a namespace list (an Identify
+// CNS 02h page or a Changed Namespace List log), up to the first zero entry.
+func ParseNSIDList(dst []uint32, p []byte) []uint32 {
+	for i := 0; i+4 <= len(p); i += 4 {
+		id := binary.LittleEndian.Uint32(p[i:])
+		if id == 0 {
+			break
+		}
+		dst = append(dst, id)
+	}
+	return dst
+}
+
+func putASCII(dst []byte, s string) {
+	n := copy(dst, s)
+	for i := n; i < len(dst); i++ {
+		dst[i] = ' '
+	}
+}
+
+// ascii returns a space-padded ASCII field without its padding.
+func ascii(b []byte) string { return string(bytes.TrimRight(b, " \x00")) }
+
+// cstring returns a NUL-padded string field up to its first NUL.
+func cstring(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
