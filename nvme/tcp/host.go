@@ -1,0 +1,471 @@
+package tcp
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/complchain/complchain/nvme"
+)
+
+// ErrClosed is returned by Do on a queue that was closed.
+var ErrClosed = errors.New("nvme/tcp: queue closed")
+
+// HostConfig configures a host queue. The zero value asks for no digests,
+// 32 commands in flight and 8 KiB of in-capsule data.
+type HostConfig struct {
+	HeaderDigest, DataDigest bool
+	// Depth is the number of commands that may be in flight at once; Do
+	// blocks while that many are outstanding. 0 means 32.
+	Depth int
+	// InCapsuleSize is the largest write sent as in-capsule data; larger
+	// writes wait for the controller's R2T. 0 means 8192, the size Linux
+	// uses for admin queues.
+	InCapsuleSize int
+	// MaxData bounds the data a single PDU from the controller may carry.
+	// 0 means 1 MiB.
+	MaxData int
+}
+
+// A HostQueue is the host side of one NVMe/TCP queue (admin or I/O). Any
+// number of goroutines may call Do at once: commands are pipelined on the
+// connection and their completions matched by command identifier, in
+// whatever order the controller sends them.
+type HostQueue struct {
+	conn    net.Conn
+	cfg     HostConfig
+	maxH2C  int
+	hdgst   bool
+	ddgst   bool
+	free    chan uint16 // free command identifiers: also the depth limit
+	slots   []slot
+	wmu     sync.Mutex
+	wbuf    []byte
+	wspare  []byte
+	wsignal chan struct{}
+	done    chan struct{}
+	errOnce sync.Once
+	err     error
+	wg      sync.WaitGroup
+}
+
+type slotState uint8
+
+const (
+	slotIdle slotState = iota
+	slotWaiting
+	slotAbandoned
+)
+
+type slot struct {
+	mu    sync.Mutex
+	state slotState
+	read  []byte // where C2HData goes
+	write []byte // what R2T asks for
+	got   int
+	res   chan nvme.Completion
+}
+
+// NewHostQueue starts a host queue on conn: it sends ICReq, checks ICResp
+// as Linux does (matching digests, CPDA 0, MAXH2CDATA a multiple of 4 of at
+// least 4096) and starts the queue's reader and writer. The queue owns conn
+// from then on. ctx bounds the exchange (10 s if it has no deadline).
+func NewHostQueue(ctx context.Context, conn net.Conn, cfg HostConfig) (*HostQueue, error) {
+	if cfg.Depth <= 0 {
+		cfg.Depth = 32
+	}
+	if cfg.Depth > 65535 {
+		cfg.Depth = 65535
+	}
+	if cfg.InCapsuleSize <= 0 {
+		cfg.InCapsuleSize = 8192
+	}
+	if cfg.MaxData <= 0 {
+		cfg.MaxData = 1 << 20
+	}
+	q := &HostQueue{conn: conn, cfg: cfg, hdgst: cfg.HeaderDigest, ddgst: cfg.DataDigest,
+		free: make(chan uint16, cfg.Depth), slots: make([]slot, cfg.Depth),
+		wsignal: make(chan struct{}, 1), done: make(chan struct{})}
+	for i := range q.slots {
+		q.slots[i].res = make(chan nvme.Completion, 1)
+		q.free <- uint16(i)
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(10 * time.Second)
+	}
+	conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	var digests uint8
+	if cfg.HeaderDigest {
+		digests |= DigestHeader
+	}
+	if cfg.DataDigest {
+		digests |= DigestData
+	}
+	r := NewReader(conn, cfg.MaxData)
+	resp, err := q.handshake(r, digests)
+	if !stop() && err != nil {
+		err = fmt.Errorf("%w (%w)", err, ctx.Err())
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	q.maxH2C = int(resp.MaxH2CData)
+	r.SetDigests(q.hdgst, q.ddgst)
+	q.wg.Add(2)
+	go q.readLoop(r)
+	go q.writeLoop()
+	return q, nil
+}
+
+func (q *HostQueue) handshake(r *Reader, digests uint8) (ICResp, error) {
+	if _, err := q.conn.Write(AppendICReq(nil, ICReq{Digests: digests})); err != nil {
+		return ICResp{}, fmt.Errorf("nvme/tcp: send ICReq: %w", err)
+	}
+	p, err := r.Next()
+	if err != nil {
+		return ICResp{}, fmt.Errorf("nvme/tcp: read ICResp: %w", err)
+	}
+	if p.Type == TypeC2HTermReq {
+		return ICResp{}, ParseTermReq(p)
+	}
+	resp, err := ParseICResp(p)
+	switch {
+	case err != nil:
+		return resp, err
+	case resp.PFV != 0:
+		return resp, protoErr(FESUnsupportedParams, 8, "ICResp PFV %d", resp.PFV)
+	case resp.Digests != digests:
+		return resp, protoErr(FESUnsupportedParams, 11, "controller answered digests %#x to a request for %#x", resp.Digests, digests)
+	case resp.CPDA != 0:
+		return resp, protoErr(FESUnsupportedParams, 10, "CPDA %d is not supported", resp.CPDA)
+	case resp.MaxH2CData < MinMaxH2CData || resp.MaxH2CData%4 != 0:
+		return resp, protoErr(FESUnsupportedParams, 12, "MAXH2CDATA %d", resp.MaxH2CData)
+	}
+	return resp, nil
+}
+
+// Depth returns the number of commands the queue keeps in flight at most.
+func (q *HostQueue) Depth() int { return q.cfg.Depth }
+
+// Done returns a channel closed when the queue has stopped, because of
+// Close or of a transport error.
+func (q *HostQueue) Done() <-chan struct{} { return q.done }
+
+// Err returns why the queue stopped, or nil while it runs.
+func (q *HostQueue) Err() error {
+	select {
+	case <-q.done:
+		return q.err
+	default:
+		return nil
+	}
+}
+
+// Close closes the connection and fails every outstanding command with
+// ErrClosed. It waits for the queue's goroutines to exit.
+func (q *HostQueue) Close() error {
+	q.fail(ErrClosed, nil)
+	q.wg.Wait()
+	return nil
+}
+
+// fail stops the queue with err, first sending term (a TermReq) if any.
+func (q *HostQueue) fail(err error, term []byte) {
+	q.errOnce.Do(func() {
+		q.err = err
+		if term != nil {
+			q.conn.SetWriteDeadline(time.Now().Add(time.Second))
+			q.wmu.Lock()
+			q.conn.Write(term)
+			q.wmu.Unlock()
+		}
+		close(q.done)
+		q.conn.Close()
+	})
+}
+
+// Do sends cmd and waits for its completion. It sets the command
+// identifier and the data pointer itself: data is filled by the controller
+// for a command that reads (controller to host), and sent, in the capsule
+// or on the controller's R2T, for one that writes.
+//
+// Do returns a nil error only if the command succeeded. A command that
+// failed returns its nvme.Status as the error (match it with errors.As); a
+// transport failure fails every outstanding command with an error wrapping
+// its cause (a *TermError for a protocol error). If ctx is done first, Do
+// returns ctx.Err(); the command identifier stays reserved until the
+// controller answers, so it is never reused early.
+func (q *HostQueue) Do(ctx context.Context, cmd *nvme.Command, data []byte) (nvme.Completion, error) {
+	var cid uint16
+	select {
+	case cid = <-q.free:
+	case <-ctx.Done():
+		return nvme.Completion{}, ctx.Err()
+	case <-q.done:
+		return nvme.Completion{}, q.err
+	}
+	s := &q.slots[cid]
+	c := *cmd
+	c.CID = cid
+	var inCapsule []byte
+	switch dir := c.DataDirection(); {
+	case len(data) == 0:
+		c.SetSGL(nvme.SGL{Type: nvme.SGLTransportDataBlock})
+	case dir == nvme.HostToController && (len(data) <= q.cfg.InCapsuleSize || c.Opcode == nvme.OpFabrics):
+		c.SetSGL(nvme.SGL{Length: uint32(len(data)), Type: nvme.SGLDataBlockOffset})
+		inCapsule = data
+	default:
+		c.SetSGL(nvme.SGL{Length: uint32(len(data)), Type: nvme.SGLTransportDataBlock})
+	}
+	s.mu.Lock()
+	s.state = slotWaiting
+	s.read, s.write, s.got = nil, nil, 0
+	if c.DataDirection() == nvme.HostToController {
+		s.write = data
+	} else {
+		s.read = data
+	}
+	s.mu.Unlock()
+	q.send(func(b []byte) []byte { return q.appendCapsule(b, &c, inCapsule) })
+	select {
+	case res := <-s.res:
+		q.free <- cid
+		if res.Status != 0 {
+			return res, res.Status
+		}
+		return res, nil
+	case <-q.done:
+		return nvme.Completion{}, q.err
+	case <-ctx.Done():
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.state == slotWaiting {
+			s.state = slotAbandoned // the reader frees the CID when the answer comes
+			return nvme.Completion{}, ctx.Err()
+		}
+		res := <-s.res // answered just now
+		q.free <- cid
+		if res.Status != 0 {
+			return res, res.Status
+		}
+		return res, nil
+	}
+}
+
+func (q *HostQueue) appendCapsule(b []byte, c *nvme.Command, data []byte) []byte {
+	var flags uint8
+	hd, dd := 0, 0
+	if q.hdgst {
+		flags |= FlagHDGST
+		hd = digestLen
+	}
+	if q.ddgst && len(data) > 0 {
+		flags |= FlagDDGST
+		dd = digestLen
+	}
+	pdo := 0
+	if len(data) > 0 {
+		pdo = CapsuleCmdLen + hd
+	}
+	start := len(b)
+	b = appendHeader(b, TypeCapsuleCmd, flags, CapsuleCmdLen, uint8(pdo), CapsuleCmdLen+hd+len(data)+dd)
+	b, _ = c.AppendBinary(b)
+	if hd != 0 {
+		b = binary.LittleEndian.AppendUint32(b, CRC32C(b[start:]))
+	}
+	b = append(b, data...)
+	if dd != 0 {
+		b = binary.LittleEndian.AppendUint32(b, CRC32C(data))
+	}
+	return b
+}
+
+func (q *HostQueue) appendH2CData(b []byte, h DataHeader, data []byte, last bool) []byte {
+	var flags uint8
+	hd, dd := 0, 0
+	if last {
+		flags |= FlagDataLast
+	}
+	if q.hdgst {
+		flags |= FlagHDGST
+		hd = digestLen
+	}
+	if q.ddgst {
+		flags |= FlagDDGST
+		dd = digestLen
+	}
+	start := len(b)
+	b = appendHeader(b, TypeH2CData, flags, DataHLen, uint8(DataHLen+hd), DataHLen+hd+len(data)+dd)
+	b = binary.LittleEndian.AppendUint16(b, h.CID)
+	b = binary.LittleEndian.AppendUint16(b, h.TTag)
+	b = binary.LittleEndian.AppendUint32(b, h.Offset)
+	b = binary.LittleEndian.AppendUint32(b, h.Length)
+	b = append(b, 0, 0, 0, 0)
+	if hd != 0 {
+		b = binary.LittleEndian.AppendUint32(b, CRC32C(b[start:]))
+	}
+	b = append(b, data...)
+	if dd != 0 {
+		b = binary.LittleEndian.AppendUint32(b, CRC32C(data))
+	}
+	return b
+}
+
+// send appends a PDU to the write buffer; the writer goroutine sends
+// everything buffered in one write, so concurrent commands share syscalls.
+func (q *HostQueue) send(appendPDU func([]byte) []byte) {
+	q.wmu.Lock()
+	q.wbuf = appendPDU(q.wbuf)
+	q.wmu.Unlock()
+	select {
+	case q.wsignal <- struct{}{}:
+	default:
+	}
+}
+
+func (q *HostQueue) writeLoop() {
+	defer q.wg.Done()
+	for {
+		select {
+		case <-q.wsignal:
+		case <-q.done:
+			return
+		}
+		q.wmu.Lock()
+		b := q.wbuf
+		q.wbuf, q.wspare = q.wspare[:0], nil
+		q.wmu.Unlock()
+		if len(b) > 0 {
+			if _, err := q.conn.Write(b); err != nil {
+				q.fail(fmt.Errorf("nvme/tcp: write: %w", err), nil)
+				return
+			}
+		}
+		q.wmu.Lock()
+		q.wspare = b[:0]
+		q.wmu.Unlock()
+	}
+}
+
+func (q *HostQueue) readLoop(r *Reader) {
+	defer q.wg.Done()
+	for {
+		p, err := r.Next()
+		if err != nil {
+			var te *TermError
+			if errors.As(err, &te) {
+				q.fail(te, AppendTermReq(nil, TypeH2CTermReq, te.FES, te.Offset, nil))
+				return
+			}
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			q.fail(fmt.Errorf("nvme/tcp: connection lost: %w", err), nil)
+			return
+		}
+		if err := q.handle(p); err != nil {
+			q.fail(err, AppendTermReq(nil, TypeH2CTermReq, err.FES, err.Offset, nil))
+			return
+		}
+	}
+}
+
+func (q *HostQueue) slot(cid uint16) (*slot, *TermError) {
+	if int(cid) >= len(q.slots) {
+		return nil, protoErr(FESInvalidHeader, 8, "command identifier %d was never sent", cid)
+	}
+	return &q.slots[cid], nil
+}
+
+// handle processes one PDU from the controller.
+func (q *HostQueue) handle(p PDU) *TermError {
+	switch p.Type {
+	case TypeCapsuleRsp:
+		var c nvme.Completion
+		c.UnmarshalBinary(p.Specific)
+		return q.complete(c.CID, c)
+	case TypeC2HData:
+		h := ParseDataHeader(p)
+		s, err := q.slot(h.CID)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		switch {
+		case s.state == slotIdle:
+			s.mu.Unlock()
+			return protoErr(FESSequence, 8, "C2HData for idle command %d", h.CID)
+		case int(h.Length) != len(p.Data):
+			s.mu.Unlock()
+			return protoErr(FESInvalidHeader, 16, "C2HData length %d with %d bytes of data", h.Length, len(p.Data))
+		case s.state == slotWaiting && (int(h.Offset) != s.got || int(h.Offset)+len(p.Data) > len(s.read)):
+			s.mu.Unlock()
+			return protoErr(FESDataRange, 12, "C2HData offset %d length %d for a %d-byte read at %d", h.Offset, h.Length, len(s.read), s.got)
+		case s.state == slotWaiting:
+			copy(s.read[h.Offset:], p.Data)
+			s.got += len(p.Data)
+		}
+		s.mu.Unlock()
+		if p.Flags&FlagDataSuccess != 0 {
+			if p.Flags&FlagDataLast == 0 {
+				return protoErr(FESInvalidHeader, 1, "SUCCESS flag without LAST_PDU")
+			}
+			return q.complete(h.CID, nvme.Completion{CID: h.CID})
+		}
+	case TypeR2T:
+		h := ParseDataHeader(p)
+		s, err := q.slot(h.CID)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.state == slotIdle || uint64(h.Offset)+uint64(h.Length) > uint64(len(s.write)) || h.Length == 0 {
+			return protoErr(FESDataRange, 12, "R2T offset %d length %d for a %d-byte write", h.Offset, h.Length, len(s.write))
+		}
+		data := s.write[h.Offset : h.Offset+h.Length]
+		q.send(func(b []byte) []byte {
+			for off := 0; off < len(data); off += q.maxH2C {
+				n := min(q.maxH2C, len(data)-off)
+				b = q.appendH2CData(b, DataHeader{CID: h.CID, TTag: h.TTag, Offset: h.Offset + uint32(off), Length: uint32(n)}, data[off:off+n], off+n == len(data))
+			}
+			return b
+		})
+	case TypeC2HTermReq:
+		te := ParseTermReq(p)
+		q.fail(te, nil)
+		return nil
+	default:
+		return protoErr(FESInvalidHeader, 0, "unexpected PDU type %#x from a controller", uint8(p.Type))
+	}
+	return nil
+}
+
+func (q *HostQueue) complete(cid uint16, c nvme.Completion) *TermError {
+	s, err := q.slot(cid)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch s.state {
+	case slotWaiting:
+		s.state = slotIdle
+		s.res <- c
+	case slotAbandoned:
+		s.state = slotIdle
+		q.free <- cid
+	default:
+		return protoErr(FESSequence, 8, "completion for idle command %d", cid)
+	}
+	return nil
+}

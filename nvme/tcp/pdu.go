@@ -1,0 +1,336 @@
+// Package tcp implements the NVMe over TCP transport: the PDU codec and a
+// host-side queue pair over a net.Conn.
+//
+// The codec follows the NVMe/TCP Transport Specification: an 8-byte common
+// header (type, flags, HLEN, PDO, PLEN), a type-specific header, an optional
+// header digest, optional data and an optional data digest (CRC32C). A
+// Reader validates every header before it reads the rest of a PDU, and never
+// buffers more than its configured maximum, whatever PLEN claims.
+//
+// Protocol violations are reported as *TermError, which carries the fatal
+// error status (FES) and offset that the NVMe/TCP TermReq PDU sends; a
+// queue that detects one sends the TermReq and closes the connection, as
+// the specification requires.
+package tcp
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+)
+
+// PDUType is the type of an NVMe/TCP PDU.
+type PDUType uint8
+
+// PDU types.
+const (
+	TypeICReq      PDUType = 0x00
+	TypeICResp     PDUType = 0x01
+	TypeH2CTermReq PDUType = 0x02
+	TypeC2HTermReq PDUType = 0x03
+	TypeCapsuleCmd PDUType = 0x04
+	TypeCapsuleRsp PDUType = 0x05
+	TypeH2CData    PDUType = 0x06
+	TypeC2HData    PDUType = 0x07
+	TypeR2T        PDUType = 0x09
+)
+
+// Header lengths (HLEN) of each PDU type.
+const (
+	ICLen         = 128
+	TermReqHLen   = 24
+	CapsuleCmdLen = 72
+	CapsuleRspLen = 24
+	DataHLen      = 24
+	R2THLen       = 24
+	commonLen     = 8
+	digestLen     = 4
+)
+
+// PDU header flags.
+const (
+	FlagHDGST       = 1 << 0 // a header digest follows the header
+	FlagDDGST       = 1 << 1 // a data digest follows the data
+	FlagDataLast    = 1 << 2 // last data PDU of a transfer
+	FlagDataSuccess = 1 << 3 // C2HData: the command succeeded, no CapsuleResp follows
+)
+
+// ICReq/ICResp digest option bits.
+const (
+	DigestHeader = 1 << 0
+	DigestData   = 1 << 1
+)
+
+// MinMaxH2CData is the smallest MAXH2CDATA a controller may advertise.
+const MinMaxH2CData = 4096
+
+// FES is a fatal error status, carried by H2CTermReq and C2HTermReq PDUs.
+type FES uint16
+
+// Fatal error statuses.
+const (
+	FESInvalidHeader     FES = 0x01 // invalid PDU header field
+	FESSequence          FES = 0x02 // PDU sequence error
+	FESHeaderDigest      FES = 0x03 // header digest error
+	FESDataRange         FES = 0x04 // data transfer out of range
+	FESDataLimit         FES = 0x05 // data transfer limit exceeded
+	FESUnsupportedParams FES = 0x06 // unsupported parameter
+)
+
+var fesNames = map[FES]string{
+	FESInvalidHeader:     "invalid PDU header field",
+	FESSequence:          "PDU sequence error",
+	FESHeaderDigest:      "header digest error",
+	FESDataRange:         "data transfer out of range",
+	FESDataLimit:         "data transfer limit exceeded",
+	FESUnsupportedParams: "unsupported parameter",
+}
+
+func (f FES) String() string {
+	if s, ok := fesNames[f]; ok {
+		return s
+	}
+	return fmt.Sprintf("fatal error status %#x", uint16(f))
+}
+
+// A TermError is a fatal NVMe/TCP protocol error: one this side detected
+// (and sent a TermReq for), or one the peer reported in a TermReq.
+type TermError struct {
+	FES    FES
+	Offset uint32 // FEI: byte offset of the offending field in the PDU header
+	Remote bool   // the peer sent the TermReq
+	Reason string // what was wrong, when detected locally
+}
+
+func (e *TermError) Error() string {
+	who := "protocol error"
+	if e.Remote {
+		who = "peer terminated the connection"
+	}
+	s := fmt.Sprintf("nvme/tcp: %s: %v (offset %d)", who, e.FES, e.Offset)
+	if e.Reason != "" {
+		s += ": " + e.Reason
+	}
+	return s
+}
+
+func protoErr(fes FES, off uint32, format string, a ...any) *TermError {
+	return &TermError{FES: fes, Offset: off, Reason: fmt.Sprintf(format, a...)}
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// CRC32C returns the NVMe/TCP digest of b: CRC-32C (Castagnoli).
+func CRC32C(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// Header is the common header of a PDU.
+type Header struct {
+	Type  PDUType
+	Flags uint8
+	HLen  uint8
+	PDO   uint8  // data offset from the start of the PDU, or 0
+	PLen  uint32 // total length of the PDU
+}
+
+// ErrShortHeader is returned when fewer than 8 bytes are given as a
+// common header.
+var ErrShortHeader = errors.New("nvme/tcp: short PDU header")
+
+// ParseHeader decodes a common header.
+func ParseHeader(b []byte) (Header, error) {
+	if len(b) < commonLen {
+		return Header{}, ErrShortHeader
+	}
+	return Header{Type: PDUType(b[0]), Flags: b[1], HLen: b[2], PDO: b[3], PLen: binary.LittleEndian.Uint32(b[4:])}, nil
+}
+
+func appendHeader(b []byte, t PDUType, flags, hlen, pdo uint8, plen int) []byte {
+	b = append(b, byte(t), flags, hlen, pdo)
+	return binary.LittleEndian.AppendUint32(b, uint32(plen))
+}
+
+// A PDU is one decoded PDU. Its slices point into the Reader's buffer and
+// are valid until the next call of Next.
+type PDU struct {
+	Header
+	Specific []byte // the type-specific header: bytes 8..HLEN
+	Data     []byte // the data, without padding or digest
+}
+
+// A Reader reads PDUs from a byte stream.
+type Reader struct {
+	r            *bufio.Reader
+	buf          []byte
+	maxData      int
+	hdgst, ddgst bool
+}
+
+// NewReader returns a Reader of PDUs carrying at most maxData bytes of
+// data each.
+func NewReader(r io.Reader, maxData int) *Reader {
+	return &Reader{r: bufio.NewReaderSize(r, 64<<10), maxData: maxData}
+}
+
+// SetDigests sets whether PDUs carry header and data digests, as
+// negotiated by ICReq and ICResp.
+func (r *Reader) SetDigests(header, data bool) { r.hdgst, r.ddgst = header, data }
+
+// hlens gives the header length each PDU type must have.
+var hlens = [...]uint8{
+	TypeICReq: ICLen, TypeICResp: ICLen, TypeH2CTermReq: TermReqHLen, TypeC2HTermReq: TermReqHLen,
+	TypeCapsuleCmd: CapsuleCmdLen, TypeCapsuleRsp: CapsuleRspLen, TypeH2CData: DataHLen,
+	TypeC2HData: DataHLen, 0x08: 0, TypeR2T: R2THLen,
+}
+
+// Next reads and validates the next PDU. Errors in the PDU's format are
+// *TermError values; I/O errors are returned as they are.
+func (r *Reader) Next() (PDU, error) {
+	ch, err := r.r.Peek(commonLen)
+	if err != nil {
+		if len(ch) > 0 && err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return PDU{}, err
+	}
+	h, _ := ParseHeader(ch)
+	if int(h.Type) >= len(hlens) || hlens[h.Type] == 0 {
+		return PDU{}, protoErr(FESInvalidHeader, 0, "unknown PDU type %#x", uint8(h.Type))
+	}
+	if h.HLen != hlens[h.Type] {
+		return PDU{}, protoErr(FESInvalidHeader, 2, "HLEN %d for PDU type %#x, want %d", h.HLen, uint8(h.Type), hlens[h.Type])
+	}
+	isIC := h.Type == TypeICReq || h.Type == TypeICResp
+	isTerm := h.Type == TypeH2CTermReq || h.Type == TypeC2HTermReq
+	hd := 0
+	if r.hdgst && !isIC && !isTerm {
+		hd = digestLen
+		if h.Flags&FlagHDGST == 0 {
+			return PDU{}, protoErr(FESInvalidHeader, 1, "header digest missing")
+		}
+	}
+	hdrEnd := int(h.HLen) + hd
+	plen := int(h.PLen)
+	limit := hdrEnd + 255 + r.maxData + digestLen // header, padding, data, digest
+	if isTerm {
+		limit = 152
+	}
+	if plen < hdrEnd || plen > limit {
+		return PDU{}, protoErr(FESInvalidHeader, 4, "PLEN %d out of range [%d, %d] for PDU type %#x", plen, hdrEnd, limit, uint8(h.Type))
+	}
+	dataStart := plen
+	if h.PDO != 0 {
+		if isIC || isTerm || int(h.PDO) < hdrEnd || int(h.PDO) > plen {
+			return PDU{}, protoErr(FESInvalidHeader, 3, "PDO %d for PDU type %#x with PLEN %d", h.PDO, uint8(h.Type), plen)
+		}
+		dataStart = int(h.PDO)
+	} else if plen > hdrEnd && !isTerm {
+		return PDU{}, protoErr(FESInvalidHeader, 3, "PDO 0 with %d bytes after the header", plen-hdrEnd)
+	}
+	if cap(r.buf) < plen {
+		r.buf = make([]byte, plen)
+	}
+	b := r.buf[:plen]
+	if _, err := io.ReadFull(r.r, b); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return PDU{}, err
+	}
+	if hd != 0 && binary.LittleEndian.Uint32(b[h.HLen:]) != CRC32C(b[:h.HLen]) {
+		return PDU{}, protoErr(FESHeaderDigest, 0, "header digest mismatch")
+	}
+	p := PDU{Header: h, Specific: b[commonLen:h.HLen]}
+	if isTerm {
+		return p, nil
+	}
+	data := b[dataStart:]
+	if len(data) > 0 && r.ddgst {
+		if h.Flags&FlagDDGST == 0 || len(data) < digestLen {
+			return PDU{}, protoErr(FESInvalidHeader, 1, "data digest missing")
+		}
+		n := len(data) - digestLen
+		if binary.LittleEndian.Uint32(data[n:]) != CRC32C(data[:n]) {
+			return PDU{}, protoErr(FESHeaderDigest, 0, "data digest mismatch") // the spec has no FES of its own for data digests; Linux reports it so
+		}
+		data = data[:n]
+	}
+	if len(data) > r.maxData {
+		return PDU{}, protoErr(FESDataLimit, 4, "%d bytes of data, limit %d", len(data), r.maxData)
+	}
+	p.Data = data
+	return p, nil
+}
+
+// ICReq holds the fields of an Initialize Connection Request.
+type ICReq struct {
+	PFV     uint16 // PDU format version, 0
+	HPDA    uint8  // host PDU data alignment, 0's based dwords
+	Digests uint8  // DigestHeader | DigestData
+	MaxR2T  uint32 // maximum outstanding R2Ts per command, 0's based
+}
+
+// AppendICReq appends the 128-byte ICReq PDU for r to b.
+func AppendICReq(b []byte, r ICReq) []byte {
+	b = appendHeader(b, TypeICReq, 0, ICLen, 0, ICLen)
+	b = binary.LittleEndian.AppendUint16(b, r.PFV)
+	b = append(b, r.HPDA, r.Digests)
+	b = binary.LittleEndian.AppendUint32(b, r.MaxR2T)
+	return append(b, make([]byte, ICLen-16)...)
+}
+
+// ICResp holds the fields of an Initialize Connection Response.
+type ICResp struct {
+	PFV        uint16
+	CPDA       uint8
+	Digests    uint8
+	MaxH2CData uint32 // largest H2CData PDU data the controller accepts
+}
+
+// ParseICResp decodes the type-specific part of an ICResp PDU.
+func ParseICResp(p PDU) (ICResp, error) {
+	if p.Type != TypeICResp || len(p.Specific) < 8 {
+		return ICResp{}, protoErr(FESSequence, 0, "expected ICResp, got PDU type %#x", uint8(p.Type))
+	}
+	s := p.Specific
+	return ICResp{PFV: binary.LittleEndian.Uint16(s), CPDA: s[2], Digests: s[3], MaxH2CData: binary.LittleEndian.Uint32(s[4:])}, nil
+}
+
+// AppendTermReq appends a TermReq PDU of type t (TypeH2CTermReq or
+// TypeC2HTermReq) for fes and offset, quoting up to 128 bytes of the
+// offending PDU header.
+func AppendTermReq(b []byte, t PDUType, fes FES, offset uint32, offending []byte) []byte {
+	offending = offending[:min(len(offending), 128)]
+	b = appendHeader(b, t, 0, TermReqHLen, 0, TermReqHLen+len(offending))
+	b = binary.LittleEndian.AppendUint16(b, uint16(fes))
+	b = binary.LittleEndian.AppendUint32(b, offset) // FEIL, FEIU
+	b = append(b, make([]byte, 10)...)
+	return append(b, offending...)
+}
+
+// ParseTermReq decodes a TermReq PDU into the error it reports.
+func ParseTermReq(p PDU) *TermError {
+	e := &TermError{Remote: true}
+	if len(p.Specific) >= 6 {
+		e.FES = FES(binary.LittleEndian.Uint16(p.Specific))
+		e.Offset = binary.LittleEndian.Uint32(p.Specific[2:])
+	}
+	return e
+}
+
+// DataHeader holds the fields of H2CData, C2HData and R2T PDUs.
+type DataHeader struct {
+	CID    uint16
+	TTag   uint16 // transfer tag (H2CData, R2T)
+	Offset uint32
+	Length uint32
+}
+
+// ParseDataHeader decodes the type-specific header of a data or R2T PDU.
+func ParseDataHeader(p PDU) DataHeader {
+	s := p.Specific
+	le := binary.LittleEndian
+	return DataHeader{CID: le.Uint16(s), TTag: le.Uint16(s[2:]), Offset: le.Uint32(s[4:]), Length: le.Uint32(s[8:])}
+}
