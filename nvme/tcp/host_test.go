@@ -58,8 +58,6 @@ func adminQueue(t testing.TB, addr string, cfg tcp.HostConfig) *tcp.HostQueue {
 	return q
 }
 
-
-
 func TestConnectIdentify(t *testing.T) {
 	for _, digests := range []bool{false, true} {
 		_, addr := startTarget(t, target.Config{Namespaces: 4})
