@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/complchain/complchain/nvme"
+	"github.com/complchain/complchain/nvme/tcp"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -35,13 +36,13 @@ func startTarget(t testing.TB, cfg Config) (*Target, string) {
 }
 
 // dial opens a host queue to addr, closed at the end of the test.
-func dial(t testing.TB, addr string, cfg hostConfig) *hostQueue {
+func dial(t testing.TB, addr string, cfg tcp.HostConfig) *tcp.HostQueue {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := newHostQueue(context.Background(), nc, cfg)
+	q, err := tcp.NewHostQueue(context.Background(), nc, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,11 +67,11 @@ func connectDataBytes(cntlid uint16, subnqn, hostnqn string) []byte {
 }
 
 // connect sends Connect for qid and returns its completion.
-func connect(q *hostQueue, qid uint16, cntlid uint16, subnqn string, kato time.Duration) (nvme.Completion, error) {
+func connect(q *tcp.HostQueue, qid uint16, cntlid uint16, subnqn string, kato time.Duration) (nvme.Completion, error) {
 	return q.Do(context.Background(), connectCmd(qid, 31, kato), connectDataBytes(cntlid, subnqn, testHostNQN))
 }
 
-func propGet(t testing.TB, q *hostQueue, off uint32, eight bool) uint64 {
+func propGet(t testing.TB, q *tcp.HostQueue, off uint32, eight bool) uint64 {
 	t.Helper()
 	cmd := &nvme.Command{Opcode: nvme.OpFabrics, NSID: uint32(nvme.FabricsPropertyGet), CDW11: off}
 	if eight {
@@ -83,7 +84,7 @@ func propGet(t testing.TB, q *hostQueue, off uint32, eight bool) uint64 {
 	return c.Result
 }
 
-func propSet(q *hostQueue, off uint32, v uint32) error {
+func propSet(q *tcp.HostQueue, off uint32, v uint32) error {
 	cmd := &nvme.Command{Opcode: nvme.OpFabrics, NSID: uint32(nvme.FabricsPropertySet), CDW11: off, CDW12: v}
 	_, err := q.Do(context.Background(), cmd, nil)
 	return err
@@ -92,9 +93,9 @@ func propSet(q *hostQueue, off uint32, v uint32) error {
 const ccEnable = ccEN | 6<<ccIOSQESShift | 4<<ccIOCQESShift
 
 // admin connects an admin queue to subnqn and enables the controller.
-func admin(t testing.TB, addr, subnqn string, kato time.Duration) (*hostQueue, uint16) {
+func admin(t testing.TB, addr, subnqn string, kato time.Duration) (*tcp.HostQueue, uint16) {
 	t.Helper()
-	q := dial(t, addr, hostConfig{})
+	q := dial(t, addr, tcp.HostConfig{})
 	c, err := connect(q, 0, cntlidDynamic, subnqn, kato)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
@@ -112,7 +113,7 @@ func identifyCmd(cns uint8, nsid uint32) *nvme.Command {
 	return &nvme.Command{Opcode: nvme.OpIdentify, NSID: nsid, CDW10: uint32(cns)}
 }
 
-func identify(q *hostQueue, cns uint8, nsid uint32) ([]byte, error) {
+func identify(q *tcp.HostQueue, cns uint8, nsid uint32) ([]byte, error) {
 	b := make([]byte, identifySize)
 	_, err := q.Do(context.Background(), identifyCmd(cns, nsid), b)
 	return b, err
@@ -128,7 +129,7 @@ func getLogCmd(lid uint8, n int, off uint64, rae bool) *nvme.Command {
 	return c
 }
 
-func getLog(q *hostQueue, lid uint8, n int, off uint64, rae bool) ([]byte, error) {
+func getLog(q *tcp.HostQueue, lid uint8, n int, off uint64, rae bool) ([]byte, error) {
 	b := make([]byte, n)
 	_, err := q.Do(context.Background(), getLogCmd(lid, n, off, rae), b)
 	return b, err
@@ -147,7 +148,7 @@ func wantStatus(t testing.TB, err error, want nvme.Status) {
 
 func TestConnectFlow(t *testing.T) {
 	tg, addr := startTarget(t, Config{Namespaces: 3})
-	q := dial(t, addr, hostConfig{})
+	q := dial(t, addr, tcp.HostConfig{})
 
 	// Commands before Connect are refused.
 	_, err := identify(q, cnsController, 0)
@@ -196,14 +197,14 @@ func TestConnectFlow(t *testing.T) {
 	if err != nil || fc.Result != 3|3<<16 {
 		t.Fatalf("Number of Queues: %#x, %v", fc.Result, err)
 	}
-	io := dial(t, addr, hostConfig{})
+	io := dial(t, addr, tcp.HostConfig{})
 	if c, err := connect(io, 1, cntlid, tg.NQN(), 0); err != nil || uint16(c.Result) != cntlid {
 		t.Fatalf("I/O connect: %v (cntlid %d)", err, c.Result)
 	}
 	// The same queue twice is refused; a queue above the granted count too.
-	_, err = connect(dial(t, addr, hostConfig{}), 1, cntlid, tg.NQN(), 0)
+	_, err = connect(dial(t, addr, tcp.HostConfig{}), 1, cntlid, tg.NQN(), 0)
 	wantStatus(t, err, nvme.StatusCommandSequenceError)
-	_, err = connect(dial(t, addr, hostConfig{}), 5, cntlid, tg.NQN(), 0)
+	_, err = connect(dial(t, addr, tcp.HostConfig{}), 5, cntlid, tg.NQN(), 0)
 	wantStatus(t, err, nvme.StatusConnectInvalidParam)
 
 	sector := make([]byte, 512)
@@ -239,7 +240,7 @@ func TestConnectRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := dial(t, addr, hostConfig{})
+			q := dial(t, addr, tcp.HostConfig{})
 			c, err := q.Do(context.Background(), tt.cmd, tt.data)
 			wantStatus(t, err, tt.want)
 			if tt.want == nvme.StatusConnectInvalidParam && c.Result != tt.wantIPO {
@@ -251,7 +252,7 @@ func TestConnectRejects(t *testing.T) {
 
 func TestPropertyStateMachine(t *testing.T) {
 	tg, addr := startTarget(t, Config{Namespaces: 1})
-	q := dial(t, addr, hostConfig{})
+	q := dial(t, addr, tcp.HostConfig{})
 	if _, err := connect(q, 0, cntlidDynamic, tg.NQN(), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -508,11 +509,11 @@ func TestDiscovery(t *testing.T) {
 	_, err = q.Do(context.Background(), &nvme.Command{Opcode: nvme.OpSetFeatures, CDW10: featNumQueues, CDW11: 1}, nil)
 	wantStatus(t, err, nvme.StatusInvalidField)
 	// No I/O queues on a discovery controller.
-	_, err = connect(dial(t, addr, hostConfig{}), 1, cntlid, DiscoveryNQN, 0)
+	_, err = connect(dial(t, addr, tcp.HostConfig{}), 1, cntlid, DiscoveryNQN, 0)
 	wantStatus(t, err, nvme.StatusConnectInvalidParam)
 }
 
-func enableAEN(t *testing.T, q *hostQueue) {
+func enableAEN(t *testing.T, q *tcp.HostQueue) {
 	t.Helper()
 	if _, err := q.Do(context.Background(), &nvme.Command{Opcode: nvme.OpSetFeatures, CDW10: featAsyncEvent, CDW11: aenNSAttrChanged}, nil); err != nil {
 		t.Fatal(err)
@@ -521,7 +522,7 @@ func enableAEN(t *testing.T, q *hostQueue) {
 
 // aer sends an Asynchronous Event Request; its completion arrives on the
 // returned channel.
-func aer(ctx context.Context, q *hostQueue) <-chan error {
+func aer(ctx context.Context, q *tcp.HostQueue) <-chan error {
 	ch := make(chan error, 1)
 	go func() {
 		c, err := q.Do(ctx, &nvme.Command{Opcode: nvme.OpAsyncEvent}, nil)
@@ -608,7 +609,7 @@ func TestKeepAliveTimeout(t *testing.T) {
 	if tg.controller(cntlid) != nil {
 		t.Error("controller still registered")
 	}
-	_, err := connect(dial(t, addr, hostConfig{}), 1, cntlid, tg.NQN(), 0)
+	_, err := connect(dial(t, addr, tcp.HostConfig{}), 1, cntlid, tg.NQN(), 0)
 	wantStatus(t, err, nvme.StatusConnectInvalidParam)
 }
 
@@ -623,7 +624,7 @@ func writeCmd(nsid uint32, slba uint64, nlb uint16) *nvme.Command {
 }
 
 // ioQueue connects an admin and one I/O queue.
-func ioQueue(t testing.TB, addr, nqn string, cfg hostConfig) *hostQueue {
+func ioQueue(t testing.TB, addr, nqn string, cfg tcp.HostConfig) *tcp.HostQueue {
 	t.Helper()
 	_, cntlid := admin(t, addr, nqn, 0)
 	q := dial(t, addr, cfg)
@@ -641,7 +642,7 @@ func TestReadWrite(t *testing.T) {
 	}
 	for _, digests := range []bool{false, true} {
 		t.Run("digests="+strconv.FormatBool(digests), func(t *testing.T) {
-			q := ioQueue(t, addr, tg.NQN(), hostConfig{HeaderDigest: digests, DataDigest: digests})
+			q := ioQueue(t, addr, tg.NQN(), tcp.HostConfig{HeaderDigest: digests, DataDigest: digests})
 			ctx := context.Background()
 			last := uint64(tib/4096 - 16)
 			data := bytes.Repeat([]byte("0123456789abcdef"), 16*4096/16) // 64 KiB: written via R2T
@@ -668,7 +669,7 @@ func TestReadWrite(t *testing.T) {
 			}
 		})
 	}
-	q := ioQueue(t, addr, tg.NQN(), hostConfig{})
+	q := ioQueue(t, addr, tg.NQN(), tcp.HostConfig{})
 	ctx := context.Background()
 	bad := []struct {
 		name string
@@ -726,7 +727,7 @@ func TestFaults(t *testing.T) {
 
 func TestDropAfter(t *testing.T) {
 	tg, addr := startTarget(t, Config{Namespaces: 1, Faults: Faults{DropAfter: 3}})
-	q := dial(t, addr, hostConfig{})
+	q := dial(t, addr, tcp.HostConfig{})
 	if _, err := connect(q, 0, cntlidDynamic, tg.NQN(), 0); err != nil { // 1
 		t.Fatal(err)
 	}
@@ -840,7 +841,7 @@ func TestLinuxNVMeList(t *testing.T) {
 
 func TestMalformedPDU(t *testing.T) {
 	tg, addr := startTarget(t, Config{Namespaces: 1, Faults: Faults{MalformedAfter: 2}})
-	q := dial(t, addr, hostConfig{})
+	q := dial(t, addr, tcp.HostConfig{})
 	if _, err := connect(q, 0, cntlidDynamic, tg.NQN(), 0); err != nil {
 		t.Fatal(err)
 	}
