@@ -45,26 +45,31 @@ func clip(b []byte, n int) []byte {
 
 func (c *controller) ctrlInfo() ctrlInfo {
 	cfg := &c.t.cfg
-	ci := ctrlInfo{
-		cntlid:    c.id,
-		discovery: c.discovery,
-		serial:    cfg.Serial,
-		model:     cfg.Model,
-		firmware:  cfg.Firmware,
-		subnqn:    cfg.NQN,
-		maxCmd:    uint16(cfg.QueueDepth),
-		aerl:      aerLimit - 1,
-		mdts:      mdts,
-		ioccsz:    (64 + inCapsuleSize) / 16,
-	}
+	ci := ctrlInfo{IdentifyController: nvme.IdentifyController{
+		SerialNumber: cfg.Serial,
+		ModelNumber:  cfg.Model,
+		Firmware:     cfg.Firmware,
+		MDTS:         mdts,
+		CNTLID:       c.id,
+		Version:      nvmeVersion,
+		CNTRLTYPE:    1, // I/O controller
+		AERL:         aerLimit - 1,
+		KAS:          1, // 100 ms granularity
+		MAXCMD:       uint16(cfg.QueueDepth),
+		NN:           cfg.MaxNSID,
+		OAES:         nvme.AsyncEventNamespaceChanged,
+		SGLS:         1, // SGLs supported, no alignment
+		SubNQN:       cfg.NQN,
+		IOCCSZ:       (64 + inCapsuleSize) / 16,
+		IORCSZ:       1,
+	}}
 	if c.discovery {
-		ci.subnqn = discoveryNQN
-		ci.aerl = 0
+		ci.CNTRLTYPE = 2
+		ci.AERL, ci.NN, ci.OAES, ci.IOCCSZ, ci.IORCSZ = 0, 0, 0, 0, 0
+		ci.SubNQN = nvme.DiscoveryNQN
 	} else {
-		ci.nn = cfg.MaxNSID
 		ci.vwc = true
 		ci.multiCtrl = true
-		ci.oaesNSNotes = true
 	}
 	return ci
 }
@@ -75,24 +80,24 @@ func (c *controller) identify(cmd *nvme.Command) response {
 	if !ok {
 		return fail(nvme.StatusInvalidField | nvme.StatusDNR)
 	}
-	cns := cmd.CDW10 & 0xff
+	cns := cmd.IdentifyCNS()
 	csi := cmd.CDW11 >> 24
-	if c.discovery && cns != cnsController {
+	if c.discovery && cns != nvme.CNSController {
 		return fail(nvme.StatusInvalidField | nvme.StatusDNR)
 	}
 	var b []byte
 	switch cns {
-	case cnsController:
+	case nvme.CNSController:
 		ci := c.ctrlInfo()
 		b = appendIdentifyController(nil, &ci)
-	case cnsActiveNSList:
-		if cmd.NSID >= nsidBroadcast-1 {
+	case nvme.CNSActiveNamespaces:
+		if cmd.NSID >= nvme.NSIDAll-1 {
 			return fail(nvme.StatusInvalidNamespace | nvme.StatusDNR)
 		}
-		b = appendActiveList(nil, c.t.activeAfter(cmd.NSID, nsListEntries))
-	case cnsNamespace, cnsCSIndependent, cnsNSDescriptors:
-		if cmd.NSID == 0 || (cmd.NSID > c.t.cfg.MaxNSID && cmd.NSID != nsidBroadcast) ||
-			(cmd.NSID == nsidBroadcast && cns != cnsNamespace) {
+		b = nvme.AppendNSIDList(nil, c.t.activeAfter(cmd.NSID, nvme.NSIDsPerList))
+	case nvme.CNSNamespace, nvme.CNSCSIndependentNS, nvme.CNSNSDescriptors:
+		if cmd.NSID == 0 || (cmd.NSID > c.t.cfg.MaxNSID && cmd.NSID != nvme.NSIDAll) ||
+			(cmd.NSID == nvme.NSIDAll && cns != nvme.CNSNamespace) {
 			return fail(nvme.StatusInvalidNamespace | nvme.StatusDNR)
 		}
 		var info nsInfo
@@ -100,11 +105,11 @@ func (c *controller) identify(cmd *nvme.Command) response {
 			info = ns.info(true)
 		}
 		switch cns {
-		case cnsNamespace:
+		case nvme.CNSNamespace:
 			b = appendIdentifyNamespace(nil, &info)
-		case cnsCSIndependent:
+		case nvme.CNSCSIndependentNS:
 			b = appendCSIndependent(nil, &info)
-		case cnsNSDescriptors:
+		case nvme.CNSNSDescriptors:
 			if !info.active {
 				return fail(nvme.StatusInvalidNamespace | nvme.StatusDNR)
 			}
@@ -114,7 +119,7 @@ func (c *controller) identify(cmd *nvme.Command) response {
 		if csi != 0 {
 			return fail(nvme.StatusInvalidField | nvme.StatusDNR)
 		}
-		b = make([]byte, identifySize) // NVM command set: no extra limits
+		b = make([]byte, nvme.IdentifySize) // NVM command set: no extra limits
 	default:
 		return fail(nvme.StatusInvalidField | nvme.StatusDNR)
 	}
@@ -134,9 +139,9 @@ func (c *controller) getLogPage(q *conn, cmd *nvme.Command) response {
 	n = min(n, int(numd*4))
 	var b []byte
 	switch {
-	case lid == logDiscovery && c.discovery:
-		b = appendDiscoveryLog(nil, 1, []discEntry{q.discoveryEntry()})
-	case lid == logSMART && !c.discovery:
+	case lid == nvme.LogDiscovery && c.discovery:
+		b = appendDiscoveryLog(nil, 1, []nvme.DiscoveryEntry{q.discoveryEntry()})
+	case lid == nvme.LogSMART && !c.discovery:
 		st := &c.t.stats
 		s := smartInfo{
 			reads:        st.reads.Load(),
@@ -146,7 +151,7 @@ func (c *controller) getLogPage(q *conn, cmd *nvme.Command) response {
 			powerOnHours: uint64(time.Since(c.t.start) / time.Hour),
 		}
 		b = appendSMART(nil, &s)
-	case lid == logChangedNS && !c.discovery:
+	case lid == nvme.LogChangedNamespace && !c.discovery:
 		b = c.changedLog(rae)
 	default:
 		return fail(nvme.StatusInvalidLogPage | nvme.StatusDNR)
@@ -165,15 +170,15 @@ func (c *controller) setFeatures(cmd *nvme.Command) response {
 	fid := cmd.CDW10 & 0xff
 	v := cmd.CDW11
 	switch {
-	case fid == featKeepAlive:
+	case fid == nvme.FeatureKeepAlive:
 		c.setKATO(time.Duration(v) * time.Millisecond)
 		return response{}
-	case fid == featAsyncEvent:
+	case fid == nvme.FeatureAsyncEvent:
 		c.mu.Lock()
 		c.aenCfg = v
 		c.mu.Unlock()
 		return response{}
-	case fid == featNumQueues && !c.discovery:
+	case fid == nvme.FeatureNumberOfQueues && !c.discovery:
 		nsq, ncq := v&0xffff, v>>16
 		if nsq == 0xffff || ncq == 0xffff {
 			return fail(nvme.StatusInvalidField | nvme.StatusDNR)
@@ -194,11 +199,11 @@ func (c *controller) getFeatures(cmd *nvme.Command) response {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case fid == featKeepAlive:
+	case fid == nvme.FeatureKeepAlive:
 		return response{result: uint64(time.Duration(c.kato.Load()) / time.Millisecond)}
-	case fid == featAsyncEvent:
+	case fid == nvme.FeatureAsyncEvent:
 		return response{result: uint64(c.aenCfg)}
-	case fid == featNumQueues && !c.discovery:
+	case fid == nvme.FeatureNumberOfQueues && !c.discovery:
 		n := uint64(c.ioQueues - 1)
 		return response{result: n | n<<16}
 	case fid == featTempThresh && !c.discovery:

@@ -92,8 +92,8 @@ func targetNSID(cmd *nvme.Command, qid uint16) (uint32, bool) {
 		return cmd.NSID, true
 	}
 	if cmd.Opcode == nvme.OpIdentify {
-		switch cmd.CDW10 & 0xff {
-		case cnsNamespace, cnsNSDescriptors, 0x05, cnsCSIndependent:
+		switch cmd.IdentifyCNS() {
+		case nvme.CNSNamespace, nvme.CNSNSDescriptors, 0x05, nvme.CNSCSIndependentNS:
 			return cmd.NSID, true
 		}
 	}
@@ -145,20 +145,20 @@ func (q *conn) connect(cmd *nvme.Command, data []byte) response {
 	if recfmt != 0 {
 		return fail(nvme.StatusConnectIncompatible | nvme.StatusDNR)
 	}
-	cd, ok := parseConnectData(data)
-	if !ok {
+	var cd nvme.ConnectData
+	if cd.UnmarshalBinary(data) != nil {
 		return fail(nvme.StatusSGLInvalidData | nvme.StatusDNR)
 	}
-	disc := cd.subnqn == discoveryNQN
-	if !disc && cd.subnqn != q.t.cfg.NQN {
-		q.t.log.Info("connect to unknown subsystem", "remote", q.remote.String(), "subnqn", cd.subnqn)
+	disc := cd.SubsystemNQN == nvme.DiscoveryNQN
+	if !disc && cd.SubsystemNQN != q.t.cfg.NQN {
+		q.t.log.Info("connect to unknown subsystem", "remote", q.remote.String(), "subnqn", cd.SubsystemNQN)
 		return invalidParam(true, offCDSubnqn)
 	}
 	if sqsize == 0 || int(sqsize) >= q.t.cfg.QueueDepth {
 		return invalidParam(false, offSQESqsize)
 	}
 	if qid == 0 {
-		if cd.cntlid != cntlidDynamic {
+		if cd.CNTLID != nvme.DynamicController {
 			return invalidParam(true, offCDCntlid)
 		}
 		c := newController(q.t, disc, cd, kato)
@@ -170,12 +170,12 @@ func (q *conn) connect(cmd *nvme.Command, data []byte) response {
 		q.mu.Lock()
 		q.ctrl, q.qid = c, 0
 		q.mu.Unlock()
-		q.t.log.Info("controller created", "cntlid", c.id, "subnqn", cd.subnqn, "hostnqn", cd.hostnqn,
+		q.t.log.Info("controller created", "cntlid", c.id, "subnqn", cd.SubsystemNQN, "hostnqn", cd.HostNQN,
 			"remote", q.remote.String(), "kato", kato)
 		return response{result: uint64(c.id)}
 	}
-	c := q.t.controller(cd.cntlid)
-	if c == nil || c.discovery != disc || c.hostnqn != cd.hostnqn {
+	c := q.t.controller(cd.CNTLID)
+	if c == nil || c.discovery != disc || c.hostnqn != cd.HostNQN {
 		return invalidParam(true, offCDCntlid)
 	}
 	if disc {
@@ -195,8 +195,16 @@ func (q *conn) connect(cmd *nvme.Command, data []byte) response {
 }
 
 // discoveryEntry describes the NVM subsystem as reached through q.
-func (q *conn) discoveryEntry() discEntry {
-	e := discEntry{portID: 1, asqsz: uint16(q.t.cfg.QueueDepth), subnqn: q.t.cfg.NQN}
+func (q *conn) discoveryEntry() nvme.DiscoveryEntry {
+	e := nvme.DiscoveryEntry{
+		TransportType: 3, // TCP
+		AddressFamily: 1, // IPv4
+		SubsystemType: 2, // NVM subsystem
+		PortID:        1,
+		CNTLID:        nvme.DynamicController,
+		AdminQueueMax: uint16(q.t.cfg.QueueDepth),
+		SubsystemNQN:  q.t.cfg.NQN,
+	}
 	addr := q.listen
 	if a, ok := addr.(*net.TCPAddr); ok && a.IP.IsUnspecified() {
 		if l, ok := q.local.(*net.TCPAddr); ok {
@@ -204,9 +212,11 @@ func (q *conn) discoveryEntry() discEntry {
 		}
 	}
 	if a, ok := addr.(*net.TCPAddr); ok {
-		e.ipv6 = a.IP.To4() == nil
-		e.traddr = a.IP.String()
-		e.trsvcid = strconv.Itoa(a.Port)
+		if a.IP.To4() == nil {
+			e.AddressFamily = 2 // IPv6
+		}
+		e.Address = a.IP.String()
+		e.ServiceID = strconv.Itoa(a.Port)
 	}
 	return e
 }

@@ -44,12 +44,12 @@ type controller struct {
 	kaTimer  *time.Timer
 }
 
-func newController(t *Target, discovery bool, cd connectData, kato time.Duration) *controller {
+func newController(t *Target, discovery bool, cd nvme.ConnectData, kato time.Duration) *controller {
 	c := &controller{
 		t:         t,
 		discovery: discovery,
-		hostnqn:   cd.hostnqn,
-		hostID:    cd.hostID,
+		hostnqn:   cd.HostNQN,
+		hostID:    cd.HostID,
 		done:      make(chan struct{}),
 		ioQueues:  t.cfg.IOQueues,
 		queues:    make(map[uint16]*conn),
@@ -114,7 +114,7 @@ func (c *controller) checkKeepAlive() {
 func (c *controller) ready() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.csts&cstsRDY != 0 && c.csts&cstsSHSTMask == 0
+	return c.csts&nvme.CSTSReady != 0 && c.csts&nvme.CSTSShstMask == 0
 }
 
 // propertyGet returns a property (Property Get).
@@ -124,17 +124,17 @@ func (c *controller) propertyGet(cmd *nvme.Command) response {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case eight && off == propCAP:
+	case eight && off == nvme.PropCAP:
 		return response{result: c.cap()}
-	case !eight && off == propCAP:
+	case !eight && off == nvme.PropCAP:
 		return response{result: c.cap() & 0xffffffff}
-	case !eight && off == propCAP+4:
+	case !eight && off == nvme.PropCAP+4:
 		return response{result: c.cap() >> 32}
-	case !eight && off == propVS:
+	case !eight && off == nvme.PropVS:
 		return response{result: nvmeVersion}
-	case !eight && off == propCC:
+	case !eight && off == nvme.PropCC:
 		return response{result: uint64(c.cc)}
-	case !eight && off == propCSTS:
+	case !eight && off == nvme.PropCSTS:
 		return response{result: uint64(c.csts)}
 	}
 	return fail(nvme.StatusInvalidField | nvme.StatusDNR)
@@ -142,7 +142,7 @@ func (c *controller) propertyGet(cmd *nvme.Command) response {
 
 // propertySet writes a property (Property Set); only CC is writable.
 func (c *controller) propertySet(cmd *nvme.Command) response {
-	if cmd.CDW10&1 != 0 || cmd.CDW11 != propCC {
+	if cmd.CDW10&1 != 0 || cmd.CDW11 != nvme.PropCC {
 		return fail(nvme.StatusInvalidField | nvme.StatusDNR)
 	}
 	c.setCC(cmd.CDW12)
@@ -156,23 +156,23 @@ func (c *controller) setCC(v uint32) {
 	c.cc = v
 	closeIO := false
 	switch {
-	case v&ccEN != 0 && old&ccEN == 0:
+	case v&nvme.CCEnable != 0 && old&nvme.CCEnable == 0:
 		if c.validCC(v) {
-			c.csts |= cstsRDY
+			c.csts |= nvme.CSTSReady
 		} else {
-			c.csts |= cstsCFS
+			c.csts |= nvme.CSTSFatal
 		}
-	case v&ccEN == 0 && old&ccEN != 0:
+	case v&nvme.CCEnable == 0 && old&nvme.CCEnable != 0:
 		// Controller reset: not ready, I/O queues deleted.
-		c.csts &^= cstsRDY | cstsCFS | cstsSHSTMask
+		c.csts &^= nvme.CSTSReady | nvme.CSTSFatal | nvme.CSTSShstMask
 		closeIO = true
 	}
 	switch {
 	case v&ccSHNMask != 0 && old&ccSHNMask == 0:
-		c.csts = c.csts&^cstsSHSTMask | cstsSHSTDone
+		c.csts = c.csts&^nvme.CSTSShstMask | nvme.CSTSShstDone
 		closeIO = true
 	case v&ccSHNMask == 0 && old&ccSHNMask != 0:
-		c.csts &^= cstsSHSTMask
+		c.csts &^= nvme.CSTSShstMask
 	}
 	var io []*conn
 	if closeIO {
@@ -211,7 +211,7 @@ func (c *controller) addQueue(qid uint16, q *conn) nvme.Status {
 	switch {
 	case c.dead:
 		return nvme.StatusConnectInvalidParam | nvme.StatusDNR
-	case qid > 0 && c.csts&cstsRDY == 0:
+	case qid > 0 && c.csts&nvme.CSTSReady == 0:
 		return nvme.StatusCommandSequenceError | nvme.StatusDNR
 	case qid > 0 && int(qid) > c.ioQueues:
 		return nvme.StatusConnectInvalidParam | nvme.StatusDNR
@@ -271,12 +271,12 @@ func (c *controller) namespaceChanged(nsid uint32) {
 	defer c.mu.Unlock()
 	if !c.overflow {
 		c.changed[nsid] = struct{}{}
-		if len(c.changed) > nsListEntries {
+		if len(c.changed) > nvme.NSIDsPerList {
 			c.overflow = true
 			clear(c.changed)
 		}
 	}
-	if c.aenCfg&aenNSAttrChanged != 0 {
+	if c.aenCfg&nvme.AsyncEventNamespaceChanged != 0 {
 		c.pending = true
 		c.deliverLocked()
 	}

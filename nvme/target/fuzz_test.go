@@ -18,13 +18,13 @@ func FuzzCommand(f *testing.F) {
 		b, _ := cmd.MarshalBinary()
 		f.Add(b, data, io)
 	}
-	seed(identifyCmd(cnsController, 0), nil, false)
-	seed(identifyCmd(cnsActiveNSList, 0xfffffffe), nil, false)
-	seed(identifyCmd(cnsNSDescriptors, 1), nil, false)
-	seed(getLogCmd(logChangedNS, 4096, 0, false), nil, false)
-	seed(getLogCmd(logSMART, 512, 508, true), nil, false)
-	seed(&nvme.Command{Opcode: nvme.OpSetFeatures, CDW10: featNumQueues, CDW11: 0xffff}, nil, false)
-	seed(&nvme.Command{Opcode: nvme.OpFabrics, NSID: uint32(nvme.FabricsPropertySet), CDW11: propCC, CDW12: 0x4001}, nil, false)
+	seed(identifyCmd(nvme.CNSController, 0), nil, false)
+	seed(identifyCmd(nvme.CNSActiveNamespaces, 0xfffffffe), nil, false)
+	seed(identifyCmd(nvme.CNSNSDescriptors, 1), nil, false)
+	seed(getLogCmd(nvme.LogChangedNamespace, 4096, 0, false), nil, false)
+	seed(getLogCmd(nvme.LogSMART, 512, 508, true), nil, false)
+	seed(&nvme.Command{Opcode: nvme.OpSetFeatures, CDW10: nvme.FeatureNumberOfQueues, CDW11: 0xffff}, nil, false)
+	seed(&nvme.Command{Opcode: nvme.OpFabrics, NSID: uint32(nvme.FabricsPropertySet), CDW11: nvme.PropCC, CDW12: 0x4001}, nil, false)
 	seed(connectCmd(1, 31, 0), connectDataBytes(1, DefaultNQN, testHostNQN), true)
 	seed(readCmd(1, 0, 8), nil, true)
 	seed(writeCmd(1, 1<<21-1, 1), make([]byte, 512), true)
@@ -33,7 +33,7 @@ func FuzzCommand(f *testing.F) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // nothing may wait: service time and faults are off, AERs are skipped
 	aq := &conn{t: tg, kill: func() {}, remote: &net.TCPAddr{}, local: &net.TCPAddr{}, listen: &net.TCPAddr{}}
-	if r := aq.serve(ctx, connectCmd(0, 31, 0), connectDataBytes(cntlidDynamic, DefaultNQN, testHostNQN)); r.status != 0 {
+	if r := aq.serve(ctx, connectCmd(0, 31, 0), connectDataBytes(nvme.DynamicController, DefaultNQN, testHostNQN)); r.status != 0 {
 		f.Fatal(r.status)
 	}
 	aq.ctrl.setCC(ccEnable)
@@ -76,10 +76,10 @@ func FuzzTransport(f *testing.F) {
 	}
 	sqe := func(cmd *nvme.Command) []byte { b, _ := cmd.MarshalBinary(); return b }
 	conn := connectCmd(0, 31, 0)
-	conn.SetSGL(nvme.SGL{Length: connectDataSize, Type: nvme.SGLDataBlockOffset})
-	connect := pdu(pduCmd, 72, sqe(conn), connectDataBytes(cntlidDynamic, DefaultNQN, testHostNQN))
+	conn.SetSGL(nvme.SGL{Length: nvme.ConnectDataSize, Type: nvme.SGLDataBlockOffset})
+	connect := pdu(pduCmd, 72, sqe(conn), connectDataBytes(nvme.DynamicController, DefaultNQN, testHostNQN))
 	f.Add(connect)
-	f.Add(append(connect, pdu(pduCmd, 72, sqe(identifyCmd(cnsController, 0)), nil)...))
+	f.Add(append(connect, pdu(pduCmd, 72, sqe(identifyCmd(nvme.CNSController, 0)), nil)...))
 	w := writeCmd(1, 0, 8)
 	w.SetSGL(nvme.SGL{Length: 4096, Type: nvme.SGLTransportDataBlock})
 	f.Add(append(connect, pdu(pduCmd, 72, sqe(w), nil)...))

@@ -9,7 +9,7 @@ func (c *controller) io(cmd *nvme.Command, data []byte) response {
 	default:
 		return fail(nvme.StatusInvalidOpcode | nvme.StatusDNR)
 	}
-	if cmd.Opcode == nvme.OpFlush && cmd.NSID == nsidBroadcast {
+	if cmd.Opcode == nvme.OpFlush && cmd.NSID == nvme.NSIDAll {
 		return response{}
 	}
 	ns := c.t.namespace(cmd.NSID)

@@ -88,7 +88,7 @@ import (
 const DefaultNQN = "nqn.2026-01.io.complchain:target"
 
 // DiscoveryNQN is the well-known NQN of the discovery subsystem.
-const DiscoveryNQN = discoveryNQN
+const DiscoveryNQN = nvme.DiscoveryNQN
 
 // Limits of the configuration.
 const (
@@ -269,11 +269,11 @@ func (t *Target) checkConfig() error {
 		return fmt.Errorf("%w: %d I/O queues", ErrInvalidConfig, c.IOQueues)
 	case c.Namespaces < 0 || uint64(c.Namespaces) > uint64(c.MaxNSID):
 		return fmt.Errorf("%w: %d namespaces, largest NSID %d", ErrInvalidConfig, c.Namespaces, c.MaxNSID)
-	case c.MaxNSID >= nsidBroadcast-1:
+	case c.MaxNSID >= nvme.NSIDAll-1:
 		return fmt.Errorf("%w: largest NSID %#x", ErrInvalidConfig, c.MaxNSID)
 	case len(c.NQN) > 223:
 		return fmt.Errorf("%w: NQN longer than 223 bytes", ErrInvalidConfig)
-	case c.NQN == discoveryNQN:
+	case c.NQN == nvme.DiscoveryNQN:
 		return fmt.Errorf("%w: the subsystem NQN cannot be the discovery NQN", ErrInvalidConfig)
 	case c.Delay < 0 || c.ServiceTime < 0:
 		return fmt.Errorf("%w: negative delay", ErrInvalidConfig)
@@ -302,7 +302,7 @@ type namespace struct {
 
 func (ns *namespace) info(shared bool) nsInfo {
 	return nsInfo{
-		active: true, blocks: ns.blocks, lbads: ns.lbads, blockSize: ns.BlockSize,
+		active: true, blocks: ns.blocks, lbads: ns.lbads,
 		nguid: ns.NGUID, eui64: ns.EUI64, uuid: ns.UUID, shared: shared,
 	}
 }

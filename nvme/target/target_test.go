@@ -58,7 +58,7 @@ func connectCmd(qid, sqsize uint16, kato time.Duration) *nvme.Command {
 }
 
 func connectDataBytes(cntlid uint16, subnqn, hostnqn string) []byte {
-	d := make([]byte, connectDataSize)
+	d := make([]byte, nvme.ConnectDataSize)
 	d[0] = 0xab // host ID
 	binary.LittleEndian.PutUint16(d[16:], cntlid)
 	copy(d[256:], subnqn)
@@ -90,38 +90,38 @@ func propSet(q *tcp.HostQueue, off uint32, v uint32) error {
 	return err
 }
 
-const ccEnable = ccEN | 6<<ccIOSQESShift | 4<<ccIOCQESShift
+const ccEnable = nvme.CCEnable | 6<<ccIOSQESShift | 4<<ccIOCQESShift
 
 // admin connects an admin queue to subnqn and enables the controller.
 func admin(t testing.TB, addr, subnqn string, kato time.Duration) (*tcp.HostQueue, uint16) {
 	t.Helper()
 	q := dial(t, addr, tcp.HostConfig{})
-	c, err := connect(q, 0, cntlidDynamic, subnqn, kato)
+	c, err := connect(q, 0, nvme.DynamicController, subnqn, kato)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
-	if err := propSet(q, propCC, ccEnable); err != nil {
+	if err := propSet(q, nvme.PropCC, ccEnable); err != nil {
 		t.Fatalf("enable: %v", err)
 	}
-	if csts := propGet(t, q, propCSTS, false); csts&cstsRDY == 0 {
+	if csts := propGet(t, q, nvme.PropCSTS, false); csts&nvme.CSTSReady == 0 {
 		t.Fatalf("CSTS = %#x after CC.EN, want RDY", csts)
 	}
 	return q, uint16(c.Result)
 }
 
-func identifyCmd(cns uint8, nsid uint32) *nvme.Command {
+func identifyCmd(cns nvme.CNS, nsid uint32) *nvme.Command {
 	return &nvme.Command{Opcode: nvme.OpIdentify, NSID: nsid, CDW10: uint32(cns)}
 }
 
-func identify(q *tcp.HostQueue, cns uint8, nsid uint32) ([]byte, error) {
-	b := make([]byte, identifySize)
+func identify(q *tcp.HostQueue, cns nvme.CNS, nsid uint32) ([]byte, error) {
+	b := make([]byte, nvme.IdentifySize)
 	_, err := q.Do(context.Background(), identifyCmd(cns, nsid), b)
 	return b, err
 }
 
 func getLogCmd(lid uint8, n int, off uint64, rae bool) *nvme.Command {
 	numd := uint32(n/4 - 1)
-	c := &nvme.Command{Opcode: nvme.OpGetLogPage, NSID: nsidBroadcast,
+	c := &nvme.Command{Opcode: nvme.OpGetLogPage, NSID: nvme.NSIDAll,
 		CDW10: uint32(lid) | numd<<16, CDW11: numd >> 16, CDW12: uint32(off), CDW13: uint32(off >> 32)}
 	if rae {
 		c.CDW10 |= 1 << 15
@@ -133,6 +133,14 @@ func getLog(q *tcp.HostQueue, lid uint8, n int, off uint64, rae bool) ([]byte, e
 	b := make([]byte, n)
 	_, err := q.Do(context.Background(), getLogCmd(lid, n, off, rae), b)
 	return b, err
+}
+
+// cString returns the bytes of b up to its first NUL.
+func cString(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
 }
 
 func wantStatus(t testing.TB, err error, want nvme.Status) {
@@ -151,10 +159,10 @@ func TestConnectFlow(t *testing.T) {
 	q := dial(t, addr, tcp.HostConfig{})
 
 	// Commands before Connect are refused.
-	_, err := identify(q, cnsController, 0)
+	_, err := identify(q, nvme.CNSController, 0)
 	wantStatus(t, err, nvme.StatusCommandSequenceError)
 
-	c, err := connect(q, 0, cntlidDynamic, tg.NQN(), 0)
+	c, err := connect(q, 0, nvme.DynamicController, tg.NQN(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,20 +170,20 @@ func TestConnectFlow(t *testing.T) {
 	if cntlid == 0 || cntlid > maxCntlid {
 		t.Fatalf("cntlid %d", cntlid)
 	}
-	cap := propGet(t, q, propCAP, true)
+	cap := propGet(t, q, nvme.PropCAP, true)
 	if mqes := cap & 0xffff; mqes != DefaultQueueDepth-1 {
 		t.Errorf("CAP.MQES = %d, want %d", mqes, DefaultQueueDepth-1)
 	}
 	if cap&(1<<37) == 0 {
 		t.Errorf("CAP.CSS lacks NVM: %#x", cap)
 	}
-	if vs := propGet(t, q, propVS, false); vs != 0x10400 {
+	if vs := propGet(t, q, nvme.PropVS, false); vs != 0x10400 {
 		t.Errorf("VS = %#x", vs)
 	}
-	if err := propSet(q, propCC, ccEnable); err != nil {
+	if err := propSet(q, nvme.PropCC, ccEnable); err != nil {
 		t.Fatal(err)
 	}
-	id, err := identify(q, cnsController, 0)
+	id, err := identify(q, nvme.CNSController, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +201,7 @@ func TestConnectFlow(t *testing.T) {
 	}
 
 	// Number of Queues, then an I/O queue.
-	fc, err := q.Do(context.Background(), &nvme.Command{Opcode: nvme.OpSetFeatures, CDW10: featNumQueues, CDW11: 3 | 3<<16}, nil)
+	fc, err := q.Do(context.Background(), &nvme.Command{Opcode: nvme.OpSetFeatures, CDW10: nvme.FeatureNumberOfQueues, CDW11: 3 | 3<<16}, nil)
 	if err != nil || fc.Result != 3|3<<16 {
 		t.Fatalf("Number of Queues: %#x, %v", fc.Result, err)
 	}
@@ -223,20 +231,20 @@ func TestConnectRejects(t *testing.T) {
 		want    nvme.Status
 		wantIPO uint64
 	}{
-		{"wrong NQN", connectCmd(0, 31, 0), connectDataBytes(cntlidDynamic, "nqn.2026-01.io.example:nope", testHostNQN),
+		{"wrong NQN", connectCmd(0, 31, 0), connectDataBytes(nvme.DynamicController, "nqn.2026-01.io.example:nope", testHostNQN),
 			nvme.StatusConnectInvalidParam, 1<<16 | offCDSubnqn},
 		{"admin with static cntlid", connectCmd(0, 31, 0), connectDataBytes(1, tg.NQN(), testHostNQN),
 			nvme.StatusConnectInvalidParam, 1<<16 | offCDCntlid},
-		{"sqsize 0", connectCmd(0, 0, 0), connectDataBytes(cntlidDynamic, tg.NQN(), testHostNQN),
+		{"sqsize 0", connectCmd(0, 0, 0), connectDataBytes(nvme.DynamicController, tg.NQN(), testHostNQN),
 			nvme.StatusConnectInvalidParam, offSQESqsize},
-		{"sqsize above MQES", connectCmd(0, DefaultQueueDepth, 0), connectDataBytes(cntlidDynamic, tg.NQN(), testHostNQN),
+		{"sqsize above MQES", connectCmd(0, DefaultQueueDepth, 0), connectDataBytes(nvme.DynamicController, tg.NQN(), testHostNQN),
 			nvme.StatusConnectInvalidParam, offSQESqsize},
 		{"I/O queue of unknown controller", connectCmd(1, 31, 0), connectDataBytes(cntlid+100, tg.NQN(), testHostNQN),
 			nvme.StatusConnectInvalidParam, 1<<16 | offCDCntlid},
 		{"I/O queue of another host", connectCmd(1, 31, 0), connectDataBytes(cntlid, tg.NQN(), "nqn.2014-08.org.nvmexpress:other"),
 			nvme.StatusConnectInvalidParam, 1<<16 | offCDCntlid},
 		{"record format 1", &nvme.Command{Opcode: nvme.OpFabrics, NSID: uint32(nvme.FabricsConnect), CDW10: 1, CDW11: 31},
-			connectDataBytes(cntlidDynamic, tg.NQN(), testHostNQN), nvme.StatusConnectIncompatible, 0},
+			connectDataBytes(nvme.DynamicController, tg.NQN(), testHostNQN), nvme.StatusConnectIncompatible, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -253,7 +261,7 @@ func TestConnectRejects(t *testing.T) {
 func TestPropertyStateMachine(t *testing.T) {
 	tg, addr := startTarget(t, Config{Namespaces: 1})
 	q := dial(t, addr, tcp.HostConfig{})
-	if _, err := connect(q, 0, cntlidDynamic, tg.NQN(), 0); err != nil {
+	if _, err := connect(q, 0, nvme.DynamicController, tg.NQN(), 0); err != nil {
 		t.Fatal(err)
 	}
 	steps := []struct {
@@ -263,25 +271,25 @@ func TestPropertyStateMachine(t *testing.T) {
 		ready    bool // admin commands accepted
 	}{
 		{"disabled", 0, 0, false},
-		{"bad page size", ccEnable | 1<<7, cstsCFS, false},
+		{"bad page size", ccEnable | 1<<7, nvme.CSTSFatal, false},
 		{"reset", 0, 0, false},
-		{"enable", ccEnable, cstsRDY, true},
-		{"shutdown", ccEnable | 1<<ccSHNShift, cstsRDY | cstsSHSTDone, false},
-		{"shutdown cleared", ccEnable, cstsRDY, true},
+		{"enable", ccEnable, nvme.CSTSReady, true},
+		{"shutdown", ccEnable | 1<<ccSHNShift, nvme.CSTSReady | nvme.CSTSShstDone, false},
+		{"shutdown cleared", ccEnable, nvme.CSTSReady, true},
 		{"disable", 0, 0, false},
-		{"enable again", ccEnable, cstsRDY, true},
+		{"enable again", ccEnable, nvme.CSTSReady, true},
 	}
 	for _, s := range steps {
-		if err := propSet(q, propCC, s.cc); err != nil {
+		if err := propSet(q, nvme.PropCC, s.cc); err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
-		if got := propGet(t, q, propCC, false); got != uint64(s.cc) {
+		if got := propGet(t, q, nvme.PropCC, false); got != uint64(s.cc) {
 			t.Errorf("%s: CC = %#x, want %#x", s.name, got, s.cc)
 		}
-		if got := propGet(t, q, propCSTS, false); got != s.wantCSTS {
+		if got := propGet(t, q, nvme.PropCSTS, false); got != s.wantCSTS {
 			t.Errorf("%s: CSTS = %#x, want %#x", s.name, got, s.wantCSTS)
 		}
-		_, err := identify(q, cnsController, 0)
+		_, err := identify(q, nvme.CNSController, 0)
 		if s.ready && err != nil {
 			t.Errorf("%s: identify: %v", s.name, err)
 		}
@@ -290,13 +298,13 @@ func TestPropertyStateMachine(t *testing.T) {
 		}
 	}
 	// Only CC is writable, and only with 4-byte access; CAP reads as 8 bytes.
-	for _, off := range []uint32{propCAP, propVS, propCSTS, 0x24} {
+	for _, off := range []uint32{nvme.PropCAP, nvme.PropVS, nvme.PropCSTS, 0x24} {
 		wantStatus(t, propSet(q, off, 1), nvme.StatusInvalidField)
 	}
-	cmd := &nvme.Command{Opcode: nvme.OpFabrics, NSID: uint32(nvme.FabricsPropertyGet), CDW10: 1, CDW11: propCC}
+	cmd := &nvme.Command{Opcode: nvme.OpFabrics, NSID: uint32(nvme.FabricsPropertyGet), CDW10: 1, CDW11: nvme.PropCC}
 	_, err := q.Do(context.Background(), cmd, nil)
 	wantStatus(t, err, nvme.StatusInvalidField)
-	if lo, hi := propGet(t, q, propCAP, false), propGet(t, q, propCAP+4, false); lo|hi<<32 != propGet(t, q, propCAP, true) {
+	if lo, hi := propGet(t, q, nvme.PropCAP, false), propGet(t, q, nvme.PropCAP+4, false); lo|hi<<32 != propGet(t, q, nvme.PropCAP, true) {
 		t.Errorf("CAP halves %#x %#x disagree with the 8-byte read", lo, hi)
 	}
 }
@@ -313,26 +321,26 @@ func TestIdentify(t *testing.T) {
 	nguid, eui, uuid := deriveIDs(tg.NQN(), 2)
 	tests := []struct {
 		name  string
-		cns   uint8
+		cns   nvme.CNS
 		nsid  uint32
 		want  nvme.Status
 		check func(t *testing.T, b []byte)
 	}{
-		{"controller", cnsController, 0, 0, func(t *testing.T, b []byte) {
+		{"controller", nvme.CNSController, 0, 0, func(t *testing.T, b []byte) {
 			if nn := le.Uint32(b[516:]); nn != 2000 {
 				t.Errorf("NN %d", nn)
 			}
 			if ver := le.Uint32(b[80:]); ver != nvmeVersion {
 				t.Errorf("VER %#x", ver)
 			}
-			if oaes := le.Uint32(b[92:]); oaes&aenNSAttrChanged == 0 {
+			if oaes := le.Uint32(b[92:]); oaes&nvme.AsyncEventNamespaceChanged == 0 {
 				t.Errorf("OAES %#x lacks namespace attribute notices", oaes)
 			}
 			if b[111] != 1 {
 				t.Errorf("CNTRLTYPE %d", b[111])
 			}
 		}},
-		{"namespace 2", cnsNamespace, 2, 0, func(t *testing.T, b []byte) {
+		{"namespace 2", nvme.CNSNamespace, 2, 0, func(t *testing.T, b []byte) {
 			if nsze := le.Uint64(b); nsze != DefaultNSSize/512 {
 				t.Errorf("NSZE %d", nsze)
 			}
@@ -343,19 +351,19 @@ func TestIdentify(t *testing.T) {
 				t.Errorf("NGUID/EUI64 % x / % x", b[104:120], b[120:128])
 			}
 		}},
-		{"namespace 1500 (1 TiB, 4 KiB blocks)", cnsNamespace, 1500, 0, func(t *testing.T, b []byte) {
+		{"namespace 1500 (1 TiB, 4 KiB blocks)", nvme.CNSNamespace, 1500, 0, func(t *testing.T, b []byte) {
 			if nsze := le.Uint64(b); nsze != 1<<40/4096 || b[130] != 12 {
 				t.Errorf("NSZE %d LBADS %d", nsze, b[130])
 			}
 		}},
-		{"inactive namespace is zeros", cnsNamespace, 7, 0, func(t *testing.T, b []byte) {
-			if !bytes.Equal(b, make([]byte, identifySize)) {
+		{"inactive namespace is zeros", nvme.CNSNamespace, 7, 0, func(t *testing.T, b []byte) {
+			if !bytes.Equal(b, make([]byte, nvme.IdentifySize)) {
 				t.Error("not zero-filled")
 			}
 		}},
-		{"NSID 0", cnsNamespace, 0, nvme.StatusInvalidNamespace, nil},
-		{"NSID above NN", cnsNamespace, 2001, nvme.StatusInvalidNamespace, nil},
-		{"descriptors", cnsNSDescriptors, 2, 0, func(t *testing.T, b []byte) {
+		{"NSID 0", nvme.CNSNamespace, 0, nvme.StatusInvalidNamespace, nil},
+		{"NSID above NN", nvme.CNSNamespace, 2001, nvme.StatusInvalidNamespace, nil},
+		{"descriptors", nvme.CNSNSDescriptors, 2, 0, func(t *testing.T, b []byte) {
 			want := append([]byte{1, 8, 0, 0}, eui[:]...)
 			want = append(append(want, 2, 16, 0, 0), nguid[:]...)
 			want = append(append(want, 3, 16, 0, 0), uuid[:]...)
@@ -364,23 +372,23 @@ func TestIdentify(t *testing.T) {
 				t.Errorf("descriptors % x", b[:len(want)+4])
 			}
 		}},
-		{"descriptors of inactive namespace", cnsNSDescriptors, 7, nvme.StatusInvalidNamespace, nil},
-		{"active list", cnsActiveNSList, 0, 0, func(t *testing.T, b []byte) {
+		{"descriptors of inactive namespace", nvme.CNSNSDescriptors, 7, nvme.StatusInvalidNamespace, nil},
+		{"active list", nvme.CNSActiveNamespaces, 0, 0, func(t *testing.T, b []byte) {
 			checkList(t, b, 1, 2, 3, 1200, 1500)
 		}},
-		{"active list after 2", cnsActiveNSList, 2, 0, func(t *testing.T, b []byte) {
+		{"active list after 2", nvme.CNSActiveNamespaces, 2, 0, func(t *testing.T, b []byte) {
 			checkList(t, b, 3, 1200, 1500)
 		}},
-		{"active list after 1300", cnsActiveNSList, 1300, 0, func(t *testing.T, b []byte) {
+		{"active list after 1300", nvme.CNSActiveNamespaces, 1300, 0, func(t *testing.T, b []byte) {
 			checkList(t, b, 1500)
 		}},
-		{"active list after 0xfffffffe", cnsActiveNSList, 0xfffffffe, nvme.StatusInvalidNamespace, nil},
-		{"CS independent", cnsCSIndependent, 3, 0, func(t *testing.T, b []byte) {
+		{"active list after 0xfffffffe", nvme.CNSActiveNamespaces, 0xfffffffe, nvme.StatusInvalidNamespace, nil},
+		{"CS independent", nvme.CNSCSIndependentNS, 3, 0, func(t *testing.T, b []byte) {
 			if b[14]&1 == 0 {
 				t.Error("NSTAT: not ready")
 			}
 		}},
-		{"CS independent, inactive", cnsCSIndependent, 9, 0, func(t *testing.T, b []byte) {
+		{"CS independent, inactive", nvme.CNSCSIndependentNS, 9, 0, func(t *testing.T, b []byte) {
 			if b[14] != 0 {
 				t.Error("NSTAT set for an inactive namespace")
 			}
@@ -410,15 +418,15 @@ func TestActiveListPages(t *testing.T) {
 	q, _ := admin(t, addr, tg.NQN(), 0)
 	var all []uint32
 	for after := uint32(0); ; {
-		b, err := identify(q, cnsActiveNSList, after)
+		b, err := identify(q, nvme.CNSActiveNamespaces, after)
 		if err != nil {
 			t.Fatal(err)
 		}
 		n := 0
-		for ; n < nsListEntries && binary.LittleEndian.Uint32(b[4*n:]) != 0; n++ {
+		for ; n < nvme.NSIDsPerList && binary.LittleEndian.Uint32(b[4*n:]) != 0; n++ {
 			all = append(all, binary.LittleEndian.Uint32(b[4*n:]))
 		}
-		if n < nsListEntries {
+		if n < nvme.NSIDsPerList {
 			break
 		}
 		after = all[len(all)-1]
@@ -440,14 +448,14 @@ func checkList(t *testing.T, b []byte, want ...uint32) {
 func TestLogPages(t *testing.T) {
 	tg, addr := startTarget(t, Config{Namespaces: 2})
 	q, _ := admin(t, addr, tg.NQN(), 0)
-	smart, err := getLog(q, logSMART, smartLogSize, 0, false)
+	smart, err := getLog(q, nvme.LogSMART, smartLogSize, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if temp := binary.LittleEndian.Uint16(smart[1:]); temp != reportedTempKel || smart[3] != 100 {
 		t.Errorf("SMART temperature %d spare %d", temp, smart[3])
 	}
-	if _, err := getLog(q, logDiscovery, 1024, 0, false); err == nil {
+	if _, err := getLog(q, nvme.LogDiscovery, 1024, 0, false); err == nil {
 		t.Error("discovery log served by an I/O controller")
 	}
 	if c, err := q.Do(context.Background(), &nvme.Command{Opcode: nvme.OpAbort, CDW10: 5}, nil); err != nil || c.Result&1 == 0 {
@@ -455,10 +463,10 @@ func TestLogPages(t *testing.T) {
 	}
 	_, err = getLog(q, 0x7f, 512, 0, false)
 	wantStatus(t, err, nvme.StatusInvalidLogPage)
-	_, err = getLog(q, logSMART, 512, 2, false)
+	_, err = getLog(q, nvme.LogSMART, 512, 2, false)
 	wantStatus(t, err, nvme.StatusInvalidField)
 	// Offset into the SMART page: the counters at byte 64.
-	part, err := getLog(q, logSMART, 64, 64, false)
+	part, err := getLog(q, nvme.LogSMART, 64, 64, false)
 	if err != nil || !bytes.Equal(part, smart[64:128]) {
 		t.Errorf("SMART at offset 64: % x, %v", part[:16], err)
 	}
@@ -467,7 +475,7 @@ func TestLogPages(t *testing.T) {
 func TestDiscovery(t *testing.T) {
 	tg, addr := startTarget(t, Config{Namespaces: 2})
 	q, cntlid := admin(t, addr, DiscoveryNQN, 0)
-	id, err := identify(q, cnsController, 0)
+	id, err := identify(q, nvme.CNSController, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -475,20 +483,25 @@ func TestDiscovery(t *testing.T) {
 		t.Errorf("discovery Identify: subnqn %q cntrltype %d", got, id[111])
 	}
 	// Read the header, then the whole page in 4 KiB pieces, as nvme-cli does.
-	hdr, err := getLog(q, logDiscovery, discHeaderSize, 0, false)
+	hdr, err := getLog(q, nvme.LogDiscovery, nvme.DiscoveryLogHeaderSize, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := binary.LittleEndian.Uint64(hdr[8:]); n != 1 {
 		t.Fatalf("numrec %d", n)
 	}
-	page, err := getLog(q, logDiscovery, discHeaderSize+discEntrySize, 0, false)
+	page, err := getLog(q, nvme.LogDiscovery, nvme.DiscoveryLogHeaderSize+nvme.DiscoveryEntrySize, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := page[discHeaderSize:]
+	e := page[nvme.DiscoveryLogHeaderSize:]
 	host, port, _ := net.SplitHostPort(addr)
-	if e[0] != 3 || e[1] != 1 || e[2] != 2 || binary.LittleEndian.Uint16(e[6:]) != cntlidDynamic {
+	_, _, entries, err := nvme.ParseDiscoveryLog(page)
+	if err != nil || len(entries) != 1 || entries[0].ServiceID != port || entries[0].Address != host ||
+		entries[0].SubsystemNQN != tg.NQN() || entries[0].AdminQueueMax != DefaultQueueDepth {
+		t.Errorf("discovery log decodes to %+v, %v", entries, err)
+	}
+	if e[0] != 3 || e[1] != 1 || e[2] != 2 || binary.LittleEndian.Uint16(e[6:]) != nvme.DynamicController {
 		t.Errorf("entry trtype %d adrfam %d subtype %d", e[0], e[1], e[2])
 	}
 	if got := string(bytes.TrimRight(e[32:64], " \x00")); got != port {
@@ -500,13 +513,13 @@ func TestDiscovery(t *testing.T) {
 	if got := cString(e[256:512]); got != tg.NQN() {
 		t.Errorf("subnqn %q", got)
 	}
-	tail, err := getLog(q, logDiscovery, 512, discHeaderSize+256, false)
+	tail, err := getLog(q, nvme.LogDiscovery, 512, nvme.DiscoveryLogHeaderSize+256, false)
 	if err != nil || !bytes.Equal(tail, e[256:768]) {
 		t.Errorf("entry at offset: %v", err)
 	}
-	_, err = identify(q, cnsNamespace, 1)
+	_, err = identify(q, nvme.CNSNamespace, 1)
 	wantStatus(t, err, nvme.StatusInvalidField)
-	_, err = q.Do(context.Background(), &nvme.Command{Opcode: nvme.OpSetFeatures, CDW10: featNumQueues, CDW11: 1}, nil)
+	_, err = q.Do(context.Background(), &nvme.Command{Opcode: nvme.OpSetFeatures, CDW10: nvme.FeatureNumberOfQueues, CDW11: 1}, nil)
 	wantStatus(t, err, nvme.StatusInvalidField)
 	// No I/O queues on a discovery controller.
 	_, err = connect(dial(t, addr, tcp.HostConfig{}), 1, cntlid, DiscoveryNQN, 0)
@@ -515,7 +528,7 @@ func TestDiscovery(t *testing.T) {
 
 func enableAEN(t *testing.T, q *tcp.HostQueue) {
 	t.Helper()
-	if _, err := q.Do(context.Background(), &nvme.Command{Opcode: nvme.OpSetFeatures, CDW10: featAsyncEvent, CDW11: aenNSAttrChanged}, nil); err != nil {
+	if _, err := q.Do(context.Background(), &nvme.Command{Opcode: nvme.OpSetFeatures, CDW10: nvme.FeatureAsyncEvent, CDW11: nvme.AsyncEventNamespaceChanged}, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -556,12 +569,12 @@ func TestAttachDetachEvent(t *testing.T) {
 	if err := tg.Detach(2); err != nil {
 		t.Fatal(err)
 	}
-	b, err := getLog(q, logChangedNS, changedLogSize, 0, true) // RAE: stays masked
+	b, err := getLog(q, nvme.LogChangedNamespace, changedLogSize, 0, true) // RAE: stays masked
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkList(t, b, 2, 5)
-	b, err = getLog(q, logChangedNS, changedLogSize, 0, false)
+	b, err = getLog(q, nvme.LogChangedNamespace, changedLogSize, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -569,12 +582,12 @@ func TestAttachDetachEvent(t *testing.T) {
 	if err := <-ev; err != nil { // the detach, once unmasked
 		t.Fatal(err)
 	}
-	b, err = getLog(q, logChangedNS, changedLogSize, 0, false)
+	b, err = getLog(q, nvme.LogChangedNamespace, changedLogSize, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkList(t, b)
-	list, _ := identify(q, cnsActiveNSList, 0)
+	list, _ := identify(q, nvme.CNSActiveNamespaces, 0)
 	checkList(t, list, 1, 5)
 	if err := tg.Detach(2); !errors.Is(err, ErrNoNamespace) {
 		t.Errorf("second detach: %v", err)
@@ -697,12 +710,12 @@ func TestFaults(t *testing.T) {
 		Delay:  map[uint32]time.Duration{1: 300 * time.Millisecond, 4: 150 * time.Millisecond},
 	}})
 	q, _ := admin(t, addr, tg.NQN(), 0)
-	_, err := identify(q, cnsNamespace, 2)
+	_, err := identify(q, nvme.CNSNamespace, 2)
 	wantStatus(t, err, nvme.StatusInternalError)
 
 	// A hung namespace: no answer within 200 ms, while others are served.
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	_, err = q.Do(ctx, identifyCmd(cnsNamespace, 3), make([]byte, identifySize))
+	_, err = q.Do(ctx, identifyCmd(nvme.CNSNamespace, 3), make([]byte, nvme.IdentifySize))
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("hung namespace: %v, want the context's deadline", err)
@@ -713,7 +726,7 @@ func TestFaults(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, id := range []uint32{1, 4} {
 		wg.Go(func() {
-			if _, err := identify(q, cnsNamespace, id); err != nil {
+			if _, err := identify(q, nvme.CNSNamespace, id); err != nil {
 				t.Error(err)
 			}
 			order <- id
@@ -728,16 +741,16 @@ func TestFaults(t *testing.T) {
 func TestDropAfter(t *testing.T) {
 	tg, addr := startTarget(t, Config{Namespaces: 1, Faults: Faults{DropAfter: 3}})
 	q := dial(t, addr, tcp.HostConfig{})
-	if _, err := connect(q, 0, cntlidDynamic, tg.NQN(), 0); err != nil { // 1
+	if _, err := connect(q, 0, nvme.DynamicController, tg.NQN(), 0); err != nil { // 1
 		t.Fatal(err)
 	}
-	if err := propSet(q, propCC, ccEnable); err != nil { // 2
+	if err := propSet(q, nvme.PropCC, ccEnable); err != nil { // 2
 		t.Fatal(err)
 	}
-	if _, err := identify(q, cnsController, 0); err != nil { // 3
+	if _, err := identify(q, nvme.CNSController, 0); err != nil { // 3
 		t.Fatal(err)
 	}
-	_, err := identify(q, cnsController, 0) // 4: dropped
+	_, err := identify(q, nvme.CNSController, 0) // 4: dropped
 	var st nvme.Status
 	if err == nil || errors.As(err, &st) {
 		t.Fatalf("fourth command: %v, want a transport error", err)
@@ -787,8 +800,8 @@ func BenchmarkIdentify4KDepth32(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		buf := make([]byte, identifySize)
-		cmd := identifyCmd(cnsController, 0)
+		buf := make([]byte, nvme.IdentifySize)
+		cmd := identifyCmd(nvme.CNSController, 0)
 		for pb.Next() {
 			c := *cmd
 			if _, err := q.Do(context.Background(), &c, buf); err != nil {
@@ -842,13 +855,13 @@ func TestLinuxNVMeList(t *testing.T) {
 func TestMalformedPDU(t *testing.T) {
 	tg, addr := startTarget(t, Config{Namespaces: 1, Faults: Faults{MalformedAfter: 2}})
 	q := dial(t, addr, tcp.HostConfig{})
-	if _, err := connect(q, 0, cntlidDynamic, tg.NQN(), 0); err != nil {
+	if _, err := connect(q, 0, nvme.DynamicController, tg.NQN(), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := propSet(q, propCC, ccEnable); err != nil {
+	if err := propSet(q, nvme.PropCC, ccEnable); err != nil {
 		t.Fatal(err)
 	}
-	_, err := identify(q, cnsController, 0)
+	_, err := identify(q, nvme.CNSController, 0)
 	var st nvme.Status
 	if err == nil || errors.As(err, &st) {
 		t.Fatalf("third command: %v, want a transport error", err)
@@ -879,7 +892,7 @@ func TestDelay(t *testing.T) {
 	tg, addr := startTarget(t, Config{Namespaces: 1, Delay: d})
 	q, _ := admin(t, addr, tg.NQN(), 0)
 	start := time.Now()
-	if _, err := identify(q, cnsController, 0); err != nil {
+	if _, err := identify(q, nvme.CNSController, 0); err != nil {
 		t.Fatal(err)
 	}
 	if rtt := time.Since(start); rtt < 2*d {
@@ -889,7 +902,7 @@ func TestDelay(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 30 {
 		wg.Go(func() {
-			if _, err := identify(q, cnsController, 0); err != nil {
+			if _, err := identify(q, nvme.CNSController, 0); err != nil {
 				t.Error(err)
 			}
 		})
