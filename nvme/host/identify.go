@@ -1,0 +1,113 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/complchain/complchain/nvme"
+)
+
+var pages = sync.Pool{New: func() any { return new([nvme.IdentifySize]byte) }}
+
+// identify runs Identify cns for nsid and decodes the result with parse.
+func (c *Controller) identify(ctx context.Context, cns nvme.CNS, nsid uint32, parse func([]byte) error) error {
+	buf := pages.Get().(*[nvme.IdentifySize]byte)
+	defer pages.Put(buf)
+	cmd := nvme.IdentifyCommand(cns, nsid)
+	if _, err := c.do(ctx, &cmd, buf[:]); err != nil {
+		return err
+	}
+	return parse(buf[:])
+}
+
+// IdentifyNamespace reads the Identify Namespace data (CNS 00h) of nsid.
+func (c *Controller) IdentifyNamespace(ctx context.Context, nsid uint32) (*nvme.IdentifyNamespace, error) {
+	ns := new(nvme.IdentifyNamespace)
+	if err := c.identify(ctx, nvme.CNSNamespace, nsid, ns.UnmarshalBinary); err != nil {
+		return nil, fmt.Errorf("identify namespace %d: %w", nsid, err)
+	}
+	return ns, nil
+}
+
+// IdentifyNSDescriptors reads the Namespace Identification Descriptor list
+// (CNS 03h) of nsid.
+func (c *Controller) IdentifyNSDescriptors(ctx context.Context, nsid uint32) (nvme.NSIdentifiers, error) {
+	var ids nvme.NSIdentifiers
+	if err := c.identify(ctx, nvme.CNSNSDescriptors, nsid, ids.UnmarshalBinary); err != nil {
+		return ids, fmt.Errorf("identify namespace %d descriptors: %w", nsid, err)
+	}
+	return ids, nil
+}
+
+// ActiveNamespaces reads one page of the active namespace list (CNS 02h):
+// up to 1024 active NSIDs greater than after, in increasing order. A page
+// shorter than nvme.NSIDsPerList is the last one.
+func (c *Controller) ActiveNamespaces(ctx context.Context, after uint32) ([]uint32, error) {
+	var ids []uint32
+	err := c.identify(ctx, nvme.CNSActiveNamespaces, after, func(b []byte) error {
+		ids = nvme.ParseNSIDList(make([]uint32, 0, 64), b)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("identify active namespaces after %d: %w", after, err)
+	}
+	for i := 1; i < len(ids); i++ {
+		if ids[i] <= ids[i-1] {
+			return nil, fmt.Errorf("identify active namespaces after %d: list not increasing at entry %d (%d after %d)", after, i, ids[i], ids[i-1])
+		}
+	}
+	if len(ids) > 0 && ids[0] <= after {
+		return nil, fmt.Errorf("identify active namespaces after %d: list starts at %d", after, ids[0])
+	}
+	return ids, nil
+}
+
+// ChangedNamespaces reads and so clears the Changed Namespace List log
+// (04h). A list of one NSID, nvme.NSIDAll, means more than 1024 changed.
+func (c *Controller) ChangedNamespaces(ctx context.Context) ([]uint32, error) {
+	buf := pages.Get().(*[nvme.IdentifySize]byte)
+	defer pages.Put(buf)
+	cmd := nvme.GetLogPageCommand(nvme.LogChangedNamespace, nvme.NSIDAll, nvme.IdentifySize, 0)
+	if _, err := c.do(ctx, &cmd, buf[:]); err != nil {
+		return nil, fmt.Errorf("read changed namespace list: %w", err)
+	}
+	return nvme.ParseNSIDList(nil, buf[:]), nil
+}
+
+// Discover connects to the discovery subsystem at addr and returns the
+// entries of its discovery log page (70h).
+func Discover(ctx context.Context, addr string, cfg Config) ([]nvme.DiscoveryEntry, error) {
+	cfg.SubsystemNQN = nvme.DiscoveryNQN
+	cfg.KATO = -1
+	c, err := Connect(ctx, addr, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	for range 3 {
+		hdr := make([]byte, nvme.DiscoveryLogHeaderSize)
+		cmd := nvme.GetLogPageCommand(nvme.LogDiscovery, 0, len(hdr), 0)
+		if _, err := c.do(ctx, &cmd, hdr); err != nil {
+			return nil, fmt.Errorf("read discovery log at %s: %w", addr, err)
+		}
+		gen, n, _, err := nvme.ParseDiscoveryLog(hdr)
+		if err != nil {
+			return nil, err
+		}
+		n = min(n, 1024)
+		page := make([]byte, nvme.DiscoveryLogHeaderSize+int(n)*nvme.DiscoveryEntrySize)
+		cmd = nvme.GetLogPageCommand(nvme.LogDiscovery, 0, len(page), 0)
+		if _, err := c.do(ctx, &cmd, page); err != nil {
+			return nil, fmt.Errorf("read discovery log at %s: %w", addr, err)
+		}
+		gen2, _, entries, err := nvme.ParseDiscoveryLog(page)
+		if err != nil {
+			return nil, err
+		}
+		if gen2 == gen {
+			return entries, nil
+		}
+	}
+	return nil, fmt.Errorf("read discovery log at %s: it kept changing", addr)
+}
