@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/complchain/complchain/nvme"
+	"github.com/complchain/complchain/nvme/tcp"
 )
 
 // FuzzCommand feeds arbitrary commands and data to an enabled controller's
@@ -77,16 +78,16 @@ func FuzzTransport(f *testing.F) {
 	sqe := func(cmd *nvme.Command) []byte { b, _ := cmd.MarshalBinary(); return b }
 	conn := connectCmd(0, 31, 0)
 	conn.SetSGL(nvme.SGL{Length: nvme.ConnectDataSize, Type: nvme.SGLDataBlockOffset})
-	connect := pdu(pduCmd, 72, sqe(conn), connectDataBytes(nvme.DynamicController, DefaultNQN, testHostNQN))
+	connect := pdu(byte(tcp.TypeCapsuleCmd), 72, sqe(conn), connectDataBytes(nvme.DynamicController, DefaultNQN, testHostNQN))
 	f.Add(connect)
-	f.Add(append(connect, pdu(pduCmd, 72, sqe(identifyCmd(nvme.CNSController, 0)), nil)...))
+	f.Add(append(connect, pdu(byte(tcp.TypeCapsuleCmd), 72, sqe(identifyCmd(nvme.CNSController, 0)), nil)...))
 	w := writeCmd(1, 0, 8)
 	w.SetSGL(nvme.SGL{Length: 4096, Type: nvme.SGLTransportDataBlock})
-	f.Add(append(connect, pdu(pduCmd, 72, sqe(w), nil)...))
+	f.Add(append(connect, pdu(byte(tcp.TypeCapsuleCmd), 72, sqe(w), nil)...))
 	h2c := make([]byte, 16)
 	binary.LittleEndian.PutUint16(h2c[2:], 1)
 	binary.LittleEndian.PutUint32(h2c[8:], 4096)
-	f.Add(append(append(connect, pdu(pduCmd, 72, sqe(w), nil)...), pdu(pduH2CData, 24, h2c, make([]byte, 4096))...))
+	f.Add(append(append(connect, pdu(byte(tcp.TypeCapsuleCmd), 72, sqe(w), nil)...), pdu(byte(tcp.TypeH2CData), 24, h2c, make([]byte, 4096))...))
 	f.Add([]byte{4, 0, 72, 0, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{6, 0, 24, 0, 24, 0, 0, 0})
 

@@ -7,43 +7,26 @@ package target
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"net"
 	"sync"
 
 	"github.com/complchain/complchain/nvme"
+	"github.com/complchain/complchain/nvme/tcp"
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-const (
-	pduICReq      = 0x00
-	pduICResp     = 0x01
-	pduH2CTerm    = 0x02
-	pduC2HTerm    = 0x03
-	pduCmd        = 0x04
-	pduResp       = 0x05
-	pduH2CData    = 0x06
-	pduC2HData    = 0x07
-	pduR2T        = 0x09
-	flagHDGST     = 1 << 0
-	flagDDGST     = 1 << 1
-	flagLast      = 1 << 2
-	maxH2CData    = 128 << 10
-	maxPDU        = maxTransfer + 256
-	errTermHeader = 0x01
-)
+// maxH2CData is the MAXH2CDATA the target advertises in ICResp.
+const maxH2CData = 128 << 10
 
 var errProtocol = errors.New("target: NVMe/TCP protocol error")
 
 type tempConn struct {
 	nc      net.Conn
-	r       *bufio.Reader
 	wmu     sync.Mutex
 	w       *bufio.Writer
 	hd, dd  bool
@@ -55,7 +38,6 @@ type tempConn struct {
 	active  chan struct{} // one token per outstanding command
 	nresp   int           // responses sent
 	badAt   int           // response number replaced by a malformed PDU (0: none)
-	hdr     [72 + 4]byte
 }
 
 type tempWrite struct {
@@ -64,14 +46,14 @@ type tempWrite struct {
 	got  int
 }
 
-func crc(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+func crc(b []byte) uint32 { return tcp.CRC32C(b) }
 
 // serveTemp serves a connection until it fails or ctx is done.
 // At most maxInFlight commands may be outstanding (executing or waiting for
 // their data); a host that sends more is cut off, as nvmet-tcp does beyond
 // twice the queue size.
 func serveTemp(ctx context.Context, nc net.Conn, q *conn, malformedAfter, maxInFlight int) error {
-	c := &tempConn{nc: nc, r: bufio.NewReaderSize(nc, 64<<10), w: bufio.NewWriterSize(nc, 64<<10), q: q,
+	c := &tempConn{nc: nc, w: bufio.NewWriterSize(nc, 64<<10), q: q,
 		pending: make(map[uint16]*tempWrite), active: make(chan struct{}, maxInFlight)}
 	if malformedAfter > 0 {
 		c.badAt = malformedAfter + 1
@@ -86,66 +68,30 @@ func serveTemp(ctx context.Context, nc net.Conn, q *conn, malformedAfter, maxInF
 	if err := c.handshake(); err != nil {
 		return err
 	}
+	rd := tcp.NewReader(nc, maxH2CData)
+	rd.SetDigests(c.hd, c.dd)
 	for {
-		var ch [8]byte
-		if _, err := io.ReadFull(c.r, ch[:]); err != nil {
+		p, err := rd.Next()
+		var te *tcp.TermError
+		if errors.As(err, &te) {
+			c.term(te.FES, te.Offset)
 			return err
 		}
-		typ, flags, hlen, pdo := ch[0], ch[1], int(ch[2]), int(ch[3])
-		plen := int(binary.LittleEndian.Uint32(ch[4:]))
-		hd := 0
-		if c.hd {
-			hd = 4
-		}
-		want := map[byte]int{pduCmd: 72, pduH2CData: 24, pduH2CTerm: 24}[typ]
-		if want == 0 || hlen != want || plen < hlen+hd || plen > maxPDU || (pdo != 0 && (pdo < hlen+hd || pdo > plen)) {
-			c.term(errTermHeader, 0)
-			return fmt.Errorf("%w: PDU type %d hlen %d plen %d", errProtocol, typ, hlen, plen)
-		}
-		if typ == pduH2CTerm {
-			return fmt.Errorf("%w: host terminated the connection", errProtocol)
-		}
-		h := c.hdr[:hlen+hd]
-		copy(h, ch[:])
-		if _, err := io.ReadFull(c.r, h[8:]); err != nil {
+		if err != nil {
 			return err
 		}
-		if c.hd && (flags&flagHDGST == 0 || binary.LittleEndian.Uint32(h[hlen:]) != crc(h[:hlen])) {
-			c.term(0x03, 0)
-			return fmt.Errorf("%w: header digest", errProtocol)
-		}
-		var data []byte
-		if pdo != 0 {
-			if _, err := io.CopyN(io.Discard, c.r, int64(pdo-hlen-hd)); err != nil {
-				return err
+		switch p.Type {
+		case tcp.TypeCapsuleCmd:
+			if len(p.Data) > inCapsuleSize {
+				c.term(tcp.FESDataLimit, 0)
+				return fmt.Errorf("%w: %d bytes of in-capsule data", errProtocol, len(p.Data))
 			}
-			dd := 0
-			if c.dd && flags&flagDDGST != 0 {
-				dd = 4
-			}
-			n := plen - pdo - dd
-			if n < 0 || (typ == pduCmd && n > inCapsuleSize) || (typ == pduH2CData && n > maxH2CData) {
-				c.term(0x05, 0)
-				return fmt.Errorf("%w: %d bytes of data in a PDU", errProtocol, n)
-			}
-			data = make([]byte, n+dd)
-			if _, err := io.ReadFull(c.r, data); err != nil {
-				return err
-			}
-			if dd == 4 && binary.LittleEndian.Uint32(data[n:]) != crc(data[:n]) {
-				c.term(0x03, 0)
-				return fmt.Errorf("%w: data digest", errProtocol)
-			}
-			data = data[:n]
-		}
-		switch typ {
-		case pduCmd:
 			var cmd nvme.Command
-			cmd.UnmarshalBinary(h[8:72])
+			cmd.UnmarshalBinary(p.Specific)
 			select {
 			case c.active <- struct{}{}:
 			default:
-				c.term(0x02, 0)
+				c.term(tcp.FESSequence, 0)
 				return fmt.Errorf("%w: more than %d commands outstanding", errProtocol, maxInFlight)
 			}
 			c.sqhead++
@@ -160,37 +106,40 @@ func serveTemp(ctx context.Context, nc net.Conn, q *conn, malformedAfter, maxInF
 				c.sendR2T(cmd.CID, c.nextTag, 0, sgl.Length)
 				continue
 			}
-			c.dispatch(ctx, cmd, data, response{})
-		case pduH2CData:
-			ttag := binary.LittleEndian.Uint16(h[10:])
-			off := int(binary.LittleEndian.Uint32(h[12:]))
-			n := int(binary.LittleEndian.Uint32(h[16:]))
-			pw := c.pending[ttag]
-			if pw == nil || n != len(data) || off != pw.got || off+n > len(pw.data) {
-				c.term(0x04, 0)
+			c.dispatch(ctx, cmd, bytes.Clone(p.Data), response{})
+		case tcp.TypeH2CData:
+			dh := tcp.ParseDataHeader(p)
+			pw := c.pending[dh.TTag]
+			if pw == nil || int(dh.Length) != len(p.Data) || int(dh.Offset) != pw.got || pw.got+len(p.Data) > len(pw.data) {
+				c.term(tcp.FESDataRange, 0)
 				return fmt.Errorf("%w: H2CData out of range", errProtocol)
 			}
-			copy(pw.data[off:], data)
-			pw.got += n
+			copy(pw.data[pw.got:], p.Data)
+			pw.got += len(p.Data)
 			if pw.got == len(pw.data) {
-				delete(c.pending, ttag)
+				delete(c.pending, dh.TTag)
 				c.dispatch(ctx, pw.cmd, pw.data, response{})
 			}
+		case tcp.TypeH2CTermReq:
+			return fmt.Errorf("%w: host terminated the connection: %w", errProtocol, tcp.ParseTermReq(p))
+		default:
+			c.term(tcp.FESInvalidHeader, 0)
+			return fmt.Errorf("%w: unexpected PDU type %#x", errProtocol, uint8(p.Type))
 		}
 	}
 }
 
 func (c *tempConn) handshake() error {
 	var b [128]byte
-	if _, err := io.ReadFull(c.r, b[:]); err != nil {
+	if _, err := io.ReadFull(c.nc, b[:]); err != nil {
 		return err
 	}
-	if b[0] != pduICReq || b[2] != 128 || binary.LittleEndian.Uint32(b[4:]) != 128 {
+	if b[0] != byte(tcp.TypeICReq) || b[2] != 128 || binary.LittleEndian.Uint32(b[4:]) != 128 {
 		return fmt.Errorf("%w: bad ICReq", errProtocol)
 	}
 	c.hd, c.dd = b[11]&1 != 0, b[11]&2 != 0
 	var r [128]byte
-	r[0], r[2] = pduICResp, 128
+	r[0], r[2] = byte(tcp.TypeICResp), 128
 	binary.LittleEndian.PutUint32(r[4:], 128)
 	r[11] = b[11] & 3
 	binary.LittleEndian.PutUint32(r[12:], maxH2CData)
@@ -215,7 +164,7 @@ func (c *tempConn) dispatch(ctx context.Context, cmd nvme.Command, data []byte, 
 // header writes a PDU header with its digest.
 func (c *tempConn) header(h []byte) {
 	if c.hd {
-		h[1] |= flagHDGST
+		h[1] |= tcp.FlagHDGST
 		h = binary.LittleEndian.AppendUint32(h, crc(h))
 	}
 	c.w.Write(h)
@@ -225,7 +174,7 @@ func (c *tempConn) sendR2T(cid, ttag uint16, off, n uint32) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	h := make([]byte, 24, 28)
-	h[0], h[2] = pduR2T, 24
+	h[0], h[2] = byte(tcp.TypeR2T), 24
 	plen := 24
 	if c.hd {
 		plen += 4
@@ -247,7 +196,7 @@ func (c *tempConn) respond(cid, sqhead uint16, r response) {
 		// A CapsuleResp whose header length is wrong: the host must fail
 		// the connection.
 		h := make([]byte, 24)
-		h[0], h[2] = pduResp, 23
+		h[0], h[2] = byte(tcp.TypeCapsuleRsp), 23
 		binary.LittleEndian.PutUint32(h[4:], 24)
 		c.w.Write(h)
 		c.w.Flush()
@@ -259,10 +208,10 @@ func (c *tempConn) respond(cid, sqhead uint16, r response) {
 	}
 	if len(r.data) > 0 && r.status == 0 {
 		h := make([]byte, 24, 28)
-		h[0], h[1], h[2], h[3] = pduC2HData, flagLast, 24, byte(24+hd)
+		h[0], h[1], h[2], h[3] = byte(tcp.TypeC2HData), tcp.FlagDataLast, 24, byte(24+hd)
 		dd := 0
 		if c.dd {
-			h[1] |= flagDDGST
+			h[1] |= tcp.FlagDDGST
 			dd = 4
 		}
 		binary.LittleEndian.PutUint32(h[4:], uint32(24+hd+len(r.data)+dd))
@@ -275,7 +224,7 @@ func (c *tempConn) respond(cid, sqhead uint16, r response) {
 		}
 	}
 	h := make([]byte, 24, 28)
-	h[0], h[2] = pduResp, 24
+	h[0], h[2] = byte(tcp.TypeCapsuleRsp), 24
 	binary.LittleEndian.PutUint32(h[4:], uint32(24+hd))
 	cqe := nvme.Completion{Result: r.result, SQHead: sqhead, CID: cid, Status: r.status}
 	cqe.AppendBinary(h[8:8])
@@ -283,14 +232,9 @@ func (c *tempConn) respond(cid, sqhead uint16, r response) {
 	c.w.Flush()
 }
 
-func (c *tempConn) term(fes uint16, off uint32) {
+func (c *tempConn) term(fes tcp.FES, off uint32) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	h := make([]byte, 24)
-	h[0], h[2] = pduC2HTerm, 24
-	binary.LittleEndian.PutUint32(h[4:], 24)
-	binary.LittleEndian.PutUint16(h[8:], fes)
-	binary.LittleEndian.PutUint32(h[10:], off)
-	c.w.Write(h)
+	c.w.Write(tcp.AppendTermReq(nil, tcp.TypeC2HTermReq, fes, off, nil))
 	c.w.Flush()
 }
