@@ -1,0 +1,99 @@
+package ida
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+func TestSmallestFree(t *testing.T) {
+	var a IDA
+	for want := 1; want <= 200; want++ {
+		if got := a.Get(1); got != want {
+			t.Fatalf("Get(1) = %d, want %d", got, want)
+		}
+	}
+	a.Put(70)
+	a.Put(3)
+	for _, want := range []int{3, 70, 201} {
+		if got := a.Get(1); got != want {
+			t.Fatalf("Get(1) after frees = %d, want %d", got, want)
+		}
+	}
+	if got := a.Get(1000); got != 1000 {
+		t.Fatalf("Get(1000) = %d, want 1000", got)
+	}
+	if got := a.Get(1); got != 202 {
+		t.Fatalf("Get(1) after Get(1000) = %d, want 202", got)
+	}
+	if a.Len() != 203 {
+		t.Fatalf("Len = %d, want 203", a.Len())
+	}
+}
+
+// FuzzAgainstReference checks Get and Put against a map.
+func FuzzAgainstReference(f *testing.F) {
+	f.Add([]byte{1, 2, 3, 200, 5, 130, 7})
+	f.Add([]byte{0, 0, 0, 255, 255, 64, 65, 128})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		var a IDA
+		ref := map[int]bool{}
+		for i, op := range ops {
+			if op&1 == 0 {
+				min := int(op >> 3)
+				want := min
+				for ref[want] {
+					want++
+				}
+				if got := a.Get(min); got != want {
+					t.Fatalf("op %d: Get(%d) = %d, want %d", i, min, got, want)
+				}
+				ref[want] = true
+			} else {
+				id := int(op >> 1)
+				a.Put(id)
+				delete(ref, id)
+			}
+		}
+		if a.Len() != len(ref) {
+			t.Fatalf("Len = %d, want %d", a.Len(), len(ref))
+		}
+	})
+}
+
+func TestRandomAgainstReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	ops := make([]byte, 20000)
+	for i := range ops {
+		ops[i] = byte(rng.IntN(256))
+	}
+	var a IDA
+	ref := map[int]bool{}
+	for _, op := range ops {
+		if op%3 != 0 {
+			want := 1
+			for ref[want] {
+				want++
+			}
+			if got := a.Get(1); got != want {
+				t.Fatalf("Get(1) = %d, want %d", got, want)
+			}
+			ref[want] = true
+		} else {
+			id := 1 + int(op)
+			a.Put(id)
+			delete(ref, id)
+		}
+	}
+}
+
+func BenchmarkGetPut10000(b *testing.B) {
+	var a IDA
+	for range 10000 {
+		a.Get(1)
+	}
+	for i := 0; b.Loop(); i++ {
+		id := 1 + i%10000
+		a.Put(id)
+		a.Get(1)
+	}
+}
