@@ -912,3 +912,21 @@ func TestDelay(t *testing.T) {
 		t.Errorf("30 commands in flight took %v: serialised, not pipelined (round trip %v)", el, 2*d)
 	}
 }
+
+func BenchmarkRead4KDepth32(b *testing.B) {
+	tg, addr := startTarget(b, Config{Namespaces: 1})
+	q := ioQueue(b, addr, tg.NQN(), tcp.HostConfig{})
+	b.SetParallelism(16)
+	b.SetBytes(4096)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		buf := make([]byte, 4096)
+		for i := uint64(0); pb.Next(); i++ {
+			if _, err := q.Do(context.Background(), readCmd(1, i%1024*8, 8), buf); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "cmds/s")
+}
