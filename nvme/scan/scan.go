@@ -1,0 +1,581 @@
+// Package scan discovers the namespaces of an NVMe controller concurrently
+// and registers them in a deterministic order: the Go form of the Linux
+// NVMe host's asynchronous namespace scan, ordered by a completion chain.
+//
+// # Modes
+//
+//   - Sync: one namespace at a time, its commands one after another, as
+//     the sequential scan of older kernels.
+//   - Async: every namespace at once, registered in the order their
+//     identification finishes: names depend on timing (today's Linux).
+//   - Ordered: every namespace at once, registered under a
+//     complchain.Chain in list order, so nvme0n1 is always the first NSID of
+//     the list, nvme0n2 the second, and so on.
+//
+// # Commands per namespace
+//
+// Linux (nvme_scan_ns) sends k = 3 admin commands per new NVM namespace,
+// one after another: Identify CNS 03h (identification descriptors), CNS 00h
+// (Identify Namespace), and CNS 00h again from nvme_update_ns_info. The
+// second CNS 00h carries nothing new, and the first two do not depend on
+// each other. In Async and Ordered modes this package sends CNS 03h and
+// CNS 00h at the same time: k = 2 and one round trip per namespace, so a
+// scan of N namespaces with admin queue depth Q takes about
+// RTT × (1 + ceil(N·k/Q)), the bound Bound returns. Sync mode sends them one
+// after another (k = 2, two round trips per namespace).
+//
+// The NSID list comes from Identify CNS 02h, 1024 NSIDs a page; the tasks
+// of a page start as soon as the page arrives. A controller that does not
+// support the list (a status with DNR) is scanned NSID by NSID, 1 to NN.
+//
+// Concurrency is bounded by the admin queue: each task holds one or two
+// commands, and commands beyond the queue depth wait for a free slot.
+//
+// # Registration, failures, removal
+//
+// A namespace already registered is revalidated; its chain entry is
+// completed before its commands are sent, so it never delays the others. A
+// task that fails completes its entry on return (the kernel's "task failed
+// early" path): the scan reports the failure and registers the rest.
+// Registered namespaces missing from the list are removed in list order,
+// through the chain too, and their instance numbers freed, so with Naming
+// Index the smallest free instance goes to the next new namespace and
+// names stay dense and in list order.
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/complchain/complchain"
+	"github.com/complchain/complchain/internal/ida"
+	"github.com/complchain/complchain/internal/trace"
+	"github.com/complchain/complchain/nvme"
+	"github.com/complchain/complchain/nvme/host"
+)
+
+// Mode is how a scan schedules its namespaces.
+type Mode int
+
+// Scan modes.
+const (
+	Ordered Mode = iota // concurrent, registered in list order
+	Async               // concurrent, registered in completion order
+	Sync                // one namespace at a time
+)
+
+var modeNames = []string{Ordered: "ordered", Async: "async", Sync: "sync"}
+
+func (m Mode) String() string {
+	if int(m) < len(modeNames) {
+		return modeNames[m]
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// ParseMode returns the Mode named s: "ordered", "async" or "sync".
+func ParseMode(s string) (Mode, error) {
+	if i := slices.Index(modeNames, s); i >= 0 {
+		return Mode(i), nil
+	}
+	return 0, fmt.Errorf("unknown scan mode %q (want ordered, async or sync)", s)
+}
+
+// Naming is how namespaces are named.
+type Naming int
+
+// Naming policies.
+const (
+	// Index names a namespace nvme<ctrl>n<instance>, the instance being the
+	// smallest free number: dense names in registration order.
+	Index Naming = iota
+	// NSID names it nvme<ctrl>n<NSID>: stable across changes, but sparse.
+	NSID
+)
+
+var namingNames = []string{Index: "index", NSID: "nsid"}
+
+func (n Naming) String() string {
+	if int(n) < len(namingNames) {
+		return namingNames[n]
+	}
+	return fmt.Sprintf("Naming(%d)", int(n))
+}
+
+// ParseNaming returns the Naming named s: "index" or "nsid".
+func ParseNaming(s string) (Naming, error) {
+	if i := slices.Index(namingNames, s); i >= 0 {
+		return Naming(i), nil
+	}
+	return 0, fmt.Errorf("unknown naming %q (want index or nsid)", s)
+}
+
+// CommandsPerNamespace is k, the number of admin commands the scan sends
+// for a new namespace.
+const CommandsPerNamespace = 2
+
+// Bound returns the least time a scan of n namespaces can take with
+// round-trip time rtt and admin queue depth q in Async or Ordered mode:
+// one round trip for the list, then ceil(n·k/q) round trips of identify.
+func Bound(rtt time.Duration, n, q int) time.Duration {
+	if q < 1 {
+		q = 1
+	}
+	return rtt * time.Duration(1+(n*CommandsPerNamespace+q-1)/q)
+}
+
+// Namespace is a registered namespace.
+type Namespace struct {
+	NSID      uint32
+	Instance  int    // the n in nvme0n<n> under Naming Index
+	Name      string // e.g. "nvme0n1"
+	Generic   string // the character device, e.g. "ng0n1"
+	Size      uint64 // NSZE, in logical blocks
+	Capacity  uint64 // NCAP
+	Used      uint64 // NUSE
+	BlockSize uint32 // bytes
+	NGUID     [16]byte
+	EUI64     [8]byte
+	UUID      [16]byte
+	Aliases   []string // persistent names as udev makes them (disk/by-id)
+}
+
+// NSError is the failure of one namespace's task.
+type NSError struct {
+	NSID uint32
+	Err  error
+}
+
+func (e *NSError) Error() string { return fmt.Sprintf("namespace %d: %v", e.NSID, e.Err) }
+func (e *NSError) Unwrap() error { return e.Err }
+
+// Result reports what a scan did.
+type Result struct {
+	Listed      int          // NSIDs the controller listed
+	Added       []*Namespace // newly registered, in registration order
+	Removed     []*Namespace // no longer listed, or gone
+	Revalidated int          // already registered and still there
+	Failed      []*NSError   // tasks that failed, by NSID
+	Commands    int64        // admin commands sent
+	Elapsed     time.Duration
+}
+
+// A Scanner scans one controller and keeps its registered namespaces
+// between scans. Scans are serialised: a Scan started while another runs
+// waits for it.
+type Scanner struct {
+	Ctrl       *host.Controller
+	Controller int // the number in nvme<ctrl>n…
+	Mode       Mode
+	Naming     Naming
+	Trace      *trace.Recorder        // optional
+	Progress   func(done, listed int) // optional; called as tasks finish
+	Workers    int                    // tasks run at once; 0 means twice the admin queue depth
+	Registered func(ns *Namespace)    // optional; called in registration order
+
+	scanMu    sync.Mutex
+	mu        sync.Mutex
+	ns        map[uint32]*Namespace
+	instances ida.IDA
+	chain     complchain.Chain
+}
+
+// Namespaces returns the registered namespaces ordered by NSID.
+func (s *Scanner) Namespaces() []*Namespace {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Namespace, 0, len(s.ns))
+	for _, ns := range s.ns {
+		out = append(out, ns)
+	}
+	slices.SortFunc(out, func(a, b *Namespace) int { return int(a.NSID) - int(b.NSID) })
+	return out
+}
+
+// task is one NSID's work: identify, then register (or remove stale
+// namespaces when nsid is 0).
+type task struct {
+	complchain.Entry
+	nsid  uint32
+	stale []uint32 // registered NSIDs to remove at this point of the list
+}
+
+// run holds the state of one scan.
+type run struct {
+	s        *Scanner
+	ctx      context.Context
+	res      *Result
+	mu       sync.Mutex // guards res
+	commands atomic.Int64
+	done     atomic.Int64
+	listed   atomic.Int64
+}
+
+// Scan lists the controller's namespaces, identifies them and registers
+// the new ones, revalidates the known ones and removes those gone. It
+// returns an error only if the scan could not run to its end (the list
+// could not be read, the connection was lost, ctx was cancelled); failures
+// of single namespaces are in Result.Failed.
+func (s *Scanner) Scan(ctx context.Context) (*Result, error) {
+	s.scanMu.Lock()
+	defer s.scanMu.Unlock()
+	s.mu.Lock()
+	if s.ns == nil {
+		s.ns = map[uint32]*Namespace{}
+	}
+	s.mu.Unlock()
+	start := time.Now()
+	r := &run{s: s, ctx: ctx, res: &Result{}}
+	workers := s.Workers
+	if workers <= 0 {
+		workers = 2 * s.Ctrl.QueueDepth()
+	}
+	if s.Mode == Sync {
+		workers = 1
+	}
+	tasks := make(chan *task, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for t := range tasks {
+				r.runTask(t)
+			}
+		})
+	}
+	err := r.list(ctx, tasks)
+	close(tasks)
+	wg.Wait()
+	r.res.Elapsed = time.Since(start)
+	r.res.Commands = r.commands.Load()
+	slices.SortFunc(r.res.Failed, func(a, b *NSError) int { return int(a.NSID) - int(b.NSID) })
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil && s.Ctrl.Err() != nil {
+		err = fmt.Errorf("scan of %s: %w", s.Ctrl.Addr(), s.Ctrl.Err())
+	}
+	return r.res, err
+}
+
+// list walks the NSID list and hands a task per NSID, in list order, to
+// the workers; stale namespaces become removal tasks at their place.
+func (r *run) list(ctx context.Context, tasks chan<- *task) error {
+	s := r.s
+	known := s.knownNSIDs() // ascending
+	k := 0
+	staleBelow := func(limit uint64) []uint32 {
+		var stale []uint32
+		for ; k < len(known) && uint64(known[k]) < limit; k++ {
+			stale = append(stale, known[k])
+		}
+		return stale
+	}
+	send := func(t *task) error {
+		s.chain.Add(&t.Entry)
+		select {
+		case tasks <- t:
+			return nil
+		case <-ctx.Done():
+			t.Complete()
+			return ctx.Err()
+		}
+	}
+	emit := func(nsid uint32) error {
+		r.listed.Add(1)
+		if stale := staleBelow(uint64(nsid)); len(stale) > 0 {
+			if err := send(&task{stale: stale}); err != nil {
+				return err
+			}
+		}
+		if k < len(known) && known[k] == nsid {
+			k++
+		}
+		return send(&task{nsid: nsid})
+	}
+	var after uint32
+	for {
+		r.commands.Add(1)
+		t0 := time.Now()
+		ids, err := s.Ctrl.ActiveNamespaces(ctx, after)
+		s.Trace.Span("list", fmt.Sprintf("CNS 02h after %d", after), t0, time.Now())
+		var st nvme.Status
+		if errors.As(err, &st) && after == 0 && (st.DNR() || st.Code() == nvme.StatusInvalidField) {
+			return r.sequential(ctx, emit, staleBelow, send)
+		}
+		if err != nil {
+			return fmt.Errorf("scan of %s: %w", s.Ctrl.Addr(), err)
+		}
+		for _, id := range ids {
+			if err := emit(id); err != nil {
+				return err
+			}
+		}
+		r.res.Listed += len(ids)
+		if len(ids) < nvme.NSIDsPerList {
+			break
+		}
+		after = ids[len(ids)-1]
+	}
+	if stale := staleBelow(1 << 32); len(stale) > 0 {
+		return send(&task{stale: stale})
+	}
+	return nil
+}
+
+// sequential probes NSIDs 1..NN, for controllers without the NSID list.
+func (r *run) sequential(ctx context.Context, emit func(uint32) error, staleBelow func(uint64) []uint32, send func(*task) error) error {
+	nn := r.s.Ctrl.IdentifyController().NN
+	for nsid := uint32(1); nsid != 0 && nsid <= nn; nsid++ {
+		if err := emit(nsid); err != nil {
+			return err
+		}
+	}
+	r.res.Listed = int(nn)
+	if stale := staleBelow(1 << 32); len(stale) > 0 {
+		return send(&task{stale: stale})
+	}
+	return nil
+}
+
+func (s *Scanner) knownNSIDs() []uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]uint32, 0, len(s.ns))
+	for id := range s.ns {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (r *run) fail(nsid uint32, err error) {
+	r.mu.Lock()
+	r.res.Failed = append(r.res.Failed, &NSError{NSID: nsid, Err: err})
+	r.mu.Unlock()
+}
+
+func (r *run) progress() {
+	n := r.done.Add(1)
+	if p := r.s.Progress; p != nil {
+		p(int(n), int(r.listed.Load()))
+	}
+}
+
+// identity is what the identify commands of one namespace return.
+type identity struct {
+	id  *nvme.IdentifyNamespace
+	ids nvme.NSIdentifiers
+}
+
+// identify sends CNS 03h and CNS 00h for nsid: at once, or one after the
+// other in Sync mode. A controller that does not support the descriptor
+// list (before NVMe 1.3) answers Invalid Field; the identifiers of
+// Identify Namespace are used then.
+func (r *run) identify(nsid uint32) (identity, error) {
+	var (
+		out     identity
+		descErr error
+	)
+	r.commands.Add(CommandsPerNamespace)
+	desc := func() { out.ids, descErr = r.s.Ctrl.IdentifyNSDescriptors(r.ctx, nsid) }
+	if r.s.Mode == Sync {
+		desc()
+	}
+	var wg sync.WaitGroup
+	if r.s.Mode != Sync {
+		wg.Go(desc)
+	}
+	id, err := r.s.Ctrl.IdentifyNamespace(r.ctx, nsid)
+	wg.Wait()
+	var st nvme.Status
+	if errors.As(descErr, &st) && (st.Code() == nvme.StatusInvalidField || st.Code() == nvme.StatusInvalidOpcode) {
+		descErr = nil
+	}
+	if err == nil {
+		err = descErr
+	}
+	if err != nil {
+		return out, err
+	}
+	out.id = id
+	if out.ids.NGUID == ([16]byte{}) {
+		out.ids.NGUID = id.NGUID
+	}
+	if out.ids.EUI64 == ([8]byte{}) {
+		out.ids.EUI64 = id.EUI64
+	}
+	return out, nil
+}
+
+// runTask runs one task on a worker.
+func (r *run) runTask(t *task) {
+	defer t.Complete() // a task that fails never stalls its successors
+	s := r.s
+	if t.nsid == 0 {
+		if s.Mode == Async || t.Wait(r.ctx) == nil {
+			s.remove(r, t.stale)
+		}
+		return
+	}
+	defer r.progress()
+	var track string
+	if s.Trace != nil {
+		track = fmt.Sprintf("nsid %d", t.nsid)
+	}
+	start := time.Now()
+	if old := s.lookup(t.nsid); old != nil {
+		t.Complete() // known: release the chain at once, as the kernel does
+		idt, err := r.identify(t.nsid)
+		s.Trace.Span(track, "revalidate", start, time.Now())
+		r.revalidate(old, idt, err)
+		return
+	}
+	idt, err := r.identify(t.nsid)
+	identified := time.Now()
+	s.Trace.Span(track, "identify", start, identified)
+	if err != nil {
+		r.fail(t.nsid, err)
+		return
+	}
+	if idt.id.NSZE == 0 || idt.id.NCAP == 0 {
+		return // inactive (sequential probe) or not yet usable
+	}
+	ns := s.newNamespace(t.nsid, idt)
+	if s.Mode != Async {
+		if err := t.Wait(r.ctx); err != nil {
+			return
+		}
+		s.Trace.Span(track, "wait for chain", identified, time.Now())
+	}
+	regStart := time.Now()
+	s.register(r, ns)
+	s.Trace.Span(track, "register "+ns.Name, regStart, time.Now())
+}
+
+// revalidate updates a known namespace from a fresh identify, or removes
+// it if the controller says it is gone or its identifiers changed.
+func (r *run) revalidate(old *Namespace, idt identity, err error) {
+	var st nvme.Status
+	switch {
+	case errors.As(err, &st) && st.DNR():
+		r.fail(old.NSID, err)
+		r.s.remove(r, []uint32{old.NSID})
+	case err != nil:
+		r.fail(old.NSID, err) // keep it: the link, not the namespace, failed
+	case idt.id.NCAP == 0 || idt.ids.NGUID != old.NGUID || idt.ids.EUI64 != old.EUI64 || idt.ids.UUID != old.UUID:
+		r.fail(old.NSID, errors.New("identifiers changed or namespace not usable; removed"))
+		r.s.remove(r, []uint32{old.NSID})
+	default:
+		r.s.mu.Lock()
+		old.Size, old.Capacity, old.Used = idt.id.NSZE, idt.id.NCAP, idt.id.NUSE
+		r.s.mu.Unlock()
+		r.mu.Lock()
+		r.res.Revalidated++
+		r.mu.Unlock()
+	}
+}
+
+func (s *Scanner) lookup(nsid uint32) *Namespace {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ns[nsid]
+}
+
+func (s *Scanner) newNamespace(nsid uint32, idt identity) *Namespace {
+	ns := &Namespace{
+		NSID: nsid, Size: idt.id.NSZE, Capacity: idt.id.NCAP, Used: idt.id.NUSE,
+		BlockSize: idt.id.BlockSize(), NGUID: idt.ids.NGUID, EUI64: idt.ids.EUI64, UUID: idt.ids.UUID,
+	}
+	switch {
+	case ns.NGUID != [16]byte{}:
+		ns.Aliases = append(ns.Aliases, fmt.Sprintf("nvme-eui.%x", ns.NGUID))
+	case ns.EUI64 != [8]byte{}:
+		ns.Aliases = append(ns.Aliases, fmt.Sprintf("nvme-eui.%x", ns.EUI64))
+	}
+	if u := ns.UUID; u != [16]byte{} {
+		ns.Aliases = append(ns.Aliases, fmt.Sprintf("nvme-uuid.%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16]))
+	}
+	id := s.Ctrl.IdentifyController()
+	serial := strings.Join(strings.Fields(id.ModelNumber), "_") + "_" + strings.Join(strings.Fields(id.SerialNumber), "_")
+	ns.Aliases = append(ns.Aliases, fmt.Sprintf("nvme-%s_%d", serial, nsid))
+	return ns
+}
+
+// register names ns and adds it to the registered namespaces.
+func (s *Scanner) register(r *run, ns *Namespace) {
+	s.mu.Lock()
+	ns.Instance = s.instances.Get(1)
+	suffix := ns.Instance
+	if s.Naming == NSID {
+		suffix = int(ns.NSID)
+	}
+	ns.Name = fmt.Sprintf("nvme%dn%d", s.Controller, suffix)
+	ns.Generic = fmt.Sprintf("ng%dn%d", s.Controller, suffix)
+	s.ns[ns.NSID] = ns
+	s.mu.Unlock()
+	r.mu.Lock()
+	r.res.Added = append(r.res.Added, ns)
+	r.mu.Unlock()
+	if s.Registered != nil {
+		s.Registered(ns)
+	}
+}
+
+// remove unregisters nsids and frees their instances.
+func (s *Scanner) remove(r *run, nsids []uint32) {
+	var gone []*Namespace
+	s.mu.Lock()
+	for _, id := range nsids {
+		if ns := s.ns[id]; ns != nil {
+			delete(s.ns, id)
+			s.instances.Put(ns.Instance)
+			gone = append(gone, ns)
+		}
+	}
+	s.mu.Unlock()
+	r.mu.Lock()
+	r.res.Removed = append(r.res.Removed, gone...)
+	r.mu.Unlock()
+}
+
+// Watch rescans each time the controller reports that namespaces changed
+// (the "namespace attribute changed" asynchronous event): it reads the
+// Changed Namespace List log, which re-arms the event, then scans, and
+// passes the result to report. It returns when ctx is done or the
+// controller stops.
+func (s *Scanner) Watch(ctx context.Context, report func(*Result, error)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev, ok := <-s.Ctrl.Events():
+			if !ok {
+				if err := s.Ctrl.Err(); err != nil {
+					return err
+				}
+				return errors.New("controller stopped")
+			}
+			if !ev.NamespaceChanged() {
+				continue
+			}
+			if _, err := s.Ctrl.ChangedNamespaces(ctx); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				report(nil, err)
+				continue
+			}
+			res, err := s.Scan(ctx)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			report(res, err)
+		}
+	}
+}
