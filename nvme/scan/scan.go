@@ -239,16 +239,36 @@ func (s *Scanner) Scan(ctx context.Context) (*Result, error) {
 	if s.Mode == Sync {
 		workers = 1
 	}
-	tasks := make(chan *task, workers)
+	// Workers start as tasks arrive, up to the limit; each takes tasks in
+	// list order, so a task waiting on the chain only ever waits for tasks
+	// that workers already hold.
+	tasks := make(chan *task)
 	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for t := range tasks {
+	started := 0
+	dispatch := func(t *task) error {
+		select {
+		case tasks <- t:
+			return nil
+		default:
+		}
+		if started < workers {
+			started++
+			wg.Go(func() {
 				r.runTask(t)
-			}
-		})
+				for t := range tasks {
+					r.runTask(t)
+				}
+			})
+			return nil
+		}
+		select {
+		case tasks <- t:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	err := r.list(ctx, tasks)
+	err := r.list(ctx, dispatch)
 	close(tasks)
 	wg.Wait()
 	r.res.Elapsed = time.Since(start)
@@ -265,7 +285,7 @@ func (s *Scanner) Scan(ctx context.Context) (*Result, error) {
 
 // list walks the NSID list and hands a task per NSID, in list order, to
 // the workers; stale namespaces become removal tasks at their place.
-func (r *run) list(ctx context.Context, tasks chan<- *task) error {
+func (r *run) list(ctx context.Context, dispatch func(*task) error) error {
 	s := r.s
 	known := s.knownNSIDs() // ascending
 	k := 0
@@ -278,13 +298,11 @@ func (r *run) list(ctx context.Context, tasks chan<- *task) error {
 	}
 	send := func(t *task) error {
 		s.chain.Add(&t.Entry)
-		select {
-		case tasks <- t:
-			return nil
-		case <-ctx.Done():
+		if err := dispatch(t); err != nil {
 			t.Complete()
-			return ctx.Err()
+			return err
 		}
+		return nil
 	}
 	emit := func(nsid uint32) error {
 		r.listed.Add(1)
@@ -502,8 +520,7 @@ func (s *Scanner) newNamespace(nsid uint32, idt identity) *Namespace {
 		ns.Aliases = append(ns.Aliases, fmt.Sprintf("nvme-uuid.%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16]))
 	}
 	id := s.Ctrl.IdentifyController()
-	serial := strings.Join(strings.Fields(id.ModelNumber), "_") + "_" + strings.Join(strings.Fields(id.SerialNumber), "_")
-	ns.Aliases = append(ns.Aliases, fmt.Sprintf("nvme-%s_%d", serial, nsid))
+	ns.Aliases = append(ns.Aliases, fmt.Sprintf("nvme-%s_%s_%d", udevName(id.ModelNumber), udevName(id.SerialNumber), nsid))
 	return ns
 }
 
@@ -578,4 +595,18 @@ func (s *Scanner) Watch(ctx context.Context, report func(*Result, error)) error 
 			report(res, err)
 		}
 	}
+}
+
+// udevName makes s fit a /dev/disk/by-id name as udev does: runs of white
+// space become one underscore, and characters outside [A-Za-z0-9#+-.:=@_]
+// become underscores.
+func udevName(s string) string {
+	s = strings.Join(strings.Fields(s), "_")
+	return strings.Map(func(r rune) rune {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9', strings.ContainsRune("#+-.:=@_", r):
+			return r
+		}
+		return '_'
+	}, s)
 }
