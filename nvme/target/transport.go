@@ -3,6 +3,8 @@ package target
 import (
 	"context"
 	"net"
+
+	"github.com/complchain/complchain/internal/netem"
 )
 
 // inCapsuleSize is the in-capsule data an I/O command may carry
@@ -20,7 +22,7 @@ func (t *Target) serveConn(ctx context.Context, nc net.Conn, listen net.Addr) {
 	}
 	var c net.Conn = nc
 	if t.cfg.Delay > 0 {
-		c = delayed(nc, t.cfg.Delay)
+		c = netem.Wrap(nc, netem.Link{Delay: t.cfg.Delay})
 	}
 	t.log.Debug("connection accepted", "remote", q.remote.String())
 	err := serveTemp(ctx, c, q, t.faults.Load().MalformedAfter, 2*t.cfg.QueueDepth)

@@ -1,0 +1,214 @@
+// Package netem emulates a long network link on a net.Conn: every byte is
+// delivered a fixed one-way delay (plus optional jitter) after it was sent,
+// in both directions, without serialising — many writes are in flight at
+// once, as on a real link, so Q messages sent back to back arrive one delay
+// later, not Q delays later.
+package netem
+
+import (
+	"math/rand/v2"
+	"net"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// Link describes the emulated link.
+type Link struct {
+	// Delay is the one-way delay added in each direction: wrapping one end
+	// of a connection adds 2 × Delay to its round-trip time.
+	Delay time.Duration
+	// Jitter adds a random extra delay in [0, Jitter) to each write, but
+	// never reorders bytes: a write is never delivered before an earlier
+	// one.
+	Jitter time.Duration
+	// Seed seeds the jitter.
+	Seed uint64
+	// Spin is how long before each delivery the link stops sleeping and
+	// polls the clock: timers on many systems fire up to a millisecond
+	// late, which would add to short delays. 0 means 1.5 ms; a negative
+	// value disables polling (then delays are only as exact as timers).
+	Spin time.Duration
+}
+
+// Wrap returns a connection that sends and receives through c with the
+// delays of l. Close closes c at once; data still in flight is dropped, as
+// when a link goes down.
+func Wrap(c net.Conn, l Link) net.Conn {
+	if l.Spin == 0 {
+		l.Spin = 1500 * time.Microsecond
+	}
+	d := &conn{Conn: c, link: l, in: make(chan chunk, 1024), out: make(chan chunk, 1024),
+		closed: make(chan struct{}), rng: rand.New(rand.NewPCG(l.Seed, 1))}
+	d.wg.Add(2)
+	go d.receive()
+	go d.send()
+	return d
+}
+
+type chunk struct {
+	b   []byte
+	at  time.Time
+	err error
+}
+
+type conn struct {
+	net.Conn
+	link   Link
+	in     chan chunk // received from c, readable once due
+	out    chan chunk // written, sent to c once due
+	closed chan struct{}
+	once   sync.Once
+	wg     sync.WaitGroup
+
+	rmu  sync.Mutex
+	rbuf []byte
+	rerr error
+
+	wmu     sync.Mutex
+	werr    error
+	rng     *rand.Rand
+	lastIn  time.Time // guarded by the receive goroutine
+	lastOut time.Time // guarded by wmu
+}
+
+// due returns when data sent now arrives, after last.
+func (c *conn) due(last time.Time, jitter func() time.Duration) time.Time {
+	at := time.Now().Add(c.link.Delay + jitter())
+	if at.Before(last) {
+		at = last
+	}
+	return at
+}
+
+func (c *conn) jitterLocked() time.Duration {
+	if c.link.Jitter <= 0 {
+		return 0
+	}
+	return time.Duration(c.rng.Int64N(int64(c.link.Jitter)))
+}
+
+// wait returns at t, or false if the connection closed first.
+func (c *conn) wait(t time.Time) bool {
+	if d := time.Until(t) - max(c.link.Spin, 0); d > 0 {
+		tm := time.NewTimer(d)
+		select {
+		case <-tm.C:
+		case <-c.closed:
+			tm.Stop()
+			return false
+		}
+	}
+	if c.link.Spin > 0 {
+		for time.Now().Before(t) {
+			select {
+			case <-c.closed:
+				return false
+			default:
+			}
+			runtime.Gosched()
+		}
+	}
+	return true
+}
+
+func (c *conn) receive() {
+	defer c.wg.Done()
+	defer close(c.in)
+	var jmu sync.Mutex
+	jitter := func() time.Duration { jmu.Lock(); defer jmu.Unlock(); return c.jitterLocked() }
+	for {
+		b := make([]byte, 32<<10)
+		n, err := c.Conn.Read(b)
+		if n > 0 {
+			c.lastIn = c.due(c.lastIn, jitter)
+			select {
+			case c.in <- chunk{b: b[:n], at: c.lastIn}:
+			case <-c.closed:
+				return
+			}
+		}
+		if err != nil {
+			select {
+			case c.in <- chunk{err: err, at: c.due(c.lastIn, func() time.Duration { return 0 })}:
+			case <-c.closed:
+			}
+			return
+		}
+	}
+}
+
+func (c *conn) send() {
+	defer c.wg.Done()
+	for {
+		select {
+		case ch := <-c.out:
+			if !c.wait(ch.at) {
+				return
+			}
+			if _, err := c.Conn.Write(ch.b); err != nil {
+				c.wmu.Lock()
+				c.werr = err
+				c.wmu.Unlock()
+				c.Conn.Close()
+				return
+			}
+		case <-c.closed:
+			return
+		}
+	}
+}
+
+// Read reads data that has arrived: bytes the peer wrote at least Delay
+// ago.
+func (c *conn) Read(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	for len(c.rbuf) == 0 {
+		if c.rerr != nil {
+			return 0, c.rerr
+		}
+		ch, ok := <-c.in
+		if !ok {
+			return 0, net.ErrClosed
+		}
+		if !c.wait(ch.at) {
+			return 0, net.ErrClosed
+		}
+		c.rbuf, c.rerr = ch.b, ch.err
+	}
+	n := copy(p, c.rbuf)
+	c.rbuf = c.rbuf[n:]
+	return n, nil
+}
+
+// Write queues p for delivery Delay from now and returns at once (it
+// blocks only when a great many writes are in flight).
+func (c *conn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	if err := c.werr; err != nil {
+		c.wmu.Unlock()
+		return 0, err
+	}
+	c.lastOut = c.due(c.lastOut, c.jitterLocked)
+	ch := chunk{b: append([]byte(nil), p...), at: c.lastOut}
+	defer c.wmu.Unlock() // queue in the order of the due times
+	select {
+	case c.out <- ch:
+		return len(p), nil
+	case <-c.closed:
+		return 0, net.ErrClosed
+	}
+}
+
+// Close closes the underlying connection, drops data in flight and waits
+// for the link's goroutines to stop.
+func (c *conn) Close() error {
+	err := net.ErrClosed
+	c.once.Do(func() {
+		close(c.closed)
+		err = c.Conn.Close()
+		c.wg.Wait()
+	})
+	return err
+}
