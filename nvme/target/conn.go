@@ -20,6 +20,7 @@ type conn struct {
 	remote net.Addr
 	kill   func() // closes the connection
 	ncmds  atomic.Int64
+	sqsize atomic.Uint32 // submission queue entries, set by Connect
 
 	mu   sync.Mutex
 	ctrl *controller
@@ -30,6 +31,16 @@ func (q *conn) state() (*controller, uint16) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.ctrl, q.qid
+}
+
+// sqHead returns the submission queue head pointer reported after n
+// commands were taken from the queue.
+func (q *conn) sqHead(n uint64) uint16 {
+	size := uint64(q.sqsize.Load())
+	if size == 0 {
+		size = 1 << 16
+	}
+	return uint16(n % size)
 }
 
 // release unbinds the connection from its controller when it ends.
@@ -157,6 +168,7 @@ func (q *conn) connect(cmd *nvme.Command, data []byte) response {
 	if sqsize == 0 || int(sqsize) >= q.t.cfg.QueueDepth {
 		return invalidParam(false, offSQESqsize)
 	}
+	q.sqsize.Store(uint32(sqsize) + 1)
 	if qid == 0 {
 		if cd.CNTLID != nvme.DynamicController {
 			return invalidParam(true, offCDCntlid)

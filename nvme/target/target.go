@@ -60,6 +60,17 @@
 // outstanding Asynchronous Event Request with "namespace attribute changed";
 // further events wait until the host has read the log page.
 //
+// # Transport
+//
+// Each connection negotiates header and data digests as the host asks
+// (ICReq), accepts up to 8 KiB of in-capsule data per command (IOCCSZ),
+// asks for larger writes with one R2T and takes H2CData PDUs of up to
+// 128 KiB (MAXH2CDATA), and returns read data in one C2HData PDU. A command
+// moves at most 1 MiB (MDTS). Commands run concurrently and complete in
+// any order; a host may have up to twice the queue depth outstanding, as
+// with Linux's nvmet-tcp. Protocol errors end the connection with a
+// C2HTermReq.
+//
 // # Faults
 //
 // Faults (set in Config or at run time with SetFaults) let tests and the

@@ -170,6 +170,9 @@ func TestConnectFlow(t *testing.T) {
 	if cntlid == 0 || cntlid > maxCntlid {
 		t.Fatalf("cntlid %d", cntlid)
 	}
+	if c.SQHead != 2 { // Identify, then Connect taken from the 32-entry queue
+		t.Errorf("SQHD %d after two commands", c.SQHead)
+	}
 	cap := propGet(t, q, nvme.PropCAP, true)
 	if mqes := cap & 0xffff; mqes != DefaultQueueDepth-1 {
 		t.Errorf("CAP.MQES = %d, want %d", mqes, DefaultQueueDepth-1)

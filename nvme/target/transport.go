@@ -25,7 +25,7 @@ func (t *Target) serveConn(ctx context.Context, nc net.Conn, listen net.Addr) {
 		c = netem.Wrap(nc, netem.Link{Delay: t.cfg.Delay})
 	}
 	t.log.Debug("connection accepted", "remote", q.remote.String())
-	err := serveTemp(ctx, c, q, t.faults.Load().MalformedAfter, 2*t.cfg.QueueDepth)
+	err := serveTCP(ctx, c, q, t.faults.Load().MalformedAfter, 2*t.cfg.QueueDepth)
 	c.Close()
 	q.release()
 	t.log.Debug("connection closed", "remote", q.remote.String(), "err", err)

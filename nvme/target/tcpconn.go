@@ -1,9 +1,12 @@
 package target
 
-// Temporary target side of NVMe/TCP, used until package nvme/tcp provides
-// ServeTarget. It implements what a Linux host needs: ICReq/ICResp, command
-// capsules with in-capsule data, R2T/H2CData for writes, C2HData for reads,
-// CapsuleResp, header and data digests.
+// The controller side of an NVMe/TCP connection: ICReq/ICResp, command
+// capsules with in-capsule data, R2T and H2CData for writes, C2HData for
+// reads, CapsuleResp, header and data digests, C2HTermReq on protocol
+// errors. PDUs are read and validated by package nvme/tcp's Reader; the
+// controller-to-host PDUs, which that package does not encode, are written
+// here. Each command runs in its own goroutine and completes whenever it is
+// done, so completions leave in any order.
 
 import (
 	"bufio"
@@ -25,22 +28,22 @@ const maxH2CData = 128 << 10
 
 var errProtocol = errors.New("target: NVMe/TCP protocol error")
 
-type tempConn struct {
+type tcpConn struct {
 	nc      net.Conn
 	wmu     sync.Mutex
 	w       *bufio.Writer
 	hd, dd  bool
 	q       *conn
 	wg      sync.WaitGroup
-	pending map[uint16]*tempWrite // by ttag
+	pending map[uint16]*pendingWrite // by ttag
 	nextTag uint16
-	sqhead  uint16
+	ncmds   uint64        // capsules received: the submission queue head
 	active  chan struct{} // one token per outstanding command
 	nresp   int           // responses sent
 	badAt   int           // response number replaced by a malformed PDU (0: none)
 }
 
-type tempWrite struct {
+type pendingWrite struct {
 	cmd  nvme.Command
 	data []byte
 	got  int
@@ -48,13 +51,13 @@ type tempWrite struct {
 
 func crc(b []byte) uint32 { return tcp.CRC32C(b) }
 
-// serveTemp serves a connection until it fails or ctx is done.
+// serveTCP serves a connection until it fails or ctx is done.
 // At most maxInFlight commands may be outstanding (executing or waiting for
 // their data); a host that sends more is cut off, as nvmet-tcp does beyond
 // twice the queue size.
-func serveTemp(ctx context.Context, nc net.Conn, q *conn, malformedAfter, maxInFlight int) error {
-	c := &tempConn{nc: nc, w: bufio.NewWriterSize(nc, 64<<10), q: q,
-		pending: make(map[uint16]*tempWrite), active: make(chan struct{}, maxInFlight)}
+func serveTCP(ctx context.Context, nc net.Conn, q *conn, malformedAfter, maxInFlight int) error {
+	c := &tcpConn{nc: nc, w: bufio.NewWriterSize(nc, 64<<10), q: q,
+		pending: make(map[uint16]*pendingWrite), active: make(chan struct{}, maxInFlight)}
 	if malformedAfter > 0 {
 		c.badAt = malformedAfter + 1
 	}
@@ -94,7 +97,7 @@ func serveTemp(ctx context.Context, nc net.Conn, q *conn, malformedAfter, maxInF
 				c.term(tcp.FESSequence, 0)
 				return fmt.Errorf("%w: more than %d commands outstanding", errProtocol, maxInFlight)
 			}
-			c.sqhead++
+			c.ncmds++
 			sgl := cmd.SGL()
 			if cmd.DataDirection() == nvme.HostToController && sgl.Type == nvme.SGLTransportDataBlock && sgl.Length > 0 {
 				if sgl.Length > maxTransfer {
@@ -102,7 +105,7 @@ func serveTemp(ctx context.Context, nc net.Conn, q *conn, malformedAfter, maxInF
 					continue
 				}
 				c.nextTag++
-				c.pending[c.nextTag] = &tempWrite{cmd: cmd, data: make([]byte, sgl.Length)}
+				c.pending[c.nextTag] = &pendingWrite{cmd: cmd, data: make([]byte, sgl.Length)}
 				c.sendR2T(cmd.CID, c.nextTag, 0, sgl.Length)
 				continue
 			}
@@ -129,7 +132,7 @@ func serveTemp(ctx context.Context, nc net.Conn, q *conn, malformedAfter, maxInF
 	}
 }
 
-func (c *tempConn) handshake() error {
+func (c *tcpConn) handshake() error {
 	var b [128]byte
 	if _, err := io.ReadFull(c.nc, b[:]); err != nil {
 		return err
@@ -147,8 +150,8 @@ func (c *tempConn) handshake() error {
 	return c.w.Flush()
 }
 
-func (c *tempConn) dispatch(ctx context.Context, cmd nvme.Command, data []byte, early response) {
-	sqhead := c.sqhead
+func (c *tcpConn) dispatch(ctx context.Context, cmd nvme.Command, data []byte, early response) {
+	sqhead := c.q.sqHead(c.ncmds)
 	c.wg.Go(func() {
 		r := early
 		if r.status == 0 {
@@ -162,7 +165,7 @@ func (c *tempConn) dispatch(ctx context.Context, cmd nvme.Command, data []byte, 
 }
 
 // header writes a PDU header with its digest.
-func (c *tempConn) header(h []byte) {
+func (c *tcpConn) header(h []byte) {
 	if c.hd {
 		h[1] |= tcp.FlagHDGST
 		h = binary.LittleEndian.AppendUint32(h, crc(h))
@@ -170,7 +173,7 @@ func (c *tempConn) header(h []byte) {
 	c.w.Write(h)
 }
 
-func (c *tempConn) sendR2T(cid, ttag uint16, off, n uint32) {
+func (c *tcpConn) sendR2T(cid, ttag uint16, off, n uint32) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	h := make([]byte, 24, 28)
@@ -188,7 +191,7 @@ func (c *tempConn) sendR2T(cid, ttag uint16, off, n uint32) {
 	c.w.Flush()
 }
 
-func (c *tempConn) respond(cid, sqhead uint16, r response) {
+func (c *tcpConn) respond(cid, sqhead uint16, r response) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.nresp++
@@ -232,7 +235,7 @@ func (c *tempConn) respond(cid, sqhead uint16, r response) {
 	c.w.Flush()
 }
 
-func (c *tempConn) term(fes tcp.FES, off uint32) {
+func (c *tcpConn) term(fes tcp.FES, off uint32) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.w.Write(tcp.AppendTermReq(nil, tcp.TypeC2HTermReq, fes, off, nil))
