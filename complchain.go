@@ -53,7 +53,13 @@ type Entry struct {
 	chain      *Chain // set by Add; kept after completion
 	prev, next *Entry
 	state      atomic.Uint32 // entryIdle, entryPending, entryReleased, entryDone
-	released   chan struct{} // made when Wait must block; closed on release
+	// Blocked waiters are woken by a token passed through wake: the
+	// release sends one if any goroutine waits, and each woken waiter
+	// passes it on while others still wait. wake is made the first time
+	// Wait blocks and reused for the entry's life, so re-added entries
+	// allocate nothing.
+	wake    chan struct{}
+	waiters int // goroutines blocked in Wait, guarded by chain.mu
 }
 
 const (
@@ -73,7 +79,6 @@ func (c *Chain) Add(e *Entry) {
 	}
 	c.mu.Lock()
 	e.chain = c
-	e.released = nil
 	e.next = nil
 	e.prev = c.tail
 	if c.tail == nil {
@@ -135,22 +140,32 @@ func (e *Entry) Wait(ctx context.Context) error {
 		c.mu.Unlock()
 		return nil
 	}
-	if e.released == nil {
-		e.released = make(chan struct{})
+	if e.wake == nil {
+		e.wake = make(chan struct{}, 1)
 	}
-	ch := e.released
+	e.waiters++
 	c.mu.Unlock()
 	select {
-	case <-ch:
-		return nil
+	case <-e.wake:
 	case <-ctx.Done():
-		// Released and cancelled at once: report what happened first as
-		// seen by the chain, so a released entry is never reported lost.
-		if e.state.Load() != entryPending {
-			return nil
+		c.mu.Lock()
+		if e.state.Load() == entryPending {
+			e.waiters--
+			c.mu.Unlock()
+			return ctx.Err()
 		}
-		return ctx.Err()
+		// Released as ctx was done: the token is on its way to this
+		// waiter or another; take it so it can be passed on.
+		c.mu.Unlock()
+		<-e.wake
 	}
+	c.mu.Lock()
+	e.waiters--
+	if e.waiters > 0 {
+		e.wake <- struct{}{}
+	}
+	c.mu.Unlock()
+	return nil
 }
 
 // Complete marks e as completed and removes it from its chain. It never
@@ -189,8 +204,8 @@ func (e *Entry) Complete() {
 	e.state.Store(entryDone)
 	if wasHead && next != nil {
 		next.state.Store(entryReleased)
-		if next.released != nil {
-			close(next.released)
+		if next.waiters > 0 {
+			next.wake <- struct{}{}
 		}
 	}
 	c.mu.Unlock()
