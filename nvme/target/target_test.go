@@ -933,3 +933,49 @@ func BenchmarkRead4KDepth32(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "cmds/s")
 }
+
+func TestFeatures(t *testing.T) {
+	tg, addr := startTarget(t, Config{Namespaces: 1, IOQueues: 4})
+	q, _ := admin(t, addr, tg.NQN(), 0)
+	do := func(cmd nvme.Command) (uint64, error) {
+		c, err := q.Do(context.Background(), &cmd, nil)
+		return c.Result, err
+	}
+	get := func(fid uint8) nvme.Command { return nvme.Command{Opcode: nvme.OpGetFeatures, CDW10: uint32(fid)} }
+	tests := []struct {
+		name string
+		cmd  nvme.Command
+		want uint64
+		st   nvme.Status
+	}{
+		{"queues before set: all offered", get(nvme.FeatureNumberOfQueues), 3 | 3<<16, 0},
+		{"ask for 8 queues, get 4", nvme.SetFeaturesCommand(nvme.FeatureNumberOfQueues, 7|7<<16), 3 | 3<<16, 0},
+		{"ask for 2", nvme.SetFeaturesCommand(nvme.FeatureNumberOfQueues, 1|1<<16), 1 | 1<<16, 0},
+		{"queues now", get(nvme.FeatureNumberOfQueues), 1 | 1<<16, 0},
+		{"65536 queues", nvme.SetFeaturesCommand(nvme.FeatureNumberOfQueues, 0xffff), 0, nvme.StatusInvalidField},
+		{"keep alive", nvme.SetFeaturesCommand(nvme.FeatureKeepAlive, 120000), 0, 0},
+		{"keep alive read", get(nvme.FeatureKeepAlive), 120000, 0},
+		{"async events", nvme.SetFeaturesCommand(nvme.FeatureAsyncEvent, nvme.AsyncEventNamespaceChanged), 0, 0},
+		{"async events read", get(nvme.FeatureAsyncEvent), nvme.AsyncEventNamespaceChanged, 0},
+		{"save", nvme.Command{Opcode: nvme.OpSetFeatures, CDW10: nvme.FeatureKeepAlive | 1<<31}, 0, nvme.StatusFeatureNotSaveable},
+		{"unknown feature", get(0x7e), 0, nvme.StatusInvalidField},
+	}
+	for _, tt := range tests {
+		got, err := do(tt.cmd)
+		if tt.st != 0 {
+			wantStatus(t, err, tt.st)
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%s: %#x, %v; want %#x", tt.name, got, err, tt.want)
+		}
+	}
+	// Only the granted I/O queues can be connected.
+	_, cntlid := admin(t, addr, tg.NQN(), 0) // a fresh controller: 4 queues
+	for qid, ok := range map[uint16]bool{4: true, 5: false} {
+		_, err := connect(dial(t, addr, tcp.HostConfig{}), qid, cntlid, tg.NQN(), 0)
+		if ok && err != nil || !ok && err == nil {
+			t.Errorf("I/O queue %d: %v", qid, err)
+		}
+	}
+}
