@@ -187,14 +187,12 @@ func appendDiscoveryLog(b []byte, genctr uint64, entries []nvme.DiscoveryEntry) 
 
 // Byte offsets in the Connect data, reported in Connect Invalid Parameters.
 const (
-	offCDCntlid  = 16
-	offCDSubnqn  = 256
-	offCDHostnqn = 512
+	offCDCntlid = 16
+	offCDSubnqn = 256
 )
 
 // Byte offsets in the Connect SQE, reported in Connect Invalid Parameters.
 const (
-	offSQERecfmt = 40
 	offSQEQid    = 42
 	offSQESqsize = 44
 )
