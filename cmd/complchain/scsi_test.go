@@ -1,0 +1,46 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestSCSICommand(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	out, stderr, err := run(t, "scsi", "--hosts", "3", "--targets", "2", "--luns", "2", "--latency", "0s")
+	if err != nil {
+		t.Fatalf("scsi: %v\n%s", err, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 12 {
+		t.Fatalf("%d lines, want 12:\n%s", len(lines), out)
+	}
+	i := 0
+	for h := range 3 {
+		for tg := range 2 {
+			for l := range 2 {
+				want := fmt.Sprintf("[%d:0:%d:%d]", h, tg, l)
+				node := fmt.Sprintf("/dev/sd%c", 'a'+i)
+				if f := strings.Fields(lines[i]); f[0] != want || f[5] != node {
+					t.Fatalf("line %d: %q, want %s … %s", i, lines[i], want, node)
+				}
+				i++
+			}
+		}
+	}
+	out, _, err = run(t, "scsi", "--hosts", "2", "--luns", "1", "--latency", "0s", "--hang-host", "0", "--timeout", "50ms", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct{ Devices []map[string]any }
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Devices) != 2 || doc.Devices[0]["Device"] != "/dev/sda" || doc.Devices[0]["HCTL"] != "1:0:0:0" {
+		t.Fatalf("json %v %v", doc, err)
+	}
+	if _, _, err := run(t, "scsi", "--mode", "later"); err == nil || !strings.Contains(err.Error(), `unknown scan mode "later"`) {
+		t.Fatalf("bad mode: %v", err)
+	}
+}

@@ -1,0 +1,274 @@
+package scsi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/complchain/complchain"
+	"github.com/complchain/complchain/internal/ida"
+	"github.com/complchain/complchain/internal/trace"
+)
+
+// Mode is how hosts are scanned, as Linux's scsi_mod.scan parameter.
+type Mode int
+
+// Scan modes.
+const (
+	Ordered Mode = iota // hosts scanned concurrently, devices added in host order
+	Async               // hosts scanned concurrently, devices added as each host finishes
+	Sync                // each host scanned before AddHost returns
+)
+
+var modeNames = []string{Ordered: "ordered", Async: "async", Sync: "sync"}
+
+func (m Mode) String() string {
+	if int(m) < len(modeNames) {
+		return modeNames[m]
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// ParseMode returns the Mode named s: "ordered", "async" or "sync".
+func ParseMode(s string) (Mode, error) {
+	if i := slices.Index(modeNames, s); i >= 0 {
+		return Mode(i), nil
+	}
+	return 0, fmt.Errorf("unknown scan mode %q (want ordered, async or sync)", s)
+}
+
+// Device is a device found by a scan.
+type Device struct {
+	Addr     Addr
+	Type     uint8
+	Vendor   string
+	Product  string
+	Revision string
+	Serial   string   // VPD page 80h
+	NAA      []byte   // VPD page 83h, if any
+	Capacity Capacity // disks only
+	Name     string   // "sda", …, for disks; empty for other types
+}
+
+// CommandError is the failure of one command of a scan.
+type CommandError struct {
+	Addr    Addr
+	Command string
+	Err     error
+}
+
+func (e *CommandError) Error() string {
+	return fmt.Sprintf("host %d: [%v] %s: %v", e.Addr.Host, e.Addr, e.Command, e.Err)
+}
+
+func (e *CommandError) Unwrap() error { return e.Err }
+
+// A Scanner scans hosts and names their disks. Its methods are safe for
+// concurrent use; the zero Scanner scans in Ordered mode.
+type Scanner struct {
+	Mode Mode
+	// Timeout bounds each host's scan; a host that has not finished by
+	// then is given up, its entry completed, and later hosts named.
+	Timeout time.Duration
+	Trace   *trace.Recorder // optional
+
+	chain   complchain.Chain
+	index   ida.IDA
+	mu      sync.Mutex
+	hosts   int
+	devices []*Device
+	errs    []error
+	wg      sync.WaitGroup
+}
+
+type hostScan struct {
+	complchain.Entry
+	num  int
+	host *Host
+}
+
+// AddHost registers h as the next host and scans it: in Sync mode before
+// AddHost returns; otherwise in the background, like scsi_scan_host with
+// async scanning. It returns the host number.
+func (s *Scanner) AddHost(ctx context.Context, h *Host) int {
+	s.mu.Lock()
+	hs := &hostScan{num: s.hosts, host: h}
+	s.hosts++
+	s.chain.Add(&hs.Entry) // in registration order, under s.mu
+	s.mu.Unlock()
+	if s.Mode == Sync {
+		s.scan(ctx, hs)
+		return hs.num
+	}
+	s.wg.Go(func() { s.scan(ctx, hs) })
+	return hs.num
+}
+
+// WaitScans waits until every host added before the call has added its
+// devices (the chain's Flush, as scsi_complete_async_scans), or ctx is
+// done.
+func (s *Scanner) WaitScans(ctx context.Context) error {
+	return s.chain.Flush(ctx)
+}
+
+// Close waits for every background scan to return.
+func (s *Scanner) Close() { s.wg.Wait() }
+
+// Devices returns the devices added so far, in the order they were added.
+func (s *Scanner) Devices() []*Device {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.devices)
+}
+
+// Errors returns the failures so far: *CommandError values.
+func (s *Scanner) Errors() []error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.errs)
+}
+
+func (s *Scanner) scan(ctx context.Context, hs *hostScan) {
+	defer hs.Complete() // a host that fails never stalls the others
+	track := fmt.Sprintf("host%d", hs.num)
+	start := time.Now()
+	sctx, cancel := ctx, context.CancelFunc(func() {})
+	if s.Timeout > 0 {
+		sctx, cancel = context.WithTimeout(ctx, s.Timeout)
+	}
+	devs, errs := scanHost(sctx, hs.num, hs.host)
+	cancel()
+	scanned := time.Now()
+	s.Trace.Span(track, "scan", start, scanned)
+	if s.Mode == Ordered {
+		if err := hs.Wait(ctx); err != nil {
+			errs = append(errs, &CommandError{Addr: Addr{Host: hs.num}, Command: "wait for earlier hosts", Err: err})
+			devs = nil
+		}
+		s.Trace.Span(track, "wait for chain", scanned, time.Now())
+	}
+	added := time.Now()
+	s.mu.Lock()
+	for _, d := range devs {
+		if d.Type == TypeDisk {
+			d.Name = DiskName(s.index.Get(0))
+		}
+		s.devices = append(s.devices, d)
+	}
+	s.errs = append(s.errs, errs...)
+	s.mu.Unlock()
+	s.Trace.Span(track, fmt.Sprintf("add %d devices", len(devs)), added, time.Now())
+}
+
+// errSelection is a target that did not answer selection.
+var errSelection = errors.New("selection timeout")
+
+// scanHost finds the devices of host num: REPORT LUNS on LUN 0 of each
+// target, then for each LUN INQUIRY, VPD pages 80h and 83h, and READ
+// CAPACITY(16) for disks. A LUN that fails is reported and skipped; a host
+// that fails (or times out) is reported with what it found before.
+func scanHost(ctx context.Context, num int, h *Host) ([]*Device, []error) {
+	var (
+		devs []*Device
+		errs []error
+	)
+	run := func(a Addr, name string, cdb []byte) ([]byte, error) {
+		r, err := h.Command(ctx, a, cdb)
+		switch {
+		case err != nil:
+		case r.Status == 0xff:
+			err = errSelection
+		case r.Status == StatusCheckCondition:
+			sense, perr := ParseSense(r.Sense)
+			if err = perr; perr == nil {
+				err = sense
+			}
+		case r.Status != StatusGood:
+			err = fmt.Errorf("status %#x", r.Status)
+		}
+		if err != nil {
+			return nil, &CommandError{Addr: a, Command: name, Err: err}
+		}
+		return r.Data, nil
+	}
+	channels, targets, _ := h.dims()
+	for ch := range channels {
+		for tg := range targets {
+			a := Addr{Host: num, Channel: ch, Target: tg}
+			data, err := run(a, "REPORT LUNS", ReportLUNsCDB(16384*8+8))
+			var luns []uint16
+			if err == nil {
+				luns, err = ParseReportLUNs(data)
+				if err != nil {
+					err = &CommandError{Addr: a, Command: "REPORT LUNS", Err: err}
+				}
+			}
+			if errors.Is(err, errSelection) {
+				continue
+			}
+			if err != nil {
+				errs = append(errs, err)
+				if ctx.Err() != nil {
+					return devs, errs
+				}
+				continue
+			}
+			for _, lun := range luns {
+				a.LUN = lun
+				d, err := scanLUN(a, run)
+				if err != nil {
+					errs = append(errs, err)
+					if ctx.Err() != nil {
+						return devs, errs
+					}
+					continue
+				}
+				if d != nil {
+					devs = append(devs, d)
+				}
+			}
+		}
+	}
+	return devs, errs
+}
+
+func scanLUN(a Addr, run func(Addr, string, []byte) ([]byte, error)) (*Device, error) {
+	data, err := run(a, "INQUIRY", InquiryCDB(false, 0, InquiryLen))
+	if err != nil {
+		return nil, err
+	}
+	inq, err := ParseInquiry(data)
+	if err != nil {
+		return nil, &CommandError{Addr: a, Command: "INQUIRY", Err: err}
+	}
+	if inq.Qualifier == 3 {
+		return nil, nil // no device at this LUN
+	}
+	d := &Device{Addr: a, Type: inq.Type, Vendor: inq.Vendor, Product: inq.Product, Revision: inq.Revision}
+	if data, err = run(a, "INQUIRY VPD 80h", InquiryCDB(true, 0x80, 255)); err != nil {
+		return nil, err
+	}
+	if d.Serial, err = ParseSerialVPD(data); err != nil {
+		return nil, &CommandError{Addr: a, Command: "INQUIRY VPD 80h", Err: err}
+	}
+	if data, err = run(a, "INQUIRY VPD 83h", InquiryCDB(true, 0x83, 255)); err != nil {
+		return nil, err
+	}
+	if naa, ok, err := ParseDeviceIDVPD(data); err != nil {
+		return nil, &CommandError{Addr: a, Command: "INQUIRY VPD 83h", Err: err}
+	} else if ok {
+		d.NAA = slices.Clone(naa)
+	}
+	if d.Type == TypeDisk {
+		if data, err = run(a, "READ CAPACITY(16)", ReadCapacity16CDB(32)); err != nil {
+			return nil, err
+		}
+		if d.Capacity, err = ParseCapacity16(data); err != nil {
+			return nil, &CommandError{Addr: a, Command: "READ CAPACITY(16)", Err: err}
+		}
+	}
+	return d, nil
+}
