@@ -94,13 +94,18 @@ func PropertySetCommand(offset uint32, value uint32) Command {
 	return Command{Opcode: OpFabrics, NSID: uint32(FabricsPropertySet), CDW11: offset, CDW12: value}
 }
 
-// CAP fields.
-func CAPMQES(cap uint64) int        { return int(uint16(cap)) } // 0's based
-func CAPTimeoutMS(cap uint64) int64 { return int64(uint8(cap>>24)) * 500 }
-func CAPCSS(cap uint64) uint8       { return uint8(cap >> 37) }
-func CAPMPSMIN(cap uint64) uint8    { return uint8(cap>>48) & 0xf }
+// CAPMQES returns CAP.MQES: the largest queue the controller supports, in
+// entries, 0's based.
+func CAPMQES(cap uint64) int { return int(uint16(cap)) }
 
-// CC and CSTS fields.
+// CAPTimeoutMS returns CAP.TO in milliseconds: how long the host waits for
+// CSTS.RDY to change after CC.EN does.
+func CAPTimeoutMS(cap uint64) int64 { return int64(uint8(cap>>24)) * 500 }
+
+// CAPCSS returns CAP.CSS, the command sets supported (bit 0: NVM).
+func CAPCSS(cap uint64) uint8 { return uint8(cap >> 37) }
+
+// Controller Configuration (CC) and Controller Status (CSTS) fields.
 const (
 	CCEnable     = 1 << 0
 	CCShnNormal  = 1 << 14
