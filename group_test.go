@@ -134,7 +134,7 @@ func seq(n int) iter.Seq[int] {
 
 // A consumer that breaks out stops reading the input and leaves no
 // goroutine behind (TestMain checks for leaks); the input is read at most
-// 2 × limit values ahead.
+// 2 × limit chunks ahead.
 func TestMapBackPressureAndBreak(t *testing.T) {
 	var read atomic.Int64
 	in := func(yield func(int) bool) {
@@ -152,7 +152,7 @@ func TestMapBackPressureAndBreak(t *testing.T) {
 			t.Fatalf("result %d = %d, %v", n, r, err)
 		}
 		n++
-		if got := read.Load(); got > int64(n+2*limit+1) {
+		if got := read.Load(); got > int64(n+2*limit*maxChunk+1) {
 			t.Fatalf("read %d values with %d consumed", got, n)
 		}
 		if n == 100 {
