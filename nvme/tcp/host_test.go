@@ -322,3 +322,29 @@ func BenchmarkIdentifyDepth32(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "cmds/s")
 }
+
+// BenchmarkPipelining sends 10 × Q commands at queue depth Q over a link
+// with a 15 ms round trip: pipelined, they take about 10 round trips.
+func BenchmarkPipelining(b *testing.B) {
+	const q, rtt = 32, 15 * time.Millisecond
+	_, addr := startTarget(b, target.Config{Namespaces: 1, Delay: rtt / 2})
+	hq := adminQueue(b, addr, tcp.HostConfig{Depth: q})
+	for b.Loop() {
+		var wg sync.WaitGroup
+		for range q {
+			wg.Go(func() {
+				buf := make([]byte, nvme.IdentifySize)
+				for range 10 {
+					cmd := nvme.IdentifyCommand(nvme.CNSNamespace, 1)
+					if _, err := hq.Do(context.Background(), &cmd, buf); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	perRun := b.Elapsed() / time.Duration(b.N)
+	b.ReportMetric(float64(perRun)/float64(10*rtt), "×10RTT")
+}
