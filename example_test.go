@@ -55,3 +55,49 @@ func ExampleChain_Flush() {
 	fmt.Println("all scans complete, pending:", chain.Len())
 	// Output: all scans complete, pending: 0
 }
+
+// A Group identifies devices concurrently and registers them in the order
+// they were started; a failed task does not hold the others back.
+func ExampleGroup() {
+	g, ctx := complchain.WithContext(context.Background())
+	g.SetLimit(4)
+	var registered []string
+	for _, dev := range []string{"sda", "sdb", "sdc"} {
+		g.Go(func(ctx context.Context, e *complchain.Entry) error {
+			time.Sleep(time.Duration(rand.IntN(3)) * time.Millisecond) // identify
+			if err := e.Wait(ctx); err != nil {
+				return err
+			}
+			registered = append(registered, dev)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println(registered, ctx.Err())
+	// Output: [sda sdb sdc] context canceled
+}
+
+// Map yields results in input order, whatever order the calls finish in.
+func ExampleMap() {
+	nsids := func(yield func(int) bool) {
+		for id := 1; id <= 5; id++ {
+			if !yield(id) {
+				return
+			}
+		}
+	}
+	for name, err := range complchain.Map(context.Background(), nsids, 3, func(_ context.Context, id int) (string, error) {
+		time.Sleep(time.Duration(5-id) * time.Millisecond) // later IDs finish first
+		return fmt.Sprintf("nvme0n%d", id), nil
+	}) {
+		fmt.Println(name, err)
+	}
+	// Output:
+	// nvme0n1 <nil>
+	// nvme0n2 <nil>
+	// nvme0n3 <nil>
+	// nvme0n4 <nil>
+	// nvme0n5 <nil>
+}
