@@ -10,35 +10,22 @@ import (
 
 	"github.com/complchain/complchain"
 	"github.com/complchain/complchain/internal/ida"
+	"github.com/complchain/complchain/internal/scanmode"
 	"github.com/complchain/complchain/internal/trace"
 )
 
-// Mode is how hosts are scanned, as Linux's scsi_mod.scan parameter.
-type Mode int
+// Mode is how hosts are scanned, as Linux's scsi_mod.scan parameter: Ordered, Async or Sync.
+type Mode = scanmode.Mode
 
 // Scan modes.
 const (
-	Ordered Mode = iota // hosts scanned concurrently, devices added in host order
-	Async               // hosts scanned concurrently, devices added as each host finishes
-	Sync                // each host scanned before AddHost returns
+	Ordered = scanmode.Ordered // concurrent, registered in order
+	Async   = scanmode.Async   // concurrent, registered as each finishes
+	Sync    = scanmode.Sync    // one at a time
 )
 
-var modeNames = []string{Ordered: "ordered", Async: "async", Sync: "sync"}
-
-func (m Mode) String() string {
-	if int(m) < len(modeNames) {
-		return modeNames[m]
-	}
-	return fmt.Sprintf("Mode(%d)", int(m))
-}
-
 // ParseMode returns the Mode named s: "ordered", "async" or "sync".
-func ParseMode(s string) (Mode, error) {
-	if i := slices.Index(modeNames, s); i >= 0 {
-		return Mode(i), nil
-	}
-	return 0, fmt.Errorf("unknown scan mode %q (want ordered, async or sync)", s)
-}
+func ParseMode(s string) (Mode, error) { return scanmode.Parse(s) }
 
 // Device is a device found by a scan.
 type Device struct {

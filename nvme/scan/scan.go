@@ -55,37 +55,24 @@ import (
 
 	"github.com/complchain/complchain"
 	"github.com/complchain/complchain/internal/ida"
+	"github.com/complchain/complchain/internal/scanmode"
 	"github.com/complchain/complchain/internal/trace"
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/host"
 )
 
-// Mode is how a scan schedules its namespaces.
-type Mode int
+// Mode is how a scan schedules its namespaces: Ordered, Async or Sync.
+type Mode = scanmode.Mode
 
 // Scan modes.
 const (
-	Ordered Mode = iota // concurrent, registered in list order
-	Async               // concurrent, registered in completion order
-	Sync                // one namespace at a time
+	Ordered = scanmode.Ordered // concurrent, registered in order
+	Async   = scanmode.Async   // concurrent, registered as each finishes
+	Sync    = scanmode.Sync    // one at a time
 )
 
-var modeNames = []string{Ordered: "ordered", Async: "async", Sync: "sync"}
-
-func (m Mode) String() string {
-	if int(m) < len(modeNames) {
-		return modeNames[m]
-	}
-	return fmt.Sprintf("Mode(%d)", int(m))
-}
-
 // ParseMode returns the Mode named s: "ordered", "async" or "sync".
-func ParseMode(s string) (Mode, error) {
-	if i := slices.Index(modeNames, s); i >= 0 {
-		return Mode(i), nil
-	}
-	return 0, fmt.Errorf("unknown scan mode %q (want ordered, async or sync)", s)
-}
+func ParseMode(s string) (Mode, error) { return scanmode.Parse(s) }
 
 // Naming is how namespaces are named.
 type Naming int

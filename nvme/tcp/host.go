@@ -262,7 +262,30 @@ func (q *HostQueue) Do(ctx context.Context, cmd *nvme.Command, data []byte) (nvm
 }
 
 func (q *HostQueue) appendCapsule(b []byte, c *nvme.Command, data []byte) []byte {
+	return q.appendPDU(b, TypeCapsuleCmd, 0, CapsuleCmdLen, func(b []byte) []byte {
+		b, _ = c.AppendBinary(b)
+		return b
+	}, data)
+}
+
+func (q *HostQueue) appendH2CData(b []byte, h DataHeader, data []byte, last bool) []byte {
 	var flags uint8
+	if last {
+		flags = FlagDataLast
+	}
+	return q.appendPDU(b, TypeH2CData, flags, DataHLen, func(b []byte) []byte {
+		b = binary.LittleEndian.AppendUint16(b, h.CID)
+		b = binary.LittleEndian.AppendUint16(b, h.TTag)
+		b = binary.LittleEndian.AppendUint32(b, h.Offset)
+		b = binary.LittleEndian.AppendUint32(b, h.Length)
+		return append(b, 0, 0, 0, 0)
+	}, data)
+}
+
+// appendPDU appends a PDU of type t: the common header, the type-specific
+// header written by specific, then data (at PDO, right after the header),
+// with the digests the connection negotiated.
+func (q *HostQueue) appendPDU(b []byte, t PDUType, flags uint8, hlen int, specific func([]byte) []byte, data []byte) []byte {
 	hd, dd := 0, 0
 	if q.hdgst {
 		flags |= FlagHDGST
@@ -274,42 +297,11 @@ func (q *HostQueue) appendCapsule(b []byte, c *nvme.Command, data []byte) []byte
 	}
 	pdo := 0
 	if len(data) > 0 {
-		pdo = CapsuleCmdLen + hd
+		pdo = hlen + hd
 	}
 	start := len(b)
-	b = appendHeader(b, TypeCapsuleCmd, flags, CapsuleCmdLen, uint8(pdo), CapsuleCmdLen+hd+len(data)+dd)
-	b, _ = c.AppendBinary(b)
-	if hd != 0 {
-		b = binary.LittleEndian.AppendUint32(b, CRC32C(b[start:]))
-	}
-	b = append(b, data...)
-	if dd != 0 {
-		b = binary.LittleEndian.AppendUint32(b, CRC32C(data))
-	}
-	return b
-}
-
-func (q *HostQueue) appendH2CData(b []byte, h DataHeader, data []byte, last bool) []byte {
-	var flags uint8
-	hd, dd := 0, 0
-	if last {
-		flags |= FlagDataLast
-	}
-	if q.hdgst {
-		flags |= FlagHDGST
-		hd = digestLen
-	}
-	if q.ddgst {
-		flags |= FlagDDGST
-		dd = digestLen
-	}
-	start := len(b)
-	b = appendHeader(b, TypeH2CData, flags, DataHLen, uint8(DataHLen+hd), DataHLen+hd+len(data)+dd)
-	b = binary.LittleEndian.AppendUint16(b, h.CID)
-	b = binary.LittleEndian.AppendUint16(b, h.TTag)
-	b = binary.LittleEndian.AppendUint32(b, h.Offset)
-	b = binary.LittleEndian.AppendUint32(b, h.Length)
-	b = append(b, 0, 0, 0, 0)
+	b = appendHeader(b, t, flags, uint8(hlen), uint8(pdo), hlen+hd+len(data)+dd)
+	b = specific(b)
 	if hd != 0 {
 		b = binary.LittleEndian.AppendUint32(b, CRC32C(b[start:]))
 	}
