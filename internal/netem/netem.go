@@ -117,13 +117,13 @@ func (c *conn) receive() {
 	defer close(c.in)
 	var jmu sync.Mutex
 	jitter := func() time.Duration { jmu.Lock(); defer jmu.Unlock(); return c.jitterLocked() }
+	buf := make([]byte, 32<<10)
 	for {
-		b := make([]byte, 32<<10)
-		n, err := c.Conn.Read(b)
+		n, err := c.Conn.Read(buf)
 		if n > 0 {
 			c.lastIn = c.due(c.lastIn, jitter)
 			select {
-			case c.in <- chunk{b: b[:n], at: c.lastIn}:
+			case c.in <- chunk{b: append([]byte(nil), buf[:n]...), at: c.lastIn}:
 			case <-c.closed:
 				return
 			}

@@ -163,7 +163,7 @@ type Scanner struct {
 	Naming     Naming
 	Trace      *trace.Recorder        // optional
 	Progress   func(done, listed int) // optional; called as tasks finish
-	Workers    int                    // tasks run at once; 0 means twice the admin queue depth
+	Workers    int                    // tasks run at once; 0 means the admin queue depth
 	Registered func(ns *Namespace)    // optional; called in registration order
 
 	scanMu    sync.Mutex
@@ -221,7 +221,7 @@ func (s *Scanner) Scan(ctx context.Context) (*Result, error) {
 	r := &run{s: s, ctx: ctx, res: &Result{}}
 	workers := s.Workers
 	if workers <= 0 {
-		workers = 2 * s.Ctrl.QueueDepth()
+		workers = s.Ctrl.QueueDepth()
 	}
 	if s.Mode == Sync {
 		workers = 1
