@@ -144,7 +144,7 @@ func (e *NSError) Unwrap() error { return e.Err }
 
 // Result reports what a scan did.
 type Result struct {
-	Listed      int          // NSIDs the controller listed
+	Listed      int          // NSIDs the controller listed (or probed, without a list)
 	Added       []*Namespace // newly registered, in registration order
 	Removed     []*Namespace // no longer listed, or gone
 	Revalidated int          // already registered and still there
@@ -260,6 +260,7 @@ func (s *Scanner) Scan(ctx context.Context) (*Result, error) {
 	wg.Wait()
 	r.res.Elapsed = time.Since(start)
 	r.res.Commands = r.commands.Load()
+	r.res.Listed = int(r.listed.Load())
 	slices.SortFunc(r.res.Failed, func(a, b *NSError) int { return int(a.NSID) - int(b.NSID) })
 	if err == nil {
 		err = ctx.Err()
@@ -321,7 +322,6 @@ func (r *run) list(ctx context.Context, dispatch func(*task) error) error {
 				return err
 			}
 		}
-		r.res.Listed += len(ids)
 		if len(ids) < nvme.NSIDsPerList {
 			break
 		}
@@ -341,7 +341,6 @@ func (r *run) sequential(ctx context.Context, emit func(uint32) error, staleBelo
 			return err
 		}
 	}
-	r.res.Listed = int(nn)
 	if stale := staleBelow(1 << 32); len(stale) > 0 {
 		return send(&task{stale: stale})
 	}
