@@ -19,15 +19,25 @@ import (
 type Group struct {
 	chain  Chain
 	wg     sync.WaitGroup
-	sem    chan struct{}
 	cancel context.CancelCauseFunc
 	ctx    context.Context
 
-	mu      sync.Mutex
-	err     error
-	panic   *PanicError
-	work    chan *groupTask // limited groups: idle workers take tasks here
-	workers int             // workers started, at most the limit
+	mu    sync.Mutex
+	err   error
+	panic *PanicError
+
+	// With a limit, tasks wait in a FIFO run queue of at most limit tasks
+	// for one of at most limit workers.
+	limit    int          // 0: no limit
+	ring     []*groupTask // the run queue: n tasks from head
+	head, n  int
+	blocked  int // goroutines waiting in Go for room in the queue
+	workers  int
+	idle     int
+	stopping bool // set by Wait to stop the workers
+	notEmpty sync.Cond
+	notFull  sync.Cond
+	workerWG sync.WaitGroup
 }
 
 // PanicError is the value Wait panics with when a task panicked: the
@@ -55,18 +65,24 @@ func WithContext(ctx context.Context) (*Group, context.Context) {
 	return &Group{ctx: ctx, cancel: cancel}, ctx
 }
 
-// SetLimit limits the number of active tasks to at most n; a negative n
-// removes the limit. Go blocks while n tasks are active. SetLimit panics if
-// called while tasks are active.
+// SetLimit limits the number of tasks running at once to n; a negative n
+// removes the limit. With a limit, tasks run on up to n goroutines that the
+// Group keeps until Wait, which makes tiny tasks cheap, and tasks beyond
+// those wait their turn in a queue of max(4n, 64) tasks; Go blocks while
+// the queue is full.
+// SetLimit panics if called while tasks are active, or with n = 0.
 func (g *Group) SetLimit(n int) {
-	if len(g.sem) != 0 {
-		panic(fmt.Errorf("complchain: modify limit while %v tasks in the group are still active", len(g.sem)))
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.workers != 0 {
+		panic(fmt.Errorf("complchain: modify limit while %v tasks in the group are still active", g.n+g.workers-g.idle))
 	}
-	if n < 0 {
-		g.sem = nil
-		return
+	if n == 0 {
+		panic("complchain: SetLimit(0): no task could ever run")
 	}
-	g.sem = make(chan struct{}, n)
+	g.limit = max(n, 0)
+	g.ring = make([]*groupTask, max(4*g.limit, 64))
+	g.notEmpty.L, g.notFull.L = &g.mu, &g.mu
 }
 
 type groupTask struct {
@@ -76,73 +92,95 @@ type groupTask struct {
 
 var taskPool = sync.Pool{New: func() any { return new(groupTask) }}
 
-// Go calls f in a new goroutine with the Group's context and the task's
-// Entry, added to the Group's chain now: f's Wait on it returns once every
-// task started before by Go has returned or completed its entry.
+// Go calls f with the Group's context and the task's Entry, added to the
+// Group's chain now: f's Wait on it returns once every task started before
+// by Go has returned or completed its entry. Without a limit f runs in a
+// new goroutine; with one, in one of the Group's workers, in Go order.
 //
 // The first task to return a non-nil error cancels the Group's context;
 // Wait returns that error. Go blocks while the limit set by SetLimit is
 // reached.
 func (g *Group) Go(f func(ctx context.Context, e *Entry) error) {
-	if g.sem != nil {
-		g.sem <- struct{}{}
-	}
-	g.start(f)
+	g.start(f, true)
 }
 
-// TryGo calls Go only if the limit allows a new task to start at once, and
-// reports whether it did.
+// TryGo calls f as Go does only if the limit allows it without blocking,
+// and reports whether it did.
 func (g *Group) TryGo(f func(ctx context.Context, e *Entry) error) bool {
-	if g.sem != nil {
-		select {
-		case g.sem <- struct{}{}:
-		default:
+	return g.start(f, false)
+}
+
+func (g *Group) start(f func(context.Context, *Entry) error, block bool) bool {
+	t := taskPool.Get().(*groupTask)
+	t.f = f
+	g.mu.Lock()
+	if g.limit == 0 {
+		g.mu.Unlock()
+		g.wg.Add(1)
+		g.chain.Add(&t.Entry)
+		go func() {
+			g.run(t)
+			g.wg.Done()
+		}()
+		return true
+	}
+	for g.n == len(g.ring) {
+		if !block {
+			g.mu.Unlock()
+			t.f = nil
+			taskPool.Put(t)
 			return false
 		}
+		g.blocked++
+		g.notFull.Wait()
+		g.blocked--
 	}
-	g.start(f)
+	g.wg.Add(1)
+	g.chain.Add(&t.Entry) // under g.mu: chain order is queue order
+	g.ring[(g.head+g.n)%len(g.ring)] = t
+	g.n++
+	switch {
+	case g.idle > 0:
+		g.notEmpty.Signal()
+	case g.workers < g.limit:
+		g.workers++
+		g.workerWG.Add(1)
+		go g.worker()
+	}
+	g.mu.Unlock()
 	return true
 }
 
-func (g *Group) start(f func(context.Context, *Entry) error) {
-	t := taskPool.Get().(*groupTask)
-	t.f = f
-	g.chain.Add(&t.Entry)
-	g.wg.Add(1)
-	if g.sem == nil {
-		go g.run(t)
-		return
-	}
-	// A limited group keeps its workers until Wait, so tasks reuse
-	// goroutines instead of starting one each.
+// worker runs queued tasks, in queue order, until Wait stops the workers.
+func (g *Group) worker() {
+	defer g.workerWG.Done()
 	g.mu.Lock()
-	if g.work == nil {
-		g.work = make(chan *groupTask)
-	}
-	work := g.work
-	g.mu.Unlock()
-	select {
-	case work <- t:
-		return
-	default:
-	}
-	g.mu.Lock()
-	if g.workers < cap(g.sem) {
-		g.workers++
+	for {
+		for g.n == 0 {
+			if g.stopping {
+				g.workers--
+				g.mu.Unlock()
+				return
+			}
+			g.idle++
+			g.notEmpty.Wait()
+			g.idle--
+		}
+		t := g.ring[g.head]
+		g.ring[g.head] = nil
+		g.head = (g.head + 1) % len(g.ring)
+		g.n--
+		if g.blocked > 0 && g.n <= len(g.ring)/2 {
+			g.notFull.Broadcast() // wake producers once half the queue is free
+		}
 		g.mu.Unlock()
-		go g.worker(work, t)
-		return
-	}
-	g.mu.Unlock()
-	work <- t // the limit holds a slot for t: a worker is about to be free
-}
-
-func (g *Group) worker(work <-chan *groupTask, t *groupTask) {
-	for ok := true; ok; t, ok = <-work {
 		g.run(t)
+		g.wg.Done()
+		g.mu.Lock()
 	}
 }
 
+// run runs a task, records its error or panic, and completes its entry.
 func (g *Group) run(t *groupTask) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -158,10 +196,6 @@ func (g *Group) run(t *groupTask) {
 		t.Complete()
 		t.f = nil
 		taskPool.Put(t)
-		if g.sem != nil {
-			<-g.sem
-		}
-		g.wg.Done()
 	}()
 	ctx := g.ctx
 	if ctx == nil {
@@ -187,10 +221,12 @@ func (g *Group) run(t *groupTask) {
 func (g *Group) Wait() error {
 	g.wg.Wait()
 	g.mu.Lock()
-	if g.work != nil {
-		close(g.work) // the idle workers exit
-		g.work, g.workers = nil, 0
-	}
+	g.stopping = true // the idle workers exit
+	g.notEmpty.Broadcast()
+	g.mu.Unlock()
+	g.workerWG.Wait()
+	g.mu.Lock()
+	g.stopping = false
 	g.mu.Unlock()
 	if g.cancel != nil {
 		g.cancel(g.err)

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -83,18 +84,52 @@ func TestGroupPanic(t *testing.T) {
 	t.Fatal("Wait did not panic")
 }
 
+// TryGo queues tasks without blocking while the run queue has room, and
+// refuses once it is full.
 func TestGroupTryGo(t *testing.T) {
 	var g Group
 	g.SetLimit(1)
-	release := make(chan struct{})
-	if !g.TryGo(func(context.Context, *Entry) error { <-release; return nil }) {
+	started, release := make(chan struct{}), make(chan struct{})
+	if !g.TryGo(func(context.Context, *Entry) error { close(started); <-release; return nil }) {
 		t.Fatal("TryGo refused the first task")
 	}
-	if g.TryGo(func(context.Context, *Entry) error { return nil }) {
-		t.Fatal("TryGo accepted a task beyond the limit")
+	<-started // the only worker is busy
+	accepted := 0
+	for g.TryGo(func(context.Context, *Entry) error { return nil }) {
+		accepted++
+	}
+	if accepted != 64 {
+		t.Fatalf("TryGo accepted %d tasks behind a busy worker, want the queue's 64", accepted)
 	}
 	close(release)
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// With a limit of n, at most n tasks run at once.
+func TestGroupLimit(t *testing.T) {
+	var g Group
+	g.SetLimit(3)
+	var running, most atomic.Int32
+	for range 500 {
+		g.Go(func(context.Context, *Entry) error {
+			n := running.Add(1)
+			for {
+				m := most.Load()
+				if n <= m || most.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			runtime.Gosched()
+			running.Add(-1)
+			return nil
+		})
+	}
 	g.Wait()
+	if m := most.Load(); m > 3 || m < 1 {
+		t.Fatalf("%d tasks ran at once with a limit of 3", m)
+	}
 }
 
 func TestMapOrder(t *testing.T) {
@@ -233,4 +268,31 @@ func BenchmarkMap1000Tiny(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/task")
+}
+
+// Many goroutines calling Go at once, with a small limit, never deadlock:
+// the run queue holds tasks in chain order.
+func TestGroupConcurrentGo(t *testing.T) {
+	var g Group
+	g.SetLimit(2)
+	var producers sync.WaitGroup
+	var sections atomic.Int32
+	for range 8 {
+		producers.Go(func() {
+			for range 200 {
+				g.Go(func(ctx context.Context, e *Entry) error {
+					runtime.Gosched()
+					if err := e.Wait(ctx); err != nil {
+						return err
+					}
+					sections.Add(1)
+					return nil
+				})
+			}
+		})
+	}
+	producers.Wait()
+	if err := g.Wait(); err != nil || sections.Load() != 1600 {
+		t.Fatalf("%d sections, %v", sections.Load(), err)
+	}
 }
