@@ -2,7 +2,6 @@ package tcp
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -40,8 +39,7 @@ type HostQueue struct {
 	conn    net.Conn
 	cfg     HostConfig
 	maxH2C  int
-	hdgst   bool
-	ddgst   bool
+	dg      Digests
 	free    chan uint16 // free command identifiers: also the depth limit
 	slots   []slot
 	wmu     sync.Mutex
@@ -88,7 +86,7 @@ func NewHostQueue(ctx context.Context, conn net.Conn, cfg HostConfig) (*HostQueu
 	if cfg.MaxData <= 0 {
 		cfg.MaxData = 1 << 20
 	}
-	q := &HostQueue{conn: conn, cfg: cfg, hdgst: cfg.HeaderDigest, ddgst: cfg.DataDigest,
+	q := &HostQueue{conn: conn, cfg: cfg, dg: Digests{cfg.HeaderDigest, cfg.DataDigest},
 		free: make(chan uint16, cfg.Depth), slots: make([]slot, cfg.Depth),
 		wsignal: make(chan struct{}, 1), done: make(chan struct{})}
 	for i := range q.slots {
@@ -119,7 +117,7 @@ func NewHostQueue(ctx context.Context, conn net.Conn, cfg HostConfig) (*HostQueu
 	}
 	conn.SetDeadline(time.Time{})
 	q.maxH2C = int(resp.MaxH2CData)
-	r.SetDigests(q.hdgst, q.ddgst)
+	r.SetDigests(q.dg.Header, q.dg.Data)
 	q.wg.Add(2)
 	go q.readLoop(r)
 	go q.writeLoop()
@@ -235,7 +233,7 @@ func (q *HostQueue) Do(ctx context.Context, cmd *nvme.Command, data []byte) (nvm
 		s.read = data
 	}
 	s.mu.Unlock()
-	q.send(func(b []byte) []byte { return q.appendCapsule(b, &c, inCapsule) })
+	q.send(func(b []byte) []byte { return q.dg.AppendCapsuleCmd(b, &c, inCapsule) })
 	select {
 	case res := <-s.res:
 		q.free <- cid
@@ -259,57 +257,6 @@ func (q *HostQueue) Do(ctx context.Context, cmd *nvme.Command, data []byte) (nvm
 		}
 		return res, nil
 	}
-}
-
-func (q *HostQueue) appendCapsule(b []byte, c *nvme.Command, data []byte) []byte {
-	return q.appendPDU(b, TypeCapsuleCmd, 0, CapsuleCmdLen, func(b []byte) []byte {
-		b, _ = c.AppendBinary(b)
-		return b
-	}, data)
-}
-
-func (q *HostQueue) appendH2CData(b []byte, h DataHeader, data []byte, last bool) []byte {
-	var flags uint8
-	if last {
-		flags = FlagDataLast
-	}
-	return q.appendPDU(b, TypeH2CData, flags, DataHLen, func(b []byte) []byte {
-		b = binary.LittleEndian.AppendUint16(b, h.CID)
-		b = binary.LittleEndian.AppendUint16(b, h.TTag)
-		b = binary.LittleEndian.AppendUint32(b, h.Offset)
-		b = binary.LittleEndian.AppendUint32(b, h.Length)
-		return append(b, 0, 0, 0, 0)
-	}, data)
-}
-
-// appendPDU appends a PDU of type t: the common header, the type-specific
-// header written by specific, then data (at PDO, right after the header),
-// with the digests the connection negotiated.
-func (q *HostQueue) appendPDU(b []byte, t PDUType, flags uint8, hlen int, specific func([]byte) []byte, data []byte) []byte {
-	hd, dd := 0, 0
-	if q.hdgst {
-		flags |= FlagHDGST
-		hd = digestLen
-	}
-	if q.ddgst && len(data) > 0 {
-		flags |= FlagDDGST
-		dd = digestLen
-	}
-	pdo := 0
-	if len(data) > 0 {
-		pdo = hlen + hd
-	}
-	start := len(b)
-	b = appendHeader(b, t, flags, uint8(hlen), uint8(pdo), hlen+hd+len(data)+dd)
-	b = specific(b)
-	if hd != 0 {
-		b = binary.LittleEndian.AppendUint32(b, CRC32C(b[start:]))
-	}
-	b = append(b, data...)
-	if dd != 0 {
-		b = binary.LittleEndian.AppendUint32(b, CRC32C(data))
-	}
-	return b
 }
 
 // send appends a PDU to the write buffer; the writer goroutine sends
@@ -428,7 +375,11 @@ func (q *HostQueue) handle(p PDU) *TermError {
 		q.send(func(b []byte) []byte {
 			for off := 0; off < len(data); off += q.maxH2C {
 				n := min(q.maxH2C, len(data)-off)
-				b = q.appendH2CData(b, DataHeader{CID: h.CID, TTag: h.TTag, Offset: h.Offset + uint32(off), Length: uint32(n)}, data[off:off+n], off+n == len(data))
+				var flags uint8
+				if off+n == len(data) {
+					flags = FlagDataLast
+				}
+				b = q.dg.AppendData(b, TypeH2CData, flags, DataHeader{CID: h.CID, TTag: h.TTag, Offset: h.Offset + uint32(off)}, data[off:off+n])
 			}
 			return b
 		})

@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+
+	"github.com/complchain/complchain/nvme"
 )
 
 // PDUType is the type of an NVMe/TCP PDU.
@@ -152,6 +154,80 @@ func appendHeader(b []byte, t PDUType, flags, hlen, pdo uint8, plen int) []byte 
 	return binary.LittleEndian.AppendUint32(b, uint32(plen))
 }
 
+// Digests says which digests a connection carries, as negotiated by ICReq
+// and ICResp. The zero value carries none.
+type Digests struct{ Header, Data bool }
+
+// beginPDU appends the common header of a PDU of type t whose
+// type-specific header is hlen bytes and whose data is n bytes. With data,
+// PDO points right after the header and its digest (CPDA 0).
+func (d Digests) beginPDU(b []byte, t PDUType, flags uint8, hlen, n int) []byte {
+	plen, pdo := hlen, 0
+	if d.Header {
+		flags |= FlagHDGST
+		plen += digestLen
+	}
+	if n > 0 {
+		pdo = plen
+		plen += n
+		if d.Data {
+			flags |= FlagDDGST
+			plen += digestLen
+		}
+	}
+	return appendHeader(b, t, flags, uint8(hlen), uint8(pdo), plen)
+}
+
+// endPDU appends the header digest over b[start:], then data and its
+// digest.
+func (d Digests) endPDU(b []byte, start int, data []byte) []byte {
+	if d.Header {
+		b = binary.LittleEndian.AppendUint32(b, CRC32C(b[start:]))
+	}
+	if len(data) > 0 {
+		b = append(b, data...)
+		if d.Data {
+			b = binary.LittleEndian.AppendUint32(b, CRC32C(data))
+		}
+	}
+	return b
+}
+
+// AppendCapsuleCmd appends a CapsuleCmd PDU carrying c and its in-capsule
+// data (none if data is empty) to b.
+func (d Digests) AppendCapsuleCmd(b []byte, c *nvme.Command, data []byte) []byte {
+	start := len(b)
+	b = d.beginPDU(b, TypeCapsuleCmd, 0, CapsuleCmdLen, len(data))
+	b, _ = c.AppendBinary(b)
+	return d.endPDU(b, start, data)
+}
+
+// AppendCapsuleResp appends a CapsuleResp PDU carrying c to b.
+func (d Digests) AppendCapsuleResp(b []byte, c *nvme.Completion) []byte {
+	start := len(b)
+	b = d.beginPDU(b, TypeCapsuleRsp, 0, CapsuleRspLen, 0)
+	b, _ = c.AppendBinary(b)
+	return d.endPDU(b, start, nil)
+}
+
+// AppendData appends a data PDU (TypeH2CData or TypeC2HData) to b, or an
+// R2T PDU if t is TypeR2T (data must then be empty). h.Length is set to
+// len(data) for data PDUs. flags may hold FlagDataLast and
+// FlagDataSuccess.
+func (d Digests) AppendData(b []byte, t PDUType, flags uint8, h DataHeader, data []byte) []byte {
+	if t != TypeR2T {
+		h.Length = uint32(len(data))
+	}
+	start := len(b)
+	b = d.beginPDU(b, t, flags, DataHLen, len(data))
+	b = binary.LittleEndian.AppendUint16(b, h.CID)
+	b = binary.LittleEndian.AppendUint16(b, h.TTag)
+	b = binary.LittleEndian.AppendUint32(b, h.Offset)
+	b = binary.LittleEndian.AppendUint32(b, h.Length)
+	b = append(b, 0, 0, 0, 0)
+	return d.endPDU(b, start, data)
+}
+
 // A PDU is one decoded PDU. Its slices point into the Reader's buffer and
 // are valid until the next call of Next.
 type PDU struct {
@@ -278,6 +354,24 @@ func AppendICReq(b []byte, r ICReq) []byte {
 	b = binary.LittleEndian.AppendUint16(b, r.PFV)
 	b = append(b, r.HPDA, r.Digests)
 	b = binary.LittleEndian.AppendUint32(b, r.MaxR2T)
+	return append(b, make([]byte, ICLen-16)...)
+}
+
+// ParseICReq decodes the type-specific part of an ICReq PDU.
+func ParseICReq(p PDU) (ICReq, error) {
+	if p.Type != TypeICReq || len(p.Specific) < 8 {
+		return ICReq{}, protoErr(FESSequence, 0, "expected ICReq, got PDU type %#x", uint8(p.Type))
+	}
+	s := p.Specific
+	return ICReq{PFV: binary.LittleEndian.Uint16(s), HPDA: s[2], Digests: s[3], MaxR2T: binary.LittleEndian.Uint32(s[4:])}, nil
+}
+
+// AppendICResp appends the 128-byte ICResp PDU for r to b.
+func AppendICResp(b []byte, r ICResp) []byte {
+	b = appendHeader(b, TypeICResp, 0, ICLen, 0, ICLen)
+	b = binary.LittleEndian.AppendUint16(b, r.PFV)
+	b = append(b, r.CPDA, r.Digests)
+	b = binary.LittleEndian.AppendUint32(b, r.MaxH2CData)
 	return append(b, make([]byte, ICLen-16)...)
 }
 
