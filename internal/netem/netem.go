@@ -185,6 +185,11 @@ func (c *conn) Read(p []byte) (int, error) {
 // Write queues p for delivery Delay from now and returns at once (it
 // blocks only when a great many writes are in flight).
 func (c *conn) Write(p []byte) (int, error) {
+	select {
+	case <-c.closed:
+		return 0, net.ErrClosed
+	default:
+	}
 	c.wmu.Lock()
 	if err := c.werr; err != nil {
 		c.wmu.Unlock()
