@@ -1,0 +1,342 @@
+package tcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/complchain/complchain/nvme"
+)
+
+// A Request is one command received by ServeTarget.
+type Request struct {
+	Command nvme.Command
+	// Data holds the host-to-controller data, fully received (in-capsule
+	// or through R2T and H2CData), or nil.
+	Data []byte
+}
+
+// A Response answers a Request.
+type Response struct {
+	// Completion carries Result and Status; ServeTarget fills in CID,
+	// SQID and SQHead.
+	Completion nvme.Completion
+	// Data is the controller-to-host data. At most the length the
+	// command's SGL asked for is sent.
+	Data []byte
+}
+
+// A Handler executes commands for ServeTarget. ServeNVMe is called in a
+// goroutine of its own for each command; ctx is cancelled when the
+// connection ends, and ServeTarget waits for every call to return.
+type Handler interface {
+	ServeNVMe(ctx context.Context, req *Request) Response
+}
+
+// HandlerFunc adapts a function to a Handler.
+type HandlerFunc func(ctx context.Context, req *Request) Response
+
+// ServeNVMe calls f(ctx, req).
+func (f HandlerFunc) ServeNVMe(ctx context.Context, req *Request) Response { return f(ctx, req) }
+
+// TargetConfig configures ServeTarget. The zero value is usable.
+type TargetConfig struct {
+	// MaxH2CData is the MAXH2CDATA advertised in ICResp: the most data one
+	// H2CData PDU may carry. 0 means 128 KiB; it is rounded up to 4096.
+	MaxH2CData uint32
+	// InCapsuleSize is the most in-capsule data a command may carry.
+	// 0 means 8192.
+	InCapsuleSize int
+	// MaxC2HData is the most data sent in one C2HData PDU. 0 means 128 KiB.
+	MaxC2HData int
+	// MaxTransfer bounds the data of one command in either direction;
+	// a larger command completes with StatusInvalidField without
+	// data moving. 0 means 1 MiB.
+	MaxTransfer int
+	// MaxOutstanding is the number of commands that may be outstanding
+	// (receiving data, executing or being answered); while that many are,
+	// ServeTarget stops reading the connection. 0 means 128.
+	MaxOutstanding int
+
+	// MalformedAfter, if positive, replaces the response after
+	// MalformedAfter responses with a PDU whose header is invalid (fault
+	// knob for tests).
+	MalformedAfter int
+	// DropAfter, if positive, closes the connection without a word
+	// once DropAfter commands have been received (fault knob for tests).
+	DropAfter int
+}
+
+// ErrDropped is returned by ServeTarget when it closed the connection
+// because of TargetConfig.DropAfter.
+var ErrDropped = errors.New("nvme/tcp: connection dropped by fault knob")
+
+// ServeTarget serves the controller side of one NVMe/TCP connection: it
+// answers the host's ICReq (with the digests the host asked for), reads
+// command capsules, gathers their write data (in-capsule, or by R2T and
+// H2CData), calls h for each command in its own goroutine and sends each
+// response (C2HData, then CapsuleResp) when its handler returns, in
+// whatever order that is. It owns conn and closes it before returning.
+//
+// ServeTarget returns nil when the host closes the connection between
+// PDUs, ctx.Err() when ctx is done, a *TermError for a protocol error (it
+// sent the host a C2HTermReq first) or for a H2CTermReq from the host, and
+// other errors wrapping the I/O failure.
+func ServeTarget(ctx context.Context, conn net.Conn, cfg TargetConfig, h Handler) error {
+	if cfg.MaxH2CData == 0 {
+		cfg.MaxH2CData = 128 << 10
+	}
+	cfg.MaxH2CData = (cfg.MaxH2CData + MinMaxH2CData - 1) / MinMaxH2CData * MinMaxH2CData
+	if cfg.InCapsuleSize <= 0 {
+		cfg.InCapsuleSize = 8192
+	}
+	if cfg.MaxC2HData <= 0 {
+		cfg.MaxC2HData = 128 << 10
+	}
+	if cfg.MaxTransfer <= 0 {
+		cfg.MaxTransfer = 1 << 20
+	}
+	if cfg.MaxOutstanding <= 0 {
+		cfg.MaxOutstanding = 128
+	}
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	t := &target{cfg: cfg, h: h, ctx: ctx, w: newBatchWriter(conn),
+		slots: make(chan struct{}, cfg.MaxOutstanding), xfers: map[uint16]*xfer{}}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	err := t.serve(conn)
+	stop() // before cancel, which would run it: the writer still has to flush
+	cancel()
+	t.wg.Wait()
+	conn.SetWriteDeadline(time.Now().Add(time.Second)) // a host that stopped reading cannot hold us
+	t.w.close()
+	conn.Close()
+	if parent.Err() != nil {
+		return parent.Err()
+	}
+	return err
+}
+
+type target struct {
+	cfg    TargetConfig
+	h      Handler
+	ctx    context.Context
+	w      *batchWriter
+	dg     Digests
+	wg     sync.WaitGroup
+	slots  chan struct{}    // one token per outstanding command
+	xfers  map[uint16]*xfer // writes waiting for H2CData, by transfer tag
+	ttag   uint16
+	qid    uint16
+	sqsize int // submission queue size; 0 until Connect
+	sqhd   int // commands fetched, mod sqsize
+
+	mu    sync.Mutex
+	nresp int
+}
+
+type xfer struct {
+	cmd  nvme.Command
+	sq   sqPos
+	data []byte
+	got  int
+}
+
+func (t *target) serve(conn net.Conn) error {
+	r := NewReader(conn, max(int(t.cfg.MaxH2CData), t.cfg.InCapsuleSize))
+	p, err := r.Next()
+	if err != nil {
+		return t.readErr(err)
+	}
+	ic, err := ParseICReq(p)
+	switch {
+	case err != nil:
+		return t.term(err.(*TermError))
+	case ic.PFV != 0:
+		return t.term(protoErr(FESUnsupportedParams, 8, "ICReq PFV %d", ic.PFV))
+	case ic.HPDA != 0:
+		return t.term(protoErr(FESUnsupportedParams, 10, "HPDA %d is not supported", ic.HPDA))
+	case ic.Digests&^(DigestHeader|DigestData) != 0:
+		return t.term(protoErr(FESUnsupportedParams, 11, "digest bits %#x", ic.Digests))
+	}
+	t.dg = Digests{ic.Digests&DigestHeader != 0, ic.Digests&DigestData != 0}
+	t.w.send(func(b []byte) []byte {
+		return AppendICResp(b, ICResp{Digests: ic.Digests, MaxH2CData: t.cfg.MaxH2CData})
+	})
+	r.SetDigests(t.dg.Header, t.dg.Data)
+	ncmds := 0
+	for {
+		p, err := r.Next()
+		if err != nil {
+			return t.readErr(err)
+		}
+		var te *TermError
+		switch p.Type {
+		case TypeCapsuleCmd:
+			ncmds++
+			if t.cfg.DropAfter > 0 && ncmds > t.cfg.DropAfter {
+				conn.Close() // at once: no response may leave
+				return ErrDropped
+			}
+			te = t.capsule(p)
+		case TypeH2CData:
+			te = t.h2cData(p)
+		case TypeH2CTermReq:
+			return ParseTermReq(p)
+		default:
+			te = protoErr(FESInvalidHeader, 0, "unexpected PDU type %#x from a host", uint8(p.Type))
+		}
+		if te != nil {
+			return t.term(te)
+		}
+	}
+}
+
+func (t *target) readErr(err error) error {
+	var te *TermError
+	if errors.As(err, &te) {
+		return t.term(te)
+	}
+	if err == io.EOF {
+		return nil
+	}
+	return fmt.Errorf("nvme/tcp: read: %w", err)
+}
+
+// term sends a C2HTermReq for te and returns te.
+func (t *target) term(te *TermError) error {
+	t.w.send(func(b []byte) []byte { return AppendTermReq(b, TypeC2HTermReq, te.FES, te.Offset, nil) })
+	return te
+}
+
+// acquire takes an outstanding-command token, waiting (and so not reading
+// the connection) while all are taken.
+func (t *target) acquire() bool {
+	select {
+	case t.slots <- struct{}{}:
+		return true
+	case <-t.ctx.Done():
+		return false
+	}
+}
+
+func (t *target) capsule(p PDU) *TermError {
+	var cmd nvme.Command
+	cmd.UnmarshalBinary(p.Specific)
+	if !t.acquire() {
+		return nil
+	}
+	sq := t.fetched(&cmd)
+	sgl := cmd.SGL()
+	dir := cmd.DataDirection()
+	switch {
+	case sgl.Type == nvme.SGLDataBlockOffset:
+		if len(p.Data) > t.cfg.InCapsuleSize {
+			return protoErr(FESDataLimit, 4, "%d bytes of in-capsule data, limit %d", len(p.Data), t.cfg.InCapsuleSize)
+		}
+		if sgl.Addr != 0 || int(sgl.Length) != len(p.Data) || dir != nvme.HostToController {
+			t.respond(&cmd, sq, Response{Completion: nvme.Completion{Status: nvme.StatusSGLInvalidData | nvme.StatusDNR}})
+			return nil
+		}
+		t.dispatch(&cmd, sq, append([]byte(nil), p.Data...))
+	case len(p.Data) != 0:
+		return protoErr(FESInvalidHeader, 3, "in-capsule data with SGL type %#x", sgl.Type)
+	case sgl.Type != nvme.SGLTransportDataBlock:
+		t.respond(&cmd, sq, Response{Completion: nvme.Completion{Status: nvme.StatusSGLInvalidType | nvme.StatusDNR}})
+	case int64(sgl.Length) > int64(t.cfg.MaxTransfer):
+		t.respond(&cmd, sq, Response{Completion: nvme.Completion{Status: nvme.StatusInvalidField | nvme.StatusDNR}})
+	case dir == nvme.HostToController && sgl.Length > 0:
+		t.ttag++
+		x := &xfer{cmd: cmd, sq: sq, data: make([]byte, sgl.Length)}
+		t.xfers[t.ttag] = x
+		h := DataHeader{CID: cmd.CID, TTag: t.ttag, Length: sgl.Length}
+		t.w.send(func(b []byte) []byte { return t.dg.AppendData(b, TypeR2T, 0, h, nil) })
+	default:
+		t.dispatch(&cmd, sq, nil)
+	}
+	return nil
+}
+
+// fetched counts a command fetched from the submission queue and returns
+// the queue's ID and new head; a Connect sets the queue's ID and size.
+func (t *target) fetched(cmd *nvme.Command) sqPos {
+	if cmd.Opcode == nvme.OpFabrics && cmd.FabricsType() == nvme.FabricsConnect {
+		t.qid = uint16(cmd.CDW10 >> 16)
+		t.sqsize = int(uint16(cmd.CDW11)) + 1
+	}
+	t.sqhd++
+	if t.sqsize > 0 {
+		t.sqhd %= t.sqsize
+	}
+	return sqPos{t.qid, uint16(t.sqhd)}
+}
+
+// sqPos is a submission queue's ID and head as a command left it.
+type sqPos struct{ id, head uint16 }
+
+func (t *target) h2cData(p PDU) *TermError {
+	h := ParseDataHeader(p)
+	x := t.xfers[h.TTag]
+	switch {
+	case x == nil || x.cmd.CID != h.CID:
+		return protoErr(FESInvalidHeader, 10, "H2CData for unknown transfer tag %d (CID %d)", h.TTag, h.CID)
+	case int(h.Length) != len(p.Data):
+		return protoErr(FESInvalidHeader, 16, "H2CData length %d with %d bytes of data", h.Length, len(p.Data))
+	case int(h.Offset) != x.got || int(h.Offset)+len(p.Data) > len(x.data):
+		return protoErr(FESDataRange, 12, "H2CData offset %d length %d for a %d-byte write at %d", h.Offset, h.Length, len(x.data), x.got)
+	}
+	x.got += copy(x.data[h.Offset:], p.Data)
+	last := x.got == len(x.data)
+	if last != (p.Flags&FlagDataLast != 0) {
+		return protoErr(FESInvalidHeader, 1, "LAST_PDU flag %v at %d of %d bytes", !last, x.got, len(x.data))
+	}
+	if last {
+		delete(t.xfers, h.TTag)
+		t.dispatch(&x.cmd, x.sq, x.data)
+	}
+	return nil
+}
+
+// dispatch runs the handler for cmd in a goroutine of its own.
+func (t *target) dispatch(cmd *nvme.Command, sq sqPos, data []byte) {
+	req := &Request{Command: *cmd, Data: data}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		t.respond(&req.Command, sq, t.h.ServeNVMe(t.ctx, req))
+	}()
+}
+
+// respond queues the response to cmd and releases its token.
+func (t *target) respond(cmd *nvme.Command, sq sqPos, resp Response) {
+	defer func() { <-t.slots }()
+	c := resp.Completion
+	c.CID, c.SQID, c.SQHead = cmd.CID, sq.id, sq.head
+	data := resp.Data
+	if cmd.DataDirection() != nvme.ControllerToHost {
+		data = nil
+	}
+	data = data[:min(len(data), int(cmd.SGL().Length))]
+	t.mu.Lock()
+	t.nresp++
+	bad := t.cfg.MalformedAfter > 0 && t.nresp == t.cfg.MalformedAfter+1
+	t.mu.Unlock()
+	t.w.send(func(b []byte) []byte {
+		if bad {
+			return append(b, byte(TypeCapsuleRsp), 0, 99, 0, 24, 0, 0, 0) // HLEN 99
+		}
+		for off := 0; off < len(data); off += t.cfg.MaxC2HData {
+			n := min(t.cfg.MaxC2HData, len(data)-off)
+			var flags uint8
+			if off+n == len(data) {
+				flags = FlagDataLast
+			}
+			b = t.dg.AppendData(b, TypeC2HData, flags, DataHeader{CID: c.CID, Offset: uint32(off)}, data[off:off+n])
+		}
+		return t.dg.AppendCapsuleResp(b, &c)
+	})
+}

@@ -1,0 +1,77 @@
+package tcp
+
+import (
+	"net"
+	"sync"
+)
+
+// A batchWriter collects PDUs from any number of goroutines and writes
+// everything collected so far in one Write from a goroutine of its own, so
+// concurrent responses share system calls.
+type batchWriter struct {
+	conn    net.Conn
+	mu      sync.Mutex
+	buf     []byte
+	spare   []byte
+	closing bool
+	err     error // first write error; set before done is closed
+	wake    chan struct{}
+	done    chan struct{}
+}
+
+func newBatchWriter(conn net.Conn) *batchWriter {
+	w := &batchWriter{conn: conn, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go w.loop()
+	return w
+}
+
+// send appends PDUs with appendPDU and wakes the writer. It never blocks on
+// the connection.
+func (w *batchWriter) send(appendPDU func([]byte) []byte) {
+	w.mu.Lock()
+	if w.err == nil && !w.closing {
+		w.buf = appendPDU(w.buf)
+	}
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close writes what was sent before it and stops the writer.
+func (w *batchWriter) close() {
+	w.mu.Lock()
+	w.closing = true
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	<-w.done
+}
+
+func (w *batchWriter) loop() {
+	defer close(w.done)
+	for range w.wake {
+		w.mu.Lock()
+		b, closing := w.buf, w.closing
+		w.buf, w.spare = w.spare[:0], nil
+		w.mu.Unlock()
+		if len(b) > 0 {
+			if _, err := w.conn.Write(b); err != nil {
+				w.mu.Lock()
+				w.err = err
+				w.mu.Unlock()
+				return
+			}
+		}
+		w.mu.Lock()
+		w.spare = b[:0]
+		empty := len(w.buf) == 0
+		w.mu.Unlock()
+		if closing && empty {
+			return
+		}
+	}
+}
