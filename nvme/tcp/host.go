@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -228,7 +229,9 @@ func (q *HostQueue) Do(ctx context.Context, cmd *nvme.Command, data []byte) (nvm
 	s.state = slotWaiting
 	s.read, s.write, s.got = nil, nil, 0
 	if c.DataDirection() == nvme.HostToController {
-		s.write = data
+		if inCapsule == nil {
+			s.write = data // sent on R2T
+		}
 	} else {
 		s.read = data
 	}
@@ -247,7 +250,8 @@ func (q *HostQueue) Do(ctx context.Context, cmd *nvme.Command, data []byte) (nvm
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.state == slotWaiting {
-			s.state = slotAbandoned // the reader frees the CID when the answer comes
+			s.state = slotAbandoned        // the reader frees the CID when the answer comes
+			s.write = bytes.Clone(s.write) // an R2T may still ask for it; the caller owns data again
 			return nvme.Completion{}, ctx.Err()
 		}
 		res := <-s.res // answered just now
@@ -318,9 +322,9 @@ func (q *HostQueue) readLoop(r *Reader) {
 	}
 }
 
-func (q *HostQueue) slot(cid uint16) (*slot, *TermError) {
+func (q *HostQueue) slot(cid uint16, off uint32) (*slot, *TermError) {
 	if int(cid) >= len(q.slots) {
-		return nil, protoErr(FESInvalidHeader, 8, "command identifier %d was never sent", cid)
+		return nil, protoErr(FESInvalidHeader, off, "command identifier %d was never sent", cid)
 	}
 	return &q.slots[cid], nil
 }
@@ -331,10 +335,10 @@ func (q *HostQueue) handle(p PDU) *TermError {
 	case TypeCapsuleRsp:
 		var c nvme.Completion
 		c.UnmarshalBinary(p.Specific)
-		return q.complete(c.CID, c)
+		return q.complete(c.CID, c, 20) // CQE CID at byte 20 of the PDU
 	case TypeC2HData:
 		h := ParseDataHeader(p)
-		s, err := q.slot(h.CID)
+		s, err := q.slot(h.CID, 8)
 		if err != nil {
 			return err
 		}
@@ -358,11 +362,11 @@ func (q *HostQueue) handle(p PDU) *TermError {
 			if p.Flags&FlagDataLast == 0 {
 				return protoErr(FESInvalidHeader, 1, "SUCCESS flag without LAST_PDU")
 			}
-			return q.complete(h.CID, nvme.Completion{CID: h.CID})
+			return q.complete(h.CID, nvme.Completion{CID: h.CID}, 8)
 		}
 	case TypeR2T:
 		h := ParseDataHeader(p)
-		s, err := q.slot(h.CID)
+		s, err := q.slot(h.CID, 8)
 		if err != nil {
 			return err
 		}
@@ -393,8 +397,8 @@ func (q *HostQueue) handle(p PDU) *TermError {
 	return nil
 }
 
-func (q *HostQueue) complete(cid uint16, c nvme.Completion) *TermError {
-	s, err := q.slot(cid)
+func (q *HostQueue) complete(cid uint16, c nvme.Completion, off uint32) *TermError {
+	s, err := q.slot(cid, off)
 	if err != nil {
 		return err
 	}
@@ -408,7 +412,7 @@ func (q *HostQueue) complete(cid uint16, c nvme.Completion) *TermError {
 		s.state = slotIdle
 		q.free <- cid
 	default:
-		return protoErr(FESSequence, 8, "completion for idle command %d", cid)
+		return protoErr(FESSequence, off, "completion for idle command %d", cid)
 	}
 	return nil
 }

@@ -1,9 +1,11 @@
 package tcp_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"testing"
 
@@ -15,14 +17,18 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// fakeController accepts one connection and answers ICReq with resp, then
-// sends raw bytes.
-func fakeController(t *testing.T, icresp []byte, then []byte) string {
+// fakeController accepts one connection, answers ICReq with icresp, reads
+// one command capsule (72 bytes, no digests, no data), then sends raw
+// bytes. With hangup it then closes the connection; otherwise it reads
+// until the host closes and reports the first PDU type it read on term
+// (-1 if none).
+func fakeController(t *testing.T, icresp, then []byte, hangup bool) (addr string, term <-chan int) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
+	got := make(chan int, 1)
 	t.Cleanup(func() { ln.Close(); <-done })
 	go func() {
 		defer close(done)
@@ -31,15 +37,25 @@ func fakeController(t *testing.T, icresp []byte, then []byte) string {
 			return
 		}
 		defer c.Close()
-		buf := make([]byte, 128)
-		if _, err := c.Read(buf); err != nil {
+		if _, err := io.ReadFull(c, make([]byte, 128)); err != nil {
 			return
 		}
 		c.Write(icresp)
+		if _, err := io.ReadFull(c, make([]byte, tcp.CapsuleCmdLen)); err != nil {
+			return
+		}
 		c.Write(then)
-		c.Read(make([]byte, 4096)) // until the host closes
+		if hangup {
+			return
+		}
+		b, _ := io.ReadAll(c) // until the host closes
+		if len(b) == 0 {
+			got <- -1
+			return
+		}
+		got <- int(b[0])
 	}()
-	return ln.Addr().String()
+	return ln.Addr().String(), got
 }
 
 func icresp(digests uint8, maxh2c uint32) []byte {
@@ -51,37 +67,71 @@ func icresp(digests uint8, maxh2c uint32) []byte {
 	return b
 }
 
+// A controller that breaks the protocol, lies about lengths, stops
+// mid-PDU or vanishes fails the outstanding command with a typed error,
+// and the host sends H2CTermReq for protocol errors.
 func TestBadControllers(t *testing.T) {
-	garbageHeader := []byte{0x05, 0, 99, 0, 24, 0, 0, 0}
-	hugePLen := []byte{0x07, 0, 24, 24, 0xff, 0xff, 0xff, 0x7f}
+	var d tcp.Digests
+	c2h := func(h tcp.DataHeader, n int) []byte {
+		return d.AppendData(nil, tcp.TypeC2HData, tcp.FlagDataLast, h, make([]byte, n))
+	}
 	tests := []struct {
 		name   string
 		icresp []byte
 		then   []byte
-		fes    tcp.FES
+		hangup bool
+		fes    tcp.FES // 0: not a protocol error
+		remote bool
 	}{
-		{"DigestMismatch", icresp(tcp.DigestHeader, 8192), nil, tcp.FESUnsupportedParams},
-		{"SmallMaxH2C", icresp(0, 1024), nil, tcp.FESUnsupportedParams},
-		{"WrongHLen", icresp(0, 8192), garbageHeader, tcp.FESInvalidHeader},
-		{"HugePLen", icresp(0, 8192), hugePLen, tcp.FESInvalidHeader},
-		{"UnknownType", icresp(0, 8192), []byte{0x08, 0, 24, 0, 24, 0, 0, 0}, tcp.FESInvalidHeader},
+		{"DigestMismatch", icresp(tcp.DigestHeader, 8192), nil, false, tcp.FESUnsupportedParams, false},
+		{"SmallMaxH2C", icresp(0, 1024), nil, false, tcp.FESUnsupportedParams, false},
+		{"WrongHLen", icresp(0, 8192), []byte{0x05, 0, 99, 0, 24, 0, 0, 0}, false, tcp.FESInvalidHeader, false},
+		{"HugePLen", icresp(0, 8192), []byte{0x07, 0, 24, 24, 0xff, 0xff, 0xff, 0x7f}, false, tcp.FESInvalidHeader, false},
+		{"UnknownType", icresp(0, 8192), []byte{0x08, 0, 24, 0, 24, 0, 0, 0}, false, tcp.FESInvalidHeader, false},
+		{"Garbage", icresp(0, 8192), bytes.Repeat([]byte{0xff}, 64), false, tcp.FESInvalidHeader, false},
+		{"UnknownCID", icresp(0, 8192), d.AppendCapsuleResp(nil, &nvme.Completion{CID: 9}), false, tcp.FESInvalidHeader, false},
+		{"IdleCID", icresp(0, 8192), append(d.AppendCapsuleResp(nil, &nvme.Completion{}), d.AppendCapsuleResp(nil, &nvme.Completion{})...), false, tcp.FESSequence, false},
+		{"DataOutOfRange", icresp(0, 8192), c2h(tcp.DataHeader{Offset: 4000}, 200), false, tcp.FESDataRange, false},
+		{"DataLengthLie", icresp(0, 8192), c2h(tcp.DataHeader{}, 200)[:24:24], false, 0, false}, // then hangs up mid-data
+		{"PeerTermReq", icresp(0, 8192), tcp.AppendTermReq(nil, tcp.TypeC2HTermReq, tcp.FESDataLimit, 16, nil), false, tcp.FESDataLimit, true},
+		{"StopsMidPDU", icresp(0, 8192), d.AppendCapsuleResp(nil, &nvme.Completion{})[:10], true, 0, false},
+		{"Vanishes", icresp(0, 8192), nil, true, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := fakeController(t, tt.icresp, tt.then)
+			hangup := tt.hangup || tt.name == "DataLengthLie"
+			addr, term := fakeController(t, tt.icresp, tt.then, hangup)
 			conn, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Fatal(err)
 			}
-			q, err := tcp.NewHostQueue(context.Background(), conn, tcp.HostConfig{})
+			q, err := tcp.NewHostQueue(context.Background(), conn, tcp.HostConfig{Depth: 1})
 			if err == nil {
 				cmd := nvme.IdentifyCommand(nvme.CNSController, 0)
 				_, err = q.Do(context.Background(), &cmd, make([]byte, 4096))
+				if err != nil && tt.name == "IdleCID" {
+					err = nil // the first completion was fine
+				}
+				if err == nil {
+					<-q.Done()
+					err = q.Err()
+				}
 				q.Close()
 			}
 			var te *tcp.TermError
-			if !errors.As(err, &te) || te.FES != tt.fes {
-				t.Fatalf("error %v, want a TermError with FES %v", err, tt.fes)
+			if tt.fes == 0 {
+				if !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Fatalf("error %v, want one wrapping io.ErrUnexpectedEOF", err)
+				}
+				return
+			}
+			if !errors.As(err, &te) || te.FES != tt.fes || te.Remote != tt.remote {
+				t.Fatalf("error %v, want a TermError with FES %v (remote %v)", err, tt.fes, tt.remote)
+			}
+			if !tt.remote && tt.then != nil {
+				if typ := <-term; typ != int(tcp.TypeH2CTermReq) {
+					t.Fatalf("controller read PDU type %d, want H2CTermReq", typ)
+				}
 			}
 		})
 	}

@@ -286,6 +286,8 @@ func (t *target) h2cData(p PDU) *TermError {
 		return protoErr(FESInvalidHeader, 10, "H2CData for unknown transfer tag %d (CID %d)", h.TTag, h.CID)
 	case int(h.Length) != len(p.Data):
 		return protoErr(FESInvalidHeader, 16, "H2CData length %d with %d bytes of data", h.Length, len(p.Data))
+	case len(p.Data) > int(t.cfg.MaxH2CData):
+		return protoErr(FESDataLimit, 16, "H2CData of %d bytes, MAXH2CDATA %d", len(p.Data), t.cfg.MaxH2CData)
 	case int(h.Offset) != x.got || int(h.Offset)+len(p.Data) > len(x.data):
 		return protoErr(FESDataRange, 12, "H2CData offset %d length %d for a %d-byte write at %d", h.Offset, h.Length, len(x.data), x.got)
 	}
@@ -317,7 +319,7 @@ func (t *target) respond(cmd *nvme.Command, sq sqPos, resp Response) {
 	c := resp.Completion
 	c.CID, c.SQID, c.SQHead = cmd.CID, sq.id, sq.head
 	data := resp.Data
-	if cmd.DataDirection() != nvme.ControllerToHost {
+	if cmd.DataDirection() != nvme.ControllerToHost || c.Status != 0 {
 		data = nil
 	}
 	data = data[:min(len(data), int(cmd.SGL().Length))]
