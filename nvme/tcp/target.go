@@ -57,9 +57,12 @@ type TargetConfig struct {
 	// a larger command completes with StatusInvalidField without
 	// data moving. 0 means 1 MiB.
 	MaxTransfer int
-	// MaxOutstanding is the number of commands that may be outstanding
-	// (receiving data, executing or being answered); while that many are,
-	// ServeTarget stops reading the connection. 0 means 128.
+	// MaxOutstanding is the number of commands that may execute at once
+	// (from the handler call until the response is queued); while that
+	// many do, ServeTarget stops reading the connection. Writes waiting
+	// for their H2CData do not count, but at most max(MaxOutstanding,
+	// queue size) may wait: a host that starts more is cut off with
+	// FESDataLimit. 0 means 128.
 	MaxOutstanding int
 
 	// MalformedAfter, if positive, replaces the response after
@@ -213,8 +216,9 @@ func (t *target) term(te *TermError) error {
 	return te
 }
 
-// acquire takes an outstanding-command token, waiting (and so not reading
-// the connection) while all are taken.
+// acquire takes an executing-command token, waiting (and so not reading
+// the connection) while all are taken. Writes waiting for H2CData hold no
+// token: their data may sit behind further capsules in the stream.
 func (t *target) acquire() bool {
 	select {
 	case t.slots <- struct{}{}:
@@ -227,12 +231,26 @@ func (t *target) acquire() bool {
 func (t *target) capsule(p PDU) *TermError {
 	var cmd nvme.Command
 	cmd.UnmarshalBinary(p.Specific)
-	if !t.acquire() {
-		return nil
-	}
 	sq := t.fetched(&cmd)
 	sgl := cmd.SGL()
 	dir := cmd.DataDirection()
+	if dir == nvme.HostToController && sgl.Type == nvme.SGLTransportDataBlock && sgl.Length > 0 && int64(sgl.Length) <= int64(t.cfg.MaxTransfer) {
+		if len(t.xfers) >= max(t.cfg.MaxOutstanding, t.sqsize) {
+			return protoErr(FESDataLimit, 0, "%d writes already wait for data", len(t.xfers))
+		}
+		t.ttag++
+		for t.xfers[t.ttag] != nil {
+			t.ttag++
+		}
+		x := &xfer{cmd: cmd, sq: sq, data: make([]byte, sgl.Length)}
+		t.xfers[t.ttag] = x
+		h := DataHeader{CID: cmd.CID, TTag: t.ttag, Length: sgl.Length}
+		t.w.send(func(b []byte) []byte { return t.dg.AppendData(b, TypeR2T, 0, h, nil) })
+		return nil
+	}
+	if !t.acquire() {
+		return nil
+	}
 	switch {
 	case sgl.Type == nvme.SGLDataBlockOffset:
 		if len(p.Data) > t.cfg.InCapsuleSize {
@@ -249,12 +267,6 @@ func (t *target) capsule(p PDU) *TermError {
 		t.respond(&cmd, sq, Response{Completion: nvme.Completion{Status: nvme.StatusSGLInvalidType | nvme.StatusDNR}})
 	case int64(sgl.Length) > int64(t.cfg.MaxTransfer):
 		t.respond(&cmd, sq, Response{Completion: nvme.Completion{Status: nvme.StatusInvalidField | nvme.StatusDNR}})
-	case dir == nvme.HostToController && sgl.Length > 0:
-		t.ttag++
-		x := &xfer{cmd: cmd, sq: sq, data: make([]byte, sgl.Length)}
-		t.xfers[t.ttag] = x
-		h := DataHeader{CID: cmd.CID, TTag: t.ttag, Length: sgl.Length}
-		t.w.send(func(b []byte) []byte { return t.dg.AppendData(b, TypeR2T, 0, h, nil) })
 	default:
 		t.dispatch(&cmd, sq, nil)
 	}
@@ -298,6 +310,9 @@ func (t *target) h2cData(p PDU) *TermError {
 	}
 	if last {
 		delete(t.xfers, h.TTag)
+		if !t.acquire() {
+			return nil
+		}
 		t.dispatch(&x.cmd, x.sq, x.data)
 	}
 	return nil
