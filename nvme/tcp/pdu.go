@@ -1,16 +1,3 @@
-// Package tcp implements the NVMe over TCP transport: the PDU codec and a
-// host-side queue pair over a net.Conn.
-//
-// The codec follows the NVMe/TCP Transport Specification: an 8-byte common
-// header (type, flags, HLEN, PDO, PLEN), a type-specific header, an optional
-// header digest, optional data and an optional data digest (CRC32C). A
-// Reader validates every header before it reads the rest of a PDU, and never
-// buffers more than its configured maximum, whatever PLEN claims.
-//
-// Protocol violations are reported as *TermError, which carries the fatal
-// error status (FES) and offset that the NVMe/TCP TermReq PDU sends; a
-// queue that detects one sends the TermReq and closes the connection, as
-// the specification requires.
 package tcp
 
 import (

@@ -1,0 +1,74 @@
+// Package tcp implements the NVMe over TCP transport: the PDU codec, the
+// host side of a queue pair (HostQueue) and the controller side of one
+// connection (ServeTarget).
+//
+// # Codec
+//
+// A PDU is an 8-byte common header (type, flags, HLEN, PDO, PLEN), a
+// type-specific header, an optional header digest, optional data and an
+// optional data digest. Digests are CRC-32C (Castagnoli), stored
+// little-endian, over the HLEN bytes of the header and over the data.
+// Reader.Next decodes the common header first and checks, before it reads
+// or allocates anything else: the type is known; HLEN is the one of that
+// type (128 for ICReq/ICResp, 72 for CapsuleCmd, 24 for the others); the
+// header digest flag is present when negotiated; PLEN covers the header
+// and its digest and is at most header + 255 bytes of padding + the
+// Reader's maximum data + 4 (152 for TermReq); PDO is 0 without data and
+// otherwise lies between the end of the header and PLEN. Its buffer is
+// reused, so a PDU's slices are valid only until the next call, and it never
+// holds more than that bound whatever PLEN claims. Digests are verified
+// once the PDU is in.
+//
+// Writers append to a caller's buffer: AppendICReq, AppendICResp,
+// AppendTermReq, and the methods of Digests (AppendCapsuleCmd,
+// AppendCapsuleResp, AppendData for H2CData, C2HData and R2T), which set
+// the digest flags, PDO and PLEN. Encoding and decoding a capsule allocate
+// nothing; they reproduce byte for byte the PDUs Linux sends (testdata
+// holds real captures).
+//
+// # Host queue
+//
+// NewHostQueue sends ICReq and checks ICResp as Linux does: PFV 0, digests
+// exactly as requested, CPDA 0, MAXH2CDATA a multiple of 4 and at least
+// 4096. Do then runs commands concurrently, up to HostConfig.Depth: it
+// assigns a free command identifier (one whose caller gave up stays taken
+// until the controller answers), sets the SGL (in-capsule data for writes
+// up to InCapsuleSize and always for fabrics commands, such as Connect's
+// 1024 bytes; a transport data block otherwise), and one reader goroutine
+// matches completions in any order, copies C2HData into the caller's buffer
+// (offsets must follow each other within the buffer; a DATA_SUCCESS flag,
+// valid only with LAST_PDU, completes the command) and answers R2T with
+// H2CData PDUs of at most MAXH2CDATA bytes. One writer goroutine sends
+// everything queued since its last write in a single write.
+//
+// # Target
+//
+// ServeTarget answers ICReq (PFV 0, HPDA 0, digests as asked), reads
+// capsules, gathers write data (in-capsule, or one R2T per command for the
+// whole transfer, then H2CData PDUs in order, each at most MAXH2CDATA),
+// calls the Handler in a goroutine per command and sends C2HData PDUs of
+// at most MaxC2HData bytes, then the CapsuleResp with CID, SQID and SQHead
+// filled in (SQHead counts fetched commands modulo the queue size taken
+// from Connect). It does not use the DATA_SUCCESS optimisation. Limits:
+// InCapsuleSize, MaxH2CData, MaxTransfer (a larger command fails with
+// StatusInvalidField), and MaxOutstanding executing commands, beyond
+// which it stops reading the connection.
+//
+// Fault knobs for tests: TargetConfig.MalformedAfter sends a PDU with an
+// invalid HLEN in place of a response, TargetConfig.DropAfter closes the
+// connection without a word when a command beyond that count arrives
+// (ServeTarget then returns ErrDropped).
+//
+// # Errors
+//
+// A protocol violation is a *TermError carrying the fatal error status
+// (FES) and the offset of the offending header field, like the ConnectionError
+// of golang.org/x/net/http2. The side that detects it sends a TermReq with
+// them and closes the connection; a TermReq from the peer becomes a
+// *TermError with Remote set. A HostQueue that stops fails every
+// outstanding and later command with the same error: a *TermError, an
+// error wrapping io.ErrUnexpectedEOF or the network error when the peer
+// vanished or stopped mid-PDU, or ErrClosed after Close. A command the
+// controller failed returns its nvme.Status. Match them with errors.As and
+// errors.Is.
+package tcp
