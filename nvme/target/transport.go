@@ -5,11 +5,17 @@ import (
 	"net"
 
 	"github.com/complchain/complchain/internal/netem"
+	"github.com/complchain/complchain/nvme"
+	"github.com/complchain/complchain/nvme/tcp"
 )
 
 // inCapsuleSize is the in-capsule data an I/O command may carry
-// (Identify Controller IOCCSZ reports 64 bytes more).
-const inCapsuleSize = 8192
+// (Identify Controller IOCCSZ reports 64 bytes more), and maxH2CData the
+// MAXH2CDATA the target advertises in ICResp.
+const (
+	inCapsuleSize = 8192
+	maxH2CData    = 128 << 10
+)
 
 // serveConn serves one accepted connection until it ends or ctx is done.
 func (t *Target) serveConn(ctx context.Context, nc net.Conn, listen net.Addr) {
@@ -25,7 +31,17 @@ func (t *Target) serveConn(ctx context.Context, nc net.Conn, listen net.Addr) {
 		c = netem.Wrap(nc, netem.Link{Delay: t.cfg.Delay})
 	}
 	t.log.Debug("connection accepted", "remote", q.remote.String())
-	err := serveTCP(ctx, c, q, t.faults.Load().MalformedAfter, 2*t.cfg.QueueDepth)
+	cfg := tcp.TargetConfig{
+		MaxH2CData:     maxH2CData,
+		InCapsuleSize:  inCapsuleSize,
+		MaxTransfer:    maxTransfer,
+		MaxOutstanding: 2 * t.cfg.QueueDepth,
+		MalformedAfter: t.faults.Load().MalformedAfter,
+	}
+	err := tcp.ServeTarget(ctx, c, cfg, tcp.HandlerFunc(func(ctx context.Context, req *tcp.Request) tcp.Response {
+		r := q.serve(ctx, &req.Command, req.Data)
+		return tcp.Response{Completion: nvme.Completion{Result: r.result, Status: r.status}, Data: r.data}
+	}))
 	c.Close()
 	q.release()
 	t.log.Debug("connection closed", "remote", q.remote.String(), "err", err)
