@@ -43,10 +43,7 @@ type HostQueue struct {
 	dg      Digests
 	free    chan uint16 // free command identifiers: also the depth limit
 	slots   []slot
-	wmu     sync.Mutex
-	wbuf    []byte
-	wspare  []byte
-	wsignal chan struct{}
+	w       *batchWriter
 	done    chan struct{}
 	errOnce sync.Once
 	err     error
@@ -89,7 +86,7 @@ func NewHostQueue(ctx context.Context, conn net.Conn, cfg HostConfig) (*HostQueu
 	}
 	q := &HostQueue{conn: conn, cfg: cfg, dg: Digests{cfg.HeaderDigest, cfg.DataDigest},
 		free: make(chan uint16, cfg.Depth), slots: make([]slot, cfg.Depth),
-		wsignal: make(chan struct{}, 1), done: make(chan struct{})}
+		done: make(chan struct{})}
 	for i := range q.slots {
 		q.slots[i].res = make(chan nvme.Completion, 1)
 		q.free <- uint16(i)
@@ -119,9 +116,9 @@ func NewHostQueue(ctx context.Context, conn net.Conn, cfg HostConfig) (*HostQueu
 	conn.SetDeadline(time.Time{})
 	q.maxH2C = int(resp.MaxH2CData)
 	r.SetDigests(q.dg.Header, q.dg.Data)
-	q.wg.Add(2)
+	q.w = newBatchWriter(conn, func(err error) { q.fail(fmt.Errorf("nvme/tcp: write: %w", err), nil) })
+	q.wg.Add(1)
 	go q.readLoop(r)
-	go q.writeLoop()
 	return q, nil
 }
 
@@ -173,6 +170,7 @@ func (q *HostQueue) Err() error {
 // ErrClosed. It waits for the queue's goroutines to exit.
 func (q *HostQueue) Close() error {
 	q.fail(ErrClosed, nil)
+	q.w.close()
 	q.wg.Wait()
 	return nil
 }
@@ -181,13 +179,12 @@ func (q *HostQueue) Close() error {
 func (q *HostQueue) fail(err error, term []byte) {
 	q.errOnce.Do(func() {
 		q.err = err
-		if term != nil {
-			q.conn.SetWriteDeadline(time.Now().Add(time.Second))
-			q.wmu.Lock()
-			q.conn.Write(term)
-			q.wmu.Unlock()
-		}
 		close(q.done)
+		if term != nil {
+			q.send(func(b []byte) []byte { return append(b, term...) })
+			q.conn.SetWriteDeadline(time.Now().Add(time.Second)) // a peer that stopped reading cannot hold us
+			q.w.close()
+		}
 		q.conn.Close()
 	})
 }
@@ -263,41 +260,9 @@ func (q *HostQueue) Do(ctx context.Context, cmd *nvme.Command, data []byte) (nvm
 	}
 }
 
-// send appends a PDU to the write buffer; the writer goroutine sends
-// everything buffered in one write, so concurrent commands share syscalls.
-func (q *HostQueue) send(appendPDU func([]byte) []byte) {
-	q.wmu.Lock()
-	q.wbuf = appendPDU(q.wbuf)
-	q.wmu.Unlock()
-	select {
-	case q.wsignal <- struct{}{}:
-	default:
-	}
-}
-
-func (q *HostQueue) writeLoop() {
-	defer q.wg.Done()
-	for {
-		select {
-		case <-q.wsignal:
-		case <-q.done:
-			return
-		}
-		q.wmu.Lock()
-		b := q.wbuf
-		q.wbuf, q.wspare = q.wspare[:0], nil
-		q.wmu.Unlock()
-		if len(b) > 0 {
-			if _, err := q.conn.Write(b); err != nil {
-				q.fail(fmt.Errorf("nvme/tcp: write: %w", err), nil)
-				return
-			}
-		}
-		q.wmu.Lock()
-		q.wspare = b[:0]
-		q.wmu.Unlock()
-	}
-}
+// send queues PDUs for the writer goroutine, which sends everything queued
+// in one write, so concurrent commands share system calls.
+func (q *HostQueue) send(appendPDU func([]byte) []byte) { q.w.send(appendPDU) }
 
 func (q *HostQueue) readLoop(r *Reader) {
 	defer q.wg.Done()

@@ -108,7 +108,7 @@ func ServeTarget(ctx context.Context, conn net.Conn, cfg TargetConfig, h Handler
 	}
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
-	t := &target{cfg: cfg, h: h, ctx: ctx, w: newBatchWriter(conn),
+	t := &target{cfg: cfg, h: h, ctx: ctx, w: newBatchWriter(conn, func(error) { conn.Close() }),
 		slots: make(chan struct{}, cfg.MaxOutstanding), xfers: map[uint16]*xfer{}}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	err := t.serve(conn)
@@ -120,6 +120,9 @@ func ServeTarget(ctx context.Context, conn net.Conn, cfg TargetConfig, h Handler
 	conn.Close()
 	if parent.Err() != nil {
 		return parent.Err()
+	}
+	if werr := t.w.err; werr != nil && errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("nvme/tcp: write: %w", werr) // the write failed first
 	}
 	return err
 }

@@ -17,10 +17,13 @@ type batchWriter struct {
 	err     error // first write error; set before done is closed
 	wake    chan struct{}
 	done    chan struct{}
+	onErr   func(error) // called, if set, from the writer goroutine after a write fails
 }
 
-func newBatchWriter(conn net.Conn) *batchWriter {
-	w := &batchWriter{conn: conn, wake: make(chan struct{}, 1), done: make(chan struct{})}
+// newBatchWriter starts a writer on conn; onErr, if not nil, is called
+// from the writer goroutine when a write fails.
+func newBatchWriter(conn net.Conn, onErr func(error)) *batchWriter {
+	w := &batchWriter{conn: conn, onErr: onErr, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go w.loop()
 	return w
 }
@@ -52,7 +55,12 @@ func (w *batchWriter) close() {
 }
 
 func (w *batchWriter) loop() {
-	defer close(w.done)
+	defer func() {
+		close(w.done)
+		if w.err != nil && w.onErr != nil {
+			w.onErr(w.err)
+		}
+	}()
 	for range w.wake {
 		w.mu.Lock()
 		b, closing := w.buf, w.closing
