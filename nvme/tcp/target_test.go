@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -335,6 +336,18 @@ func TestTargetRejectsHost(t *testing.T) {
 			b = tcp.Digests{}.AppendData(b, tcp.TypeH2CData, tcp.FlagDataLast, tcp.DataHeader{CID: 1, TTag: 5}, make([]byte, 8))
 			c.Write(b)
 		}, tcp.FESInvalidHeader},
+		{"TooManyWritesWaiting", func(c net.Conn) {
+			b := tcp.AppendICReq(nil, tcp.ICReq{})
+			cmd := nvme.Command{Opcode: nvme.OpWrite, NSID: 1}
+			cmd.SetSGL(nvme.SGL{Length: 4096, Type: nvme.SGLTransportDataBlock})
+			for i := range 129 {
+				cmd.CID = uint16(i)
+				b = tcp.Digests{}.AppendCapsuleCmd(b, &cmd, nil)
+			}
+			go c.Write(b)
+			io.ReadFull(c, make([]byte, 128+128*24)) // ICResp and 128 R2Ts
+
+		}, tcp.FESDataLimit},
 		{"LyingPLen", func(c net.Conn) {
 			b := tcp.AppendICReq(nil, tcp.ICReq{})
 			c.Write(append(b, byte(tcp.TypeCapsuleCmd), 0, 72, 72, 0xff, 0xff, 0xff, 0x0f))
@@ -376,6 +389,50 @@ func TestTargetRejectsHost(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// With MaxOutstanding commands executing, ServeTarget reads no more: no
+// more handlers start until one returns.
+func TestBackPressure(t *testing.T) {
+	const limit = 2
+	var (
+		mu               sync.Mutex
+		running, maxSeen int
+	)
+	started := make(chan struct{}, 8)
+	tokens := make(chan struct{}, 8)
+	h := tcp.HandlerFunc(func(ctx context.Context, req *tcp.Request) tcp.Response {
+		mu.Lock()
+		running++
+		maxSeen = max(maxSeen, running)
+		mu.Unlock()
+		started <- struct{}{}
+		<-tokens
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return tcp.Response{}
+	})
+	q, _ := pair(t, tcp.TargetConfig{MaxOutstanding: limit}, tcp.HostConfig{Depth: 8}, h, nil)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			cmd := nvme.Command{Opcode: nvme.OpFlush, NSID: 1}
+			if _, err := q.Do(context.Background(), &cmd, nil); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for range limit {
+		<-started
+	}
+	for range 8 {
+		tokens <- struct{}{}
+	}
+	wg.Wait()
+	if maxSeen != limit {
+		t.Fatalf("%d handlers ran at once, want %d", maxSeen, limit)
 	}
 }
 
