@@ -202,6 +202,7 @@ type run struct {
 	commands atomic.Int64
 	done     atomic.Int64
 	listed   atomic.Int64
+	probing  bool // NSIDs 1..NN are probed: inactive ones are no failure
 }
 
 // Scan lists the controller's namespaces, identifies them and registers
@@ -335,6 +336,7 @@ func (r *run) list(ctx context.Context, dispatch func(*task) error) error {
 
 // sequential probes NSIDs 1..NN, for controllers without the NSID list.
 func (r *run) sequential(ctx context.Context, emit func(uint32) error, staleBelow func(uint64) []uint32, send func(*task) error) error {
+	r.probing = true // set before the first probe task starts
 	nn := r.s.Ctrl.IdentifyController().NN
 	for nsid := uint32(1); nsid != 0 && nsid <= nn; nsid++ {
 		if err := emit(nsid); err != nil {
@@ -443,6 +445,10 @@ func (r *run) runTask(t *task) {
 	idt, err := r.identify(t.nsid)
 	identified := time.Now()
 	s.Trace.Span(track, "identify", start, identified)
+	var st nvme.Status
+	if r.probing && errors.As(err, &st) && st.Code() == nvme.StatusInvalidNamespace {
+		return // an inactive NSID, as a probe expects
+	}
 	if err != nil {
 		r.fail(t.nsid, err)
 		return

@@ -274,3 +274,25 @@ func TestBound(t *testing.T) {
 		t.Fatalf("Bound = %v", got)
 	}
 }
+
+// A controller without the NSID list is probed NSID by NSID up to NN:
+// the active namespaces are registered in order, the inactive skipped.
+func TestSequentialFallback(t *testing.T) {
+	tg, c := setup(t, target.Config{MaxNSID: 40, Faults: target.Faults{NoNSIDList: true}})
+	for _, id := range []uint32{3, 7, 8, 40} {
+		if err := tg.Attach(target.Namespace{NSID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, mode := range []scan.Mode{scan.Ordered, scan.Sync} {
+		s := &scan.Scanner{Ctrl: c, Mode: mode}
+		res, err := s.Scan(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[uint32]string{3: "nvme0n1", 7: "nvme0n2", 8: "nvme0n3", 40: "nvme0n4"}
+		if got := names(s.Namespaces()); fmt.Sprint(got) != fmt.Sprint(want) || res.Listed != 40 || len(res.Failed) != 0 {
+			t.Fatalf("%v: names %v, probed %d, failed %v", mode, got, res.Listed, res.Failed)
+		}
+	}
+}

@@ -91,6 +91,9 @@ func (c *controller) identify(cmd *nvme.Command) response {
 		ci := c.ctrlInfo()
 		b = appendIdentifyController(nil, &ci)
 	case nvme.CNSActiveNamespaces:
+		if c.t.faults.Load().NoNSIDList {
+			return fail(nvme.StatusInvalidField | nvme.StatusDNR)
+		}
 		if cmd.NSID >= nvme.NSIDAll-1 {
 			return fail(nvme.StatusInvalidNamespace | nvme.StatusDNR)
 		}

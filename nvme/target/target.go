@@ -149,6 +149,10 @@ type Faults struct {
 	// MalformedAfter, when positive, makes a connection send a PDU with an
 	// invalid header in place of its response number MalformedAfter+1.
 	MalformedAfter int
+	// NoNSIDList makes Identify CNS 02h (the active NSID list) fail with
+	// Invalid Field in Command and DNR, as on controllers that lack it, so
+	// hosts must probe NSIDs one by one.
+	NoNSIDList bool
 }
 
 // Config configures a Target. The zero value serves DefaultNQN with no
