@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"io"
 	"os"
 	"testing"
@@ -315,5 +316,42 @@ func TestReencodeLinux(t *testing.T) {
 			}
 			t.Logf("%s%s: re-encoded %v", name, dir, seen)
 		}
+	}
+}
+
+// PDUs the captures lack, beside their bytes as the transport
+// specification lays them out.
+func TestEncodeBytes(t *testing.T) {
+	tests := []struct {
+		name string
+		got  []byte
+		want []byte
+	}{
+		{"R2T", Digests{}.AppendData(nil, TypeR2T, 0, DataHeader{CID: 0x0102, TTag: 0x0304, Offset: 0x1000, Length: 0x2000}, nil), []byte{
+			0x09, 0x00, 24, 0, 24, 0, 0, 0, // type, flags, HLEN, PDO, PLEN
+			0x02, 0x01, 0x04, 0x03, // CCCID, TTAG
+			0x00, 0x10, 0, 0, 0x00, 0x20, 0, 0, // R2TO, R2TL
+			0, 0, 0, 0}},
+		{"H2CData", Digests{}.AppendData(nil, TypeH2CData, FlagDataLast, DataHeader{CID: 5, TTag: 6, Offset: 8}, []byte{0xaa, 0xbb}), []byte{
+			0x06, FlagDataLast, 24, 24, 26, 0, 0, 0,
+			5, 0, 6, 0, 8, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0,
+			0xaa, 0xbb}},
+		{"C2HTermReq", AppendTermReq(nil, TypeC2HTermReq, FESDataRange, 12, []byte{0x07, 0, 24, 24}), []byte{
+			0x03, 0, 24, 0, 28, 0, 0, 0,
+			0x04, 0x00, 12, 0, 0, 0, // FES, FEI
+			0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+			0x07, 0, 24, 24}},
+		{"ICReq", AppendICReq(nil, ICReq{Digests: DigestHeader | DigestData})[:16], []byte{
+			0x00, 0, 128, 0, 128, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0}},
+	}
+	for _, tt := range tests {
+		if !bytes.Equal(tt.got, tt.want) {
+			t.Errorf("%s:\n got %x\nwant %x", tt.name, tt.got, tt.want)
+		}
+	}
+	var cqe nvme.Completion
+	hd := Digests{Header: true}.AppendCapsuleResp(nil, &cqe)
+	if len(hd) != 28 || hd[1] != FlagHDGST || binary.LittleEndian.Uint32(hd[24:]) != crc32.Checksum(hd[:24], crc32.MakeTable(crc32.Castagnoli)) {
+		t.Errorf("CapsuleResp with header digest: %x", hd)
 	}
 }
