@@ -390,11 +390,10 @@ func (r *run) identify(nsid uint32) (identity, error) {
 	)
 	r.commands.Add(CommandsPerNamespace)
 	desc := func() { out.ids, descErr = r.s.Ctrl.IdentifyNSDescriptors(r.ctx, nsid) }
+	var wg sync.WaitGroup
 	if r.s.Mode == Sync {
 		desc()
-	}
-	var wg sync.WaitGroup
-	if r.s.Mode != Sync {
+	} else {
 		wg.Go(desc)
 	}
 	id, err := r.s.Ctrl.IdentifyNamespace(r.ctx, nsid)
