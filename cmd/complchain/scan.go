@@ -56,7 +56,8 @@ func (f *scanFlags) register(cmd *cobra.Command) {
 const embeddedQueueDepth = 1024
 
 // connect starts the embedded target if no address was given, and
-// connects to the subsystem. stop undoes both.
+// connects to the subsystem. stop undoes both; on error there is nothing
+// to undo.
 func (f *scanFlags) connect(ctx context.Context) (c *host.Controller, tg *target.Target, stop func(), err error) {
 	addr, nqn := f.addr, f.nqn
 	if f.namespaces < 0 || f.rtt < 0 || f.queueDepth < 0 || f.queueDepth > host.MaxAdminQueueDepth {
@@ -75,7 +76,8 @@ func (f *scanFlags) connect(ctx context.Context) (c *host.Controller, tg *target
 	if nqn == "" {
 		entries, err := host.Discover(cctx, addr, cfg)
 		if err != nil {
-			return nil, tg, closeTarget(tg), fmt.Errorf("discover subsystems at %s (or give --nqn): %w", addr, err)
+			closeTarget(tg)()
+			return nil, nil, nil, fmt.Errorf("discover subsystems at %s (or give --nqn): %w", addr, err)
 		}
 		for _, e := range entries {
 			if e.SubsystemType == 2 {
@@ -84,7 +86,8 @@ func (f *scanFlags) connect(ctx context.Context) (c *host.Controller, tg *target
 			}
 		}
 		if nqn == "" {
-			return nil, tg, closeTarget(tg), fmt.Errorf("the discovery log at %s lists no NVM subsystem; give --nqn", addr)
+			closeTarget(tg)()
+			return nil, nil, nil, fmt.Errorf("the discovery log at %s lists no NVM subsystem; give --nqn", addr)
 		}
 	}
 	cfg.SubsystemNQN = nqn
@@ -93,7 +96,8 @@ func (f *scanFlags) connect(ctx context.Context) (c *host.Controller, tg *target
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("connect to %s: no answer within %v", addr, f.timeout)
 		}
-		return nil, tg, closeTarget(tg), err
+		closeTarget(tg)()
+		return nil, nil, nil, err
 	}
 	return c, tg, func() { c.Close(); closeTarget(tg)() }, nil
 }
