@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -44,8 +45,13 @@ runs the asynchronous SCSI host scan on emulated hosts.`,
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCmd().ExecuteContext(ctx)
+	interrupted := ctx.Err() != nil
 	stop()
-	if err != nil {
+	switch {
+	case err != nil && interrupted && errors.Is(err, context.Canceled):
+		fmt.Fprintln(os.Stderr, "complchain: interrupted")
+		os.Exit(130)
+	case err != nil:
 		fmt.Fprintf(os.Stderr, "complchain: %v\n", err)
 		os.Exit(1)
 	}
