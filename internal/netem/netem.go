@@ -62,7 +62,8 @@ type conn struct {
 	wg     sync.WaitGroup
 
 	rmu  sync.Mutex
-	rbuf []byte
+	rbuf []byte    // data of the chunk being read
+	rat  time.Time // when rbuf's chunk arrives
 	rerr error
 
 	wmu     sync.Mutex
@@ -140,23 +141,50 @@ func (c *conn) receive() {
 
 func (c *conn) send() {
 	defer c.wg.Done()
+	var batch []byte
 	for {
 		select {
 		case ch := <-c.out:
 			if !c.wait(ch.at) {
 				return
 			}
-			if _, err := c.Conn.Write(ch.b); err != nil {
-				c.wmu.Lock()
-				c.werr = err
-				c.wmu.Unlock()
-				c.Conn.Close()
+			// Send everything already due in one write, as a link
+			// delivers back-to-back segments together.
+			batch = append(batch[:0], ch.b...)
+		more:
+			for {
+				select {
+				case next := <-c.out:
+					if next.at.After(time.Now()) {
+						if _, err := c.Conn.Write(batch); err != nil {
+							c.failWrite(err)
+							return
+						}
+						if !c.wait(next.at) {
+							return
+						}
+						batch = batch[:0]
+					}
+					batch = append(batch, next.b...)
+				default:
+					break more
+				}
+			}
+			if _, err := c.Conn.Write(batch); err != nil {
+				c.failWrite(err)
 				return
 			}
 		case <-c.closed:
 			return
 		}
 	}
+}
+
+func (c *conn) failWrite(err error) {
+	c.wmu.Lock()
+	c.werr = err
+	c.wmu.Unlock()
+	c.Conn.Close()
 }
 
 // Read reads data that has arrived: bytes the peer wrote at least Delay
@@ -172,13 +200,32 @@ func (c *conn) Read(p []byte) (int, error) {
 		if !ok {
 			return 0, net.ErrClosed
 		}
-		if !c.wait(ch.at) {
-			return 0, net.ErrClosed
-		}
-		c.rbuf, c.rerr = ch.b, ch.err
+		c.rbuf, c.rat, c.rerr = ch.b, ch.at, ch.err
+	}
+	if !c.wait(c.rat) {
+		return 0, net.ErrClosed
 	}
 	n := copy(p, c.rbuf)
 	c.rbuf = c.rbuf[n:]
+	// Fill the rest of p with data that has arrived already.
+	for n < len(p) && len(c.rbuf) == 0 && c.rerr == nil {
+		select {
+		case ch, ok := <-c.in:
+			if !ok {
+				c.rerr = net.ErrClosed
+				return n, nil
+			}
+			c.rbuf, c.rat, c.rerr = ch.b, ch.at, ch.err
+			if ch.at.After(time.Now()) {
+				return n, nil // not arrived yet: a later Read waits for it
+			}
+			m := copy(p[n:], c.rbuf)
+			c.rbuf = c.rbuf[m:]
+			n += m
+		default:
+			return n, nil
+		}
+	}
 	return n, nil
 }
 
