@@ -3,11 +3,20 @@
 // in both directions, without serialising — many writes are in flight at
 // once, as on a real link, so Q messages sent back to back arrive one delay
 // later, not Q delays later.
+//
+// Wrapping one end of a connection is enough: with Delay = RTT/2 on a
+// server's accepted connections, every client sees a round-trip time of
+// RTT.
+//
+//	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+//	c, _ := ln.Accept()
+//	c = netem.Wrap(c, netem.Link{Delay: rtt / 2})
 package netem
 
 import (
 	"math/rand/v2"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -15,95 +24,118 @@ import (
 
 // Link describes the emulated link.
 type Link struct {
-	// Delay is the one-way delay added in each direction: wrapping one end
-	// of a connection adds 2 × Delay to its round-trip time.
+	// Delay is the one-way delay added in each direction: bytes written
+	// on the wrapped connection reach the peer Delay later, and bytes the
+	// peer wrote become readable Delay after they arrived. Wrapping one
+	// end of a connection thus adds 2 × Delay to its round-trip time.
 	Delay time.Duration
-	// Jitter adds a random extra delay in [0, Jitter) to each write, but
-	// never reorders bytes: a write is never delivered before an earlier
-	// one.
+	// Jitter adds a random extra delay in [0, Jitter) to each write (and
+	// each read from the underlying connection), but never reorders
+	// bytes: data is never delivered before data sent earlier.
 	Jitter time.Duration
 	// Seed seeds the jitter.
 	Seed uint64
 	// Spin is how long before each delivery the link stops sleeping and
 	// polls the clock: timers on many systems fire up to a millisecond
 	// late, which would add to short delays. 0 means 1.5 ms; a negative
-	// value disables polling (then delays are only as exact as timers).
+	// value disables polling (then delays are only as exact as timers;
+	// use it under testing/synctest, where polling never sees time move).
 	Spin time.Duration
 }
 
 // Wrap returns a connection that sends and receives through c with the
-// delays of l. Close closes c at once; data still in flight is dropped, as
-// when a link goes down.
+// delays of l. It uses two goroutines, one each way, whatever the number
+// of writes in flight.
+//
+// Deadlines are honoured by the returned connection itself, not passed to
+// c: a Read past its deadline fails with an error for which
+// errors.Is(err, os.ErrDeadlineExceeded) holds, and the connection stays
+// usable once the deadline is moved.
+//
+// Close delivers the data already written, each byte at its due time, as
+// TCP delivers data before its FIN, then closes c; it waits at most one
+// second past the last due time for a peer that does not read. Reads
+// pending or made after Close fail with net.ErrClosed, as do writes.
 func Wrap(c net.Conn, l Link) net.Conn {
 	if l.Spin == 0 {
 		l.Spin = 1500 * time.Microsecond
 	}
 	d := &conn{Conn: c, link: l, in: make(chan chunk, 1024), out: make(chan chunk, 1024),
-		closed: make(chan struct{}), rng: rand.New(rand.NewPCG(l.Seed, 1))}
-	d.wg.Add(2)
+		closing: make(chan struct{}), closed: make(chan struct{}), sent: make(chan struct{}),
+		rin: rand.New(rand.NewPCG(l.Seed, 1)), rout: rand.New(rand.NewPCG(l.Seed, 2)),
+		rd: newDeadline(), wd: newDeadline()}
+	d.wg.Add(1)
 	go d.receive()
 	go d.send()
 	return d
 }
 
+// A chunk is data in flight, due at at; buf is its pooled buffer.
 type chunk struct {
 	b   []byte
+	buf *[]byte
 	at  time.Time
 	err error
 }
 
 type conn struct {
 	net.Conn
-	link   Link
-	in     chan chunk // received from c, readable once due
-	out    chan chunk // written, sent to c once due
-	closed chan struct{}
-	once   sync.Once
-	wg     sync.WaitGroup
+	link    Link
+	in      chan chunk    // received from c, readable once due
+	out     chan chunk    // written, sent to c once due; closed by Close
+	closing chan struct{} // closed first by Close: Read and Write fail
+	closed  chan struct{} // closed once c is closed: the goroutines stop
+	sent    chan struct{} // closed when send returns
+	once    sync.Once
+	wg      sync.WaitGroup // receive
+	rd, wd  *deadline
 
 	rmu  sync.Mutex
-	rbuf []byte    // data of the chunk being read
-	rat  time.Time // when rbuf's chunk arrives
+	rch  chunk // the chunk being read
 	rerr error
 
 	wmu     sync.Mutex
 	werr    error
-	rng     *rand.Rand
-	lastIn  time.Time // guarded by the receive goroutine
-	lastOut time.Time // guarded by wmu
+	rout    *rand.Rand // guarded by wmu
+	lastOut time.Time  // guarded by wmu
+	rin     *rand.Rand // owned by receive
 }
 
-// due returns when data sent now arrives, after last.
-func (c *conn) due(last time.Time, jitter func() time.Duration) time.Time {
-	at := time.Now().Add(c.link.Delay + jitter())
-	if at.Before(last) {
-		at = last
+// due returns when data sent now arrives, never before last.
+func (c *conn) due(last time.Time, rng *rand.Rand) time.Time {
+	d := c.link.Delay
+	if c.link.Jitter > 0 {
+		d += time.Duration(rng.Int64N(int64(c.link.Jitter)))
 	}
-	return at
+	return maxTime(time.Now().Add(d), last)
 }
 
-func (c *conn) jitterLocked() time.Duration {
-	if c.link.Jitter <= 0 {
-		return 0
+func maxTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
 	}
-	return time.Duration(c.rng.Int64N(int64(c.link.Jitter)))
+	return a
 }
 
-// wait returns at t, or false if the connection closed first.
-func (c *conn) wait(t time.Time) bool {
+// wait returns true at t, or false if stop or stop2 is closed first.
+func (c *conn) wait(t time.Time, stop, stop2 <-chan struct{}) bool {
 	if d := time.Until(t) - max(c.link.Spin, 0); d > 0 {
 		tm := time.NewTimer(d)
+		defer tm.Stop()
 		select {
 		case <-tm.C:
-		case <-c.closed:
-			tm.Stop()
+		case <-stop:
+			return false
+		case <-stop2:
 			return false
 		}
 	}
 	if c.link.Spin > 0 {
 		for time.Now().Before(t) {
 			select {
-			case <-c.closed:
+			case <-stop:
+				return false
+			case <-stop2:
 				return false
 			default:
 			}
@@ -116,22 +148,23 @@ func (c *conn) wait(t time.Time) bool {
 func (c *conn) receive() {
 	defer c.wg.Done()
 	defer close(c.in)
-	var jmu sync.Mutex
-	jitter := func() time.Duration { jmu.Lock(); defer jmu.Unlock(); return c.jitterLocked() }
-	buf := make([]byte, 32<<10)
+	var last time.Time
+	rbuf := make([]byte, 32<<10)
 	for {
-		n, err := c.Conn.Read(buf)
+		n, err := c.Conn.Read(rbuf)
 		if n > 0 {
-			c.lastIn = c.due(c.lastIn, jitter)
+			last = c.due(last, c.rin)
+			b, buf := getBuf(n)
+			copy(b, rbuf[:n])
 			select {
-			case c.in <- chunk{b: append([]byte(nil), buf[:n]...), at: c.lastIn}:
+			case c.in <- chunk{b: b, buf: buf, at: last}:
 			case <-c.closed:
 				return
 			}
 		}
 		if err != nil {
 			select {
-			case c.in <- chunk{err: err, at: c.due(c.lastIn, func() time.Duration { return 0 })}:
+			case c.in <- chunk{err: err, at: maxTime(time.Now().Add(c.link.Delay), last)}:
 			case <-c.closed:
 			}
 			return
@@ -140,127 +173,309 @@ func (c *conn) receive() {
 }
 
 func (c *conn) send() {
-	defer c.wg.Done()
+	defer close(c.sent)
 	var batch []byte
-	for {
-		select {
-		case ch := <-c.out:
-			if !c.wait(ch.at) {
-				return
-			}
-			// Send everything already due in one write, as a link
-			// delivers back-to-back segments together.
-			batch = append(batch[:0], ch.b...)
-		more:
-			for {
-				select {
-				case next := <-c.out:
-					if next.at.After(time.Now()) {
-						if _, err := c.Conn.Write(batch); err != nil {
-							c.failWrite(err)
-							return
-						}
-						if !c.wait(next.at) {
-							return
-						}
-						batch = batch[:0]
-					}
-					batch = append(batch, next.b...)
-				default:
+	for ch := range c.out {
+		if !c.wait(ch.at, c.closed, nil) {
+			putBuf(ch.buf)
+			break
+		}
+		// Send everything already due in one write, as a link delivers
+		// back-to-back segments together.
+		batch = append(batch[:0], ch.b...)
+		putBuf(ch.buf)
+	more:
+		for {
+			select {
+			case next, ok := <-c.out:
+				if !ok {
 					break more
 				}
+				if next.at.After(time.Now()) {
+					if !c.write(batch) || !c.wait(next.at, c.closed, nil) {
+						putBuf(next.buf)
+						goto fail
+					}
+					batch = batch[:0]
+				}
+				batch = append(batch, next.b...)
+				putBuf(next.buf)
+			default:
+				break more
 			}
-			if _, err := c.Conn.Write(batch); err != nil {
-				c.failWrite(err)
-				return
-			}
-		case <-c.closed:
-			return
 		}
+		if !c.write(batch) {
+			break
+		}
+	}
+fail:
+	// Keep Write from blocking on a full queue until Close.
+	for ch := range c.out {
+		putBuf(ch.buf)
 	}
 }
 
-func (c *conn) failWrite(err error) {
-	c.wmu.Lock()
-	c.werr = err
-	c.wmu.Unlock()
-	c.Conn.Close()
+// write writes b to c; on failure it records the error for Write and
+// closes c, ending the connection as a broken link does.
+func (c *conn) write(b []byte) bool {
+	if _, err := c.Conn.Write(b); err != nil {
+		c.wmu.Lock()
+		if c.werr == nil {
+			c.werr = err
+		}
+		c.wmu.Unlock()
+		c.Conn.Close()
+		return false
+	}
+	return true
 }
 
 // Read reads data that has arrived: bytes the peer wrote at least Delay
-// ago.
+// ago. It fills p with as much arrived data as is at hand.
 func (c *conn) Read(p []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	for len(c.rbuf) == 0 {
-		if c.rerr != nil {
-			return 0, c.rerr
-		}
-		ch, ok := <-c.in
-		if !ok {
-			return 0, net.ErrClosed
-		}
-		c.rbuf, c.rat, c.rerr = ch.b, ch.at, ch.err
-	}
-	if !c.wait(c.rat) {
+	if isClosed(c.closing) {
 		return 0, net.ErrClosed
 	}
-	n := copy(p, c.rbuf)
-	c.rbuf = c.rbuf[n:]
-	// Fill the rest of p with data that has arrived already.
-	for n < len(p) && len(c.rbuf) == 0 && c.rerr == nil {
+	if err := c.readable(); err != nil {
+		return 0, err
+	}
+	if len(c.rch.b) == 0 {
+		return 0, c.rerr
+	}
+	if !c.wait(c.rch.at, c.closing, c.rd.done()) {
+		return 0, c.stopErr()
+	}
+	n := 0
+	for {
+		m := copy(p[n:], c.rch.b)
+		c.rch.b = c.rch.b[m:]
+		n += m
+		if len(c.rch.b) > 0 || n == len(p) {
+			return n, nil
+		}
+		putBuf(c.rch.buf)
+		c.rch = chunk{}
+		// Take the next chunk too if it has arrived already.
 		select {
 		case ch, ok := <-c.in:
 			if !ok {
 				c.rerr = net.ErrClosed
 				return n, nil
 			}
-			c.rbuf, c.rat, c.rerr = ch.b, ch.at, ch.err
+			if ch.err != nil {
+				c.rerr = ch.err
+				if ch.at.After(time.Now()) {
+					c.rch.at = ch.at // the error is due later
+				}
+				return n, nil
+			}
+			c.rch = ch
 			if ch.at.After(time.Now()) {
 				return n, nil // not arrived yet: a later Read waits for it
 			}
-			m := copy(p[n:], c.rbuf)
-			c.rbuf = c.rbuf[m:]
-			n += m
 		default:
 			return n, nil
 		}
 	}
-	return n, nil
 }
 
-// Write queues p for delivery Delay from now and returns at once (it
-// blocks only when a great many writes are in flight).
-func (c *conn) Write(p []byte) (int, error) {
+// readable makes c.rch hold unread data, or c.rerr the error to report,
+// waiting for the next chunk if need be.
+func (c *conn) readable() error {
+	for len(c.rch.b) == 0 && c.rerr == nil {
+		select {
+		case ch, ok := <-c.in:
+			if !ok {
+				c.rerr = net.ErrClosed
+				break
+			}
+			c.rch, c.rerr = ch, ch.err
+		case <-c.closing:
+			return net.ErrClosed
+		case <-c.rd.done():
+			return os.ErrDeadlineExceeded
+		}
+	}
+	if c.rerr != nil && len(c.rch.b) == 0 {
+		// An error (such as io.EOF) arrives when the peer's last byte
+		// would have.
+		if !c.wait(c.rch.at, c.closing, c.rd.done()) {
+			return c.stopErr()
+		}
+		c.rch.at = time.Time{}
+	}
+	return nil
+}
+
+// stopErr reports why a wait on closing or the read deadline stopped.
+func (c *conn) stopErr() error {
 	select {
-	case <-c.closed:
-		return 0, net.ErrClosed
+	case <-c.closing:
+		return net.ErrClosed
 	default:
+		return os.ErrDeadlineExceeded
+	}
+}
+
+// Write queues a copy of p for delivery Delay from now and returns at once
+// (it blocks only when a great many writes are in flight).
+func (c *conn) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
 	}
 	c.wmu.Lock()
-	if err := c.werr; err != nil {
-		c.wmu.Unlock()
-		return 0, err
-	}
-	c.lastOut = c.due(c.lastOut, c.jitterLocked)
-	ch := chunk{b: append([]byte(nil), p...), at: c.lastOut}
 	defer c.wmu.Unlock() // queue in the order of the due times
+	if c.werr != nil {
+		return 0, c.werr
+	}
 	select {
-	case c.out <- ch:
+	case <-c.wd.done():
+		return 0, os.ErrDeadlineExceeded
+	default:
+	}
+	c.lastOut = c.due(c.lastOut, c.rout)
+	b, buf := getBuf(len(p))
+	copy(b, p)
+	select {
+	case c.out <- chunk{b: b, buf: buf, at: c.lastOut}:
 		return len(p), nil
-	case <-c.closed:
+	case <-c.closing:
+		putBuf(buf)
 		return 0, net.ErrClosed
+	case <-c.wd.done():
+		putBuf(buf)
+		return 0, os.ErrDeadlineExceeded
 	}
 }
 
-// Close closes the underlying connection, drops data in flight and waits
-// for the link's goroutines to stop.
+// Close delivers the data written so far at its due time, closes the
+// underlying connection and waits for the link's goroutines to stop.
 func (c *conn) Close() error {
 	err := net.ErrClosed
 	c.once.Do(func() {
-		close(c.closed)
+		close(c.closing) // release blocked Reads and Writes
+		c.wmu.Lock()
+		if c.werr == nil {
+			c.werr = net.ErrClosed
+		}
+		close(c.out)
+		last := c.lastOut
+		c.wmu.Unlock()
+		// A peer that does not read must not hold Close for ever.
+		tm := time.NewTimer(time.Until(last) + time.Second)
+		select {
+		case <-c.sent:
+		case <-tm.C:
+		}
+		tm.Stop()
 		err = c.Conn.Close()
+		close(c.closed)
+		<-c.sent
 		c.wg.Wait()
+		c.rd.set(time.Time{})
+		c.wd.set(time.Time{})
 	})
 	return err
+}
+
+// SetDeadline sets the read and write deadlines of the wrapped connection.
+func (c *conn) SetDeadline(t time.Time) error {
+	c.rd.set(t)
+	c.wd.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the deadline for Read.
+func (c *conn) SetReadDeadline(t time.Time) error { c.rd.set(t); return nil }
+
+// SetWriteDeadline sets the deadline for Write. Writes rarely block; data
+// already accepted is delivered whatever the deadline.
+func (c *conn) SetWriteDeadline(t time.Time) error { c.wd.set(t); return nil }
+
+// A deadline is a channel closed when the deadline passes, as in net.Pipe.
+type deadline struct {
+	mu     sync.Mutex
+	timer  *time.Timer
+	cancel chan struct{}
+}
+
+func newDeadline() *deadline { return &deadline{cancel: make(chan struct{})} }
+
+func (d *deadline) set(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil && !d.timer.Stop() {
+		<-d.cancel // the timer fired: wait for it to close cancel
+	}
+	d.timer = nil
+	closed := isClosed(d.cancel)
+	if t.IsZero() {
+		if closed {
+			d.cancel = make(chan struct{})
+		}
+		return
+	}
+	if dur := time.Until(t); dur > 0 {
+		if closed {
+			d.cancel = make(chan struct{})
+		}
+		cancel := d.cancel
+		d.timer = time.AfterFunc(dur, func() { close(cancel) })
+		return
+	}
+	if !closed {
+		close(d.cancel)
+	}
+}
+
+func (d *deadline) done() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cancel
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// Buffers in flight come from two pools, small and large; bigger ones are
+// not pooled.
+const smallBuf, largeBuf = 512, 16 << 10
+
+var pools = [2]sync.Pool{
+	{New: func() any { b := make([]byte, smallBuf); return &b }},
+	{New: func() any { b := make([]byte, largeBuf); return &b }},
+}
+
+// getBuf returns a slice of length n and the pooled buffer holding it
+// (nil if none).
+func getBuf(n int) ([]byte, *[]byte) {
+	switch {
+	case n <= smallBuf:
+		buf := pools[0].Get().(*[]byte)
+		return (*buf)[:n], buf
+	case n <= largeBuf:
+		buf := pools[1].Get().(*[]byte)
+		return (*buf)[:n], buf
+	}
+	return make([]byte, n), nil
+}
+
+func putBuf(buf *[]byte) {
+	if buf == nil {
+		return
+	}
+	switch cap(*buf) {
+	case smallBuf:
+		pools[0].Put(buf)
+	case largeBuf:
+		pools[1].Put(buf)
+	}
 }

@@ -2,8 +2,10 @@ package netem
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -89,24 +91,216 @@ func TestJitterKeepsOrder(t *testing.T) {
 	})
 }
 
-func TestClose(t *testing.T) {
+// Close delivers what was written, at its due time, then the peer sees
+// EOF; Read and Write on the closed end fail with net.ErrClosed.
+func TestCloseDeliversWritten(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		d, p := pipe(Link{Delay: time.Second, Spin: -1})
-		d.Write([]byte("lost"))
+		defer p.Close()
+		start := time.Now()
+		got := make(chan string)
+		go func() {
+			b, err := io.ReadAll(p)
+			if err != nil {
+				t.Error(err)
+			}
+			if el := time.Since(start); el != time.Second {
+				t.Errorf("data and EOF arrived after %v, want 1s", el)
+			}
+			got <- string(b)
+		}()
+		d.Write([]byte("last "))
+		d.Write([]byte("words"))
 		if err := d.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := d.Write([]byte("x")); err == nil {
-			t.Fatal("Write after Close succeeded")
+		if s := <-got; s != "last words" {
+			t.Fatalf("peer read %q, want %q", s, "last words")
 		}
-		if _, err := d.Read(make([]byte, 1)); err == nil {
-			t.Fatal("Read after Close succeeded")
+		if _, err := d.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Write after Close = %v, want net.ErrClosed", err)
 		}
-		if _, err := p.Read(make([]byte, 1)); err != io.EOF {
-			t.Fatalf("peer Read after Close = %v, want EOF", err)
+		if _, err := d.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Read after Close = %v, want net.ErrClosed", err)
 		}
-		p.Close()
+		if err := d.Close(); err == nil {
+			t.Fatal("second Close succeeded")
+		}
 	})
+}
+
+// A peer that never reads holds Close one second past the last due time,
+// no longer.
+func TestCloseUnreadPeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d, p := pipe(Link{Delay: 10 * time.Millisecond, Spin: -1})
+		defer p.Close()
+		start := time.Now()
+		d.Write([]byte("never read"))
+		d.Close()
+		if el := time.Since(start); el != 10*time.Millisecond+time.Second {
+			t.Fatalf("Close took %v, want 1.01s", el)
+		}
+	})
+}
+
+// A Read blocked when Close is called returns net.ErrClosed.
+func TestCloseWakesRead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d, p := pipe(Link{Delay: time.Millisecond, Spin: -1})
+		defer p.Close()
+		errc := make(chan error)
+		go func() {
+			_, err := d.Read(make([]byte, 1))
+			errc <- err
+		}()
+		synctest.Wait()
+		d.Close()
+		if err := <-errc; !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Read = %v, want net.ErrClosed", err)
+		}
+	})
+}
+
+// The peer's data, then its EOF, arrive Delay after they were sent.
+func TestPeerCloseEOF(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d, p := pipe(Link{Delay: 5 * time.Millisecond, Spin: -1})
+		defer d.Close()
+		start := time.Now()
+		go func() {
+			p.Write([]byte("bye"))
+			p.Close()
+		}()
+		b, err := io.ReadAll(d)
+		if err != nil || string(b) != "bye" {
+			t.Fatalf("ReadAll = %q, %v", b, err)
+		}
+		if el := time.Since(start); el != 5*time.Millisecond {
+			t.Fatalf("EOF after %v, want 5ms", el)
+		}
+	})
+}
+
+// Deadlines are the wrapper's own: a timed-out Read leaves the connection
+// usable, and data in flight is still delivered at its time.
+func TestReadDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d, p := pipe(Link{Delay: 10 * time.Millisecond, Spin: -1})
+		defer d.Close()
+		defer p.Close()
+		start := time.Now()
+		go p.Write([]byte("late"))
+		d.SetReadDeadline(start.Add(4 * time.Millisecond))
+		buf := make([]byte, 4)
+		_, err := d.Read(buf)
+		var ne net.Error
+		if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("Read = %v, want a timeout", err)
+		}
+		if el := time.Since(start); el != 4*time.Millisecond {
+			t.Fatalf("timed out after %v, want 4ms", el)
+		}
+		if _, err := d.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read past deadline = %v, want a timeout", err)
+		}
+		d.SetDeadline(time.Time{})
+		if _, err := io.ReadFull(d, buf); err != nil || string(buf) != "late" {
+			t.Fatalf("Read = %q, %v", buf, err)
+		}
+		if el := time.Since(start); el != 10*time.Millisecond {
+			t.Fatalf("data after %v, want 10ms", el)
+		}
+	})
+}
+
+func TestWriteDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d, p := pipe(Link{Delay: time.Millisecond, Spin: -1})
+		defer p.Close()
+		defer d.Close()
+		d.SetWriteDeadline(time.Now().Add(-time.Second))
+		if _, err := d.Write([]byte("x")); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Write past deadline = %v, want a timeout", err)
+		}
+		d.SetWriteDeadline(time.Time{})
+		if _, err := d.Write([]byte("y")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 1)
+		if _, err := io.ReadFull(p, buf); err != nil || buf[0] != 'y' {
+			t.Fatalf("peer read %q, %v", buf, err)
+		}
+	})
+}
+
+// With jitter every write arrives within [Delay, Delay+Jitter) of being
+// sent, or with the write before it, never earlier.
+func TestJitterBounds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const delay, jitter = 10 * time.Millisecond, 4 * time.Millisecond
+		d, p := pipe(Link{Delay: delay, Jitter: jitter, Seed: 7, Spin: -1})
+		defer d.Close()
+		defer p.Close()
+		const n = 50
+		sent := make([]time.Time, n)
+		go func() {
+			for i := range n {
+				sent[i] = time.Now()
+				d.Write([]byte{byte(i)})
+				time.Sleep(time.Millisecond)
+			}
+		}()
+		var prev time.Time
+		spread := map[time.Duration]bool{}
+		for i := range n {
+			b := make([]byte, 1)
+			if _, err := io.ReadFull(p, b); err != nil || b[0] != byte(i) {
+				t.Fatalf("read %v, %v; want %d", b, err, i)
+			}
+			now := time.Now()
+			lat := now.Sub(sent[i])
+			if lat < delay || (lat >= delay+jitter && now != prev) {
+				t.Fatalf("write %d arrived after %v, want [%v, %v) or with its predecessor", i, lat, delay, delay+jitter)
+			}
+			spread[lat] = true
+			prev = now
+		}
+		if len(spread) < 3 {
+			t.Fatalf("only %d distinct latencies: no jitter", len(spread))
+		}
+	})
+}
+
+// Writes racing Close neither panic nor leak, and all fail once Close
+// has begun.
+func TestWriteRacingClose(t *testing.T) {
+	d, p := pipe(Link{Delay: time.Millisecond, Spin: -1})
+	go io.Copy(io.Discard, p)
+	busy, done := make(chan struct{}), make(chan error)
+	for range 4 {
+		go func() {
+			for i := 0; ; i++ {
+				if i == 100 {
+					busy <- struct{}{}
+				}
+				if _, err := d.Write([]byte("spam")); err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-busy
+	}
+	d.Close()
+	for range 4 {
+		if err := <-done; !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Write = %v, want net.ErrClosed", err)
+		}
+	}
+	p.Close()
 }
 
 // Over real TCP, with polling on, a round trip takes 2 × Delay, not a
@@ -136,4 +330,20 @@ func BenchmarkRoundTrip1ms(b *testing.B) {
 		c.Write(buf)
 		io.ReadFull(c, buf)
 	}
+}
+
+// Small writes, as PDUs are, through one direction of the link.
+func BenchmarkSmallWrites(b *testing.B) {
+	a, p := net.Pipe()
+	c := Wrap(a, Link{Delay: 100 * time.Microsecond, Spin: -1})
+	done := make(chan struct{})
+	go func() { io.Copy(io.Discard, p); close(done) }()
+	msg := make([]byte, 72)
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Write(msg)
+	}
+	c.Close()
+	p.Close()
+	<-done
 }
