@@ -16,8 +16,9 @@ type IDA struct {
 	first int      // no free ID below first
 }
 
-// Get returns the smallest free ID that is at least min, and marks it
-// taken.
+// Get returns the smallest free ID that is at least min (0 if min is
+// negative), and marks it taken. Memory grows with the largest ID taken:
+// one bit per ID.
 func (a *IDA) Get(min int) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -42,7 +43,7 @@ func (a *IDA) Get(min int) int {
 	free := mask(w)
 	id := w*64 + bits.TrailingZeros64(free)
 	a.words[w] |= 1 << (id % 64)
-	if min <= a.first && id == a.first {
+	if start == a.first { // every ID in [first, id) is taken
 		a.first = id + 1
 	}
 	return id

@@ -2,6 +2,7 @@ package ida
 
 import (
 	"math/rand/v2"
+	"sync"
 	"testing"
 )
 
@@ -95,5 +96,50 @@ func BenchmarkGetPut10000(b *testing.B) {
 		id := 1 + i%10000
 		a.Put(id)
 		a.Get(1)
+	}
+}
+
+func TestNegativeMin(t *testing.T) {
+	var a IDA
+	for want := range 3 {
+		if got := a.Get(-5); got != want {
+			t.Fatalf("Get(-5) = %d, want %d", got, want)
+		}
+	}
+	a.Put(-1) // not taken: nothing happens
+	a.Put(1 << 40)
+	if a.Len() != 3 {
+		t.Fatalf("Len = %d, want 3", a.Len())
+	}
+}
+
+// Concurrent Gets never hand out one ID twice, and together take exactly
+// the IDs 0..n-1.
+func TestConcurrent(t *testing.T) {
+	var a IDA
+	const workers, each = 8, 500
+	ids := make([][]int, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				id := a.Get(0)
+				ids[w] = append(ids[w], id)
+				if i%3 == 0 { // churn: give one back and take one again
+					a.Put(id)
+					ids[w][len(ids[w])-1] = a.Get(0)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	seen := make([]bool, workers*each)
+	for _, l := range ids {
+		for _, id := range l {
+			if id < 0 || id >= len(seen) || seen[id] {
+				t.Fatalf("ID %d handed out twice or out of range", id)
+			}
+			seen[id] = true
+		}
 	}
 }
