@@ -26,6 +26,7 @@ type span struct {
 	tid        int
 	name       string
 	start, end time.Time
+	instant    bool
 }
 
 // New returns an empty Recorder.
@@ -33,6 +34,15 @@ func New() *Recorder { return &Recorder{tracks: map[string]int{}} }
 
 // Span records that the work name ran on track from start to end.
 func (r *Recorder) Span(track, name string, start, end time.Time) {
+	r.add(track, span{name: name, start: start, end: end})
+}
+
+// Instant records that name happened on track at t.
+func (r *Recorder) Instant(track, name string, t time.Time) {
+	r.add(track, span{name: name, start: t, end: t, instant: true})
+}
+
+func (r *Recorder) add(track string, s span) {
 	if r == nil {
 		return
 	}
@@ -44,13 +54,14 @@ func (r *Recorder) Span(track, name string, start, end time.Time) {
 		r.tracks[track] = tid
 		r.names = append(r.names, track)
 	}
-	if r.start.IsZero() || start.Before(r.start) {
-		r.start = start
+	if r.start.IsZero() || s.start.Before(r.start) {
+		r.start = s.start
 	}
-	r.spans = append(r.spans, span{tid: tid, name: name, start: start, end: end})
+	s.tid = tid
+	r.spans = append(r.spans, s)
 }
 
-// Len returns the number of spans recorded.
+// Len returns the number of spans and instants recorded.
 func (r *Recorder) Len() int {
 	if r == nil {
 		return 0
@@ -66,6 +77,7 @@ type Event struct {
 	Phase string         `json:"ph"`
 	TS    float64        `json:"ts"` // microseconds since the first span
 	Dur   float64        `json:"dur,omitempty"`
+	Scope string         `json:"s,omitempty"` // of an instant event: "t", its track
 	PID   int            `json:"pid"`
 	TID   int            `json:"tid"`
 	Args  map[string]any `json:"args,omitempty"`
@@ -73,7 +85,9 @@ type Event struct {
 
 // WriteTo writes the spans as {"traceEvents": [...]}: a thread_name and a
 // thread_sort_index metadata event for each track, in order of first use,
-// then a complete ("X") event for each span.
+// then a complete ("X") event for each span and an instant ("i") event for
+// each instant, in the order recorded. Times are in microseconds from the
+// earliest one recorded.
 func (r *Recorder) WriteTo(w io.Writer) (int64, error) {
 	cw := &countWriter{w: bufio.NewWriter(w)}
 	enc := json.NewEncoder(cw)
@@ -94,6 +108,10 @@ func (r *Recorder) WriteTo(w io.Writer) (int64, error) {
 			emit(Event{Name: "thread_sort_index", Phase: "M", PID: 1, TID: i + 1, Args: map[string]any{"sort_index": i}})
 		}
 		for _, s := range r.spans {
+			if s.instant {
+				emit(Event{Name: s.name, Phase: "i", Scope: "t", PID: 1, TID: s.tid, TS: micros(s.start.Sub(r.start))})
+				continue
+			}
 			emit(Event{Name: s.name, Phase: "X", PID: 1, TID: s.tid,
 				TS: micros(s.start.Sub(r.start)), Dur: max(micros(s.end.Sub(s.start)), 0.001)})
 		}
