@@ -347,3 +347,34 @@ func BenchmarkSmallWrites(b *testing.B) {
 	p.Close()
 	<-done
 }
+
+// Wrapping only the server's end with Delay = RTT/2 gives the client a
+// round trip of RTT, and Q requests sent back to back all come back one
+// RTT later, not Q RTTs.
+func TestPipelinedRoundTrips(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const rtt, q = 30 * time.Millisecond, 32
+		server, client := pipe(Link{Delay: rtt / 2, Spin: -1})
+		go io.Copy(server, server) // echo
+		start := time.Now()
+		go func() {
+			for i := range q {
+				client.Write([]byte{byte(i)})
+			}
+		}()
+		got := make([]byte, q)
+		if _, err := io.ReadFull(client, got); err != nil {
+			t.Fatal(err)
+		}
+		for i, b := range got {
+			if b != byte(i) {
+				t.Fatalf("reply %d is %d", i, b)
+			}
+		}
+		if el := time.Since(start); el != rtt {
+			t.Fatalf("%d round trips took %v, want one RTT (%v)", q, el, rtt)
+		}
+		client.Close()
+		server.Close()
+	})
+}
