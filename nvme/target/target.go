@@ -403,28 +403,32 @@ func (t *Target) Namespaces() []Namespace {
 // WriteAt writes p into namespace nsid at byte offset off, as a Write
 // command would.
 func (t *Target) WriteAt(nsid uint32, p []byte, off int64) error {
-	ns := t.namespace(nsid)
-	if ns == nil {
-		return fmt.Errorf("%w: NSID %d", ErrNoNamespace, nsid)
+	ns, err := t.extent(nsid, "write", len(p), off)
+	if err == nil {
+		ns.data.writeAt(p, uint64(off))
 	}
-	if off < 0 || uint64(off)+uint64(len(p)) > ns.Size {
-		return fmt.Errorf("%w: write of %d bytes at %d beyond %d", ErrInvalidNamespace, len(p), off, ns.Size)
-	}
-	ns.data.writeAt(p, uint64(off))
-	return nil
+	return err
 }
 
 // ReadAt reads len(p) bytes of namespace nsid at byte offset off.
 func (t *Target) ReadAt(nsid uint32, p []byte, off int64) error {
+	ns, err := t.extent(nsid, "read", len(p), off)
+	if err == nil {
+		ns.data.readAt(p, uint64(off))
+	}
+	return err
+}
+
+// extent returns namespace nsid if n bytes at off lie within it.
+func (t *Target) extent(nsid uint32, op string, n int, off int64) (*namespace, error) {
 	ns := t.namespace(nsid)
 	if ns == nil {
-		return fmt.Errorf("%w: NSID %d", ErrNoNamespace, nsid)
+		return nil, fmt.Errorf("%w: NSID %d", ErrNoNamespace, nsid)
 	}
-	if off < 0 || uint64(off)+uint64(len(p)) > ns.Size {
-		return fmt.Errorf("%w: read of %d bytes at %d beyond %d", ErrInvalidNamespace, len(p), off, ns.Size)
+	if off < 0 || uint64(off)+uint64(n) > ns.Size {
+		return nil, fmt.Errorf("%w: %s of %d bytes at %d beyond %d", ErrInvalidNamespace, op, n, off, ns.Size)
 	}
-	ns.data.readAt(p, uint64(off))
-	return nil
+	return ns, nil
 }
 
 func (t *Target) namespace(nsid uint32) *namespace {
