@@ -151,7 +151,7 @@ func connect(ctx context.Context, addr string, cfg Config, depth int) (*Controll
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
-	q, err := tcp.NewHostQueue(ctx, conn, tcp.HostConfig{Depth: depth, HeaderDigest: cfg.HeaderDigest, DataDigest: cfg.DataDigest})
+	q, err := tcp.NewHostQueue(ctx, conn, tcp.HostConfig{Depth: depth, HeaderDigest: cfg.HeaderDigest, DataDigest: cfg.DataDigest, Timeout: cfg.CommandTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
@@ -260,10 +260,8 @@ func (c *Controller) setProperty(ctx context.Context, off, v uint32) error {
 
 // do runs a command with the per-command timeout.
 func (c *Controller) do(ctx context.Context, cmd *nvme.Command, data []byte) (nvme.Completion, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.CommandTimeout)
-	defer cancel()
 	res, err := c.q.Do(ctx, cmd, data)
-	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+	if errors.Is(err, tcp.ErrTimeout) {
 		err = fmt.Errorf("%w: no answer from %s to opcode %#x after %v", ErrTimeout, c.addr, uint8(cmd.Opcode), c.cfg.CommandTimeout)
 	}
 	return res, err

@@ -16,6 +16,10 @@ import (
 // ErrClosed is returned by Do on a queue that was closed.
 var ErrClosed = errors.New("nvme/tcp: queue closed")
 
+// ErrTimeout is returned by Do for a command the controller did not answer
+// within HostConfig.Timeout.
+var ErrTimeout = errors.New("nvme/tcp: command timed out")
+
 // HostConfig configures a host queue. The zero value asks for no digests,
 // 32 commands in flight and 8 KiB of in-capsule data.
 type HostConfig struct {
@@ -30,6 +34,15 @@ type HostConfig struct {
 	// MaxData bounds the data a single PDU from the controller may carry.
 	// 0 means 1 MiB.
 	MaxData int
+	// Timeout, if positive, bounds each command but Asynchronous Event
+	// Requests, which a controller holds until an event: Do fails with
+	// ErrTimeout once the command has waited Timeout for a command
+	// identifier or for its completion. Expiry is checked by one timer per
+	// queue, not one per command, so a command times out between Timeout
+	// and Timeout + max(Timeout/8, 1 ms) after Do was called. The command
+	// identifier of a timed-out command stays reserved until the
+	// controller answers it.
+	Timeout time.Duration
 }
 
 // A HostQueue is the host side of one NVMe/TCP queue (admin or I/O). Any
@@ -50,6 +63,12 @@ type HostQueue struct {
 	wg      sync.WaitGroup
 }
 
+// result is what a command's waiter receives.
+type result struct {
+	c   nvme.Completion
+	err error // ErrTimeout, or nil
+}
+
 type slotState uint8
 
 const (
@@ -59,12 +78,13 @@ const (
 )
 
 type slot struct {
-	mu    sync.Mutex
-	state slotState
-	read  []byte // where C2HData goes
-	write []byte // what R2T asks for
-	got   int
-	res   chan nvme.Completion
+	mu       sync.Mutex
+	state    slotState
+	read     []byte // where C2HData goes
+	write    []byte // what R2T asks for
+	got      int
+	deadline time.Time // when a waiting command times out; zero: never
+	res      chan result
 }
 
 // NewHostQueue starts a host queue on conn: it sends ICReq, checks ICResp
@@ -88,7 +108,7 @@ func NewHostQueue(ctx context.Context, conn net.Conn, cfg HostConfig) (*HostQueu
 		free: make(chan uint16, cfg.Depth), slots: make([]slot, cfg.Depth),
 		done: make(chan struct{})}
 	for i := range q.slots {
-		q.slots[i].res = make(chan nvme.Completion, 1)
+		q.slots[i].res = make(chan result, 1)
 		q.free <- uint16(i)
 	}
 	deadline, ok := ctx.Deadline()
@@ -119,6 +139,10 @@ func NewHostQueue(ctx context.Context, conn net.Conn, cfg HostConfig) (*HostQueu
 	q.w = newBatchWriter(conn, func(err error) { q.fail(fmt.Errorf("nvme/tcp: write: %w", err), nil) })
 	q.wg.Add(1)
 	go q.readLoop(r)
+	if cfg.Timeout > 0 {
+		q.wg.Add(1)
+		go q.expire(max(cfg.Timeout/8, time.Millisecond))
+	}
 	return q, nil
 }
 
@@ -201,13 +225,13 @@ func (q *HostQueue) fail(err error, term []byte) {
 // returns ctx.Err(); the command identifier stays reserved until the
 // controller answers, so it is never reused early.
 func (q *HostQueue) Do(ctx context.Context, cmd *nvme.Command, data []byte) (nvme.Completion, error) {
-	var cid uint16
-	select {
-	case cid = <-q.free:
-	case <-ctx.Done():
-		return nvme.Completion{}, ctx.Err()
-	case <-q.done:
-		return nvme.Completion{}, q.err
+	var deadline time.Time
+	if q.cfg.Timeout > 0 && cmd.Opcode != nvme.OpAsyncEvent {
+		deadline = time.Now().Add(q.cfg.Timeout)
+	}
+	cid, err := q.takeCID(ctx, deadline)
+	if err != nil {
+		return nvme.Completion{}, err
 	}
 	s := &q.slots[cid]
 	c := *cmd
@@ -224,7 +248,7 @@ func (q *HostQueue) Do(ctx context.Context, cmd *nvme.Command, data []byte) (nvm
 	}
 	s.mu.Lock()
 	s.state = slotWaiting
-	s.read, s.write, s.got = nil, nil, 0
+	s.read, s.write, s.got, s.deadline = nil, nil, 0, deadline
 	if c.DataDirection() == nvme.HostToController {
 		if inCapsule == nil {
 			s.write = data // sent on R2T
@@ -236,27 +260,87 @@ func (q *HostQueue) Do(ctx context.Context, cmd *nvme.Command, data []byte) (nvm
 	q.send(func(b []byte) []byte { return q.dg.AppendCapsuleCmd(b, &c, inCapsule) })
 	select {
 	case res := <-s.res:
-		q.free <- cid
-		if res.Status != 0 {
-			return res, res.Status
-		}
-		return res, nil
+		return q.finish(cid, res)
 	case <-q.done:
 		return nvme.Completion{}, q.err
 	case <-ctx.Done():
 		s.mu.Lock()
-		defer s.mu.Unlock()
 		if s.state == slotWaiting {
-			s.state = slotAbandoned        // the reader frees the CID when the answer comes
-			s.write = bytes.Clone(s.write) // an R2T may still ask for it; the caller owns data again
+			s.abandon()
+			s.mu.Unlock()
 			return nvme.Completion{}, ctx.Err()
 		}
-		res := <-s.res // answered just now
-		q.free <- cid
-		if res.Status != 0 {
-			return res, res.Status
+		s.mu.Unlock()
+		return q.finish(cid, <-s.res) // answered, or timed out, just now
+	}
+}
+
+// takeCID takes a free command identifier, waiting for one until ctx is
+// done or deadline (if not zero) passes.
+func (q *HostQueue) takeCID(ctx context.Context, deadline time.Time) (uint16, error) {
+	select {
+	case cid := <-q.free:
+		return cid, nil
+	default:
+	}
+	var expired <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case cid := <-q.free:
+		return cid, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-q.done:
+		return 0, q.err
+	case <-expired:
+		return 0, fmt.Errorf("%w: all %d command identifiers in use", ErrTimeout, len(q.slots))
+	}
+}
+
+// finish returns what Do returns for a command whose result arrived.
+func (q *HostQueue) finish(cid uint16, res result) (nvme.Completion, error) {
+	if res.err != nil {
+		return nvme.Completion{}, res.err // the CID stays reserved
+	}
+	q.free <- cid
+	if res.c.Status != 0 {
+		return res.c, res.c.Status
+	}
+	return res.c, nil
+}
+
+// abandon gives up waiting for the command in s: the reader frees its
+// CID when the answer comes. s.mu must be held.
+func (s *slot) abandon() {
+	s.state = slotAbandoned
+	s.write = bytes.Clone(s.write) // an R2T may still ask for it; the caller owns data again
+}
+
+// expire fails the commands that have waited past their deadline,
+// checking every tick, until the queue stops.
+func (q *HostQueue) expire(tick time.Duration) {
+	defer q.wg.Done()
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-q.done:
+			return
+		case now := <-t.C:
+			for i := range q.slots {
+				s := &q.slots[i]
+				s.mu.Lock()
+				if s.state == slotWaiting && !s.deadline.IsZero() && now.After(s.deadline) {
+					s.abandon()
+					s.res <- result{err: ErrTimeout}
+				}
+				s.mu.Unlock()
+			}
 		}
-		return res, nil
 	}
 }
 
@@ -372,7 +456,7 @@ func (q *HostQueue) complete(cid uint16, c nvme.Completion, off uint32) *TermErr
 	switch s.state {
 	case slotWaiting:
 		s.state = slotIdle
-		s.res <- c
+		s.res <- result{c: c}
 	case slotAbandoned:
 		s.state = slotIdle
 		q.free <- cid

@@ -182,6 +182,62 @@ func TestOutOfOrder(t *testing.T) {
 	}
 }
 
+// A command the controller does not answer times out; its command
+// identifier stays reserved (so with one identifier, the next command
+// times out waiting for it) until the late answer frees it.
+func TestTimeout(t *testing.T) {
+	h := newTestHandler()
+	q, _ := pair(t, tcp.TargetConfig{}, tcp.HostConfig{Depth: 1, Timeout: 20 * time.Millisecond}, h, nil)
+	buf := make([]byte, 4096)
+	if err := identify(q, context.Background(), 1, buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := identify(q, context.Background(), hangNSID, buf); !errors.Is(err, tcp.ErrTimeout) {
+		t.Fatalf("unanswered command: %v, want ErrTimeout", err)
+	}
+	if err := identify(q, context.Background(), 2, buf); !errors.Is(err, tcp.ErrTimeout) {
+		t.Fatalf("command with its identifier still held: %v, want ErrTimeout", err)
+	}
+	close(h.release) // the late answer frees the identifier
+	if err := identify(q, context.Background(), 3, buf); err != nil {
+		t.Fatalf("after the late answer: %v", err)
+	}
+}
+
+// Asynchronous Event Requests are exempt from the timeout.
+func TestTimeoutSparesAsyncEvents(t *testing.T) {
+	aer := make(chan struct{})
+	h := tcp.HandlerFunc(func(ctx context.Context, req *tcp.Request) tcp.Response {
+		if req.Command.Opcode == nvme.OpAsyncEvent {
+			select {
+			case <-aer:
+			case <-ctx.Done():
+			}
+			return tcp.Response{Completion: nvme.Completion{Result: 0x42}}
+		}
+		return tcp.Response{Data: identifyData}
+	})
+	q, _ := pair(t, tcp.TargetConfig{}, tcp.HostConfig{Timeout: 5 * time.Millisecond}, h, nil)
+	done := make(chan error, 1)
+	go func() {
+		cmd := nvme.Command{Opcode: nvme.OpAsyncEvent}
+		_, err := q.Do(context.Background(), &cmd, nil)
+		done <- err
+	}()
+	// Many timeout periods pass while commands run beside the request.
+	buf := make([]byte, nvme.IdentifySize)
+	for deadline := time.Now().Add(50 * time.Millisecond); time.Now().Before(deadline); {
+		cmd := nvme.IdentifyCommand(nvme.CNSController, 0)
+		if _, err := q.Do(context.Background(), &cmd, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(aer)
+	if err := <-done; err != nil {
+		t.Fatalf("asynchronous event request: %v", err)
+	}
+}
+
 // Thousands of commands from many goroutines, digests on.
 func TestManyConcurrent(t *testing.T) {
 	q, _ := pair(t, tcp.TargetConfig{}, tcp.HostConfig{Depth: 64, HeaderDigest: true, DataDigest: true}, newTestHandler(), nil)
