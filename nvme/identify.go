@@ -201,9 +201,12 @@ type NSIdentifiers struct {
 // Zero identifiers are left out.
 func (ids *NSIdentifiers) AppendBinary(b []byte) ([]byte, error) {
 	start := len(b)
+	b = append(b, make([]byte, IdentifySize)...)
+	p := b[start:]
+	off := 0
 	put := func(t uint8, v []byte) {
-		b = append(b, t, uint8(len(v)), 0, 0)
-		b = append(b, v...)
+		p[off], p[off+1] = t, uint8(len(v))
+		off += 4 + copy(p[off+4:], v)
 	}
 	if ids.EUI64 != ([8]byte{}) {
 		put(NIDTEUI64, ids.EUI64[:])
@@ -217,7 +220,7 @@ func (ids *NSIdentifiers) AppendBinary(b []byte) ([]byte, error) {
 	if ids.HasCSI {
 		put(NIDTCSI, []byte{ids.CSI})
 	}
-	return append(b, make([]byte, IdentifySize-(len(b)-start))...), nil
+	return b, nil
 }
 
 // UnmarshalBinary decodes a Namespace Identification Descriptor list. It

@@ -2,6 +2,7 @@ package target
 
 import (
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/complchain/complchain/nvme"
@@ -74,34 +75,46 @@ func (c *controller) ctrlInfo() ctrlInfo {
 	return ci
 }
 
-// identify executes Identify.
+// identify executes Identify. The data is built in a pooled page, which
+// the transport gives back once it has sent it.
 func (c *controller) identify(cmd *nvme.Command) response {
 	n, ok := transferLen(cmd)
 	if !ok {
 		return fail(nvme.StatusInvalidField | nvme.StatusDNR)
 	}
+	page := pages.Get().(*[nvme.IdentifySize]byte)
+	b, st := c.identifyData(page[:0], cmd)
+	if st != 0 {
+		pages.Put(page)
+		return fail(st)
+	}
+	return response{data: clip(b, n), pooled: true}
+}
+
+// identifyData appends the data Identify returns for cmd to b.
+func (c *controller) identifyData(b []byte, cmd *nvme.Command) ([]byte, nvme.Status) {
+	const invalidField, invalidNamespace = nvme.StatusInvalidField | nvme.StatusDNR, nvme.StatusInvalidNamespace | nvme.StatusDNR
 	cns := cmd.IdentifyCNS()
 	csi := cmd.CDW11 >> 24
 	if c.discovery && cns != nvme.CNSController {
-		return fail(nvme.StatusInvalidField | nvme.StatusDNR)
+		return nil, invalidField
 	}
-	var b []byte
 	switch cns {
 	case nvme.CNSController:
 		ci := c.ctrlInfo()
-		b = appendIdentifyController(nil, &ci)
+		return appendIdentifyController(b, &ci), 0
 	case nvme.CNSActiveNamespaces:
 		if c.t.faults.Load().NoNSIDList {
-			return fail(nvme.StatusInvalidField | nvme.StatusDNR)
+			return nil, invalidField
 		}
 		if cmd.NSID >= nvme.NSIDAll-1 {
-			return fail(nvme.StatusInvalidNamespace | nvme.StatusDNR)
+			return nil, invalidNamespace
 		}
-		b = nvme.AppendNSIDList(nil, c.t.activeAfter(cmd.NSID, nvme.NSIDsPerList))
+		return nvme.AppendNSIDList(b, c.t.activeAfter(cmd.NSID, nvme.NSIDsPerList)), 0
 	case nvme.CNSNamespace, nvme.CNSCSIndependentNS, nvme.CNSNSDescriptors:
 		if cmd.NSID == 0 || (cmd.NSID > c.t.cfg.MaxNSID && cmd.NSID != nvme.NSIDAll) ||
 			(cmd.NSID == nvme.NSIDAll && cns != nvme.CNSNamespace) {
-			return fail(nvme.StatusInvalidNamespace | nvme.StatusDNR)
+			return nil, invalidNamespace
 		}
 		var info nsInfo
 		if ns := c.t.namespace(cmd.NSID); ns != nil {
@@ -109,24 +122,32 @@ func (c *controller) identify(cmd *nvme.Command) response {
 		}
 		switch cns {
 		case nvme.CNSNamespace:
-			b = appendIdentifyNamespace(nil, &info)
+			return appendIdentifyNamespace(b, &info), 0
 		case nvme.CNSCSIndependentNS:
-			b = appendCSIndependent(nil, &info)
-		case nvme.CNSNSDescriptors:
-			if !info.active {
-				return fail(nvme.StatusInvalidNamespace | nvme.StatusDNR)
-			}
-			b = appendNSDescriptors(nil, &info)
+			return appendCSIndependent(b, &info), 0
 		}
+		if !info.active {
+			return nil, invalidNamespace
+		}
+		return appendNSDescriptors(b, &info), 0
 	case cnsCSController:
 		if csi != 0 {
-			return fail(nvme.StatusInvalidField | nvme.StatusDNR)
+			return nil, invalidField
 		}
-		b = make([]byte, nvme.IdentifySize) // NVM command set: no extra limits
-	default:
-		return fail(nvme.StatusInvalidField | nvme.StatusDNR)
+		b, _ = grow(b, nvme.IdentifySize) // NVM command set: no extra limits
+		return b, 0
 	}
-	return response{data: clip(b, n)}
+	return nil, invalidField
+}
+
+// pages holds the pages Identify data is built in.
+var pages = sync.Pool{New: func() any { return new([nvme.IdentifySize]byte) }}
+
+// releasePage gives back the page b was built in, once sent.
+func releasePage(b []byte) {
+	if cap(b) >= nvme.IdentifySize {
+		pages.Put((*[nvme.IdentifySize]byte)(b[:nvme.IdentifySize]))
+	}
 }
 
 // getLogPage executes Get Log Page.

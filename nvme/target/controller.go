@@ -14,6 +14,7 @@ type response struct {
 	result uint64
 	status nvme.Status
 	data   []byte
+	pooled bool // data is in a page of pages
 }
 
 func fail(s nvme.Status) response { return response{status: s} }

@@ -40,7 +40,11 @@ func (t *Target) serveConn(ctx context.Context, nc net.Conn, listen net.Addr) {
 	}
 	err := tcp.ServeTarget(ctx, c, cfg, tcp.HandlerFunc(func(ctx context.Context, req *tcp.Request) tcp.Response {
 		r := q.serve(ctx, &req.Command, req.Data)
-		return tcp.Response{Completion: nvme.Completion{Result: r.result, Status: r.status}, Data: r.data}
+		resp := tcp.Response{Completion: nvme.Completion{Result: r.result, Status: r.status}, Data: r.data}
+		if r.pooled {
+			resp.Release = releasePage
+		}
+		return resp
 	}))
 	c.Close()
 	q.release()

@@ -28,6 +28,9 @@ type Response struct {
 	// Data is the controller-to-host data. At most the length the
 	// command's SGL asked for is sent.
 	Data []byte
+	// Release, if not nil, is called with Data once ServeTarget no longer
+	// needs it, so that the handler can reuse the buffer.
+	Release func([]byte)
 }
 
 // A Handler executes commands for ServeTarget. ServeNVMe is called in a
@@ -334,6 +337,9 @@ func (t *target) dispatch(cmd *nvme.Command, sq sqPos, data []byte) {
 // respond queues the response to cmd and releases its token.
 func (t *target) respond(cmd *nvme.Command, sq sqPos, resp Response) {
 	defer func() { <-t.slots }()
+	if resp.Release != nil {
+		defer resp.Release(resp.Data) // send copies the data
+	}
 	c := resp.Completion
 	c.CID, c.SQID, c.SQHead = cmd.CID, sq.id, sq.head
 	data := resp.Data
