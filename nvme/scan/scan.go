@@ -45,9 +45,11 @@ package scan
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -203,6 +205,9 @@ type run struct {
 	done     atomic.Int64
 	listed   atomic.Int64
 	probing  bool // NSIDs 1..NN are probed: inactive ones are no failure
+
+	prefixOnce sync.Once
+	prefix     string // see aliasPrefix
 }
 
 // Scan lists the controller's namespaces, identifies them and registers
@@ -455,7 +460,7 @@ func (r *run) runTask(t *task) {
 	if idt.id.NSZE == 0 || idt.id.NCAP == 0 {
 		return // inactive (sequential probe) or not yet usable
 	}
-	ns := s.newNamespace(t.nsid, idt)
+	ns := r.newNamespace(t.nsid, idt)
 	if s.Mode != Async {
 		if err := t.Wait(r.ctx); err != nil {
 			return
@@ -496,23 +501,33 @@ func (s *Scanner) lookup(nsid uint32) *Namespace {
 	return s.ns[nsid]
 }
 
-func (s *Scanner) newNamespace(nsid uint32, idt identity) *Namespace {
+func (r *run) newNamespace(nsid uint32, idt identity) *Namespace {
 	ns := &Namespace{
 		NSID: nsid, Size: idt.id.NSZE, Capacity: idt.id.NCAP, Used: idt.id.NUSE,
 		BlockSize: idt.id.BlockSize(), NGUID: idt.ids.NGUID, EUI64: idt.ids.EUI64, UUID: idt.ids.UUID,
 	}
+	ns.Aliases = make([]string, 0, 3)
 	switch {
 	case ns.NGUID != [16]byte{}:
-		ns.Aliases = append(ns.Aliases, fmt.Sprintf("nvme-eui.%x", ns.NGUID))
+		ns.Aliases = append(ns.Aliases, "nvme-eui."+hex.EncodeToString(ns.NGUID[:]))
 	case ns.EUI64 != [8]byte{}:
-		ns.Aliases = append(ns.Aliases, fmt.Sprintf("nvme-eui.%x", ns.EUI64))
+		ns.Aliases = append(ns.Aliases, "nvme-eui."+hex.EncodeToString(ns.EUI64[:]))
 	}
 	if u := ns.UUID; u != [16]byte{} {
 		ns.Aliases = append(ns.Aliases, fmt.Sprintf("nvme-uuid.%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16]))
 	}
-	id := s.Ctrl.IdentifyController()
-	ns.Aliases = append(ns.Aliases, fmt.Sprintf("nvme-%s_%s_%d", udevName(id.ModelNumber), udevName(id.SerialNumber), nsid))
+	ns.Aliases = append(ns.Aliases, r.aliasPrefix()+strconv.FormatUint(uint64(nsid), 10))
 	return ns
+}
+
+// aliasPrefix returns "nvme-<model>_<serial>_", the start of the by-id
+// alias every namespace of the controller gets.
+func (r *run) aliasPrefix() string {
+	r.prefixOnce.Do(func() {
+		id := r.s.Ctrl.IdentifyController()
+		r.prefix = "nvme-" + udevName(id.ModelNumber) + "_" + udevName(id.SerialNumber) + "_"
+	})
+	return r.prefix
 }
 
 // register names ns and adds it to the registered namespaces.
@@ -523,8 +538,9 @@ func (s *Scanner) register(r *run, ns *Namespace) {
 	if s.Naming == NSID {
 		suffix = int(ns.NSID)
 	}
-	ns.Name = fmt.Sprintf("nvme%dn%d", s.Controller, suffix)
-	ns.Generic = fmt.Sprintf("ng%dn%d", s.Controller, suffix)
+	ctrl, n := strconv.Itoa(s.Controller), strconv.Itoa(suffix)
+	ns.Name = "nvme" + ctrl + "n" + n
+	ns.Generic = "ng" + ctrl + "n" + n
 	s.ns[ns.NSID] = ns
 	s.mu.Unlock()
 	r.mu.Lock()
