@@ -60,6 +60,11 @@ type Entry struct {
 	// allocate nothing.
 	wake    chan struct{}
 	waiters int // goroutines blocked in Wait, guarded by chain.mu
+	// then is the function given to Then, kept until e is released;
+	// deferred is set from Then until e completes, during which Complete
+	// does nothing. Both are guarded by chain.mu.
+	then     func()
+	deferred bool
 }
 
 const (
@@ -171,7 +176,11 @@ func (e *Entry) Wait(ctx context.Context) error {
 // Complete marks e as completed and removes it from its chain. It never
 // blocks: if an entry added before e is still pending, e's successor is
 // released only once every such entry has completed too. Calling Complete
-// on an entry that has already completed does nothing.
+// on an entry that has already completed, or that was given to Then,
+// does nothing.
+//
+// If completing e releases entries given to Then, Complete runs their
+// functions, one after another in Add order, before it returns.
 //
 // Complete panics if e was never added to a chain.
 func (e *Entry) Complete() {
@@ -183,10 +192,80 @@ func (e *Entry) Complete() {
 	}
 	c := e.chain
 	c.mu.Lock()
-	if e.state.Load() == entryDone { // lost a race with another Complete
+	if e.state.Load() == entryDone || e.deferred { // lost a race with another Complete, or Then owns e
 		c.mu.Unlock()
 		return
 	}
+	c.run(c.complete(e))
+}
+
+// Then arranges for f to run once every entry added before e has
+// completed, and completes e when f returns (or panics). It never blocks:
+// if e is released already, f runs in the calling goroutine before Then
+// returns; otherwise it runs in the goroutine whose Complete releases e.
+// So a task can hand its critical section to the chain and finish,
+// instead of waiting for its turn: no goroutine is parked, and the
+// critical sections of tasks that finish in order run back to back.
+//
+// f should be short, as it delays the entries after e and the caller of
+// Complete that runs it. The completion of each entry added before e
+// happens before f runs. Once Then has been called, Complete on e does
+// nothing.
+//
+// Then panics if e is not pending in a chain, or was already given to
+// Then.
+func (e *Entry) Then(f func()) {
+	if s := e.state.Load(); s != entryPending && s != entryReleased {
+		panic("complchain: Then on an entry that is not pending")
+	}
+	c := e.chain
+	c.mu.Lock()
+	if e.deferred {
+		c.mu.Unlock()
+		panic("complchain: Then called twice on an entry")
+	}
+	e.deferred = true
+	if e.state.Load() == entryPending {
+		e.then = f
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.run(e, f)
+}
+
+// run runs f, the function given to Then for the released entry e, and
+// then each function that completing e releases in turn: iteratively, so
+// that a long run of finished tasks needs no deep stack.
+func (c *Chain) run(e *Entry, f func()) {
+	for e != nil {
+		e, f = c.call(e, f)
+	}
+}
+
+// call runs f for the released entry e and completes e, also if f
+// panics. It returns the entry that completing e released, if that entry
+// was given to Then, and its function.
+func (c *Chain) call(e *Entry, f func()) (*Entry, func()) {
+	returned := false
+	defer func() {
+		if !returned { // let the chain go on while the panic unwinds
+			c.mu.Lock()
+			e.deferred = false
+			c.run(c.complete(e))
+		}
+	}()
+	f()
+	returned = true
+	c.mu.Lock()
+	e.deferred = false
+	return c.complete(e)
+}
+
+// complete completes e, with c.mu held, and unlocks c.mu. If that
+// releases an entry given to Then, it returns the entry and its function,
+// for the caller to run.
+func (c *Chain) complete(e *Entry) (*Entry, func()) {
 	wasHead := e.prev == nil
 	if e.prev != nil {
 		e.prev.next = e.next
@@ -202,13 +281,19 @@ func (e *Entry) Complete() {
 	e.prev, e.next = nil, nil
 	c.n--
 	e.state.Store(entryDone)
+	var f func()
 	if wasHead && next != nil {
 		next.state.Store(entryReleased)
 		if next.waiters > 0 {
 			next.wake <- struct{}{}
 		}
+		f, next.then = next.then, nil
 	}
 	c.mu.Unlock()
+	if f == nil {
+		return nil, nil
+	}
+	return next, f
 }
 
 // Pending reports whether e has been added to a chain and has not yet

@@ -126,6 +126,16 @@ func TestMisusePanics(t *testing.T) {
 		{"AddPendingOtherChain", func() { var c, d Chain; var e Entry; c.Add(&e); d.Add(&e) }, "complchain: Add of an entry that is still pending"},
 		{"WaitNeverAdded", func() { var e Entry; e.Wait(context.Background()) }, "complchain: Wait on an entry that was never added to a chain"},
 		{"CompleteNeverAdded", func() { var e Entry; e.Complete() }, "complchain: Complete of an entry that was never added to a chain"},
+		{"ThenNeverAdded", func() { var e Entry; e.Then(func() {}) }, "complchain: Then on an entry that is not pending"},
+		{"ThenCompleted", func() { var c Chain; var e Entry; c.Add(&e); e.Complete(); e.Then(func() {}) }, "complchain: Then on an entry that is not pending"},
+		{"ThenTwice", func() {
+			var c Chain
+			var a, e Entry
+			c.Add(&a)
+			c.Add(&e)
+			e.Then(func() {})
+			e.Then(func() {})
+		}, "complchain: Then called twice on an entry"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,6 +146,103 @@ func TestMisusePanics(t *testing.T) {
 			}()
 			tt.f()
 		})
+	}
+}
+
+// Then on a released entry runs f before it returns and completes the
+// entry; on a pending one it returns at once, Complete on it does
+// nothing, and f runs in the goroutine that releases it.
+func TestThen(t *testing.T) {
+	var c Chain
+	var a, b, d Entry
+	c.Add(&a)
+	c.Add(&b)
+	c.Add(&d)
+	ran := ""
+	b.Then(func() { ran += "b" })
+	b.Complete() // Then owns b now
+	if ran != "" || !b.Pending() || released(&d) {
+		t.Fatalf("after Then and Complete on a pending entry: ran %q, pending %v, successor released %v", ran, b.Pending(), released(&d))
+	}
+	a.Then(func() { ran += "a" })
+	if ran != "ab" || a.Pending() || b.Pending() || !released(&d) {
+		t.Fatalf("after Then on the released head: ran %q, pending %v %v, successor released %v", ran, a.Pending(), b.Pending(), released(&d))
+	}
+	d.Complete()
+	if c.Len() != 0 {
+		t.Fatalf("Len %d after every entry completed", c.Len())
+	}
+}
+
+// Tasks that finish in random order and hand their critical sections to
+// Then get them run in Add order, one at a time, and every entry
+// completes; a Flush issued meanwhile returns after all of them.
+func TestThenRandomOrder(t *testing.T) {
+	const n = 2000
+	for round := range 4 {
+		var c Chain
+		entries := make([]Entry, n)
+		for i := range entries {
+			c.Add(&entries[i])
+		}
+		var (
+			got     []int
+			running atomic.Int32
+			wg      sync.WaitGroup
+		)
+		flushed := make(chan error, 1)
+		go func() { flushed <- c.Flush(context.Background()) }()
+		for i, p := range rand.New(rand.NewPCG(uint64(round), 0)).Perm(n) {
+			wg.Go(func() {
+				if i%2 == 0 {
+					runtime.Gosched()
+				}
+				entries[p].Then(func() {
+					if running.Add(1) != 1 {
+						t.Error("critical sections overlap")
+					}
+					got = append(got, p)
+					running.Add(-1)
+				})
+			})
+		}
+		wg.Wait()
+		if err := <-flushed; err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range got {
+			if p != i {
+				t.Fatalf("round %d: critical section %d ran for entry %d", round, i, p)
+			}
+		}
+		if len(got) != n || c.Len() != 0 {
+			t.Fatalf("round %d: %d critical sections ran, %d entries pending", round, len(got), c.Len())
+		}
+	}
+}
+
+// A panic in a function given to Then unwinds in the goroutine that ran
+// it, and the chain goes on: the entry completes and the functions after
+// it run.
+func TestThenPanic(t *testing.T) {
+	var c Chain
+	var a, b, d Entry
+	c.Add(&a)
+	c.Add(&b)
+	c.Add(&d)
+	ran := false
+	b.Then(func() { panic("boom") })
+	d.Then(func() { ran = true })
+	func() {
+		defer func() {
+			if r := recover(); r != "boom" {
+				t.Fatalf("recovered %v, want boom", r)
+			}
+		}()
+		a.Complete()
+	}()
+	if !ran || b.Pending() || d.Pending() || c.Len() != 0 {
+		t.Fatalf("after the panic: later function ran %v, pending %v %v, Len %d", ran, b.Pending(), d.Pending(), c.Len())
 	}
 }
 

@@ -39,6 +39,33 @@ func Example() {
 	// Output: [nvme0n1 nvme0n2 nvme0n3 nvme0n4]
 }
 
+// A task can hand its critical section to the chain with Then instead of
+// waiting for its turn: the section runs as soon as every earlier task
+// is done, in whichever goroutine finished last, and no goroutine waits.
+func ExampleEntry_Then() {
+	type task struct {
+		complchain.Entry
+		name string
+	}
+	var (
+		chain complchain.Chain
+		wg    sync.WaitGroup
+		names []string
+	)
+	for _, name := range []string{"nvme0n1", "nvme0n2", "nvme0n3", "nvme0n4"} {
+		t := &task{name: name}
+		chain.Add(&t.Entry)
+		wg.Go(func() {
+			defer t.Complete()                                         // does nothing once Then has the entry
+			time.Sleep(time.Duration(rand.IntN(5)) * time.Millisecond) // slow discovery
+			t.Then(func() { names = append(names, t.name) })           // in Add order
+		})
+	}
+	wg.Wait()
+	fmt.Println(names)
+	// Output: [nvme0n1 nvme0n2 nvme0n3 nvme0n4]
+}
+
 // Flush waits for every entry added before it, like the kernel's
 // scsi_complete_async_scans.
 func ExampleChain_Flush() {

@@ -33,6 +33,12 @@
 //
 // # Registration, failures, removal
 //
+// A task that has identified a new namespace hands its registration to
+// the chain (complchain.Entry.Then) and returns: the registration runs as
+// soon as every earlier task is done, in the goroutine that finished
+// last, so namespaces that are identified in list order register back to
+// back and no goroutine waits for its turn.
+//
 // A namespace already registered is revalidated; its chain entry is
 // completed before its commands are sent, so it never delays the others. A
 // task that fails completes its entry on return (the kernel's "task failed
@@ -428,9 +434,7 @@ func (r *run) runTask(t *task) {
 	defer t.Complete() // a task that fails never stalls its successors
 	s := r.s
 	if t.nsid == 0 {
-		if s.Mode == Async || t.Wait(r.ctx) == nil {
-			s.remove(r, t.stale)
-		}
+		r.inOrder(t, func() { s.remove(r, t.stale) })
 		return
 	}
 	defer r.progress()
@@ -461,15 +465,31 @@ func (r *run) runTask(t *task) {
 		return // inactive (sequential probe) or not yet usable
 	}
 	ns := r.newNamespace(t.nsid, idt)
-	if s.Mode != Async {
-		if err := t.Wait(r.ctx); err != nil {
-			return
+	r.inOrder(t, func() {
+		regStart := time.Now()
+		if s.Mode != Async {
+			s.Trace.Span(track, "wait for chain", identified, regStart)
 		}
-		s.Trace.Span(track, "wait for chain", identified, time.Now())
+		s.register(r, ns)
+		s.Trace.Span(track, "register "+ns.Name, regStart, time.Now())
+	})
+}
+
+// inOrder runs f, the critical section of t: at once in Async mode,
+// otherwise once every task before t is done. The task does not wait for
+// its turn: whichever task completes t's last predecessor runs f, so
+// tasks that finish in order register back to back with no goroutine
+// woken. f is skipped if the scan is cancelled first.
+func (r *run) inOrder(t *task, f func()) {
+	if r.s.Mode == Async {
+		f()
+		return
 	}
-	regStart := time.Now()
-	s.register(r, ns)
-	s.Trace.Span(track, "register "+ns.Name, regStart, time.Now())
+	t.Then(func() {
+		if r.ctx.Err() == nil {
+			f()
+		}
+	})
 }
 
 // revalidate updates a known namespace from a fresh identify, or removes
