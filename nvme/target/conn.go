@@ -96,6 +96,22 @@ func (q *conn) serve(ctx context.Context, cmd *nvme.Command, data []byte) respon
 	return c.io(cmd, data)
 }
 
+// inline reports whether serve answers cmd at once: it does unless cmd
+// is an Asynchronous Event Request, the target emulates a service time,
+// or a fault delays or holds the namespace cmd is about.
+func (q *conn) inline(cmd *nvme.Command) bool {
+	if cmd.Opcode == nvme.OpAsyncEvent || q.t.cfg.ServiceTime > 0 {
+		return false
+	}
+	f := q.t.faults.Load()
+	if len(f.Hang) == 0 && len(f.Delay) == 0 {
+		return true
+	}
+	_, qid := q.state()
+	nsid, ok := targetNSID(cmd, qid)
+	return !ok || !f.Hang[nsid] && f.Delay[nsid] <= 0
+}
+
 // targetNSID returns the namespace a command is about, for fault
 // injection: Identify of a namespace, and every I/O command.
 func targetNSID(cmd *nvme.Command, qid uint16) (uint32, bool) {

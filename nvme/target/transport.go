@@ -37,6 +37,7 @@ func (t *Target) serveConn(ctx context.Context, nc net.Conn, listen net.Addr) {
 		MaxTransfer:    maxTransfer,
 		MaxOutstanding: 2 * t.cfg.QueueDepth,
 		MalformedAfter: t.faults.Load().MalformedAfter,
+		Inline:         q.inline,
 	}
 	err := tcp.ServeTarget(ctx, c, cfg, tcp.HandlerFunc(func(ctx context.Context, req *tcp.Request) tcp.Response {
 		r := q.serve(ctx, &req.Command, req.Data)

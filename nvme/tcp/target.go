@@ -68,6 +68,13 @@ type TargetConfig struct {
 	// FESDataLimit. 0 means 128.
 	MaxOutstanding int
 
+	// Inline, if not nil, reports whether the handler answers cmd without
+	// blocking (no waiting on timers, locks held long, or the network):
+	// ServeTarget then calls it from the goroutine that reads the
+	// connection, which saves starting a goroutine for the command. A
+	// handler that blocks there stops the connection for its duration.
+	Inline func(cmd *nvme.Command) bool
+
 	// MalformedAfter, if positive, replaces the response after
 	// MalformedAfter responses with a PDU whose header is invalid (fault
 	// knob for tests).
@@ -324,9 +331,14 @@ func (t *target) h2cData(p PDU) *TermError {
 	return nil
 }
 
-// dispatch runs the handler for cmd in a goroutine of its own.
+// dispatch runs the handler for cmd in a goroutine of its own, or at
+// once if the configuration says it answers cmd without blocking.
 func (t *target) dispatch(cmd *nvme.Command, sq sqPos, data []byte) {
 	req := &Request{Command: *cmd, Data: data}
+	if t.cfg.Inline != nil && t.cfg.Inline(cmd) {
+		t.respond(&req.Command, sq, t.h.ServeNVMe(t.ctx, req))
+		return
+	}
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()

@@ -270,6 +270,45 @@ func TestRelease(t *testing.T) {
 	}
 }
 
+// Commands Inline accepts run one at a time on the reading goroutine;
+// the others still run in goroutines of their own, so a held command
+// does not hold up the inline ones.
+func TestInline(t *testing.T) {
+	h := newTestHandler()
+	var running, overlaps atomic.Int32
+	counting := tcp.HandlerFunc(func(ctx context.Context, req *tcp.Request) tcp.Response {
+		if req.Command.NSID != hangNSID && running.Add(1) != 1 {
+			overlaps.Add(1)
+		}
+		defer func() {
+			if req.Command.NSID != hangNSID {
+				running.Add(-1)
+			}
+		}()
+		return h.ServeNVMe(ctx, req)
+	})
+	inline := func(cmd *nvme.Command) bool { return cmd.NSID != hangNSID }
+	q, _ := pair(t, tcp.TargetConfig{Inline: inline}, tcp.HostConfig{Depth: 64}, counting, nil)
+	held := make(chan error, 1)
+	go func() { held <- identify(q, context.Background(), hangNSID, make([]byte, 4096)) }()
+	var wg sync.WaitGroup
+	for nsid := range uint32(60) {
+		wg.Go(func() {
+			if err := identify(q, context.Background(), nsid+1, make([]byte, 4096)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := overlaps.Load(); n != 0 {
+		t.Errorf("%d inline handler calls overlapped another", n)
+	}
+	close(h.release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Thousands of commands from many goroutines, digests on.
 func TestManyConcurrent(t *testing.T) {
 	q, _ := pair(t, tcp.TargetConfig{}, tcp.HostConfig{Depth: 64, HeaderDigest: true, DataDigest: true}, newTestHandler(), nil)
