@@ -174,8 +174,12 @@ func printBench(w io.Writer, cells []*benchCell, repeat int) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "RTT\tN\tQ\tmode\tmedian ms\tmin ms\tmax ms\tbound ms\tmedian/bound\t\n")
 	for _, c := range cells {
-		fmt.Fprintf(tw, "%v\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%.2f\t\n", c.RTT, c.Namespaces, c.QueueDepth, c.Mode,
-			ms(c.Median), ms(c.Min), ms(c.Max), ms(c.Bound), float64(c.Median)/float64(max(c.Bound, 1)))
+		ratio := "-" // no emulated delay: no bound to compare with
+		if c.Bound > 0 {
+			ratio = strconv.FormatFloat(float64(c.Median)/float64(c.Bound), 'f', 2, 64)
+		}
+		fmt.Fprintf(tw, "%v\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", c.RTT, c.Namespaces, c.QueueDepth, c.Mode,
+			ms(c.Median), ms(c.Min), ms(c.Max), ms(c.Bound), ratio)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
