@@ -31,6 +31,7 @@ type benchCell struct {
 	Max        time.Duration   `json:"max_ns"`
 	Bound      time.Duration   `json:"bound_ns"`
 	Commands   int64           `json:"commands"`
+	total      time.Duration   // sum of Runs
 }
 
 func newBenchCmd() *cobra.Command {
@@ -39,6 +40,7 @@ func newBenchCmd() *cobra.Command {
 		modes   []string
 		rtts    []string
 		repeat  int
+		minTime time.Duration
 		output  string
 		verbose bool
 	)
@@ -55,7 +57,9 @@ Q = admin queue depth).
 Each round-trip time gets an embedded target with that emulated RTT; the
 host connects once and every repetition is a first scan by a new scanner.
 Modes run interleaved, in alternating order, each after a garbage
-collection, so a noisy machine affects them alike. With --addr
+collection, so a noisy machine affects them alike. Each cell gets at least
+--repeat runs, and more while its runs add up to less than --min-time: a
+quick scan is repeated until its median is stable. With --addr
 it benchmarks a real target instead (--rtts is then ignored).
 
 The seed measured, over NVMe/TCP with 100 namespaces: RTT 150 ms: sync
@@ -103,7 +107,11 @@ The seed measured, over NVMe/TCP with 100 namespaces: RTT 150 ms: sync
 				for i, m := range ms {
 					row[i] = &benchCell{RTT: rtt, Mode: m.String(), QueueDepth: c.QueueDepth()}
 				}
-				for rep := range repeat {
+				// Repeat until every mode has run repeat times and for
+				// minTime in all (at most 1000 runs).
+				var spent time.Duration
+				for rep := 0; rep < repeat || spent < minTime && rep < 1000; rep++ {
+					spent = time.Duration(1<<63 - 1)
 					for j := range ms {
 						i := j
 						if rep%2 == 1 {
@@ -125,6 +133,8 @@ The seed measured, over NVMe/TCP with 100 namespaces: RTT 150 ms: sync
 						cell.Namespaces = res.Listed
 						cell.Commands = res.Commands
 						cell.Runs = append(cell.Runs, res.Elapsed)
+						cell.total += res.Elapsed
+						spent = min(spent, cell.total)
 						if verbose {
 							fmt.Fprintf(stderr, "RTT %v run %d %v: %v\n", rtt, rep+1, m, res.Elapsed)
 						}
@@ -154,7 +164,8 @@ The seed measured, over NVMe/TCP with 100 namespaces: RTT 150 ms: sync
 	fl := cmd.Flags()
 	fl.StringSliceVar(&modes, "modes", []string{"sync", "async", "ordered"}, "scan modes to compare")
 	fl.StringSliceVar(&rtts, "rtts", []string{"0.2ms", "15ms", "150ms"}, "emulated round-trip times")
-	fl.IntVar(&repeat, "repeat", 5, "scans per mode and round-trip time")
+	fl.IntVar(&repeat, "repeat", 5, "scans per mode and round-trip time, at least")
+	fl.DurationVar(&minTime, "min-time", time.Second, "keep repeating a mode at a round-trip time until its scans add up to this (0: exactly --repeat scans)")
 	fl.StringVarP(&output, "output", "o", "table", "output format: table or json")
 	fl.BoolVarP(&verbose, "verbose", "v", false, "print every run on stderr as it finishes")
 	return cmd
@@ -204,11 +215,20 @@ func printBench(w io.Writer, cells []*benchCell, repeat int) error {
 		}
 		ratios = append(ratios, r)
 	}
-	fmt.Fprintf(w, "\nmedians of %d runs; ratios of medians\n%s\n", repeat, strings.Join(ratios, "\n"))
+	fmt.Fprintf(w, "\nmedians of at least %d runs (runs per cell: %s); ratios of medians\n%s\n", repeat, runCounts(cells), strings.Join(ratios, "\n"))
 	if rss := peakRSSKiB(); rss > 0 {
 		fmt.Fprintf(w, "peak RSS of this process (host and embedded target): %d MiB\n", rss/1024)
 	}
 	return nil
+}
+
+// runCounts lists the number of runs of each cell, e.g. "5 5 5 21 21".
+func runCounts(cells []*benchCell) string {
+	var n []string
+	for _, c := range cells {
+		n = append(n, strconv.Itoa(len(c.Runs)))
+	}
+	return strings.Join(n, " ")
 }
 
 func uniqueRTTs(cells []*benchCell) []time.Duration {

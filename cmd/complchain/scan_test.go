@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -108,7 +109,7 @@ func TestScanErrors(t *testing.T) {
 
 func TestBenchSmall(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	out, stderr, err := run(t, "bench", "--rtts", "0s,1ms", "--namespaces", "10", "--repeat", "2", "-o", "json")
+	out, stderr, err := run(t, "bench", "--rtts", "0s,1ms", "--namespaces", "10", "--repeat", "2", "--min-time", "0", "-o", "json")
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, stderr)
 	}
@@ -128,5 +129,27 @@ func TestBenchSmall(t *testing.T) {
 		if c.RTT > 0 && c.Median < c.Bound {
 			t.Fatalf("%s at %v: median %v below the bound %v", c.Mode, c.RTT, c.Median, c.Bound)
 		}
+	}
+}
+
+// With --min-time, a cell is repeated until its runs add up to it.
+func TestBenchMinTime(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	out, stderr, err := run(t, "bench", "--rtts", "1ms", "--modes", "ordered", "--namespaces", "10", "--repeat", "1", "--min-time", "20ms", "-o", "json")
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, stderr)
+	}
+	var doc struct {
+		Cells []benchCell `json:"cells"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var sum time.Duration
+	for _, r := range doc.Cells[0].Runs {
+		sum += r
+	}
+	if n := len(doc.Cells[0].Runs); n < 2 || sum < 20*time.Millisecond || sum-doc.Cells[0].Runs[n-1] >= 20*time.Millisecond {
+		t.Fatalf("%d runs adding up to %v for --min-time 20ms: %v", n, sum, doc.Cells[0].Runs)
 	}
 }
