@@ -261,10 +261,16 @@ func (c *Controller) setProperty(ctx context.Context, off, v uint32) error {
 // do runs a command with the per-command timeout.
 func (c *Controller) do(ctx context.Context, cmd *nvme.Command, data []byte) (nvme.Completion, error) {
 	res, err := c.q.Do(ctx, cmd, data)
+	return res, c.timeoutErr(cmd, err)
+}
+
+// timeoutErr returns err, or an error naming the controller and the
+// command if cmd timed out.
+func (c *Controller) timeoutErr(cmd *nvme.Command, err error) error {
 	if errors.Is(err, tcp.ErrTimeout) {
-		err = fmt.Errorf("%w: no answer from %s to opcode %#x after %v", ErrTimeout, c.addr, uint8(cmd.Opcode), c.cfg.CommandTimeout)
+		return fmt.Errorf("%w: no answer from %s to opcode %#x after %v", ErrTimeout, c.addr, uint8(cmd.Opcode), c.cfg.CommandTimeout)
 	}
-	return res, err
+	return err
 }
 
 // ErrTimeout is wrapped by the error of a command the controller did not

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -31,13 +32,53 @@ func (c *Controller) IdentifyNamespace(ctx context.Context, nsid uint32) (*nvme.
 }
 
 // IdentifyNSDescriptors reads the Namespace Identification Descriptor list
-// (CNS 03h) of nsid.
+// (CNS 03h) of nsid. A controller without the list (before NVMe 1.3 it
+// answers Invalid Field, or Invalid Opcode) yields an empty list and no
+// error, as Linux treats it.
 func (c *Controller) IdentifyNSDescriptors(ctx context.Context, nsid uint32) (nvme.NSIdentifiers, error) {
 	var ids nvme.NSIdentifiers
-	if err := c.identify(ctx, nvme.CNSNSDescriptors, nsid, ids.UnmarshalBinary); err != nil {
-		return ids, fmt.Errorf("identify namespace %d descriptors: %w", nsid, err)
+	err := c.identify(ctx, nvme.CNSNSDescriptors, nsid, ids.UnmarshalBinary)
+	return ids, descriptorsErr(nsid, err)
+}
+
+// descriptorsErr is the error of Identify CNS 03h for nsid, or nil if the
+// controller just does not support the list.
+func descriptorsErr(nsid uint32, err error) error {
+	var st nvme.Status
+	if err == nil || errors.As(err, &st) && (st.Code() == nvme.StatusInvalidField || st.Code() == nvme.StatusInvalidOpcode) {
+		return nil
 	}
-	return ids, nil
+	return fmt.Errorf("identify namespace %d descriptors: %w", nsid, err)
+}
+
+// IdentifyNamespaceIDs sends Identify Namespace (CNS 00h) and the
+// Namespace Identification Descriptor list (CNS 03h) of nsid at once, so
+// that both take one round trip, and returns what each read. The list is
+// empty, with no error, if the controller does not support it.
+func (c *Controller) IdentifyNamespaceIDs(ctx context.Context, nsid uint32) (*nvme.IdentifyNamespace, nvme.NSIdentifiers, error) {
+	var ids nvme.NSIdentifiers
+	dbuf, nbuf := pages.Get().(*[nvme.IdentifySize]byte), pages.Get().(*[nvme.IdentifySize]byte)
+	defer pages.Put(dbuf)
+	defer pages.Put(nbuf)
+	dcmd, ncmd := nvme.IdentifyCommand(nvme.CNSNSDescriptors, nsid), nvme.IdentifyCommand(nvme.CNSNamespace, nsid)
+	dcall := c.q.Start(ctx, &dcmd, dbuf[:])
+	ncall := c.q.Start(ctx, &ncmd, nbuf[:])
+	_, derr := dcall.Wait(ctx)
+	_, nerr := ncall.Wait(ctx)
+	if derr = c.timeoutErr(&dcmd, derr); derr == nil {
+		derr = ids.UnmarshalBinary(dbuf[:])
+	}
+	if nerr = c.timeoutErr(&ncmd, nerr); nerr != nil {
+		return nil, ids, fmt.Errorf("identify namespace %d: %w", nsid, nerr)
+	}
+	if err := descriptorsErr(nsid, derr); err != nil {
+		return nil, ids, err
+	}
+	ns := new(nvme.IdentifyNamespace)
+	if err := ns.UnmarshalBinary(nbuf[:]); err != nil {
+		return nil, ids, fmt.Errorf("identify namespace %d: %w", nsid, err)
+	}
+	return ns, ids, nil
 }
 
 // ActiveNamespaces reads one page of the active namespace list (CNS 02h):

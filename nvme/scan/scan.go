@@ -391,40 +391,30 @@ type identity struct {
 }
 
 // identify sends CNS 03h and CNS 00h for nsid: at once, or one after the
-// other in Sync mode. A controller that does not support the descriptor
-// list (before NVMe 1.3) answers Invalid Field; the identifiers of
-// Identify Namespace are used then.
+// other in Sync mode. The identifiers of Identify Namespace fill in those
+// the descriptor list lacks (all of them, for a controller without the
+// list).
 func (r *run) identify(nsid uint32) (identity, error) {
 	var (
-		out     identity
-		descErr error
+		out identity
+		err error
 	)
 	r.commands.Add(CommandsPerNamespace)
-	desc := func() { out.ids, descErr = r.s.Ctrl.IdentifyNSDescriptors(r.ctx, nsid) }
-	var wg sync.WaitGroup
 	if r.s.Mode == Sync {
-		desc()
+		if out.ids, err = r.s.Ctrl.IdentifyNSDescriptors(r.ctx, nsid); err == nil {
+			out.id, err = r.s.Ctrl.IdentifyNamespace(r.ctx, nsid)
+		}
 	} else {
-		wg.Go(desc)
-	}
-	id, err := r.s.Ctrl.IdentifyNamespace(r.ctx, nsid)
-	wg.Wait()
-	var st nvme.Status
-	if errors.As(descErr, &st) && (st.Code() == nvme.StatusInvalidField || st.Code() == nvme.StatusInvalidOpcode) {
-		descErr = nil
-	}
-	if err == nil {
-		err = descErr
+		out.id, out.ids, err = r.s.Ctrl.IdentifyNamespaceIDs(r.ctx, nsid)
 	}
 	if err != nil {
 		return out, err
 	}
-	out.id = id
 	if out.ids.NGUID == ([16]byte{}) {
-		out.ids.NGUID = id.NGUID
+		out.ids.NGUID = out.id.NGUID
 	}
 	if out.ids.EUI64 == ([8]byte{}) {
-		out.ids.EUI64 = id.EUI64
+		out.ids.EUI64 = out.id.EUI64
 	}
 	return out, nil
 }

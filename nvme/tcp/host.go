@@ -225,13 +225,29 @@ func (q *HostQueue) fail(err error, term []byte) {
 // returns ctx.Err(); the command identifier stays reserved until the
 // controller answers, so it is never reused early.
 func (q *HostQueue) Do(ctx context.Context, cmd *nvme.Command, data []byte) (nvme.Completion, error) {
+	return q.Start(ctx, cmd, data).Wait(ctx)
+}
+
+// A Call is a command sent by Start. Its zero value is not a call.
+type Call struct {
+	q   *HostQueue
+	cid uint16
+	err error // why the command was not sent
+}
+
+// Start sends cmd as Do does but returns without waiting for the
+// completion, so that one goroutine can have several commands in flight;
+// Wait on the returned Call waits for it. Start blocks only while every
+// command identifier is in use. Each Call must be waited for, once:
+// until then its data buffer belongs to the queue.
+func (q *HostQueue) Start(ctx context.Context, cmd *nvme.Command, data []byte) Call {
 	var deadline time.Time
 	if q.cfg.Timeout > 0 && cmd.Opcode != nvme.OpAsyncEvent {
 		deadline = time.Now().Add(q.cfg.Timeout)
 	}
 	cid, err := q.takeCID(ctx, deadline)
 	if err != nil {
-		return nvme.Completion{}, err
+		return Call{err: err}
 	}
 	s := &q.slots[cid]
 	c := *cmd
@@ -258,6 +274,21 @@ func (q *HostQueue) Do(ctx context.Context, cmd *nvme.Command, data []byte) (nvm
 	}
 	s.mu.Unlock()
 	q.send(func(b []byte) []byte { return q.dg.AppendCapsuleCmd(b, &c, inCapsule) })
+	return Call{q: q, cid: cid}
+}
+
+// Wait waits for the completion of the call's command and returns what
+// Do returns. If ctx is done first, Wait returns ctx.Err() and the
+// command identifier stays reserved until the controller answers.
+func (call Call) Wait(ctx context.Context) (nvme.Completion, error) {
+	q, cid := call.q, call.cid
+	if call.err != nil || q == nil {
+		if call.err == nil {
+			call.err = errors.New("nvme/tcp: Wait on a Call that Start did not return")
+		}
+		return nvme.Completion{}, call.err
+	}
+	s := &q.slots[cid]
 	select {
 	case res := <-s.res:
 		return q.finish(cid, res)

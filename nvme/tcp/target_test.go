@@ -309,6 +309,39 @@ func TestInline(t *testing.T) {
 	}
 }
 
+// One goroutine can have many commands in flight with Start, and each
+// Wait gets its own command's data; a Call Start did not return is an
+// error, not a hang.
+func TestStart(t *testing.T) {
+	q, _ := pair(t, tcp.TargetConfig{}, tcp.HostConfig{Depth: 8}, newTestHandler(), nil)
+	const n = 20 // more than the depth: Start waits for identifiers
+	calls := make([]tcp.Call, 0, n)
+	bufs := make([][]byte, n)
+	for i := range n {
+		bufs[i] = make([]byte, nvme.IdentifySize)
+		cmd := nvme.IdentifyCommand(nvme.CNSNamespace, uint32(i+1))
+		calls = append(calls, q.Start(context.Background(), &cmd, bufs[i]))
+		if i >= 7 { // keep at most 8 in flight
+			if _, err := calls[i-7].Wait(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, c := range calls[n-7:] {
+		if _, err := c.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, b := range bufs {
+		if !bytes.Equal(b, pattern(uint32(i+1), len(b))) {
+			t.Fatalf("command %d got another command's data", i+1)
+		}
+	}
+	if _, err := (tcp.Call{}).Wait(context.Background()); err == nil {
+		t.Fatal("Wait on a zero Call succeeded")
+	}
+}
+
 // Thousands of commands from many goroutines, digests on.
 func TestManyConcurrent(t *testing.T) {
 	q, _ := pair(t, tcp.TargetConfig{}, tcp.HostConfig{Depth: 64, HeaderDigest: true, DataDigest: true}, newTestHandler(), nil)
