@@ -238,8 +238,7 @@ func (ids *NSIdentifiers) UnmarshalBinary(p []byte) error {
 		if v+n > len(p) {
 			return fmt.Errorf("%w: descriptor type %d at offset %d has %d bytes, %d remain", ErrShortBuffer, t, off, n, len(p)-v)
 		}
-		want := map[uint8]int{NIDTEUI64: 8, NIDTNGUID: 16, NIDTUUID: 16, NIDTCSI: 1}[t]
-		if want != 0 && n != want {
+		if want := descriptorLen(t); want != 0 && n != want {
 			return fmt.Errorf("nvme: descriptor type %d at offset %d has length %d, want %d", t, off, n, want)
 		}
 		switch t {
@@ -255,6 +254,20 @@ func (ids *NSIdentifiers) UnmarshalBinary(p []byte) error {
 		off = v + n
 	}
 	return nil
+}
+
+// descriptorLen returns the length a descriptor of type t must have, or
+// 0 for a type this package does not know.
+func descriptorLen(t uint8) int {
+	switch t {
+	case NIDTEUI64:
+		return 8
+	case NIDTNGUID, NIDTUUID:
+		return 16
+	case NIDTCSI:
+		return 1
+	}
+	return 0
 }
 
 // AppendNSIDList appends a 4096-byte active namespace list holding nsids

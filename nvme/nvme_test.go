@@ -200,6 +200,24 @@ func TestNoAllocations(t *testing.T) {
 	}
 }
 
+// Decoding the identify data a namespace scan reads allocates nothing.
+func TestIdentifyDecodeAllocs(t *testing.T) {
+	ids := NSIdentifiers{EUI64: [8]byte{1}, NGUID: [16]byte{2}, UUID: [16]byte{3}, HasCSI: true}
+	desc, _ := ids.AppendBinary(nil)
+	ns := IdentifyNamespace{NSZE: 8, NCAP: 8, NGUID: [16]byte{2}}
+	page, _ := ns.AppendBinary(nil)
+	var gotIDs NSIdentifiers
+	var gotNS IdentifyNamespace
+	allocs := testing.AllocsPerRun(1000, func() {
+		if gotIDs.UnmarshalBinary(desc) != nil || gotNS.UnmarshalBinary(page) != nil {
+			t.Fatal("decode failed")
+		}
+	})
+	if allocs != 0 || gotIDs != ids || gotNS.NSZE != 8 {
+		t.Fatalf("%v allocations; decoded %+v", allocs, gotIDs)
+	}
+}
+
 // FuzzDecoders: every decoder survives arbitrary bytes, and what decodes
 // encodes back to what decodes the same.
 func FuzzDecoders(f *testing.F) {
