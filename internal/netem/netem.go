@@ -149,7 +149,7 @@ func (c *conn) receive() {
 	defer c.wg.Done()
 	defer close(c.in)
 	var last time.Time
-	rbuf := make([]byte, 32<<10)
+	rbuf := make([]byte, largeBuf)
 	for {
 		n, err := c.Conn.Read(rbuf)
 		if n > 0 {
@@ -174,16 +174,32 @@ func (c *conn) receive() {
 
 func (c *conn) send() {
 	defer close(c.sent)
-	var batch []byte
+	// Everything already due goes out in one vectored write, as a link
+	// delivers back-to-back segments together, with no copy.
+	var (
+		vec  net.Buffers
+		bufs []*[]byte
+	)
+	add := func(ch chunk) {
+		vec = append(vec, ch.b)
+		bufs = append(bufs, ch.buf)
+	}
+	flush := func() bool {
+		v := vec // WriteTo consumes its receiver
+		ok := c.write(&v)
+		for i, buf := range bufs {
+			putBuf(buf)
+			bufs[i], vec[i] = nil, nil
+		}
+		vec, bufs = vec[:0], bufs[:0]
+		return ok
+	}
 	for ch := range c.out {
 		if !c.wait(ch.at, c.closed, nil) {
 			putBuf(ch.buf)
 			break
 		}
-		// Send everything already due in one write, as a link delivers
-		// back-to-back segments together.
-		batch = append(batch[:0], ch.b...)
-		putBuf(ch.buf)
+		add(ch)
 	more:
 		for {
 			select {
@@ -192,19 +208,17 @@ func (c *conn) send() {
 					break more
 				}
 				if next.at.After(time.Now()) {
-					if !c.write(batch) || !c.wait(next.at, c.closed, nil) {
+					if !flush() || !c.wait(next.at, c.closed, nil) {
 						putBuf(next.buf)
 						goto fail
 					}
-					batch = batch[:0]
 				}
-				batch = append(batch, next.b...)
-				putBuf(next.buf)
+				add(next)
 			default:
 				break more
 			}
 		}
-		if !c.write(batch) {
+		if !flush() {
 			break
 		}
 	}
@@ -215,10 +229,10 @@ fail:
 	}
 }
 
-// write writes b to c; on failure it records the error for Write and
+// write writes v to c; on failure it records the error for Write and
 // closes c, ending the connection as a broken link does.
-func (c *conn) write(b []byte) bool {
-	if _, err := c.Conn.Write(b); err != nil {
+func (c *conn) write(v *net.Buffers) bool {
+	if _, err := v.WriteTo(c.Conn); err != nil {
 		c.wmu.Lock()
 		if c.werr == nil {
 			c.werr = err
@@ -336,18 +350,22 @@ func (c *conn) Write(p []byte) (int, error) {
 	default:
 	}
 	c.lastOut = c.due(c.lastOut, c.rout)
-	b, buf := getBuf(len(p))
-	copy(b, p)
-	select {
-	case c.out <- chunk{b: b, buf: buf, at: c.lastOut}:
-		return len(p), nil
-	case <-c.closing:
-		putBuf(buf)
-		return 0, net.ErrClosed
-	case <-c.wd.done():
-		putBuf(buf)
-		return 0, os.ErrDeadlineExceeded
+	// Large writes travel as several pooled chunks, all due together.
+	for n := 0; n < len(p); {
+		b, buf := getBuf(min(len(p)-n, largeBuf))
+		m := copy(b, p[n:])
+		select {
+		case c.out <- chunk{b: b, buf: buf, at: c.lastOut}:
+			n += m
+		case <-c.closing:
+			putBuf(buf)
+			return n, net.ErrClosed
+		case <-c.wd.done():
+			putBuf(buf)
+			return n, os.ErrDeadlineExceeded
+		}
 	}
+	return len(p), nil
 }
 
 // Close delivers the data written so far at its due time, closes the
@@ -446,8 +464,9 @@ func isClosed(c chan struct{}) bool {
 }
 
 // Buffers in flight come from two pools, small and large; bigger ones are
-// not pooled.
-const smallBuf, largeBuf = 512, 16 << 10
+// not pooled. A read fills at most a large one, and writes are cut to
+// fit.
+const smallBuf, largeBuf = 512, 32 << 10
 
 var pools = [2]sync.Pool{
 	{New: func() any { b := make([]byte, smallBuf); return &b }},
