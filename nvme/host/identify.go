@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/complchain/complchain/nvme"
+	"github.com/complchain/complchain/nvme/tcp"
 )
 
 var pages = sync.Pool{New: func() any { return new([nvme.IdentifySize]byte) }}
@@ -56,26 +57,50 @@ func descriptorsErr(nsid uint32, err error) error {
 // that both take one round trip, and returns what each read. The list is
 // empty, with no error, if the controller does not support it.
 func (c *Controller) IdentifyNamespaceIDs(ctx context.Context, nsid uint32) (*nvme.IdentifyNamespace, nvme.NSIdentifiers, error) {
-	var ids nvme.NSIdentifiers
-	dbuf, nbuf := pages.Get().(*[nvme.IdentifySize]byte), pages.Get().(*[nvme.IdentifySize]byte)
-	defer pages.Put(dbuf)
-	defer pages.Put(nbuf)
+	return c.StartNamespaceIDs(ctx, nsid).Wait(ctx)
+}
+
+// A NamespaceIDsCall is an IdentifyNamespaceIDs in flight.
+type NamespaceIDsCall struct {
+	c            *Controller
+	nsid         uint32
+	dbuf, nbuf   *[nvme.IdentifySize]byte
+	dcall, ncall tcp.Call
+}
+
+// StartNamespaceIDs sends the commands of IdentifyNamespaceIDs and
+// returns without waiting for them, so that a scan can put the commands of
+// many namespaces on the wire from one goroutine, in list order. Wait
+// returns what IdentifyNamespaceIDs returns; every call must be waited
+// for, once, as it holds two command identifiers until then.
+func (c *Controller) StartNamespaceIDs(ctx context.Context, nsid uint32) *NamespaceIDsCall {
+	p := &NamespaceIDsCall{c: c, nsid: nsid, dbuf: pages.Get().(*[nvme.IdentifySize]byte), nbuf: pages.Get().(*[nvme.IdentifySize]byte)}
 	dcmd, ncmd := nvme.IdentifyCommand(nvme.CNSNSDescriptors, nsid), nvme.IdentifyCommand(nvme.CNSNamespace, nsid)
-	dcall := c.q.Start(ctx, &dcmd, dbuf[:])
-	ncall := c.q.Start(ctx, &ncmd, nbuf[:])
-	_, derr := dcall.Wait(ctx)
-	_, nerr := ncall.Wait(ctx)
-	if derr = c.timeoutErr(&dcmd, derr); derr == nil {
-		derr = ids.UnmarshalBinary(dbuf[:])
+	p.dcall = c.q.Start(ctx, &dcmd, p.dbuf[:])
+	p.ncall = c.q.Start(ctx, &ncmd, p.nbuf[:])
+	return p
+}
+
+// Wait waits for both commands and decodes what they read.
+func (p *NamespaceIDsCall) Wait(ctx context.Context) (*nvme.IdentifyNamespace, nvme.NSIdentifiers, error) {
+	defer pages.Put(p.dbuf)
+	defer pages.Put(p.nbuf)
+	c, nsid := p.c, p.nsid
+	var ids nvme.NSIdentifiers
+	_, derr := p.dcall.Wait(ctx)
+	_, nerr := p.ncall.Wait(ctx)
+	identify := nvme.Command{Opcode: nvme.OpIdentify}
+	if derr = c.timeoutErr(&identify, derr); derr == nil {
+		derr = ids.UnmarshalBinary(p.dbuf[:])
 	}
-	if nerr = c.timeoutErr(&ncmd, nerr); nerr != nil {
+	if nerr = c.timeoutErr(&identify, nerr); nerr != nil {
 		return nil, ids, fmt.Errorf("identify namespace %d: %w", nsid, nerr)
 	}
 	if err := descriptorsErr(nsid, derr); err != nil {
 		return nil, ids, err
 	}
 	ns := new(nvme.IdentifyNamespace)
-	if err := ns.UnmarshalBinary(nbuf[:]); err != nil {
+	if err := ns.UnmarshalBinary(p.nbuf[:]); err != nil {
 		return nil, ids, fmt.Errorf("identify namespace %d: %w", nsid, err)
 	}
 	return ns, ids, nil

@@ -28,8 +28,12 @@
 // of a page start as soon as the page arrives. A controller that does not
 // support the list (a status with DNR) is scanned NSID by NSID, 1 to NN.
 //
-// Concurrency is bounded by the admin queue: each task holds one or two
-// commands, and commands beyond the queue depth wait for a free slot.
+// In Async and Ordered modes the goroutine that reads the list sends each
+// namespace's two commands as it goes, in list order, and hands the
+// namespace to a worker that waits for the answers: all the commands of a
+// page are on the wire within microseconds of the page's arrival.
+// Concurrency is bounded by the admin queue: commands beyond its depth
+// wait for a free command identifier.
 //
 // # Registration, failures, removal
 //
@@ -198,7 +202,9 @@ func (s *Scanner) Namespaces() []*Namespace {
 type task struct {
 	complchain.Entry
 	nsid  uint32
-	stale []uint32 // registered NSIDs to remove at this point of the list
+	stale []uint32               // registered NSIDs to remove at this point of the list
+	ids   *host.NamespaceIDsCall // the identify commands, sent with the list (not in Sync mode)
+	sent  time.Time              // when they were sent
 }
 
 // run holds the state of one scan.
@@ -299,6 +305,9 @@ func (r *run) list(ctx context.Context, dispatch func(*task) error) error {
 	send := func(t *task) error {
 		s.chain.Add(&t.Entry)
 		if err := dispatch(t); err != nil {
+			if t.ids != nil {
+				t.ids.Wait(ctx) // ctx is done: frees the identifiers at once
+			}
 			t.Complete()
 			return err
 		}
@@ -314,7 +323,16 @@ func (r *run) list(ctx context.Context, dispatch func(*task) error) error {
 		if k < len(known) && known[k] == nsid {
 			k++
 		}
-		return send(&task{nsid: nsid})
+		t := &task{nsid: nsid}
+		if s.Mode != Sync {
+			// Send the commands now, in list order and from one
+			// goroutine: they are on the wire long before a worker
+			// could send them.
+			r.commands.Add(CommandsPerNamespace)
+			t.sent = time.Now()
+			t.ids = s.Ctrl.StartNamespaceIDs(ctx, nsid)
+		}
+		return send(t)
 	}
 	var after uint32
 	for {
@@ -390,22 +408,22 @@ type identity struct {
 	ids nvme.NSIdentifiers
 }
 
-// identify sends CNS 03h and CNS 00h for nsid: at once, or one after the
-// other in Sync mode. The identifiers of Identify Namespace fill in those
-// the descriptor list lacks (all of them, for a controller without the
-// list).
-func (r *run) identify(nsid uint32) (identity, error) {
+// identify waits for the CNS 03h and CNS 00h commands the list sent for
+// t, or in Sync mode sends them one after the other. The identifiers of
+// Identify Namespace fill in those the descriptor list lacks (all of
+// them, for a controller without the list).
+func (r *run) identify(t *task) (identity, error) {
 	var (
 		out identity
 		err error
 	)
-	r.commands.Add(CommandsPerNamespace)
-	if r.s.Mode == Sync {
-		if out.ids, err = r.s.Ctrl.IdentifyNSDescriptors(r.ctx, nsid); err == nil {
-			out.id, err = r.s.Ctrl.IdentifyNamespace(r.ctx, nsid)
-		}
+	if t.ids != nil {
+		out.id, out.ids, err = t.ids.Wait(r.ctx)
 	} else {
-		out.id, out.ids, err = r.s.Ctrl.IdentifyNamespaceIDs(r.ctx, nsid)
+		r.commands.Add(CommandsPerNamespace)
+		if out.ids, err = r.s.Ctrl.IdentifyNSDescriptors(r.ctx, t.nsid); err == nil {
+			out.id, err = r.s.Ctrl.IdentifyNamespace(r.ctx, t.nsid)
+		}
 	}
 	if err != nil {
 		return out, err
@@ -432,15 +450,18 @@ func (r *run) runTask(t *task) {
 	if s.Trace != nil {
 		track = fmt.Sprintf("nsid %d", t.nsid)
 	}
-	start := time.Now()
+	start := t.sent
+	if start.IsZero() {
+		start = time.Now()
+	}
 	if old := s.lookup(t.nsid); old != nil {
 		t.Complete() // known: release the chain at once, as the kernel does
-		idt, err := r.identify(t.nsid)
+		idt, err := r.identify(t)
 		s.Trace.Span(track, "revalidate", start, time.Now())
 		r.revalidate(old, idt, err)
 		return
 	}
-	idt, err := r.identify(t.nsid)
+	idt, err := r.identify(t)
 	identified := time.Now()
 	s.Trace.Span(track, "identify", start, identified)
 	var st nvme.Status
