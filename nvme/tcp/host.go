@@ -35,13 +35,13 @@ type HostConfig struct {
 	// 0 means 1 MiB.
 	MaxData int
 	// Timeout, if positive, bounds each command but Asynchronous Event
-	// Requests, which a controller holds until an event: Do fails with
-	// ErrTimeout once the command has waited Timeout for a command
-	// identifier or for its completion. Expiry is checked by one timer per
-	// queue, not one per command, so a command times out between Timeout
-	// and Timeout + max(Timeout/8, 1 ms) after Do was called. The command
-	// identifier of a timed-out command stays reserved until the
-	// controller answers it.
+	// Requests, which a controller holds until an event: Do (or Wait)
+	// fails with ErrTimeout once the command has waited Timeout for a
+	// command identifier or for its completion. Expiry is checked by one
+	// timer per queue, not one per command, so a command times out
+	// between Timeout and Timeout + max(Timeout/8, 1 ms) after it was
+	// started. The command identifier of a timed-out command stays
+	// reserved until the controller answers it.
 	Timeout time.Duration
 }
 
