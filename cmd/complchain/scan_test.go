@@ -109,20 +109,11 @@ func TestScanErrors(t *testing.T) {
 
 func TestBenchSmall(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	out, stderr, err := run(t, "bench", "--rtts", "0s,1ms", "--namespaces", "10", "--repeat", "2", "--min-time", "0", "-o", "json")
-	if err != nil {
-		t.Fatalf("bench: %v\n%s", err, stderr)
+	cells := benchJSON(t, "--rtts", "0s,1ms", "--namespaces", "10", "--repeat", "2", "--min-time", "0")
+	if len(cells) != 6 {
+		t.Fatalf("%d cells, want 2 RTTs × 3 modes", len(cells))
 	}
-	var doc struct {
-		Cells []benchCell `json:"cells"`
-	}
-	if err := json.Unmarshal([]byte(out), &doc); err != nil {
-		t.Fatal(err)
-	}
-	if len(doc.Cells) != 6 {
-		t.Fatalf("%d cells, want 2 RTTs × 3 modes", len(doc.Cells))
-	}
-	for _, c := range doc.Cells {
+	for _, c := range cells {
 		if len(c.Runs) != 2 || c.Namespaces != 10 || c.Min > c.Median || c.Median > c.Max {
 			t.Fatalf("cell %+v", c)
 		}
@@ -135,7 +126,20 @@ func TestBenchSmall(t *testing.T) {
 // With --min-time, a cell is repeated until its runs add up to it.
 func TestBenchMinTime(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	out, stderr, err := run(t, "bench", "--rtts", "1ms", "--modes", "ordered", "--namespaces", "10", "--repeat", "1", "--min-time", "20ms", "-o", "json")
+	runs := benchJSON(t, "--rtts", "1ms", "--modes", "ordered", "--namespaces", "10", "--repeat", "1", "--min-time", "20ms")[0].Runs
+	var sum time.Duration
+	for _, r := range runs {
+		sum += r
+	}
+	if n := len(runs); n < 2 || sum < 20*time.Millisecond || sum-runs[n-1] >= 20*time.Millisecond {
+		t.Fatalf("%d runs adding up to %v for --min-time 20ms: %v", n, sum, runs)
+	}
+}
+
+// benchJSON runs bench with args and -o json and returns its cells.
+func benchJSON(t *testing.T, args ...string) []benchCell {
+	t.Helper()
+	out, stderr, err := run(t, append(append([]string{"bench"}, args...), "-o", "json")...)
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, stderr)
 	}
@@ -145,11 +149,5 @@ func TestBenchMinTime(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatal(err)
 	}
-	var sum time.Duration
-	for _, r := range doc.Cells[0].Runs {
-		sum += r
-	}
-	if n := len(doc.Cells[0].Runs); n < 2 || sum < 20*time.Millisecond || sum-doc.Cells[0].Runs[n-1] >= 20*time.Millisecond {
-		t.Fatalf("%d runs adding up to %v for --min-time 20ms: %v", n, sum, doc.Cells[0].Runs)
-	}
+	return doc.Cells
 }
