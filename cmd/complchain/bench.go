@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/complchain/complchain/nvme/host"
 	"github.com/complchain/complchain/nvme/scan"
 )
 
@@ -56,8 +58,9 @@ Q = admin queue depth).
 
 Each round-trip time gets an embedded target with that emulated RTT; the
 host connects once and every repetition is a first scan by a new scanner.
-Modes run interleaved, in alternating order, each after a garbage
-collection, so a noisy machine affects them alike. Each cell gets at least
+Async and ordered run interleaved, in alternating order, each after a
+garbage collection, so a noisy machine affects them alike; sync, far
+slower, runs first in a block of its own. Each cell gets at least
 --repeat runs, and more while its runs add up to less than --min-time: a
 quick scan is repeated until its median is stable. With --addr
 it benchmarks a real target instead (--rtts is then ignored).
@@ -107,38 +110,13 @@ The seed measured, over NVMe/TCP with 100 namespaces: RTT 150 ms: sync
 				for i, m := range ms {
 					row[i] = &benchCell{RTT: rtt, Mode: m.String(), QueueDepth: c.QueueDepth()}
 				}
-				// Repeat until every mode has run repeat times and for
-				// minTime in all (at most 1000 runs).
-				var spent time.Duration
-				for rep := 0; rep < repeat || spent < minTime && rep < 1000; rep++ {
-					spent = time.Duration(1<<63 - 1)
-					for j := range ms {
-						i := j
-						if rep%2 == 1 {
-							i = len(ms) - 1 - j // ABBA: no mode always runs after another
-						}
-						m := ms[i]
-						runtime.GC() // as testing.B does: no run pays for an earlier one's garbage
-						s := &scan.Scanner{Ctrl: c, Mode: m}
-						res, err := s.Scan(ctx)
-						if err != nil {
-							stop()
-							return err
-						}
-						if len(res.Failed) > 0 {
-							stop()
-							return fmt.Errorf("%v scan at RTT %v: %v", m, rtt, res.Failed[0])
-						}
-						cell := row[i]
-						cell.Namespaces = res.Listed
-						cell.Commands = res.Commands
-						cell.Runs = append(cell.Runs, res.Elapsed)
-						cell.total += res.Elapsed
-						spent = min(spent, cell.total)
-						if verbose {
-							fmt.Fprintf(stderr, "RTT %v run %d %v: %v\n", rtt, rep+1, m, res.Elapsed)
-						}
-					}
+				var log io.Writer
+				if verbose {
+					log = stderr
+				}
+				if err := measure(ctx, c, ms, row, repeat, minTime, log); err != nil {
+					stop()
+					return err
 				}
 				stop()
 				for _, cell := range row {
@@ -169,6 +147,67 @@ The seed measured, over NVMe/TCP with 100 namespaces: RTT 150 ms: sync
 	fl.StringVarP(&output, "output", "o", "table", "output format: table or json")
 	fl.BoolVarP(&verbose, "verbose", "v", false, "print every run on stderr as it finishes")
 	return cmd
+}
+
+// measure runs the scans of one round-trip time on c, one cell of row per
+// mode of ms. Sync scans, many times slower, run in a block of their own
+// first: a long scan slows the quick one after it. The other modes run
+// interleaved in alternating order (ABBA), after one unmeasured scan.
+// Every scan follows a garbage collection, as in testing.B, so that none
+// pays for an earlier one's garbage. A block repeats until each of its
+// modes has run repeat times and for minTime in all (at most 1000 runs).
+func measure(ctx context.Context, c *host.Controller, ms []scan.Mode, row []*benchCell, repeat int, minTime time.Duration, log io.Writer) error {
+	once := func(m scan.Mode) (*scan.Result, error) {
+		runtime.GC()
+		s := &scan.Scanner{Ctrl: c, Mode: m}
+		res, err := s.Scan(ctx)
+		if err == nil && len(res.Failed) > 0 {
+			err = fmt.Errorf("%v scan at RTT %v: %v", m, row[0].RTT, res.Failed[0])
+		}
+		return res, err
+	}
+	var slow, quick []int
+	for i, m := range ms {
+		if m == scan.Sync {
+			slow = append(slow, i)
+		} else {
+			quick = append(quick, i)
+		}
+	}
+	for _, block := range [][]int{slow, quick} {
+		if len(block) == 0 {
+			continue
+		}
+		if len(block) > 1 { // a warm-up before the side-by-side runs
+			if _, err := once(ms[block[0]]); err != nil {
+				return err
+			}
+		}
+		var spent time.Duration
+		for rep := 0; rep < repeat || spent < minTime && rep < 1000; rep++ {
+			spent = time.Duration(1<<63 - 1)
+			for j := range block {
+				i := block[j]
+				if rep%2 == 1 {
+					i = block[len(block)-1-j] // ABBA: no mode always runs after another
+				}
+				res, err := once(ms[i])
+				if err != nil {
+					return err
+				}
+				cell := row[i]
+				cell.Namespaces = res.Listed
+				cell.Commands = res.Commands
+				cell.Runs = append(cell.Runs, res.Elapsed)
+				cell.total += res.Elapsed
+				spent = min(spent, cell.total)
+				if log != nil {
+					fmt.Fprintf(log, "RTT %v run %d %v: %v\n", cell.RTT, rep+1, ms[i], res.Elapsed)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func median(sorted []time.Duration) time.Duration {
