@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -307,8 +308,15 @@ type jsonDevice struct {
 }
 
 func printJSON(w io.Writer, id *nvme.IdentifyController, nss []*scan.Namespace) error {
-	devs := []jsonDevice{}
-	for _, ns := range byName(nss) {
+	// Devices are encoded one at a time, not as one document, so that the
+	// output of ten thousand namespaces never sits in memory whole.
+	bw := bufio.NewWriter(w)
+	if len(nss) == 0 {
+		bw.WriteString("{\n  \"Devices\": []\n}\n")
+		return bw.Flush()
+	}
+	bw.WriteString("{\n  \"Devices\": [\n")
+	for i, ns := range byName(nss) {
 		bs := uint64(ns.BlockSize)
 		d := jsonDevice{
 			NameSpace: ns.NSID, DevicePath: "/dev/" + ns.Name, GenericPath: "/dev/" + ns.Generic,
@@ -325,11 +333,19 @@ func printJSON(w io.Writer, id *nvme.IdentifyController, nss []*scan.Namespace) 
 		if u := ns.UUID; u != [16]byte{} {
 			d.UUID = fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 		}
-		devs = append(devs, d)
+		b, err := json.MarshalIndent(d, "    ", "  ")
+		if err != nil {
+			return err
+		}
+		bw.WriteString("    ")
+		bw.Write(b)
+		if i < len(nss)-1 {
+			bw.WriteByte(',')
+		}
+		bw.WriteByte('\n')
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(struct{ Devices []jsonDevice }{devs})
+	bw.WriteString("  ]\n}\n")
+	return bw.Flush()
 }
 
 func isTerminal(w io.Writer) bool {
