@@ -246,20 +246,19 @@ func (c *Chain) run(e *Entry, f func()) {
 // call runs f for the released entry e and completes e, also if f
 // panics. It returns the entry that completing e released, if that entry
 // was given to Then, and its function.
-func (c *Chain) call(e *Entry, f func()) (*Entry, func()) {
+func (c *Chain) call(e *Entry, f func()) (next *Entry, nextf func()) {
 	returned := false
 	defer func() {
-		if !returned { // let the chain go on while the panic unwinds
-			c.mu.Lock()
-			e.deferred = false
-			c.run(c.complete(e))
+		c.mu.Lock()
+		e.deferred = false
+		next, nextf = c.complete(e)
+		if !returned { // f panicked: let the chain go on while the panic unwinds
+			c.run(next, nextf)
 		}
 	}()
 	f()
 	returned = true
-	c.mu.Lock()
-	e.deferred = false
-	return c.complete(e)
+	return nil, nil // set by the deferred completion
 }
 
 // complete completes e, with c.mu held, and unlocks c.mu. If that

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -185,7 +186,7 @@ func measure(ctx context.Context, c *host.Controller, ms []scan.Mode, row []*ben
 		}
 		var spent time.Duration
 		for rep := 0; rep < repeat || spent < minTime && rep < 1000; rep++ {
-			spent = time.Duration(1<<63 - 1)
+			spent = math.MaxInt64
 			for j := range block {
 				i := block[j]
 				if rep%2 == 1 {

@@ -261,14 +261,14 @@ func (c *Controller) setProperty(ctx context.Context, off, v uint32) error {
 // do runs a command with the per-command timeout.
 func (c *Controller) do(ctx context.Context, cmd *nvme.Command, data []byte) (nvme.Completion, error) {
 	res, err := c.q.Do(ctx, cmd, data)
-	return res, c.timeoutErr(cmd, err)
+	return res, c.timeoutErr(cmd.Opcode, err)
 }
 
 // timeoutErr returns err, or an error naming the controller and the
-// command if cmd timed out.
-func (c *Controller) timeoutErr(cmd *nvme.Command, err error) error {
+// opcode if the command timed out.
+func (c *Controller) timeoutErr(op nvme.Opcode, err error) error {
 	if errors.Is(err, tcp.ErrTimeout) {
-		return fmt.Errorf("%w: no answer from %s to opcode %#x after %v", ErrTimeout, c.addr, uint8(cmd.Opcode), c.cfg.CommandTimeout)
+		return fmt.Errorf("%w: no answer from %s to opcode %#x after %v", ErrTimeout, c.addr, uint8(op), c.cfg.CommandTimeout)
 	}
 	return err
 }

@@ -89,11 +89,10 @@ func (p *NamespaceIDsCall) Wait(ctx context.Context) (*nvme.IdentifyNamespace, n
 	var ids nvme.NSIdentifiers
 	_, derr := p.dcall.Wait(ctx)
 	_, nerr := p.ncall.Wait(ctx)
-	identify := nvme.Command{Opcode: nvme.OpIdentify}
-	if derr = c.timeoutErr(&identify, derr); derr == nil {
+	if derr = c.timeoutErr(nvme.OpIdentify, derr); derr == nil {
 		derr = ids.UnmarshalBinary(p.dbuf[:])
 	}
-	if nerr = c.timeoutErr(&identify, nerr); nerr != nil {
+	if nerr = c.timeoutErr(nvme.OpIdentify, nerr); nerr != nil {
 		return nil, ids, fmt.Errorf("identify namespace %d: %w", nsid, nerr)
 	}
 	if err := descriptorsErr(nsid, derr); err != nil {

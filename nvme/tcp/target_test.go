@@ -114,6 +114,21 @@ func pair(t testing.TB, tcfg tcp.TargetConfig, hcfg tcp.HostConfig, h tcp.Handle
 	return q, served
 }
 
+// identifyAll identifies NSIDs 1 to n at once, each in its own goroutine,
+// and reports every failure.
+func identifyAll(t *testing.T, q *tcp.HostQueue, n uint32) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for nsid := range n {
+		wg.Go(func() {
+			if err := identify(q, context.Background(), nsid+1, make([]byte, nvme.IdentifySize)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 func identify(q *tcp.HostQueue, ctx context.Context, nsid uint32, buf []byte) error {
 	cmd := nvme.IdentifyCommand(nvme.CNSNamespace, nsid)
 	_, err := q.Do(ctx, &cmd, buf)
@@ -207,35 +222,32 @@ func TestTimeout(t *testing.T) {
 
 // Asynchronous Event Requests are exempt from the timeout.
 func TestTimeoutSparesAsyncEvents(t *testing.T) {
-	aer := make(chan struct{})
+	aer, hang := make(chan struct{}), make(chan struct{})
+	defer close(hang)
 	h := tcp.HandlerFunc(func(ctx context.Context, req *tcp.Request) tcp.Response {
+		held := hang
 		if req.Command.Opcode == nvme.OpAsyncEvent {
-			select {
-			case <-aer:
-			case <-ctx.Done():
-			}
-			return tcp.Response{Completion: nvme.Completion{Result: 0x42}}
+			held = aer
 		}
-		return tcp.Response{Data: identifyData}
+		select {
+		case <-held:
+		case <-ctx.Done():
+		}
+		return tcp.Response{Completion: nvme.Completion{Result: 0x42}}
 	})
 	q, _ := pair(t, tcp.TargetConfig{}, tcp.HostConfig{Timeout: 5 * time.Millisecond}, h, nil)
-	done := make(chan error, 1)
-	go func() {
-		cmd := nvme.Command{Opcode: nvme.OpAsyncEvent}
-		_, err := q.Do(context.Background(), &cmd, nil)
-		done <- err
-	}()
-	// Many timeout periods pass while commands run beside the request.
-	buf := make([]byte, nvme.IdentifySize)
-	for deadline := time.Now().Add(50 * time.Millisecond); time.Now().Before(deadline); {
-		cmd := nvme.IdentifyCommand(nvme.CNSController, 0)
-		if _, err := q.Do(context.Background(), &cmd, buf); err != nil {
-			t.Fatal(err)
-		}
+	ev := nvme.Command{Opcode: nvme.OpAsyncEvent}
+	call := q.Start(context.Background(), &ev, nil)
+	// An unanswered command started after the request times out: the
+	// sweep that expires it has seen the request past its own would-be
+	// deadline too.
+	cmd := nvme.IdentifyCommand(nvme.CNSController, 0)
+	if _, err := q.Do(context.Background(), &cmd, make([]byte, nvme.IdentifySize)); !errors.Is(err, tcp.ErrTimeout) {
+		t.Fatalf("unanswered Identify: %v, want ErrTimeout", err)
 	}
 	close(aer)
-	if err := <-done; err != nil {
-		t.Fatalf("asynchronous event request: %v", err)
+	if c, err := call.Wait(context.Background()); err != nil || c.Result != 0x42 {
+		t.Fatalf("asynchronous event request: %+v, %v", c, err)
 	}
 }
 
@@ -291,15 +303,7 @@ func TestInline(t *testing.T) {
 	q, _ := pair(t, tcp.TargetConfig{Inline: inline}, tcp.HostConfig{Depth: 64}, counting, nil)
 	held := make(chan error, 1)
 	go func() { held <- identify(q, context.Background(), hangNSID, make([]byte, 4096)) }()
-	var wg sync.WaitGroup
-	for nsid := range uint32(60) {
-		wg.Go(func() {
-			if err := identify(q, context.Background(), nsid+1, make([]byte, 4096)); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
+	identifyAll(t, q, 60)
 	if n := overlaps.Load(); n != 0 {
 		t.Errorf("%d inline handler calls overlapped another", n)
 	}
@@ -413,15 +417,7 @@ func TestCancelOne(t *testing.T) {
 		}
 	}
 	close(h.release) // the abandoned command is answered; its CID frees
-	var wg sync.WaitGroup
-	for nsid := range uint32(2) {
-		wg.Go(func() {
-			if err := identify(q, context.Background(), nsid+1, make([]byte, 4096)); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
+	identifyAll(t, q, 2)
 }
 
 // Fault knobs: a malformed PDU is a protocol error for the host, which
