@@ -36,7 +36,7 @@ import (
 // time, in Add order.
 //
 // The zero Chain is empty and ready to use. A Chain must not be copied
-// after first use.
+// after first use. All its methods may be called from any goroutine.
 type Chain struct {
 	mu         sync.Mutex
 	head, tail *Entry // pending entries, in Add order
@@ -45,56 +45,107 @@ type Chain struct {
 
 // An Entry is one task's place in a Chain. Embed it in the task's own
 // struct: adding, waiting on and completing an embedded Entry allocates
-// nothing unless Wait has to block.
+// nothing unless Wait has to block (then one channel for the life).
 //
-// The zero Entry is ready to be added. An Entry that has completed may be
-// added again, to the same chain or another one.
+// # Lifecycle
+//
+// An Entry goes through lives. Each life begins with Add and ends with the
+// completion of the entry; in between the entry is pending, first waiting
+// for its predecessors and then, once every entry added before it has
+// completed, released:
+//
+//	           Add               last predecessor completes
+//	idle/done ─────▶ pending ──────────────────────────────▶ released
+//	    ▲               │                                       │
+//	    └───────────────┴── Complete (or the Then function returns)
+//
+// In each state:
+//
+//   - Idle (the zero Entry, never added): Add starts the first life. Wait
+//     and Complete panic, as does Then.
+//   - Pending or released: Wait may be called from any number of
+//     goroutines, at any time; it blocks while the entry is pending.
+//     Complete may be called from any goroutine, any number of times, also
+//     concurrently: the first call ends the life, the others do nothing.
+//     Then may be called once, by the goroutine that owns the entry's
+//     completion, instead of Complete; after it Complete does nothing and
+//     the life ends when the Then function returns. Add panics.
+//   - Done (completed): Wait returns nil at once and Complete does nothing.
+//     Add starts a new life, in the same chain or another; Then panics.
+//
+// A call belongs to the life in which it starts. Re-adding an entry is
+// safe while calls from its previous life are still under way: a Wait
+// that started in an earlier life returns nil (the entry was released in
+// that life, or it could not have completed), and a Complete that started
+// in an earlier life does nothing; neither ever releases, wakes or
+// completes the new life. The function given to Then in a life cannot
+// still be running when the next life starts, as the life ends only when
+// it returns. Only calls made after the Add belong to the new life:
+// in particular, a Complete called after the entry was re-added completes
+// the new life, so the goroutine that re-adds an entry must be the one
+// that owns its completion.
+//
+// Unlike a sync.WaitGroup, whose reuse must wait until every Wait has
+// returned, an Entry may be re-added as soon as it has completed: each
+// life is told apart by a generation number kept with its state.
 type Entry struct {
-	chain      *Chain // set by Add; kept after completion
+	// word is life<<stateBits | state: Add starts the next life, and no
+	// call that started in an earlier life changes or waits on a later
+	// one. chain is the chain of the current life; it is stored, under
+	// that chain's lock, before the word of the life that uses it.
+	word  atomic.Uint64
+	chain atomic.Pointer[Chain]
+
+	// The rest belong to the current life and are guarded by chain.mu.
 	prev, next *Entry
-	state      atomic.Uint32 // entryIdle, entryPending, entryReleased, entryDone
-	// Blocked waiters are woken by a token passed through wake: the
-	// release sends one if any goroutine waits, and each woken waiter
-	// passes it on while others still wait. wake is made the first time
-	// Wait blocks and reused for the entry's life, so re-added entries
-	// allocate nothing.
-	wake    chan struct{}
-	waiters int // goroutines blocked in Wait, guarded by chain.mu
+	// released is made by the first Wait of the life that has to block
+	// and closed when the entry is released: waiters of one life share
+	// it, and no later life ever touches it.
+	released chan struct{}
 	// then is the function given to Then, kept until e is released;
 	// deferred is set from Then until e completes, during which Complete
-	// does nothing. Both are guarded by chain.mu.
+	// does nothing.
 	then     func()
 	deferred bool
 }
 
+// States of an entry in its current life, the low stateBits of
+// Entry.word. Life 0 in stateDone is the zero, never added Entry.
 const (
-	entryIdle     = iota // never added
-	entryPending         // added, a predecessor has not completed
-	entryReleased        // added, every predecessor has completed
-	entryDone            // Complete was called
+	stateDone     = 0 // completed, or never added
+	statePending  = 1 // added, a predecessor has not completed
+	stateReleased = 2 // added, every predecessor has completed
+	stateBits     = 2
+	stateMask     = 1<<stateBits - 1
 )
 
-// Add appends e to the tail of the chain. If the chain has no pending
-// entry, e is released at once, as there is nothing to wait for.
+// life returns the life of an entry's word.
+func life(w uint64) uint64 { return w >> stateBits }
+
+// Add appends e to the tail of the chain, starting a new life of e. If the
+// chain has no pending entry, e is released at once, as there is nothing
+// to wait for.
 //
 // Add panics if e is pending in any chain.
 func (c *Chain) Add(e *Entry) {
-	if s := e.state.Load(); s == entryPending || s == entryReleased {
+	w := e.word.Load()
+	if w&stateMask != stateDone {
 		panic("complchain: Add of an entry that is still pending")
 	}
 	c.mu.Lock()
-	e.chain = c
-	e.next = nil
-	e.prev = c.tail
+	e.chain.Store(c)
+	e.prev, e.next = c.tail, nil
+	e.released, e.then, e.deferred = nil, nil, false
+	state := uint64(statePending)
 	if c.tail == nil {
 		c.head = e
-		e.state.Store(entryReleased)
+		state = stateReleased
 	} else {
 		c.tail.next = e
-		e.state.Store(entryPending)
 	}
 	c.tail = e
 	c.n++
+	e.word.Store((life(w)+1)<<stateBits | state)
 	c.mu.Unlock()
 }
 
@@ -123,76 +174,80 @@ func (c *Chain) Flush(ctx context.Context) error {
 	return e.Wait(ctx)
 }
 
+// lock locks the chain of the life whose word is w and returns it with
+// the entry's current word. If cur differs from w in its life, the life w
+// belongs to has ended, and cur may describe a later one.
+func (e *Entry) lock() (c *Chain, cur uint64) {
+	c = e.chain.Load()
+	c.mu.Lock()
+	return c, e.word.Load()
+}
+
 // Wait blocks until every entry added to the chain before e has completed,
 // or ctx is done, in which case it returns ctx.Err(). Wait returns nil at
-// once if e has already completed. Any number of goroutines may wait on one
-// entry.
+// once if e has already been released or completed. Any number of
+// goroutines may wait on one entry. A Wait that started in an earlier life
+// of e returns as that life would have it, whatever later lives do.
 //
 // The completion of each entry added before e happens before Wait returns
 // nil.
 //
 // Wait panics if e was never added to a chain.
 func (e *Entry) Wait(ctx context.Context) error {
-	switch e.state.Load() {
-	case entryReleased, entryDone:
+	w := e.word.Load()
+	switch w & stateMask {
+	case stateReleased:
 		return nil
-	case entryIdle:
-		panic("complchain: Wait on an entry that was never added to a chain")
+	case stateDone:
+		if w == 0 {
+			panic("complchain: Wait on an entry that was never added to a chain")
+		}
+		return nil
 	}
-	c := e.chain
-	c.mu.Lock()
-	if e.state.Load() != entryPending {
+	c, cur := e.lock()
+	if cur != w { // released, or completed, since the load
 		c.mu.Unlock()
 		return nil
 	}
-	if e.wake == nil {
-		e.wake = make(chan struct{}, 1)
+	if e.released == nil {
+		e.released = make(chan struct{})
 	}
-	e.waiters++
+	released := e.released
 	c.mu.Unlock()
 	select {
-	case <-e.wake:
+	case <-released:
+		return nil
 	case <-ctx.Done():
-		c.mu.Lock()
-		if e.state.Load() == entryPending {
-			e.waiters--
-			c.mu.Unlock()
+		select {
+		case <-released: // released as ctx was done: the predecessors completed
+			return nil
+		default:
 			return ctx.Err()
 		}
-		// Released as ctx was done: the token is on its way to this
-		// waiter or another; take it so it can be passed on.
-		c.mu.Unlock()
-		<-e.wake
 	}
-	c.mu.Lock()
-	e.waiters--
-	if e.waiters > 0 {
-		e.wake <- struct{}{}
-	}
-	c.mu.Unlock()
-	return nil
 }
 
-// Complete marks e as completed and removes it from its chain. It never
-// blocks: if an entry added before e is still pending, e's successor is
-// released only once every such entry has completed too. Calling Complete
-// on an entry that has already completed, or that was given to Then,
-// does nothing.
+// Complete marks e as completed, ending its life, and removes it from its
+// chain. It never blocks: if an entry added before e is still pending,
+// e's successor is released only once every such entry has completed too.
+// Calling Complete on an entry that has already completed, or that was
+// given to Then, does nothing.
 //
 // If completing e releases entries given to Then, Complete runs their
 // functions, one after another in Add order, before it returns.
 //
 // Complete panics if e was never added to a chain.
 func (e *Entry) Complete() {
-	switch e.state.Load() {
-	case entryDone:
+	w := e.word.Load()
+	if w&stateMask == stateDone {
+		if w == 0 {
+			panic("complchain: Complete of an entry that was never added to a chain")
+		}
 		return
-	case entryIdle:
-		panic("complchain: Complete of an entry that was never added to a chain")
 	}
-	c := e.chain
-	c.mu.Lock()
-	if e.state.Load() == entryDone || e.deferred { // lost a race with another Complete, or Then owns e
+	c, cur := e.lock()
+	// Another Complete won, a later life began, or Then owns e.
+	if life(cur) != life(w) || cur&stateMask == stateDone || e.deferred {
 		c.mu.Unlock()
 		return
 	}
@@ -210,22 +265,26 @@ func (e *Entry) Complete() {
 // f should be short, as it delays the entries after e and the caller of
 // Complete that runs it. The completion of each entry added before e
 // happens before f runs. Once Then has been called, Complete on e does
-// nothing.
+// nothing, and e stays pending until f has returned.
 //
 // Then panics if e is not pending in a chain, or was already given to
-// Then.
+// Then in this life.
 func (e *Entry) Then(f func()) {
-	if s := e.state.Load(); s != entryPending && s != entryReleased {
+	w := e.word.Load()
+	if w&stateMask == stateDone {
 		panic("complchain: Then on an entry that is not pending")
 	}
-	c := e.chain
-	c.mu.Lock()
+	c, cur := e.lock()
+	if life(cur) != life(w) || cur&stateMask == stateDone {
+		c.mu.Unlock()
+		panic("complchain: Then on an entry that is not pending")
+	}
 	if e.deferred {
 		c.mu.Unlock()
 		panic("complchain: Then called twice on an entry")
 	}
 	e.deferred = true
-	if e.state.Load() == entryPending {
+	if cur&stateMask == statePending {
 		e.then = f
 		c.mu.Unlock()
 		return
@@ -263,7 +322,8 @@ func (c *Chain) call(e *Entry, f func()) (next *Entry, nextf func()) {
 
 // complete completes e, with c.mu held, and unlocks c.mu. If that
 // releases an entry given to Then, it returns the entry and its function,
-// for the caller to run.
+// for the caller to run. Storing e's done state is its last access to e:
+// from then on e may be re-added.
 func (c *Chain) complete(e *Entry) (*Entry, func()) {
 	wasHead := e.prev == nil
 	if e.prev != nil {
@@ -279,12 +339,12 @@ func (c *Chain) complete(e *Entry) (*Entry, func()) {
 	next := e.next
 	e.prev, e.next = nil, nil
 	c.n--
-	e.state.Store(entryDone)
+	e.word.Store(e.word.Load()&^stateMask | stateDone)
 	var f func()
 	if wasHead && next != nil {
-		next.state.Store(entryReleased)
-		if next.waiters > 0 {
-			next.wake <- struct{}{}
+		next.word.Store(next.word.Load()&^stateMask | stateReleased)
+		if next.released != nil {
+			close(next.released)
 		}
 		f, next.then = next.then, nil
 	}
@@ -298,6 +358,5 @@ func (c *Chain) complete(e *Entry) (*Entry, func()) {
 // Pending reports whether e has been added to a chain and has not yet
 // completed.
 func (e *Entry) Pending() bool {
-	s := e.state.Load()
-	return s == entryPending || s == entryReleased
+	return e.word.Load()&stateMask != stateDone
 }

@@ -1,0 +1,106 @@
+package complchain
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// A Wait that started in an entry's previous life, released but not yet
+// returned, must neither return early from nor be woken by the next life:
+// re-added behind a pending blocker, the entry's new Wait returns only once
+// the blocker completes. Every way to re-add is tried: the same chain and
+// another, old waiters cancelled or not.
+func TestReAddWhileOldWaitersRun(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		sameChain bool
+		cancelled bool
+	}{
+		{"SameChain", true, false},
+		{"OtherChain", false, false},
+		{"SameChainCancelledWaiters", true, true},
+		{"OtherChainCancelledWaiters", false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for round := range 300 {
+				var c1, c2 Chain
+				var p, e, blocker Entry
+				c1.Add(&p)
+				c1.Add(&e)
+				var old sync.WaitGroup
+				ctx, cancel := context.WithCancel(context.Background())
+				for range 4 {
+					old.Go(func() {
+						if err := e.Wait(ctx); err != nil && !tt.cancelled {
+							t.Errorf("round %d: old-life Wait = %v", round, err)
+						}
+					})
+				}
+				if tt.cancelled {
+					cancel()
+				}
+				runtime.Gosched()
+				p.Complete() // releases e's first life
+				e.Complete()
+				c := &c2
+				if tt.sameChain {
+					c = &c1
+				}
+				c.Add(&blocker)
+				c.Add(&e) // the new life, pending behind blocker
+				var blockerDone atomic.Bool
+				newLife := make(chan bool)
+				for range 2 {
+					go func() {
+						err := e.Wait(context.Background())
+						newLife <- err == nil && blockerDone.Load()
+					}()
+				}
+				runtime.Gosched()
+				blockerDone.Store(true)
+				blocker.Complete()
+				for range 2 {
+					if !<-newLife {
+						t.Fatalf("round %d: the new life's Wait returned before its predecessor completed", round)
+					}
+				}
+				e.Complete()
+				old.Wait()
+				cancel()
+			}
+		})
+	}
+}
+
+// Waiters of one life are all woken by its release, however many there
+// are and whichever give up early.
+func TestManyWaitersOneRelease(t *testing.T) {
+	var c Chain
+	var p, e Entry
+	c.Add(&p)
+	c.Add(&e)
+	var wg sync.WaitGroup
+	var woken atomic.Int32
+	ctx, cancel := context.WithCancel(context.Background())
+	for i := range 50 {
+		wctx := context.Background()
+		if i%3 == 0 {
+			wctx = ctx
+		}
+		wg.Go(func() {
+			if e.Wait(wctx) == nil {
+				woken.Add(1)
+			}
+		})
+	}
+	cancel()
+	p.Complete()
+	wg.Wait()
+	if n := woken.Load(); n < 33 {
+		t.Fatalf("%d waiters returned nil, want at least the 33 that were not cancelled", n)
+	}
+	e.Complete()
+}
