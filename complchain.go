@@ -26,6 +26,7 @@ package complchain
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -96,17 +97,27 @@ type Entry struct {
 	word  atomic.Uint64
 	chain atomic.Pointer[Chain]
 
-	// The rest belong to the current life and are guarded by chain.mu.
+	// The rest but the waiting fields belong to the current life and are
+	// guarded by chain.mu.
 	prev, next *Entry
-	// released is made by the first Wait of the life that has to block
-	// and closed when the entry is released: waiters of one life share
-	// it, and no later life ever touches it.
-	released chan struct{}
 	// then is the function given to Then, kept until e is released;
 	// deferred is set from Then until e completes, during which Complete
 	// does nothing.
 	then     func()
 	deferred bool
+	// task is the Group task whose entry this is, told when its Wait
+	// blocks; nil for entries outside a Group.
+	task *groupTask
+
+	// Waiters sleep on wake, under wmu, while the entry's word is still
+	// the pending word of the life they started in, and the release
+	// broadcasts if any sleeps. None of this belongs to a life: a waiter
+	// tests its own life's word, so it never takes a later life's state
+	// for its own, and wake, made the first time a Wait blocks, serves
+	// every later life without allocating.
+	sleepers atomic.Int32 // goroutines in Wait's blocking path
+	wmu      sync.Mutex
+	wake     *sync.Cond
 }
 
 // States of an entry in its current life, the low stateBits of
@@ -135,7 +146,7 @@ func (c *Chain) Add(e *Entry) {
 	c.mu.Lock()
 	e.chain.Store(c)
 	e.prev, e.next = c.tail, nil
-	e.released, e.then, e.deferred = nil, nil, false
+	e.then, e.deferred = nil, false
 	state := uint64(statePending)
 	if c.tail == nil {
 		c.head = e
@@ -204,27 +215,58 @@ func (e *Entry) Wait(ctx context.Context) error {
 		}
 		return nil
 	}
-	c, cur := e.lock()
-	if cur != w { // released, or completed, since the load
-		c.mu.Unlock()
-		return nil
+	return e.block(ctx, w)
+}
+
+// block waits, for Wait, until e's word is no longer w, the pending word
+// of the caller's life, or ctx is done.
+func (e *Entry) block(ctx context.Context, w uint64) error {
+	e.sleepers.Add(1) // before the check: a release after it sees us
+	defer e.sleepers.Add(-1)
+	if e.word.Load() != w {
+		return nil // released, or completed, since the first load
 	}
-	if e.released == nil {
-		e.released = make(chan struct{})
-	}
-	released := e.released
-	c.mu.Unlock()
-	select {
-	case <-released:
-		return nil
-	case <-ctx.Done():
-		select {
-		case <-released: // released as ctx was done: the predecessors completed
-			return nil
-		default:
-			return ctx.Err()
+	// From here until sleepers drops, e is not reused by its Group.
+	if t := e.task; t != nil {
+		// A Group task's predecessor is often about to complete: yield a
+		// few times before the Group starts another task in its place.
+		for range 3 {
+			runtime.Gosched()
+			if e.word.Load() != w {
+				return nil
+			}
 		}
+		t.g.park(t)
+		defer t.g.unpark(t)
 	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, e.broadcast)
+		defer stop()
+	}
+	e.wmu.Lock()
+	if e.wake == nil {
+		e.wake = sync.NewCond(&e.wmu)
+	}
+	for e.word.Load() == w && ctx.Err() == nil {
+		e.wake.Wait()
+	}
+	e.wmu.Unlock()
+	if e.word.Load() != w {
+		return nil // released: the predecessors completed
+	}
+	return ctx.Err()
+}
+
+// broadcast wakes the goroutines blocked in Wait on e, if any.
+func (e *Entry) broadcast() {
+	if e.sleepers.Load() == 0 {
+		return
+	}
+	e.wmu.Lock()
+	if e.wake != nil {
+		e.wake.Broadcast()
+	}
+	e.wmu.Unlock()
 }
 
 // Complete marks e as completed, ending its life, and removes it from its
@@ -343,9 +385,7 @@ func (c *Chain) complete(e *Entry) (*Entry, func()) {
 	var f func()
 	if wasHead && next != nil {
 		next.word.Store(next.word.Load()&^stateMask | stateReleased)
-		if next.released != nil {
-			close(next.released)
-		}
+		next.broadcast()
 		f, next.then = next.then, nil
 	}
 	c.mu.Unlock()

@@ -3,7 +3,7 @@ package complchain
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
+	"math"
 	"sync"
 )
 
@@ -16,78 +16,113 @@ import (
 //
 // A zero Group is valid, has no limit on the number of active tasks, and
 // does not cancel on error. A Group must not be copied after first use.
+// Go, TryGo and Wait may be called from any goroutine, also from tasks.
+//
+// # Where a Group differs from errgroup
+//
+//   - Limit: with SetLimit(n), at most n tasks run at once, but a task
+//     blocked in Wait on its own entry, waiting for its turn, does not
+//     count: another task starts in its place, up to a window of such
+//     parked tasks (SetWindow). Counting them would let one slow task stall
+//     the whole Group: every task after it would finish its slow part and
+//     park, until no worker is left to run anything.
+//   - Queue: beyond the n running tasks, Go queues up to max(4n, 64) more
+//     without blocking (errgroup blocks at n), so that the caller does not
+//     pay a hand-off for each tiny task. TryGo follows errgroup: it starts
+//     f only if f can run at once.
+//   - Workers: tasks run on at most n (plus parked) goroutines that take
+//     queued tasks in Go order and exit as soon as the queue is empty; no
+//     goroutine outlives its work, even if Wait is never called.
+//   - Cancellation: once the context of a Group made by WithContext is
+//     done, tasks that have not started are dropped: their f is never
+//     called and their entry is completed. errgroup starts them anyway,
+//     each to find its context cancelled.
+//   - SetLimit(0) panics (errgroup accepts it, and every Go then blocks
+//     forever). SetLimit, like errgroup's, panics while tasks are active;
+//     after they have returned it may be called again.
+//   - Panics are not recovered, as in errgroup: a task's panic ends the
+//     program in the task's goroutine, with its own stack. (Re-raising it
+//     in Wait, as sourcegraph/conc does, delays the crash, turns the stack
+//     into a value, and never happens if the panic keeps Wait from being
+//     reached — errgroup's reasons.) Map follows the same policy.
 type Group struct {
 	chain  Chain
 	wg     sync.WaitGroup
 	cancel context.CancelCauseFunc
 	ctx    context.Context
 
-	mu    sync.Mutex
-	err   error
-	panic *PanicError
+	mu  sync.Mutex
+	err error
 
-	// With a limit, tasks wait in a FIFO run queue of at most limit tasks
-	// for one of at most limit workers.
-	limit    int          // 0: no limit
-	ring     []*groupTask // the run queue: n tasks from head
-	head, n  int
-	blocked  int // goroutines waiting in Go for room in the queue
-	workers  int
-	idle     int
-	stopping bool // set by Wait to stop the workers
-	notEmpty sync.Cond
-	notFull  sync.Cond
-	workerWG sync.WaitGroup
-}
-
-// PanicError is the value Wait panics with when a task panicked: the
-// task's panic value and its goroutine's stack.
-type PanicError struct {
-	Value any
-	Stack []byte
-}
-
-func (p *PanicError) Error() string {
-	return fmt.Sprintf("complchain: task panicked: %v\n\n%s", p.Value, p.Stack)
-}
-
-// Unwrap returns the panic value if it is an error.
-func (p *PanicError) Unwrap() error {
-	err, _ := p.Value.(error)
-	return err
+	limit, window int // 0: no limit; window: parked tasks beyond limit
+	// queue holds the tasks not yet started, from qhead, in Go order: it
+	// grows with the tasks queued, never with the limit.
+	queue   []*groupTask
+	qhead   int
+	active  int // tasks accepted by Go that have not returned or been dropped
+	running int // started tasks not parked in Wait on their entry
+	parked  int // started tasks blocked in Wait on their entry
+	blocked int // goroutines in Go waiting for room in the queue
+	notFull sync.Cond
 }
 
 // WithContext returns a new Group and a context derived from ctx. The
-// context is cancelled the first time a task returns a non-nil error or
-// panics, or when Wait returns, whichever occurs first. Tasks receive it.
+// context is cancelled the first time a task returns a non-nil error, or
+// when Wait returns, whichever occurs first. Tasks receive it.
 func WithContext(ctx context.Context) (*Group, context.Context) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	return &Group{ctx: ctx, cancel: cancel}, ctx
 }
 
 // SetLimit limits the number of tasks running at once to n; a negative n
-// removes the limit. With a limit, tasks run on up to n goroutines that the
-// Group keeps until Wait, which makes tiny tasks cheap, and tasks beyond
-// those wait their turn in a queue of max(4n, 64) tasks; Go blocks while
-// the queue is full.
-// SetLimit panics if called while tasks are active, or with n = 0.
+// removes the limit. Tasks parked in Wait on their entry do not count
+// against the limit (see SetWindow), and up to max(4n, 64) tasks beyond
+// the limit wait in a queue, in Go order, before Go blocks.
+//
+// SetLimit panics if called while tasks are active (accepted by Go and
+// not yet returned), or with n = 0.
 func (g *Group) SetLimit(n int) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.workers != 0 {
-		panic(fmt.Errorf("complchain: modify limit while %v tasks in the group are still active", g.n+g.workers-g.idle))
-	}
 	if n == 0 {
 		panic("complchain: SetLimit(0): no task could ever run")
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.active != 0 {
+		panic(fmt.Errorf("complchain: modify limit while %v tasks in the group are still active", g.active))
+	}
 	g.limit = max(n, 0)
-	g.ring = make([]*groupTask, max(4*g.limit, 64))
-	g.notEmpty.L, g.notFull.L = &g.mu, &g.mu
+	g.notFull.L = &g.mu
 }
 
+// SetWindow sets how many tasks may be parked in Wait on their entry,
+// waiting for a predecessor, while others run in their place: the reorder
+// window. With a limit n and a window w, at most n tasks run and at most
+// n + w have started and not returned; the default window is 16n. A larger
+// window keeps the Group busy behind a longer stall of one task, at the
+// cost of a parked goroutine (a few KiB) for each task in it; a window of
+// 0 makes a parked task count against the limit, as errgroup would.
+// Without a limit the window has no effect.
+//
+// SetWindow panics if called while tasks are active, or with n < 0.
+func (g *Group) SetWindow(n int) {
+	if n < 0 {
+		panic("complchain: SetWindow with a negative window")
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.active != 0 {
+		panic(fmt.Errorf("complchain: modify window while %v tasks in the group are still active", g.active))
+	}
+	g.window = n + 1 // 0: the default
+}
+
+// groupTask is a task of a Group. Its fields but f are guarded by g.mu.
 type groupTask struct {
 	Entry
-	f func(context.Context, *Entry) error
+	g       *Group
+	f       func(context.Context, *Entry) error
+	running bool // started and not returned
+	parked  bool // counted as parked, not running
 }
 
 var taskPool = sync.Pool{New: func() any { return new(groupTask) }}
@@ -96,107 +131,173 @@ var taskPool = sync.Pool{New: func() any { return new(groupTask) }}
 // Group's chain now: f's Wait on it returns once every task started before
 // by Go has returned or completed its entry. Without a limit f runs in a
 // new goroutine; with one, in one of the Group's workers, in Go order.
+// The Entry is the Group's: f, and the goroutines it starts, may use it
+// until f returns, or until the function f gave to its Then has run.
 //
 // The first task to return a non-nil error cancels the Group's context;
-// Wait returns that error. Go blocks while the limit set by SetLimit is
-// reached.
+// Wait returns that error. Go blocks while the queue set by SetLimit is
+// full. If the Group's context is done, f is not called.
 func (g *Group) Go(f func(ctx context.Context, e *Entry) error) {
 	g.start(f, true)
 }
 
-// TryGo calls f as Go does only if the limit allows it without blocking,
-// and reports whether it did.
+// TryGo calls f as Go does only if f can start at once without exceeding
+// the limit, and reports whether it did. Like Go, it drops f without
+// calling it if the Group's context is done; it reports true then.
 func (g *Group) TryGo(f func(ctx context.Context, e *Entry) error) bool {
 	return g.start(f, false)
 }
 
 func (g *Group) start(f func(context.Context, *Entry) error, block bool) bool {
 	t := taskPool.Get().(*groupTask)
-	t.f = f
+	t.g, t.f = g, f
+	t.task = t
 	g.mu.Lock()
 	if g.limit == 0 {
+		if g.cancelled() {
+			g.mu.Unlock()
+			g.recycle(t)
+			return true
+		}
+		g.active++
+		t.running = true
+		g.running++
+		g.chain.Add(&t.Entry)
 		g.mu.Unlock()
 		g.wg.Add(1)
-		g.chain.Add(&t.Entry)
-		go func() {
-			g.run(t)
-			g.wg.Done()
-		}()
+		go g.worker(t)
 		return true
 	}
-	for g.n == len(g.ring) {
+	for {
+		if g.cancelled() {
+			g.drop()
+			g.mu.Unlock()
+			g.recycle(t)
+			return true
+		}
+		if g.queued() == 0 && g.canStart() {
+			break // f runs at once
+		}
 		if !block {
 			g.mu.Unlock()
-			t.f = nil
-			taskPool.Put(t)
+			g.recycle(t)
 			return false
+		}
+		if g.queued() < g.queueLen() {
+			break // queued
 		}
 		g.blocked++
 		g.notFull.Wait()
 		g.blocked--
 	}
+	g.active++
 	g.wg.Add(1)
 	g.chain.Add(&t.Entry) // under g.mu: chain order is queue order
-	g.ring[(g.head+g.n)%len(g.ring)] = t
-	g.n++
-	switch {
-	case g.idle > 0:
-		g.notEmpty.Signal()
-	case g.workers < g.limit:
-		g.workers++
-		g.workerWG.Add(1)
-		go g.worker()
-	}
+	g.queue = append(g.queue, t)
+	g.startWorkers()
 	g.mu.Unlock()
 	return true
 }
 
-// worker runs queued tasks, in queue order, until Wait stops the workers.
-func (g *Group) worker() {
-	defer g.workerWG.Done()
-	g.mu.Lock()
-	for {
-		for g.n == 0 {
-			if g.stopping {
-				g.workers--
-				g.mu.Unlock()
-				return
-			}
-			g.idle++
-			g.notEmpty.Wait()
-			g.idle--
+// queueLen returns how many tasks may wait in the queue: max(4n, 64).
+func (g *Group) queueLen() int {
+	if g.limit > math.MaxInt/4 {
+		return math.MaxInt
+	}
+	return max(4*g.limit, 64)
+}
+
+func (g *Group) queued() int { return len(g.queue) - g.qhead }
+
+// canStart reports whether one more task may start, with g.mu held: fewer
+// than limit run, and fewer than limit + window have started and not
+// returned.
+func (g *Group) canStart() bool {
+	w := g.window - 1
+	if g.window == 0 { // the default: 16n
+		w = math.MaxInt - g.limit
+		if g.limit <= w/16 {
+			w = 16 * g.limit
 		}
-		t := g.ring[g.head]
-		g.ring[g.head] = nil
-		g.head = (g.head + 1) % len(g.ring)
-		g.n--
-		if g.blocked > 0 && g.n <= len(g.ring)/2 {
-			g.notFull.Broadcast() // wake producers once half the queue is free
-		}
-		g.mu.Unlock()
-		g.run(t)
-		g.wg.Done()
-		g.mu.Lock()
+	}
+	return g.running < g.limit && g.parked < g.limit+w-g.running
+}
+
+// cancelled reports whether the Group's context is done.
+func (g *Group) cancelled() bool { return g.ctx != nil && g.ctx.Err() != nil }
+
+// pop removes the task at the head of the queue, with g.mu held.
+func (g *Group) pop() *groupTask {
+	t := g.queue[g.qhead]
+	g.queue[g.qhead] = nil
+	g.qhead++
+	if g.qhead == len(g.queue) {
+		g.queue, g.qhead = g.queue[:0], 0
+	} else if g.qhead >= 1024 && g.qhead > len(g.queue)/2 {
+		n := copy(g.queue, g.queue[g.qhead:])
+		clear(g.queue[n:])
+		g.queue, g.qhead = g.queue[:n], 0
+	}
+	if g.blocked > 0 && g.queued() <= g.queueLen()/2 {
+		g.notFull.Broadcast() // wake producers once half the queue is free
+	}
+	return t
+}
+
+// startWorkers starts queued tasks, each on a new worker, while the limit
+// and the window allow, with g.mu held.
+func (g *Group) startWorkers() {
+	for g.queued() > 0 && g.canStart() {
+		t := g.pop()
+		t.running = true
+		g.running++
+		go g.worker(t)
 	}
 }
 
-// run runs a task, records its error or panic, and completes its entry.
-func (g *Group) run(t *groupTask) {
-	defer func() {
-		if r := recover(); r != nil {
-			g.mu.Lock()
-			if g.panic == nil {
-				g.panic = &PanicError{Value: r, Stack: debug.Stack()}
-			}
-			g.mu.Unlock()
-			if g.cancel != nil {
-				g.cancel(fmt.Errorf("complchain: task panicked: %v", r))
-			}
-		}
+// drop completes the entries of the queued tasks without running them,
+// with g.mu held: the Group's context is done.
+func (g *Group) drop() {
+	for g.queued() > 0 {
+		t := g.pop()
 		t.Complete()
-		t.f = nil
-		taskPool.Put(t)
-	}()
+		g.active--
+		g.wg.Done()
+		g.recycle(t)
+	}
+}
+
+// worker runs t, then queued tasks in queue order while the limit allows,
+// and exits when there is none it may start.
+func (g *Group) worker(t *groupTask) {
+	for t != nil {
+		g.run(t)
+		g.mu.Lock()
+		if t.parked {
+			g.parked-- // a goroutine other than t's still waits on t's entry
+		} else {
+			g.running--
+		}
+		t.running, t.parked = false, false
+		g.active--
+		g.wg.Done()
+		done := t
+		t = nil
+		if g.cancelled() {
+			g.drop()
+		} else if g.queued() > 0 && g.canStart() {
+			t = g.pop()
+			t.running = true
+			g.running++
+			g.startWorkers() // the limit or window may have grown by more than one
+		}
+		g.mu.Unlock()
+		g.recycle(done)
+	}
+}
+
+// run runs a task, records its error, and completes its entry.
+func (g *Group) run(t *groupTask) {
 	ctx := g.ctx
 	if ctx == nil {
 		ctx = context.Background()
@@ -212,27 +313,49 @@ func (g *Group) run(t *groupTask) {
 			g.cancel(err)
 		}
 	}
+	t.Complete() // does nothing if f gave the entry to Then
+}
+
+// recycle returns t to the pool if nothing can still use it: no goroutine
+// is inside Wait on its entry, and the entry has completed (a function
+// given to Then may still hold it).
+func (g *Group) recycle(t *groupTask) {
+	if t.sleepers.Load() != 0 || t.Pending() {
+		return
+	}
+	t.f, t.g, t.task = nil, nil, nil
+	taskPool.Put(t)
+}
+
+// park and unpark count t as parked in Wait on its own entry, or running
+// again: a parked task makes room for another under the limit.
+func (g *Group) park(t *groupTask) {
+	g.mu.Lock()
+	if t.running && !t.parked {
+		t.parked = true
+		g.running--
+		g.parked++
+		g.startWorkers()
+	}
+	g.mu.Unlock()
+}
+
+func (g *Group) unpark(t *groupTask) {
+	g.mu.Lock()
+	if t.parked {
+		t.parked = false
+		g.parked--
+		g.running++
+	}
+	g.mu.Unlock()
 }
 
 // Wait blocks until every task started by Go has returned, then returns
-// the first non-nil error any of them returned. If a task panicked, Wait
-// panics, once all have returned, with a *PanicError holding the task's
-// panic value and stack.
+// the first non-nil error any of them returned.
 func (g *Group) Wait() error {
 	g.wg.Wait()
-	g.mu.Lock()
-	g.stopping = true // the idle workers exit
-	g.notEmpty.Broadcast()
-	g.mu.Unlock()
-	g.workerWG.Wait()
-	g.mu.Lock()
-	g.stopping = false
-	g.mu.Unlock()
 	if g.cancel != nil {
 		g.cancel(g.err)
-	}
-	if g.panic != nil {
-		panic(g.panic)
 	}
 	return g.err
 }

@@ -3,13 +3,20 @@ package complchain
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
+	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // Sections after Wait run in Go order, with any limit.
@@ -70,22 +77,34 @@ func TestGroupErrorDoesNotStall(t *testing.T) {
 	}
 }
 
-func TestGroupPanic(t *testing.T) {
-	var g Group
-	g.Go(func(context.Context, *Entry) error { panic("kaboom") })
-	g.Go(func(ctx context.Context, e *Entry) error { return e.Wait(ctx) })
-	defer func() {
-		p, ok := recover().(*PanicError)
-		if !ok || p.Value != "kaboom" || len(p.Stack) == 0 {
-			t.Fatalf("recovered %v, want a PanicError with kaboom", p)
+// A task's panic is not recovered, as in errgroup: it ends the program
+// from the task's goroutine, with the task's stack. The test runs itself
+// in a child process to watch it crash.
+func TestGroupPanicCrashes(t *testing.T) {
+	if os.Getenv("COMPLCHAIN_PANIC_CHILD") == "1" {
+		var g Group
+		g.SetLimit(2)
+		g.Go(func(context.Context, *Entry) error { panicInTask(); return nil })
+		g.Wait()
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestGroupPanicCrashes$")
+	cmd.Env = append(os.Environ(), "COMPLCHAIN_PANIC_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the child survived a task's panic:\n%s", out)
+	}
+	for _, want := range []string{"panic: kaboom", "panicInTask"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("the crash does not show %q:\n%s", want, out)
 		}
-	}()
-	g.Wait()
-	t.Fatal("Wait did not panic")
+	}
 }
 
-// TryGo queues tasks without blocking while the run queue has room, and
-// refuses once it is full.
+func panicInTask() { panic("kaboom") }
+
+// TryGo starts f only if it can run at once, as errgroup's does: with a
+// limit of 1 and one task running, it refuses, even though Go would queue.
 func TestGroupTryGo(t *testing.T) {
 	var g Group
 	g.SetLimit(1)
@@ -93,18 +112,177 @@ func TestGroupTryGo(t *testing.T) {
 	if !g.TryGo(func(context.Context, *Entry) error { close(started); <-release; return nil }) {
 		t.Fatal("TryGo refused the first task")
 	}
-	<-started // the only worker is busy
-	accepted := 0
-	for g.TryGo(func(context.Context, *Entry) error { return nil }) {
-		accepted++
+	<-started
+	if g.TryGo(func(context.Context, *Entry) error { return nil }) {
+		t.Fatal("TryGo accepted a task while the limit was reached")
 	}
-	if accepted != 64 {
-		t.Fatalf("TryGo accepted %d tasks behind a busy worker, want the queue's 64", accepted)
+	g.Go(func(context.Context, *Entry) error { return nil }) // queued
+	close(release)
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if !g.TryGo(func(context.Context, *Entry) error { return nil }) {
+		t.Fatal("TryGo refused a task once the group was idle")
+	}
+	g.Wait()
+}
+
+// SetLimit may be called again once the tasks have returned, as
+// errgroup allows, also before Wait; while one is active it panics with a
+// count of active tasks.
+func TestGroupSetLimitAgain(t *testing.T) {
+	var g Group
+	g.SetLimit(10)
+	done := make(chan struct{})
+	g.Go(func(context.Context, *Entry) error { close(done); return nil })
+	<-done
+	g.Wait()
+	g.SetLimit(5) // must not panic
+	release := make(chan struct{})
+	g.Go(func(context.Context, *Entry) error { <-release; return nil })
+	func() {
+		defer func() {
+			if r := fmt.Sprint(recover()); r != "complchain: modify limit while 1 tasks in the group are still active" {
+				t.Errorf("SetLimit with a task active: panic %q", r)
+			}
+		}()
+		g.SetLimit(3)
+	}()
+	close(release)
+	g.Wait()
+	for _, n := range []int{math.MaxInt, math.MaxInt / 3, 200_000} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		var g Group
+		g.SetLimit(n)
+		g.SetLimit(n) // no tasks: allowed
+		for i := range 3 {
+			g.Go(func(ctx context.Context, e *Entry) error { _ = i; return e.Wait(ctx) })
+		}
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+			t.Fatalf("SetLimit(%d) and 3 tasks allocated %d bytes, want memory that follows the tasks", n, grew)
+		}
+	}
+}
+
+// A task that gives its entry to Then and returns while its predecessor
+// still runs leaves the entry pending: the Group must not reuse it for
+// the next Go. Then functions run in Go order.
+func TestGroupThenReuse(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for round := range 50 {
+		var g Group
+		g.SetLimit(4)
+		release := make(chan struct{})
+		var order []int
+		g.Go(func(context.Context, *Entry) error { <-release; order = append(order, 0); return nil })
+		for i := 1; i < 20; i++ {
+			g.Go(func(_ context.Context, e *Entry) error {
+				e.Then(func() { order = append(order, i) })
+				return nil
+			})
+		}
+		close(release)
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if len(order) != 20 || !slices.IsSorted(order) {
+			t.Fatalf("round %d: sections ran in order %v", round, order)
+		}
+	}
+}
+
+// A slow task does not stall the Group: while it runs, the tasks after it
+// park in Wait for their turn and others start in their place, up to the
+// limit plus the window, and no further.
+func TestGroupParkedTasksDoNotStall(t *testing.T) {
+	const limit, window, n = 2, 5, 40
+	var g Group
+	g.SetLimit(limit)
+	g.SetWindow(window)
+	release := make(chan struct{})
+	startedCh := make(chan int, n)
+	var active, most atomic.Int32
+	var order []int
+	for i := range n {
+		g.Go(func(ctx context.Context, e *Entry) error {
+			a := active.Add(1)
+			defer active.Add(-1)
+			for m := most.Load(); a > m && !most.CompareAndSwap(m, a); m = most.Load() {
+			}
+			startedCh <- i
+			if i == 0 {
+				<-release
+			}
+			if err := e.Wait(ctx); err != nil {
+				return err
+			}
+			order = append(order, i)
+			return nil
+		})
+	}
+	// Task 0 blocks: limit+window tasks start (task 0 and the ones that
+	// park behind it), however many are queued.
+	for range limit + window {
+		<-startedCh
+	}
+	if g.TryGo(func(context.Context, *Entry) error { return nil }) {
+		t.Fatal("TryGo started a task with the window full")
 	}
 	close(release)
 	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
+	if len(order) != n || !slices.IsSorted(order) {
+		t.Fatalf("sections ran in order %v", order)
+	}
+	if m := most.Load(); m > limit+window {
+		t.Fatalf("%d tasks active at once, want at most limit+window = %d", m, limit+window)
+	}
+}
+
+// Once the context of a Group made by WithContext is done, queued tasks
+// are dropped, not run, and their entries completed.
+func TestGroupDropsQueuedAfterCancel(t *testing.T) {
+	g, _ := WithContext(context.Background())
+	g.SetLimit(1)
+	boom := errors.New("boom")
+	release := make(chan struct{})
+	var ran atomic.Int32
+	g.Go(func(context.Context, *Entry) error { <-release; return boom })
+	for range 30 {
+		g.Go(func(context.Context, *Entry) error { ran.Add(1); return nil })
+	}
+	close(release)
+	if err := g.Wait(); !errors.Is(err, boom) {
+		t.Fatalf("Wait = %v, want boom", err)
+	}
+	if n := ran.Load(); n != 0 {
+		t.Fatalf("%d queued tasks ran after the context was cancelled, want 0", n)
+	}
+	g.Go(func(context.Context, *Entry) error { ran.Add(1); return nil })
+	g.Wait()
+	if n := ran.Load(); n != 0 {
+		t.Fatal("a task started after the context was cancelled ran")
+	}
+}
+
+// Workers exit when the queue is empty: a Group whose Wait is never
+// called leaves no goroutine behind.
+func TestGroupNoWorkersWithoutWait(t *testing.T) {
+	var g Group
+	g.SetLimit(4)
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Add(1)
+		g.Go(func(context.Context, *Entry) error { wg.Done(); return nil })
+	}
+	wg.Wait()
+	goleak.VerifyNone(t)
 }
 
 // With a limit of n, at most n tasks run at once.
@@ -169,29 +347,102 @@ func seq(n int) iter.Seq[int] {
 
 // A consumer that breaks out stops reading the input and leaves no
 // goroutine behind (TestMain checks for leaks); the input is read at most
-// 2 × limit chunks ahead.
+// limit + window values ahead of the consumer, whatever the consumer's
+// pace.
 func TestMapBackPressureAndBreak(t *testing.T) {
-	var read atomic.Int64
-	in := func(yield func(int) bool) {
-		for i := 0; ; i++ {
-			read.Add(1)
-			if !yield(i) {
-				return
+	for _, tt := range []struct{ limit, window int }{{1, 0}, {4, 0}, {4, 7}, {3, 200}} {
+		var read, calls atomic.Int64
+		in := func(yield func(int) bool) {
+			for i := 0; ; i++ {
+				read.Add(1)
+				if !yield(i) {
+					return
+				}
 			}
 		}
+		n := 0
+		for r, err := range MapWindow(context.Background(), in, tt.limit, tt.window, func(_ context.Context, v int) (int, error) {
+			calls.Add(1)
+			return v, nil
+		}) {
+			if err != nil || r != n {
+				t.Fatalf("%+v: result %d = %d, %v", tt, n, r, err)
+			}
+			n++
+			// One value more than the budget: read, and waiting for room.
+			if got := read.Load(); got > int64(n-1+tt.limit+tt.window+1) {
+				t.Fatalf("%+v: read %d values with %d consumed", tt, got, n-1)
+			}
+			if n%7 == 0 {
+				runtime.Gosched() // a slow consumer now and then
+			}
+			if n == 300 {
+				break
+			}
+		}
+		if c := calls.Load(); c > int64(n+tt.limit+tt.window) {
+			t.Fatalf("%+v: %d calls for %d results consumed", tt, c, n)
+		}
 	}
-	const limit = 4
-	n := 0
-	for r, err := range Map(context.Background(), in, limit, func(_ context.Context, v int) (int, error) { return v, nil }) {
-		if err != nil || r != n {
-			t.Fatalf("result %d = %d, %v", n, r, err)
+}
+
+// One slow call does not stall the others: while the first value's call
+// is blocked, the calls of the values after it run until the window is
+// full, and no further.
+func TestMapSlowCallDoesNotStall(t *testing.T) {
+	const limit, window = 2, 9
+	release := make(chan struct{})
+	startedCh := make(chan int, 100)
+	var started atomic.Int32
+	go func() {
+		for range limit + window { // the slow call and every one behind it
+			<-startedCh
 		}
-		n++
-		if got := read.Load(); got > int64(n+2*limit*maxChunk+1) {
-			t.Fatalf("read %d values with %d consumed", got, n)
+		close(release)
+	}()
+	var atRelease int32
+	results := 0
+	for r, err := range MapWindow(context.Background(), seq(100), limit, window, func(_ context.Context, v int) (int, error) {
+		started.Add(1)
+		startedCh <- v
+		if v == 0 {
+			<-release
+			atRelease = started.Load()
 		}
-		if n == 100 {
-			break
+		return v, nil
+	}) {
+		if err != nil || r != results {
+			t.Fatalf("result %d = %d, %v", results, r, err)
+		}
+		results++
+	}
+	if results != 100 {
+		t.Fatalf("%d results, want 100", results)
+	}
+	if atRelease != limit+window {
+		t.Fatalf("%d calls had started when the slow first call returned, want limit+window = %d", atRelease, limit+window)
+	}
+}
+
+// A limit far beyond the work costs nothing up front: memory follows the
+// values in flight, never the limit or the window.
+func TestMapHugeLimit(t *testing.T) {
+	for _, limit := range []int{math.MaxInt, math.MaxInt / 2, 200_000} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		var got []int
+		for r, err := range Map(context.Background(), seq(3), limit, func(_ context.Context, v int) (int, error) { return v * 2, nil }) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, r)
+		}
+		runtime.ReadMemStats(&after)
+		if !slices.Equal(got, []int{0, 2, 4}) {
+			t.Fatalf("limit %d: results %v", limit, got)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+			t.Fatalf("limit %d: 3 values allocated %d bytes", limit, grew)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package complchain
 import (
 	"context"
 	"iter"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,123 +20,117 @@ const (
 
 // Map calls f on each value of in, with at most limit calls running at
 // once (limit < 1 means 1), and yields the results in the order of in,
+// each as soon as it and every result before it are ready. It is
+// MapWindow with the default reorder window of 64 × limit results.
+func Map[T, R any](ctx context.Context, in iter.Seq[T], limit int, f func(context.Context, T) (R, error)) iter.Seq2[R, error] {
+	limit = max(limit, 1)
+	window := math.MaxInt - limit
+	if limit <= window/64 {
+		window = 64 * limit
+	}
+	return MapWindow(ctx, in, limit, window, f)
+}
+
+// MapWindow calls f on each value of in, with at most limit calls running
+// at once (limit < 1 means 1), and yields the results in the order of in,
 // each as soon as it and every result before it are ready.
 //
+// The reorder window (window < 0 means 0) is how many results beyond the
+// limit may be ready, or under way, before the consumer takes them: at
+// most limit + window values are read from in and not yet yielded. While
+// one call is slow, the others go on with the values after it until the
+// window is full, so one slow call stalls nothing until then; a slow
+// consumer holds Map back at the same bound. A larger window rides out a
+// longer stall of one call, at the cost of memory for its results; a
+// window of 0 makes Map as strict as a pipeline of limit stages.
+// Memory follows the values in flight, never the window or the limit.
+//
 // Values are handed to the calls in chunks: one value at a time while f
-// is slow, up to 64 at a time once f proves quick (under about 300 ns a
-// call), which makes Map cheap for tiny functions. Map reads in only as
-// fast as results are consumed: at most 2 × limit chunks ahead of the
-// consumer, so a slow consumer bounds the memory Map uses. Breaking out of
-// the loop, or ctx being done, stops the reading of in, cancels the context
-// passed to the calls still running, and waits for them before the loop
-// ends: no goroutine outlives it. If ctx is done, the last pair yielded
-// carries ctx.Err().
+// is slow or a worker is idle, up to 64 at a time once f proves quick
+// (under about 300 ns a call), which makes Map cheap for tiny functions.
+// Breaking out of the loop, or ctx being done, stops the reading of in,
+// cancels the context passed to the calls still running, starts no further
+// call (values read and not yet passed to f are dropped), and waits for the
+// calls under way before the loop ends: no goroutine outlives it. If ctx is
+// done, the last pair yielded carries ctx.Err().
 //
 // A call's error is yielded with its result, in order; Map goes on with
-// the rest unless the consumer stops.
-func Map[T, R any](ctx context.Context, in iter.Seq[T], limit int, f func(context.Context, T) (R, error)) iter.Seq2[R, error] {
-	if limit < 1 {
-		limit = 1
-	}
+// the rest unless the consumer stops. A panic in f is not recovered, as
+// in Group: it ends the program from the worker's goroutine.
+func MapWindow[T, R any](ctx context.Context, in iter.Seq[T], limit, window int, f func(context.Context, T) (R, error)) iter.Seq2[R, error] {
+	limit = max(limit, 1)
+	window = min(max(window, 0), math.MaxInt-limit)
 	return func(yield func(R, error) bool) {
 		ctx, cancel := context.WithCancel(ctx)
-		window := 2 * limit
-		slots := make([]mapSlot[T, R], window)
-		for i := range slots {
-			slots[i].ready = make(chan struct{}, 1)
-		}
-		jobs := make(chan *mapSlot[T, R], limit)
-		free := make(chan struct{}, window) // one per slot in use
-		var perCall atomic.Int64            // ns per call of f, as last measured
-		var wg sync.WaitGroup
+		m := &mapper[T, R]{ctx: ctx, f: f, limit: limit, budget: limit + window, jobs: make(chan *mapChunk[T, R])}
+		m.space.L = &m.mu
 		defer func() {
 			cancel()
-			wg.Wait()
+			m.wg.Wait()
 		}()
-		// The feeder reads in into chunks; workers fill their results. A
-		// chunk goes out when it is full, or at once when nothing else is
-		// in flight, so a slow input never leaves values waiting.
-		wg.Go(func() {
-			defer close(jobs)
-			var s *mapSlot[T, R]
-			i, size := 0, 1
-			acquire := func() bool {
-				select {
-				case free <- struct{}{}:
-				case <-ctx.Done():
-					return false
+		// Wake the feeder and the consumer when ctx is done.
+		m.wg.Go(func() {
+			<-ctx.Done()
+			m.mu.Lock()
+			m.space.Broadcast()
+			m.mu.Unlock()
+		})
+		m.wg.Go(func() { m.feed(in) })
+		var zero R
+		for {
+			c := m.head()
+			if c == nil { // in is exhausted and every result was yielded
+				if err := ctx.Err(); err != nil {
+					yield(zero, err)
 				}
-				s = &slots[i%window]
-				i++
-				s.in = s.in[:0]
-				size = 1
-				if ns := perCall.Load(); ns > 0 {
-					size = int(min(max(int64(chunkTime)/ns, 1), maxChunk))
-				}
-				return true
-			}
-			send := func() bool {
-				select {
-				case jobs <- s:
-					s = nil
-					return true
-				case <-ctx.Done():
-					return false
-				}
-			}
-			for v := range in {
-				if s == nil && !acquire() {
-					return
-				}
-				s.in = append(s.in, v)
-				if (len(s.in) >= size || len(free) == 1) && !send() {
-					return
-				}
-			}
-			if s != nil && !send() {
 				return
 			}
-			if acquire() {
-				s.end = true
-				s.ready <- struct{}{}
-			}
-		})
-		for range limit {
-			wg.Go(func() {
-				for s := range jobs {
-					start := time.Now()
-					s.out = s.out[:0]
-					for _, v := range s.in {
-						r, err := f(ctx, v)
-						s.out = append(s.out, mapResult[R]{r, err})
-					}
-					perCall.Store(max(int64(time.Since(start))/int64(len(s.in)), 1))
-					s.ready <- struct{}{}
-				}
-			})
-		}
-		var zero R
-		for i := 0; ; i++ {
-			s := &slots[i%window]
 			select {
-			case <-s.ready:
+			case <-c.ready:
 			case <-ctx.Done():
 				yield(zero, ctx.Err())
 				return
 			}
-			if s.end {
-				return
-			}
-			for j, o := range s.out {
+			for j, o := range c.out {
 				if !yield(o.r, o.err) {
 					return
 				}
-				s.out[j] = mapResult[R]{}
+				c.out[j] = mapResult[R]{}
 			}
-			clear(s.in)
-			<-free
+			m.consumed(c)
 		}
 	}
+}
+
+// A mapper is the state of one MapWindow loop. The feeder reads in into
+// chunks, queues each in order and hands it to a worker; workers fill in
+// the results; the consumer takes the queued chunks in order.
+type mapper[T, R any] struct {
+	ctx    context.Context
+	f      func(context.Context, T) (R, error)
+	limit  int
+	budget int // values read and not yet consumed, at most
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	space   sync.Cond         // the budget has room, or the consumer stopped
+	queue   []*mapChunk[T, R] // chunks in input order, from qhead
+	qhead   int
+	pending int  // room reserved by queued chunks not yet consumed
+	fed     bool // the feeder is done: no chunk will be queued
+	free    []*mapChunk[T, R]
+
+	jobs    chan *mapChunk[T, R]
+	workers int          // started, by the feeder alone
+	idle    atomic.Int32 // workers waiting for a chunk
+	perCall atomic.Int64 // ns per call of f, as last measured
+}
+
+type mapChunk[T, R any] struct {
+	size  int // room reserved in the budget
+	in    []T
+	out   []mapResult[R]
+	ready chan struct{} // one token when out is filled
 }
 
 type mapResult[R any] struct {
@@ -143,9 +138,141 @@ type mapResult[R any] struct {
 	err error
 }
 
-type mapSlot[T, R any] struct {
-	in    []T
-	out   []mapResult[R]
-	end   bool
-	ready chan struct{}
+// feed reads in, in chunks, until it ends or the loop stops.
+func (m *mapper[T, R]) feed(in iter.Seq[T]) {
+	defer func() {
+		close(m.jobs)
+		m.mu.Lock()
+		m.fed = true
+		m.space.Broadcast()
+		m.mu.Unlock()
+	}()
+	var c *mapChunk[T, R]
+	for v := range in {
+		if c == nil {
+			if c = m.acquire(); c == nil {
+				return
+			}
+		}
+		c.in = append(c.in, v)
+		// A chunk goes out when it is full, or at once while a worker
+		// could take it: a slow input never leaves values waiting.
+		if len(c.in) == c.size || m.idle.Load() > 0 || m.workers < m.limit {
+			if !m.send(c) {
+				return
+			}
+			c = nil
+		}
+	}
+	if c != nil {
+		m.send(c)
+	}
+}
+
+// acquire waits until the budget has room, and returns a chunk queued in
+// input order with room reserved for up to size values, or nil if the
+// loop stopped.
+func (m *mapper[T, R]) acquire() *mapChunk[T, R] {
+	size := 1
+	if ns := m.perCall.Load(); ns > 0 {
+		size = int(min(max(int64(chunkTime)/ns, 1), maxChunk))
+	}
+	size = min(size, max(m.budget/m.limit, 1))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for m.pending >= m.budget && m.ctx.Err() == nil {
+		m.space.Wait()
+	}
+	if m.ctx.Err() != nil {
+		return nil
+	}
+	var c *mapChunk[T, R]
+	if n := len(m.free); n > 0 {
+		c, m.free = m.free[n-1], m.free[:n-1]
+	} else {
+		c = &mapChunk[T, R]{ready: make(chan struct{}, 1)}
+	}
+	c.size = min(size, m.budget-m.pending)
+	m.pending += c.size
+	m.queue = append(m.queue, c)
+	m.space.Broadcast() // the consumer may wait for a chunk to be queued
+	return c
+}
+
+// send hands c to a worker, starting one if none is idle and the limit
+// allows, and reports false if the loop stopped. Room reserved in c and
+// not used returns to the budget.
+func (m *mapper[T, R]) send(c *mapChunk[T, R]) bool {
+	if unused := c.size - len(c.in); unused > 0 {
+		m.mu.Lock()
+		m.pending -= unused
+		c.size = len(c.in)
+		m.mu.Unlock()
+	}
+	if m.idle.Load() == 0 && m.workers < m.limit {
+		m.workers++
+		m.wg.Go(m.work)
+	}
+	select {
+	case m.jobs <- c:
+		return true
+	case <-m.ctx.Done():
+		return false
+	}
+}
+
+// work runs the calls of the chunks it is handed until the feeder is done.
+func (m *mapper[T, R]) work() {
+	for {
+		m.idle.Add(1)
+		c, ok := <-m.jobs
+		m.idle.Add(-1)
+		if !ok {
+			return
+		}
+		start := time.Now()
+		c.out = c.out[:0]
+		for _, v := range c.in {
+			if m.ctx.Err() != nil {
+				break // the loop stopped: no further call
+			}
+			r, err := m.f(m.ctx, v)
+			c.out = append(c.out, mapResult[R]{r, err})
+		}
+		if n := len(c.out); n > 0 {
+			m.perCall.Store(max(int64(time.Since(start))/int64(n), 1))
+		}
+		c.ready <- struct{}{}
+	}
+}
+
+// head returns the oldest queued chunk, waiting for the feeder if none is
+// queued, or nil once the feeder is done and every chunk was consumed.
+func (m *mapper[T, R]) head() *mapChunk[T, R] {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for m.qhead == len(m.queue) {
+		if m.fed || m.ctx.Err() != nil {
+			return nil
+		}
+		m.space.Wait()
+	}
+	return m.queue[m.qhead]
+}
+
+// consumed returns the head chunk c, whose results were all yielded, to
+// the free list and its values to the budget.
+func (m *mapper[T, R]) consumed(c *mapChunk[T, R]) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.queue[m.qhead] = nil
+	m.qhead++
+	if m.qhead == len(m.queue) {
+		m.queue, m.qhead = m.queue[:0], 0
+	}
+	m.pending -= c.size
+	clear(c.in)
+	c.in, c.out = c.in[:0], c.out[:0]
+	m.free = append(m.free, c)
+	m.space.Broadcast()
 }
