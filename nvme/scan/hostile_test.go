@@ -6,8 +6,10 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/scan"
@@ -242,6 +244,20 @@ func TestHostileScanDeadline(t *testing.T) {
 				t.Fatalf("sent %d commands (target saw %d), want at most %d", res.Commands, tt.h.commands.Load(), bound)
 			}
 		})
+	}
+}
+
+// Scanner.Timeout bounds a scan of an endless list as a whole.
+func TestHostileScanTimeout(t *testing.T) {
+	h := &hostile{nn: u32(math.MaxUint32), list: endless, ns: usable}
+	s := h.start(t, target.Config{})
+	s.Timeout = 200 * time.Millisecond
+	res, err := s.Scan(context.Background())
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "not finished within 200ms") {
+		t.Fatalf("scan = %v, want it stopped by its timeout", err)
+	}
+	if res.Listed == 0 || res.Elapsed < s.Timeout {
+		t.Fatalf("listed %d in %v", res.Listed, res.Elapsed)
 	}
 }
 

@@ -64,9 +64,8 @@
 // Validate (an LBA format beyond NLBAF, an LBA data size outside 512 bytes
 // to 64 KiB, NCAP above NSZE, a size that overflows 64 bits, …) is the
 // failure of that namespace, which is not registered (or is removed, if
-// it was), while the rest of the scan goes on. A scan has no deadline of
-// its own: ctx bounds it as a whole, the controller's command timeout
-// each command.
+// it was), while the rest of the scan goes on. Scanner.Timeout (or ctx)
+// bounds a scan as a whole, the controller's command timeout each command.
 package scan
 
 import (
@@ -193,6 +192,11 @@ type Scanner struct {
 	Progress   func(done, listed int) // optional; called as tasks finish
 	Workers    int                    // tasks run at once; 0 means the admin queue depth
 	Registered func(ns *Namespace)    // optional; called in registration order
+	// Timeout, if positive, bounds each Scan as a whole (each command is
+	// bounded by the controller's command timeout): a scan still running
+	// then is cancelled and returns an error wrapping
+	// context.DeadlineExceeded, with what it did so far.
+	Timeout time.Duration
 
 	scanMu    sync.Mutex
 	mu        sync.Mutex
@@ -252,6 +256,11 @@ func (s *Scanner) Scan(ctx context.Context) (*Result, error) {
 	}
 	s.mu.Unlock()
 	start := time.Now()
+	if s.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.Timeout)
+		defer cancel()
+	}
 	r := &run{s: s, ctx: ctx, res: &Result{}}
 	workers := s.Workers
 	if workers <= 0 {
@@ -298,6 +307,9 @@ func (s *Scanner) Scan(ctx context.Context) (*Result, error) {
 	slices.SortFunc(r.res.Failed, func(a, b *NSError) int { return int(a.NSID) - int(b.NSID) })
 	if err == nil {
 		err = ctx.Err()
+	}
+	if errors.Is(err, context.DeadlineExceeded) && s.Timeout > 0 && time.Since(start) >= s.Timeout {
+		err = fmt.Errorf("scan of %s not finished within %v: %w", s.Ctrl.Addr(), s.Timeout, err)
 	}
 	if err == nil && s.Ctrl.Err() != nil {
 		err = fmt.Errorf("scan of %s: %w", s.Ctrl.Addr(), s.Ctrl.Err())
