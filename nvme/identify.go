@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 )
 
 // IdentifySize is the size in bytes of every Identify data structure.
@@ -106,6 +107,18 @@ func (id *IdentifyController) UnmarshalBinary(p []byte) error {
 	return nil
 }
 
+// LBA data sizes a namespace may have, as LBADS (log2 of bytes): the NVM
+// Command Set Specification allows nothing below 512 bytes, and Linux's
+// block layer nothing above 64 KiB (BLK_MAX_BLOCK_SIZE).
+const (
+	MinLBADS = 9
+	MaxLBADS = 16
+)
+
+// MaxLBAFormats is the number of LBA Format Data Structures Identify
+// Namespace holds (bytes 128-383); NLBAF, 0's based, is at most 63.
+const MaxLBAFormats = 64
+
 // LBAFormat is one LBA Format Data Structure of Identify Namespace.
 type LBAFormat struct {
 	MetadataSize uint16 // MS
@@ -119,23 +132,84 @@ type IdentifyNamespace struct {
 	NSZE, NCAP, NUSE uint64 // bytes 0, 8, 16: size, capacity, utilisation in logical blocks
 	NSFEAT           uint8  // byte 24
 	NLBAF            uint8  // byte 25: number of LBA formats, 0's based
-	FLBAS            uint8  // byte 26: formatted LBA size (index in bits 3:0)
+	FLBAS            uint8  // byte 26: formatted LBA size (index in bits 3:0, and 6:5 above 16 formats)
 	NMIC             uint8  // byte 30: bit 0, may be attached to several controllers
 	NSATTR           uint8  // byte 99: bit 0, write protected
 	ANAGRPID         uint32 // bytes 92-95
 	NGUID            [16]byte
 	EUI64            [8]byte
-	LBAF             [16]LBAFormat // bytes 128-191 (the first 16 formats)
+	LBAF             [MaxLBAFormats]LBAFormat // bytes 128-383
+}
+
+// FormatIndex returns the index of the formatted LBA format: FLBAS bits
+// 3:0, and bits 6:5 as the index's bits 5:4 when the namespace has more
+// than 16 formats (NLBAF above 16, as Linux's nvme_lbaf_index reads it).
+func (ns *IdentifyNamespace) FormatIndex() uint8 {
+	i := ns.FLBAS & 0xf
+	if ns.NLBAF > 16 {
+		i |= (ns.FLBAS & 0x60) >> 1
+	}
+	return i
 }
 
 // BlockSize returns the size in bytes of the namespace's formatted logical
-// block, or 0 if FLBAS names a format beyond NLBAF.
+// block, or 0 if Validate would refuse the format (FLBAS beyond NLBAF, an
+// LBA data size outside 2^MinLBADS..2^MaxLBADS).
 func (ns *IdentifyNamespace) BlockSize() uint32 {
-	i := ns.FLBAS & 0xf
-	if i > ns.NLBAF || ns.LBAF[i].DataShift < 9 || ns.LBAF[i].DataShift > 31 {
+	i := ns.FormatIndex()
+	if ns.NLBAF >= MaxLBAFormats || i > ns.NLBAF {
 		return 0
 	}
-	return 1 << ns.LBAF[i].DataShift
+	if d := ns.LBAF[i].DataShift; d >= MinLBADS && d <= MaxLBADS {
+		return 1 << d
+	}
+	return 0
+}
+
+// Validate checks the fields a host uses to register a namespace against
+// the NVM Command Set Specification (Identify Namespace, CNS 00h) and
+// returns a *FieldError for the first that holds no usable value: NLBAF
+// above 63, FLBAS naming a format beyond NLBAF, an LBA data size (LBADS)
+// below 512 bytes or above 64 KiB, NCAP above NSZE, NUSE above NCAP, or
+// NSZE blocks that do not fit 2^64 bytes. The zero data of an inactive
+// NSID passes the size checks and fails on LBADS.
+func (ns *IdentifyNamespace) Validate() error {
+	const s = "Identify Namespace"
+	if ns.NLBAF >= MaxLBAFormats {
+		return &FieldError{Structure: s, Field: "NLBAF", Value: uint64(ns.NLBAF), Reason: "more than 64 LBA formats"}
+	}
+	i := ns.FormatIndex()
+	if i > ns.NLBAF {
+		return &FieldError{Structure: s, Field: "FLBAS", Value: uint64(ns.FLBAS), Reason: fmt.Sprintf("format %d beyond NLBAF %d", i, ns.NLBAF)}
+	}
+	d := ns.LBAF[i].DataShift
+	if d < MinLBADS || d > MaxLBADS {
+		return &FieldError{Structure: s, Field: fmt.Sprintf("LBAF%d.LBADS", i), Value: uint64(d),
+			Reason: fmt.Sprintf("LBA data size 2^%d not in 2^%d..2^%d bytes", d, MinLBADS, MaxLBADS)}
+	}
+	switch {
+	case ns.NSZE > math.MaxUint64>>d:
+		return &FieldError{Structure: s, Field: "NSZE", Value: ns.NSZE, Reason: fmt.Sprintf("%d blocks of 2^%d bytes overflow 64 bits", ns.NSZE, d)}
+	case ns.NCAP > ns.NSZE:
+		return &FieldError{Structure: s, Field: "NCAP", Value: ns.NCAP, Reason: fmt.Sprintf("above NSZE %d", ns.NSZE)}
+	case ns.NUSE > ns.NCAP:
+		return &FieldError{Structure: s, Field: "NUSE", Value: ns.NUSE, Reason: fmt.Sprintf("above NCAP %d", ns.NCAP)}
+	}
+	return nil
+}
+
+// A FieldError is a field of a data structure read from a controller
+// whose value the NVMe specifications do not allow, or that a host cannot
+// use. Match it with errors.As.
+type FieldError struct {
+	Structure string // e.g. "Identify Namespace"
+	Field     string // the specification's name, e.g. "FLBAS"
+	Value     uint64
+	Reason    string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("nvme: %s %s %#x: %s", e.Structure, e.Field, e.Value, e.Reason)
 }
 
 // AppendBinary appends the 4096-byte encoding of ns to b.

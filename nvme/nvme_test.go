@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"testing"
 )
 
@@ -218,6 +219,63 @@ func TestIdentifyDecodeAllocs(t *testing.T) {
 	}
 }
 
+// Identify Namespace data a host cannot use is refused, naming the field.
+func TestIdentifyNamespaceValidate(t *testing.T) {
+	good := func() IdentifyNamespace {
+		ns := IdentifyNamespace{NSZE: 1 << 21, NCAP: 1 << 21, NUSE: 1 << 20, NLBAF: 1, FLBAS: 1}
+		ns.LBAF[0].DataShift, ns.LBAF[1].DataShift = 9, 12
+		return ns
+	}
+	tests := []struct {
+		name   string
+		change func(*IdentifyNamespace)
+		field  string // "" if valid
+		bs     uint32
+	}{
+		{"valid", func(*IdentifyNamespace) {}, "", 4096},
+		{"FLBAS past NLBAF", func(ns *IdentifyNamespace) { ns.FLBAS = 2 }, "FLBAS", 0},
+		{"FLBAS 15", func(ns *IdentifyNamespace) { ns.FLBAS = 0xf }, "FLBAS", 0},
+		{"FLBAS high bits ignored with 16 formats", func(ns *IdentifyNamespace) { ns.FLBAS = 0x61 }, "", 4096},
+		{"FLBAS high bits past NLBAF", func(ns *IdentifyNamespace) { ns.NLBAF = 20; ns.FLBAS = 0x41 }, "FLBAS", 0},
+		{"FLBAS high bits", func(ns *IdentifyNamespace) { ns.NLBAF = 63; ns.FLBAS = 0x61; ns.LBAF[49].DataShift = 13 }, "", 8192},
+		{"NLBAF 64", func(ns *IdentifyNamespace) { ns.NLBAF = 64 }, "NLBAF", 0},
+		{"NLBAF 255", func(ns *IdentifyNamespace) { ns.NLBAF = 255 }, "NLBAF", 0},
+		{"LBADS 0", func(ns *IdentifyNamespace) { ns.LBAF[1].DataShift = 0 }, "LBAF1.LBADS", 0},
+		{"LBADS 8", func(ns *IdentifyNamespace) { ns.LBAF[1].DataShift = 8 }, "LBAF1.LBADS", 0},
+		{"LBADS 17", func(ns *IdentifyNamespace) { ns.LBAF[1].DataShift = 17 }, "LBAF1.LBADS", 0},
+		{"LBADS 63", func(ns *IdentifyNamespace) { ns.LBAF[1].DataShift = 63 }, "LBAF1.LBADS", 0},
+		{"LBADS 64 KiB", func(ns *IdentifyNamespace) { ns.LBAF[1].DataShift = 16 }, "", 64 << 10},
+		{"NSZE 2^64-1", func(ns *IdentifyNamespace) { ns.NSZE = math.MaxUint64 }, "NSZE", 4096},
+		{"NSZE largest", func(ns *IdentifyNamespace) { ns.NSZE = math.MaxUint64 >> 12 }, "", 4096},
+		{"NSZE one above", func(ns *IdentifyNamespace) { ns.NSZE = math.MaxUint64>>12 + 1 }, "NSZE", 4096},
+		{"NCAP above NSZE", func(ns *IdentifyNamespace) { ns.NCAP = ns.NSZE + 1 }, "NCAP", 4096},
+		{"NUSE above NCAP", func(ns *IdentifyNamespace) { ns.NCAP = 100; ns.NUSE = 101 }, "NUSE", 4096},
+		{"thin", func(ns *IdentifyNamespace) { ns.NCAP, ns.NUSE = 10, 0 }, "", 4096},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ns := good()
+			tt.change(&ns)
+			b, _ := ns.AppendBinary(nil)
+			var got IdentifyNamespace
+			if err := got.UnmarshalBinary(b); err != nil || got != ns {
+				t.Fatalf("round trip: %v", err)
+			}
+			err := got.Validate()
+			var fe *FieldError
+			switch {
+			case tt.field == "" && err != nil:
+				t.Fatalf("Validate: %v, want nil", err)
+			case tt.field != "" && (!errors.As(err, &fe) || fe.Field != tt.field):
+				t.Fatalf("Validate: %v, want a FieldError for %s", err, tt.field)
+			}
+			if bs := got.BlockSize(); bs != tt.bs {
+				t.Fatalf("BlockSize %d, want %d", bs, tt.bs)
+			}
+		})
+	}
+}
+
 // FuzzDecoders: every decoder survives arbitrary bytes, and what decodes
 // encodes back to what decodes the same.
 func FuzzDecoders(f *testing.F) {
@@ -229,6 +287,10 @@ func FuzzDecoders(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte{NIDTUUID, 16, 0, 0})
 	f.Add(make([]byte, 64))
+	bad := IdentifyNamespace{NSZE: math.MaxUint64, NCAP: 1, NLBAF: 63, FLBAS: 0x6f}
+	bad.LBAF[63].DataShift = 12
+	b, _ = bad.AppendBinary(nil)
+	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var c Command
 		if c.UnmarshalBinary(b) == nil {
@@ -258,7 +320,14 @@ func FuzzDecoders(f *testing.F) {
 		ic.UnmarshalBinary(b)
 		var ns IdentifyNamespace
 		if ns.UnmarshalBinary(b) == nil {
-			ns.BlockSize()
+			bs := ns.BlockSize()
+			if err := ns.Validate(); err == nil {
+				if bs < 512 || bs > 64<<10 || ns.NSZE > math.MaxUint64/uint64(bs) || ns.NUSE > ns.NCAP || ns.NCAP > ns.NSZE {
+					t.Fatalf("Validate accepted block size %d, NSZE %d NCAP %d NUSE %d", bs, ns.NSZE, ns.NCAP, ns.NUSE)
+				}
+			} else if fe := (*FieldError)(nil); !errors.As(err, &fe) || fe.Field == "" {
+				t.Fatalf("Validate: %v is not a FieldError naming a field", err)
+			}
 		}
 		var cd ConnectData
 		cd.UnmarshalBinary(b)

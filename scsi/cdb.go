@@ -16,6 +16,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -105,29 +106,52 @@ func DecodeLUN(b []byte) (uint16, error) {
 	return 0, fmt.Errorf("scsi: LUN address method %d not supported", b[0]>>6)
 }
 
+// MaxLUNs is the number of LUNs a REPORT LUNS list can name with the
+// addressing methods this package decodes (flat space: 0-16383), and so
+// the most a scan asks for.
+const MaxLUNs = 16384
+
 // ParseReportLUNs decodes REPORT LUNS parameter data: a 4-byte list length,
-// 4 reserved bytes, then 8 bytes a LUN. A list longer than b is an error:
-// the allocation length was too small.
+// 4 reserved bytes, then 8 bytes a LUN. Only a header shorter than 8 bytes
+// makes the whole list unusable (nil LUNs). Oddities of single entries
+// drop those entries, as Linux's scsi_report_lun_scan does, and are
+// reported in the error returned beside the LUNs that remain: an entry
+// whose addressing method is not peripheral or flat space (well-known
+// LUNs, extended addressing), a LUN listed twice, entries beyond the
+// data received (the list was longer than the allocation length or the
+// transfer was short), a list length that is not a multiple of 8.
 func ParseReportLUNs(b []byte) ([]uint16, error) {
 	if len(b) < 8 {
 		return nil, fmt.Errorf("%w: REPORT LUNS header needs 8 bytes, have %d", ErrShort, len(b))
 	}
-	n := binary.BigEndian.Uint32(b)
+	var errs []error
+	n := uint64(binary.BigEndian.Uint32(b))
 	if n%8 != 0 {
-		return nil, fmt.Errorf("scsi: REPORT LUNS list length %d is not a multiple of 8", n)
+		errs = append(errs, fmt.Errorf("scsi: REPORT LUNS list length %d is not a multiple of 8; %d trailing bytes ignored", n, n%8))
 	}
-	if uint64(n)+8 > uint64(len(b)) {
-		return nil, fmt.Errorf("%w: REPORT LUNS lists %d bytes, %d received", ErrShort, n, len(b)-8)
+	if got := uint64(len(b) - 8); n > got {
+		errs = append(errs, fmt.Errorf("%w: REPORT LUNS lists %d bytes, %d received; %d LUNs dropped", ErrShort, n, got, n/8-got/8))
+		n = got
 	}
 	luns := make([]uint16, 0, n/8)
-	for off := 8; off < 8+int(n); off += 8 {
+	var seen map[uint16]bool
+	for off := 8; off+8 <= 8+int(n); off += 8 {
 		lun, err := DecodeLUN(b[off:])
 		if err != nil {
-			return nil, err
+			errs = append(errs, fmt.Errorf("entry %d (% x): %w", off/8-1, b[off:off+8], err))
+			continue
 		}
+		if seen == nil {
+			seen = make(map[uint16]bool, n/8)
+		}
+		if seen[lun] {
+			errs = append(errs, fmt.Errorf("scsi: entry %d: LUN %d listed twice", off/8-1, lun))
+			continue
+		}
+		seen[lun] = true
 		luns = append(luns, lun)
 	}
-	return luns, nil
+	return luns, errors.Join(errs...)
 }
 
 // AppendReportLUNs appends REPORT LUNS parameter data listing luns.
@@ -141,9 +165,16 @@ func AppendReportLUNs(b []byte, luns []uint16) []byte {
 	return b
 }
 
+// Peripheral qualifiers (SPC-5, standard INQUIRY data byte 0 bits 7:5).
+const (
+	QualifierConnected    = 0 // a device of the type is (or may be) connected
+	QualifierNotConnected = 1 // not connected, though the LU could hold one
+	QualifierNoLUN        = 3 // the device server cannot support a device at this LU
+)
+
 // Inquiry is standard INQUIRY data.
 type Inquiry struct {
-	Qualifier uint8 // peripheral qualifier: 0 connected, 3 no device
+	Qualifier uint8 // peripheral qualifier: 0 connected, 1 not connected, 3 no LU
 	Type      uint8 // peripheral device type
 	Removable bool
 	Version   uint8
@@ -183,6 +214,18 @@ func ParseInquiry(b []byte) (Inquiry, error) {
 		Qualifier: b[0] >> 5, Type: b[0] & 0x1f, Removable: b[1]&0x80 != 0, Version: b[2],
 		Vendor: trim(b[8:16]), Product: trim(b[16:32]), Revision: trim(b[32:36]),
 	}, nil
+}
+
+// NoLUN reports whether q says there is no logical unit, so that the LUN
+// is skipped without error, as Linux's scsi_probe_and_add_lun does:
+// peripheral qualifier 011b with any device type, or device type 1Fh
+// ("unknown or no device type") with qualifier 001b, or with any
+// qualifier when pdt1FNoLUN is set (Linux's pdt_1f_for_no_lun, for USB
+// UFI devices whose qualifier bits are reserved). The LUNs of this package
+// are never well-known LUNs, which Linux keeps.
+func (q Inquiry) NoLUN(pdt1FNoLUN bool) bool {
+	return q.Qualifier == QualifierNoLUN ||
+		q.Type == TypeNoLUN && (q.Qualifier == QualifierNotConnected || pdt1FNoLUN)
 }
 
 // AppendSerialVPD appends VPD page 80h (unit serial number).
@@ -240,7 +283,15 @@ type Capacity struct {
 	BlockSize uint32
 }
 
-// Bytes returns the capacity in bytes.
+// Block sizes a disk may have, as Linux's block layer takes them: a power
+// of two from 512 bytes to 64 KiB (BLK_MAX_BLOCK_SIZE).
+const (
+	MinBlockSize = 512
+	MaxBlockSize = 64 << 10
+)
+
+// Bytes returns the capacity in bytes, for a Capacity ParseCapacity16
+// accepted.
 func (c Capacity) Bytes() uint64 { return (c.LastLBA + 1) * uint64(c.BlockSize) }
 
 // AppendCapacity16 appends 32 bytes of READ CAPACITY(16) data.
@@ -250,16 +301,33 @@ func AppendCapacity16(b []byte, c Capacity) []byte {
 	return append(b, make([]byte, 20)...)
 }
 
-// ParseCapacity16 decodes READ CAPACITY(16) data.
+// ParseCapacity16 decodes READ CAPACITY(16) data. A block size that is
+// not a power of two from MinBlockSize to MaxBlockSize, or a capacity that
+// does not fit 2^64 bytes, is a *FieldError.
 func ParseCapacity16(b []byte) (Capacity, error) {
 	if len(b) < 12 {
 		return Capacity{}, fmt.Errorf("%w: READ CAPACITY(16) data needs 12 bytes, have %d", ErrShort, len(b))
 	}
 	c := Capacity{LastLBA: binary.BigEndian.Uint64(b), BlockSize: binary.BigEndian.Uint32(b[8:])}
-	if c.BlockSize == 0 {
-		return c, errors.New("scsi: READ CAPACITY(16) reports a block size of 0")
+	if bs := c.BlockSize; bs < MinBlockSize || bs > MaxBlockSize || bs&(bs-1) != 0 {
+		return c, &FieldError{Field: "LOGICAL BLOCK LENGTH IN BYTES", Value: uint64(bs), Reason: "not a power of two from 512 bytes to 64 KiB"}
+	}
+	if c.LastLBA >= math.MaxUint64/uint64(c.BlockSize) {
+		return c, &FieldError{Field: "RETURNED LOGICAL BLOCK ADDRESS", Value: c.LastLBA, Reason: fmt.Sprintf("capacity in %d-byte blocks overflows 64 bits", c.BlockSize)}
 	}
 	return c, nil
+}
+
+// A FieldError is a field of a response holding a value SPC or SBC does
+// not allow, or that a host cannot use. Match it with errors.As.
+type FieldError struct {
+	Field  string // the standard's name
+	Value  uint64
+	Reason string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("scsi: %s %#x: %s", e.Field, e.Value, e.Reason)
 }
 
 // Sense keys.

@@ -32,6 +32,17 @@ type Host struct {
 	Hang bool
 	// Corrupt makes the host answer INQUIRY with truncated data.
 	Corrupt bool
+	// NoReportLUNs makes the host refuse REPORT LUNS as SCSI-2 devices do
+	// (ILLEGAL REQUEST, invalid command operation code).
+	NoReportLUNs bool
+	// PDT1FNoLUN tells the scan that device type 1Fh means no LUN
+	// whatever the qualifier, as Linux's pdt_1f_for_no_lun for USB UFI.
+	PDT1FNoLUN bool
+	// Respond, if not nil, rewrites every response, so that tests can play
+	// a device that answers nonsense: it gets the LUN's address, the CDB
+	// and the host's response, and returns the response to deliver. It
+	// must be safe for concurrent use.
+	Respond func(a Addr, cdb []byte, r Response) Response
 }
 
 func (h *Host) dims() (channels, targets, luns int) {
@@ -61,7 +72,11 @@ func (h *Host) Command(ctx context.Context, a Addr, cdb []byte) (Response, error
 			return Response{}, ctx.Err()
 		}
 	}
-	return h.execute(a, cdb), nil
+	r := h.execute(a, cdb)
+	if h.Respond != nil {
+		r = h.Respond(a, cdb, r)
+	}
+	return r, nil
 }
 
 func checkCondition(e SenseError) Response {
@@ -94,6 +109,9 @@ func (h *Host) execute(a Addr, cdb []byte) Response {
 	}
 	clip := func(b []byte, n int) Response { return Response{Data: b[:min(len(b), n)]} }
 	if cdb[0] == OpReportLUNs {
+		if h.NoReportLUNs {
+			return checkCondition(invalidOpcode)
+		}
 		if len(cdb) < 12 {
 			return checkCondition(invalidField)
 		}

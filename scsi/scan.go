@@ -154,9 +154,13 @@ func (s *Scanner) scan(ctx context.Context, hs *hostScan) {
 var errSelection = errors.New("selection timeout")
 
 // scanHost finds the devices of host num: REPORT LUNS on LUN 0 of each
-// target, then for each LUN INQUIRY, VPD pages 80h and 83h, and READ
-// CAPACITY(16) for disks. A LUN that fails is reported and skipped; a host
-// that fails (or times out) is reported with what it found before.
+// target (or LUNs 0 to 7 in turn, up to the first with no logical unit,
+// if the target refuses it), then for each LUN INQUIRY, VPD pages 80h and
+// 83h, and READ CAPACITY(16) for disks. A LUN whose INQUIRY says there is
+// no logical unit is skipped; a LUN that fails or answers nonsense, and a
+// REPORT LUNS entry that cannot be used, are reported and skipped, and the
+// target's other LUNs scanned; a host that fails (or times out) is
+// reported with what it found before.
 func scanHost(ctx context.Context, num int, h *Host) ([]*Device, []error) {
 	var (
 		devs []*Device
@@ -185,14 +189,7 @@ func scanHost(ctx context.Context, num int, h *Host) ([]*Device, []error) {
 	for ch := range channels {
 		for tg := range targets {
 			a := Addr{Host: num, Channel: ch, Target: tg}
-			data, err := run(a, "REPORT LUNS", ReportLUNsCDB(16384*8+8))
-			var luns []uint16
-			if err == nil {
-				luns, err = ParseReportLUNs(data)
-				if err != nil {
-					err = &CommandError{Addr: a, Command: "REPORT LUNS", Err: err}
-				}
-			}
+			luns, sequential, err := reportLUNs(a, run)
 			if errors.Is(err, errSelection) {
 				continue
 			}
@@ -201,11 +198,13 @@ func scanHost(ctx context.Context, num int, h *Host) ([]*Device, []error) {
 				if ctx.Err() != nil {
 					return devs, errs
 				}
-				continue
 			}
 			for _, lun := range luns {
 				a.LUN = lun
-				d, err := scanLUN(a, run)
+				d, err := scanLUN(a, h.PDT1FNoLUN, run)
+				if sequential && d == nil && err == nil {
+					break // the first LUN with no device ends a sequential scan
+				}
 				if err != nil {
 					errs = append(errs, err)
 					if ctx.Err() != nil {
@@ -222,7 +221,33 @@ func scanHost(ctx context.Context, num int, h *Host) ([]*Device, []error) {
 	return devs, errs
 }
 
-func scanLUN(a Addr, run func(Addr, string, []byte) ([]byte, error)) (*Device, error) {
+// sequentialLUNs are the LUNs probed on a target that refuses REPORT LUNS:
+// 0 to 7, the LUNs of SCSI-2, as Linux's scsi_sequential_lun_scan for
+// devices below SCSI-3.
+var sequentialLUNs = []uint16{0, 1, 2, 3, 4, 5, 6, 7}
+
+// reportLUNs returns the LUNs of the target at a from REPORT LUNS, with
+// an error for entries dropped; or, if the target refuses the command
+// (ILLEGAL REQUEST), sequentialLUNs and true.
+func reportLUNs(a Addr, run func(Addr, string, []byte) ([]byte, error)) ([]uint16, bool, error) {
+	data, err := run(a, "REPORT LUNS", ReportLUNsCDB(MaxLUNs*8+8))
+	var sense *SenseError
+	if errors.As(err, &sense) && sense.Key == SenseIllegalRequest {
+		return sequentialLUNs, true, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	luns, err := ParseReportLUNs(data[:min(len(data), MaxLUNs*8+8)]) // no more than asked for
+	if err != nil {
+		err = &CommandError{Addr: a, Command: "REPORT LUNS", Err: err}
+	}
+	return luns, false, err
+}
+
+// scanLUN identifies the LUN at a: nil and no error if there is no logical
+// unit (Inquiry.NoLUN).
+func scanLUN(a Addr, pdt1FNoLUN bool, run func(Addr, string, []byte) ([]byte, error)) (*Device, error) {
 	data, err := run(a, "INQUIRY", InquiryCDB(false, 0, InquiryLen))
 	if err != nil {
 		return nil, err
@@ -231,8 +256,8 @@ func scanLUN(a Addr, run func(Addr, string, []byte) ([]byte, error)) (*Device, e
 	if err != nil {
 		return nil, &CommandError{Addr: a, Command: "INQUIRY", Err: err}
 	}
-	if inq.Qualifier == 3 {
-		return nil, nil // no device at this LUN
+	if inq.NoLUN(pdt1FNoLUN) {
+		return nil, nil
 	}
 	d := &Device{Addr: a, Type: inq.Type, Vendor: inq.Vendor, Product: inq.Product, Revision: inq.Revision}
 	if data, err = run(a, "INQUIRY VPD 80h", InquiryCDB(true, 0x80, 255)); err != nil {

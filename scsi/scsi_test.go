@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -110,10 +111,15 @@ func FuzzParsers(f *testing.F) {
 				t.Fatalf("REPORT LUNS round trip: %v %v", luns, err)
 			}
 		}
+		if luns, _ := ParseReportLUNs(b); len(luns) > MaxLUNs || len(slices.Compact(slices.Sorted(slices.Values(luns)))) != len(luns) {
+			t.Fatalf("REPORT LUNS: %d LUNs, duplicates or more than %d", len(luns), MaxLUNs)
+		}
 		ParseInquiry(b)
 		ParseSerialVPD(b)
 		ParseDeviceIDVPD(b)
-		ParseCapacity16(b)
+		if c, err := ParseCapacity16(b); err == nil && (c.Bytes() < MinBlockSize || c.Bytes()/uint64(c.BlockSize) != c.LastLBA+1) {
+			t.Fatalf("capacity %+v accepted: %d bytes", c, c.Bytes())
+		}
 		ParseSense(b)
 	})
 }

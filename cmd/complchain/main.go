@@ -52,7 +52,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "complchain: interrupted")
 		os.Exit(130)
 	case err != nil:
-		fmt.Fprintf(os.Stderr, "complchain: %v\n", err)
+		fmt.Fprintf(os.Stderr, "complchain: %s\n", printable(err.Error())) // errors may quote a peer's strings
 		os.Exit(1)
 	}
 }

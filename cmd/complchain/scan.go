@@ -125,6 +125,7 @@ func newScanCmd() *cobra.Command {
 		output    string
 		traceFile string
 		watch     bool
+		scanTime  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "scan",
@@ -163,7 +164,7 @@ the target's discovery log is used).`,
 				return err
 			}
 			defer stop()
-			s := &scan.Scanner{Ctrl: c, Mode: mode, Naming: naming}
+			s := &scan.Scanner{Ctrl: c, Mode: mode, Naming: naming, Timeout: scanTime}
 			if traceFile != "" {
 				s.Trace = trace.New()
 			}
@@ -193,9 +194,9 @@ the target's discovery log is used).`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stderr, "%s scan of %s at %s: %s\n", mode, id.SubNQN, c.Addr(), summary(res, c, f))
+			fmt.Fprintf(stderr, "%s scan of %s at %s: %s\n", mode, printable(id.SubNQN), c.Addr(), summary(res, c, f))
 			for _, fe := range res.Failed {
-				fmt.Fprintf(stderr, "  %v\n", fe)
+				fmt.Fprintf(stderr, "  %s\n", printable(fe.Error()))
 			}
 			if !watch {
 				return nil
@@ -203,7 +204,7 @@ the target's discovery log is used).`,
 			fmt.Fprintln(stderr, "watching for namespace changes; interrupt to stop")
 			err = s.Watch(ctx, func(r *scan.Result, err error) {
 				if err != nil {
-					fmt.Fprintf(stderr, "rescan: %v\n", err)
+					fmt.Fprintf(stderr, "rescan: %s\n", printable(err.Error()))
 					return
 				}
 				for _, ns := range r.Removed {
@@ -224,6 +225,7 @@ the target's discovery log is used).`,
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json (nvme-cli's \"nvme list -o json\" keys)")
 	cmd.Flags().StringVar(&traceFile, "trace", "", "write a Chrome/Perfetto trace of every namespace task to this file")
 	cmd.Flags().BoolVar(&watch, "watch", false, "keep the connection and rescan on each namespace change event")
+	cmd.Flags().DurationVar(&scanTime, "scan-timeout", 5*time.Minute, "time allowed for the whole scan, and for each rescan with --watch (0: no limit); --timeout bounds each command")
 	return cmd
 }
 
@@ -282,8 +284,8 @@ func printTable(w io.Writer, id *nvme.IdentifyController, nss []*scan.Namespace)
 	for _, ns := range byName(nss) {
 		bs := uint64(ns.BlockSize)
 		fmt.Fprintf(tw, "/dev/%s\t/dev/%s\t%s\t%s\t0x%x\t%s / %s\t%4d   B +  0 B\t%s\n",
-			ns.Name, ns.Generic, id.SerialNumber, id.ModelNumber, ns.NSID,
-			siSize(ns.Used*bs), siSize(ns.Size*bs), ns.BlockSize, id.Firmware)
+			ns.Name, ns.Generic, printable(id.SerialNumber), printable(id.ModelNumber), ns.NSID,
+			siSize(ns.Used*bs), siSize(ns.Size*bs), ns.BlockSize, printable(id.Firmware))
 	}
 	return tw.Flush()
 }
@@ -294,9 +296,9 @@ type jsonDevice struct {
 	NameSpace    uint32
 	DevicePath   string
 	GenericPath  string
-	Firmware     string
-	ModelNumber  string
-	SerialNumber string
+	Firmware     wireString
+	ModelNumber  wireString
+	SerialNumber wireString
 	UsedBytes    uint64
 	MaximumLBA   uint64
 	PhysicalSize uint64
@@ -320,7 +322,7 @@ func printJSON(w io.Writer, id *nvme.IdentifyController, nss []*scan.Namespace) 
 		bs := uint64(ns.BlockSize)
 		d := jsonDevice{
 			NameSpace: ns.NSID, DevicePath: "/dev/" + ns.Name, GenericPath: "/dev/" + ns.Generic,
-			Firmware: id.Firmware, ModelNumber: id.ModelNumber, SerialNumber: id.SerialNumber,
+			Firmware: wireString(id.Firmware), ModelNumber: wireString(id.ModelNumber), SerialNumber: wireString(id.SerialNumber),
 			UsedBytes: ns.Used * bs, MaximumLBA: ns.Size, PhysicalSize: ns.Size * bs, SectorSize: ns.BlockSize,
 			Aliases: ns.Aliases,
 		}

@@ -86,7 +86,7 @@ scans one host at a time. It prints a table like lsscsi.`,
 			stderr := cmd.ErrOrStderr()
 			fmt.Fprintf(stderr, "%s scan of %d hosts: %d devices in %v (%v a command)\n", m, hosts, len(s.Devices()), elapsed.Round(time.Millisecond), latency)
 			for _, e := range s.Errors() {
-				fmt.Fprintf(stderr, "  %v\n", e)
+				fmt.Fprintf(stderr, "  %s\n", printable(e.Error()))
 			}
 			return nil
 		},
@@ -118,7 +118,7 @@ func printLsscsi(w io.Writer, devs []*scsi.Device) error {
 		if !ok {
 			typ = fmt.Sprintf("type%d", d.Type)
 		}
-		if _, err := fmt.Fprintf(w, "%-13s %-7s %-8s %-16s %-4s  %-9s %s\n", "["+d.Addr.String()+"]", typ, d.Vendor, d.Product, d.Revision, node, size); err != nil {
+		if _, err := fmt.Fprintf(w, "%-13s %-7s %-8s %-16s %-4s  %-9s %s\n", "["+d.Addr.String()+"]", typ, printable(d.Vendor), printable(d.Product), printable(d.Revision), node, size); err != nil {
 			return err
 		}
 	}
@@ -129,10 +129,10 @@ func printSCSIJSON(w io.Writer, devs []*scsi.Device) error {
 	type device struct {
 		HCTL      string
 		Type      string
-		Vendor    string
-		Model     string
-		Revision  string
-		Serial    string
+		Vendor    wireString
+		Model     wireString
+		Revision  wireString
+		Serial    wireString
 		NAA       string `json:",omitempty"`
 		Device    string `json:",omitempty"`
 		Bytes     uint64 `json:",omitempty"`
@@ -140,7 +140,7 @@ func printSCSIJSON(w io.Writer, devs []*scsi.Device) error {
 	}
 	out := []device{}
 	for _, d := range devs {
-		dev := device{HCTL: d.Addr.String(), Type: scsiTypes[d.Type], Vendor: d.Vendor, Model: d.Product, Revision: d.Revision, Serial: d.Serial}
+		dev := device{HCTL: d.Addr.String(), Type: scsiTypes[d.Type], Vendor: wireString(d.Vendor), Model: wireString(d.Product), Revision: wireString(d.Revision), Serial: wireString(d.Serial)}
 		if len(d.NAA) > 0 {
 			dev.NAA = fmt.Sprintf("%x", d.NAA)
 		}

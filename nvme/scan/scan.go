@@ -51,6 +51,21 @@
 // through the chain too, and their instance numbers freed, so with Naming
 // Index the smallest free instance goes to the next new namespace and
 // names stay dense and in list order.
+//
+// # Untrusted data
+//
+// Nothing a controller reports is taken on trust. NSIDs above Identify
+// Controller NN (or NSID FFFFFFFFh, the broadcast value) cannot name a
+// namespace: the first such entry of the list is reported as the failure
+// of its NSID (a *nvme.FieldError for field "NSID") and ends the list,
+// since the list is increasing. The walk is bounded by NN: at most
+// NN/1024+1 list pages, or NN probes without the list, NN being at most
+// MaxNSID. Identify Namespace data that fails nvme.IdentifyNamespace
+// Validate (an LBA format beyond NLBAF, an LBA data size outside 512 bytes
+// to 64 KiB, NCAP above NSZE, a size that overflows 64 bits, …) is the
+// failure of that namespace, which is not registered (or is removed, if
+// it was), while the rest of the scan goes on. Scanner.Timeout (or ctx)
+// bounds a scan as a whole, the controller's command timeout each command.
 package scan
 
 import (
@@ -177,6 +192,11 @@ type Scanner struct {
 	Progress   func(done, listed int) // optional; called as tasks finish
 	Workers    int                    // tasks run at once; 0 means the admin queue depth
 	Registered func(ns *Namespace)    // optional; called in registration order
+	// Timeout, if positive, bounds each Scan as a whole (each command is
+	// bounded by the controller's command timeout): a scan still running
+	// then is cancelled and returns an error wrapping
+	// context.DeadlineExceeded, with what it did so far.
+	Timeout time.Duration
 
 	scanMu    sync.Mutex
 	mu        sync.Mutex
@@ -236,6 +256,11 @@ func (s *Scanner) Scan(ctx context.Context) (*Result, error) {
 	}
 	s.mu.Unlock()
 	start := time.Now()
+	if s.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.Timeout)
+		defer cancel()
+	}
 	r := &run{s: s, ctx: ctx, res: &Result{}}
 	workers := s.Workers
 	if workers <= 0 {
@@ -283,6 +308,9 @@ func (s *Scanner) Scan(ctx context.Context) (*Result, error) {
 	if err == nil {
 		err = ctx.Err()
 	}
+	if errors.Is(err, context.DeadlineExceeded) && s.Timeout > 0 && time.Since(start) >= s.Timeout {
+		err = fmt.Errorf("scan of %s not finished within %v: %w", s.Ctrl.Addr(), s.Timeout, err)
+	}
 	if err == nil && s.Ctrl.Err() != nil {
 		err = fmt.Errorf("scan of %s: %w", s.Ctrl.Addr(), s.Ctrl.Err())
 	}
@@ -314,6 +342,9 @@ func (r *run) list(ctx context.Context, dispatch func(*task) error) error {
 		return nil
 	}
 	emit := func(nsid uint32) error {
+		if err := ctx.Err(); err != nil {
+			return err // send nothing more
+		}
 		r.listed.Add(1)
 		if stale := staleBelow(uint64(nsid)); len(stale) > 0 {
 			if err := send(&task{stale: stale}); err != nil {
@@ -334,6 +365,7 @@ func (r *run) list(ctx context.Context, dispatch func(*task) error) error {
 		}
 		return send(t)
 	}
+	nn := r.nn()
 	var after uint32
 	for {
 		r.commands.Add(1)
@@ -348,11 +380,18 @@ func (r *run) list(ctx context.Context, dispatch func(*task) error) error {
 			return fmt.Errorf("scan of %s: %w", s.Ctrl.Addr(), err)
 		}
 		for _, id := range ids {
+			if id > nn {
+				// The list is increasing: every later NSID is invalid
+				// too, and no page after this one can hold a valid one.
+				r.fail(id, invalidNSID(id, nn))
+				ids = nil
+				break
+			}
 			if err := emit(id); err != nil {
 				return err
 			}
 		}
-		if len(ids) < nvme.NSIDsPerList {
+		if len(ids) < nvme.NSIDsPerList || ids[len(ids)-1] >= nn {
 			break
 		}
 		after = ids[len(ids)-1]
@@ -366,8 +405,8 @@ func (r *run) list(ctx context.Context, dispatch func(*task) error) error {
 // sequential probes NSIDs 1..NN, for controllers without the NSID list.
 func (r *run) sequential(ctx context.Context, emit func(uint32) error, staleBelow func(uint64) []uint32, send func(*task) error) error {
 	r.probing = true // set before the first probe task starts
-	nn := r.s.Ctrl.IdentifyController().NN
-	for nsid := uint32(1); nsid != 0 && nsid <= nn; nsid++ {
+	nn := r.nn()
+	for nsid := uint32(1); nsid <= nn; nsid++ {
 		if err := emit(nsid); err != nil {
 			return err
 		}
@@ -376,6 +415,23 @@ func (r *run) sequential(ctx context.Context, emit func(uint32) error, staleBelo
 		return send(&task{stale: stale})
 	}
 	return nil
+}
+
+// MaxNSID is the largest NSID a namespace can have: NSID FFFFFFFFh is the
+// broadcast value (NVMe Base Specification, "Namespace ID").
+const MaxNSID = nvme.NSIDAll - 1
+
+// nn returns the largest valid NSID of the controller: Identify
+// Controller NN, at most MaxNSID.
+func (r *run) nn() uint32 { return min(r.s.Ctrl.IdentifyController().NN, MaxNSID) }
+
+// invalidNSID is the error of an NSID of the list above nn.
+func invalidNSID(nsid, nn uint32) error {
+	reason := fmt.Sprintf("above NN %d; the rest of the list is ignored", nn)
+	if nsid == nvme.NSIDAll {
+		reason = "the broadcast NSID; the rest of the list is ignored"
+	}
+	return &nvme.FieldError{Structure: "active namespace list", Field: "NSID", Value: uint64(nsid), Reason: reason}
 }
 
 func (s *Scanner) knownNSIDs() []uint32 {
@@ -472,8 +528,12 @@ func (r *run) runTask(t *task) {
 		r.fail(t.nsid, err)
 		return
 	}
-	if idt.id.NSZE == 0 || idt.id.NCAP == 0 {
-		return // inactive (sequential probe) or not yet usable
+	if idt.id.NCAP == 0 {
+		return // inactive (sequential probe) or not allocated
+	}
+	if err := idt.id.Validate(); err != nil {
+		r.fail(t.nsid, err) // registering it would report nonsense
+		return
 	}
 	ns := r.newNamespace(t.nsid, idt)
 	r.inOrder(t, func() {
@@ -504,8 +564,16 @@ func (r *run) inOrder(t *task, f func()) {
 }
 
 // revalidate updates a known namespace from a fresh identify, or removes
-// it if the controller says it is gone or its identifiers changed.
+// it if the controller says it is gone, its identifiers changed or its
+// data is no longer usable.
 func (r *run) revalidate(old *Namespace, idt identity, err error) {
+	if err == nil && idt.id.NCAP != 0 {
+		if verr := idt.id.Validate(); verr != nil {
+			r.fail(old.NSID, verr)
+			r.s.remove(r, []uint32{old.NSID})
+			return
+		}
+	}
 	var st nvme.Status
 	switch {
 	case errors.As(err, &st) && st.DNR():
@@ -518,7 +586,7 @@ func (r *run) revalidate(old *Namespace, idt identity, err error) {
 		r.s.remove(r, []uint32{old.NSID})
 	default:
 		r.s.mu.Lock()
-		old.Size, old.Capacity, old.Used = idt.id.NSZE, idt.id.NCAP, idt.id.NUSE
+		old.Size, old.Capacity, old.Used, old.BlockSize = idt.id.NSZE, idt.id.NCAP, idt.id.NUSE, idt.id.BlockSize()
 		r.s.mu.Unlock()
 		r.mu.Lock()
 		r.res.Revalidated++

@@ -84,6 +84,9 @@ func (c *controller) identify(cmd *nvme.Command) response {
 	}
 	page := pages.Get().(*[nvme.IdentifySize]byte)
 	b, st := c.identifyData(page[:0], cmd)
+	if rewrite := c.t.faults.Load().Identify; rewrite != nil {
+		b, st = rewrite(cmd, b, st)
+	}
 	if st != 0 {
 		pages.Put(page)
 		return fail(st)

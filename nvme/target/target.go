@@ -76,8 +76,9 @@
 // Faults (set in Config or at run time with SetFaults) let tests and the
 // CLI script failures: a status for every command naming a namespace, extra
 // latency for chosen namespaces, namespaces whose commands are never
-// answered, connections dropped after a number of commands, and a
-// malformed PDU.
+// answered, connections dropped after a number of commands, a malformed
+// PDU, and Identify data rewritten by a function (a controller that
+// reports nonsense).
 package target
 
 import (
@@ -153,6 +154,16 @@ type Faults struct {
 	// Invalid Field in Command and DNR, as on controllers that lack it, so
 	// hosts must probe NSIDs one by one.
 	NoNSIDList bool
+	// Identify, if not nil, rewrites the answer to every Identify command,
+	// so that tests can play a controller that returns nonsense. It gets
+	// the command and what the target would answer: 4096 bytes of data,
+	// or nil and a failure status. It returns the data and status to send
+	// instead; data shorter than the command asks for is padded with
+	// zeros. The returned slice belongs to the target afterwards: it may
+	// be the one passed in, changed in place, or a new one, never one the
+	// function keeps. It is called from the connection's goroutines and
+	// must be safe for concurrent use.
+	Identify func(cmd *nvme.Command, data []byte, st nvme.Status) ([]byte, nvme.Status)
 }
 
 // Config configures a Target. The zero value serves DefaultNQN with no

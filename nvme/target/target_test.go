@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -738,6 +739,46 @@ func TestFaults(t *testing.T) {
 	wg.Wait()
 	if a, b := <-order, <-order; a != 4 || b != 1 {
 		t.Errorf("completion order %d, %d; want 4, 1", a, b)
+	}
+}
+
+// Faults.Identify sees each Identify command with the target's answer and
+// replaces it.
+func TestFaultsIdentify(t *testing.T) {
+	var calls atomic.Int32
+	tg, addr := startTarget(t, Config{Namespaces: 2, Faults: Faults{
+		Identify: func(cmd *nvme.Command, data []byte, st nvme.Status) ([]byte, nvme.Status) {
+			calls.Add(1)
+			switch {
+			case cmd.IdentifyCNS() == nvme.CNSController:
+				binary.LittleEndian.PutUint32(data[516:], 0xffffffff) // NN
+			case cmd.NSID == 2:
+				return nil, nvme.StatusInternalError | nvme.StatusDNR
+			case cmd.NSID == 5000: // above NN: make it up
+				if st.Code() != nvme.StatusInvalidNamespace || data != nil {
+					t.Errorf("NSID 5000: target's answer %v with %d bytes, want Invalid Namespace", st, len(data))
+				}
+				return nvme.AppendNSIDList(nil, []uint32{42}), 0
+			}
+			return data, st
+		},
+	}})
+	q, _ := admin(t, addr, tg.NQN(), 0)
+	b, err := identify(q, nvme.CNSController, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id nvme.IdentifyController
+	if err := id.UnmarshalBinary(b); err != nil || id.NN != 0xffffffff {
+		t.Errorf("NN %#x (%v), want the rewritten 0xffffffff", id.NN, err)
+	}
+	_, err = identify(q, nvme.CNSNamespace, 2)
+	wantStatus(t, err, nvme.StatusInternalError)
+	if b, err = identify(q, nvme.CNSNamespace, 5000); err != nil || binary.LittleEndian.Uint32(b) != 42 {
+		t.Errorf("NSID 5000: %v, first word %d, want the made-up data", err, binary.LittleEndian.Uint32(b))
+	}
+	if n := calls.Load(); n != 3 {
+		t.Errorf("rewrite called %d times, want 3", n)
 	}
 }
 
