@@ -22,13 +22,7 @@ import (
 // that Flush returns only after every entry added before it completed; and
 // that every chain is empty and no goroutine is left behind.
 func FuzzSchedules(f *testing.F) {
-	for _, seed := range [][]byte{
-		{0x00, 0x01, 0x08, 0x09, 0x02, 0x0b, 0x05, 0x0d},
-		[]byte("\x00\x08\x10\x18\x03\x0b\x13\x1b\x00\x08\x04\x06\x0e"),
-		[]byte("\x00\x00\x08\x0a\x05\x07\x00\x11\x15\x05\x0f\x27\x1f\x00"),
-	} {
-		f.Add(seed)
-	}
+	// The seed corpus is in testdata/fuzz/FuzzSchedules.
 	f.Fuzz(func(t *testing.T, program []byte) {
 		if len(program) > 512 {
 			program = program[:512]
