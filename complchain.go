@@ -364,8 +364,8 @@ func (c *Chain) call(e *Entry, f func()) (next *Entry, nextf func()) {
 
 // complete completes e, with c.mu held, and unlocks c.mu. If that
 // releases an entry given to Then, it returns the entry and its function,
-// for the caller to run. Storing e's done state is its last access to e:
-// from then on e may be re-added.
+// for the caller to run. Storing e's done state is its last access to
+// the fields of e's life: from then on e may be re-added.
 func (c *Chain) complete(e *Entry) (*Entry, func()) {
 	wasHead := e.prev == nil
 	if e.prev != nil {
@@ -381,7 +381,14 @@ func (c *Chain) complete(e *Entry) (*Entry, func()) {
 	next := e.next
 	e.prev, e.next = nil, nil
 	c.n--
-	e.word.Store(e.word.Load()&^stateMask | stateDone)
+	w := e.word.Load()
+	e.word.Store(w&^stateMask | stateDone)
+	if w&stateMask == statePending {
+		// Completed before its release: its own waiters return now.
+		// The waiting fields belong to no life, so a re-add racing
+		// with this costs a spurious wake-up at most.
+		e.broadcast()
+	}
 	var f func()
 	if wasHead && next != nil {
 		next.word.Store(next.word.Load()&^stateMask | stateReleased)

@@ -170,8 +170,9 @@ func (g *Group) start(f func(context.Context, *Entry) error, block bool) bool {
 	}
 	for {
 		if g.cancelled() {
-			g.drop()
+			ts := g.drop()
 			g.mu.Unlock()
+			g.dropped(ts)
 			g.recycle(t)
 			return true
 		}
@@ -255,13 +256,25 @@ func (g *Group) startWorkers() {
 	}
 }
 
-// drop completes the entries of the queued tasks without running them,
-// with g.mu held: the Group's context is done.
-func (g *Group) drop() {
+// drop takes the queued tasks out of the queue, with g.mu held, for the
+// caller to complete with dropped once g.mu is released: completing an
+// entry may run functions given to Then, which may call Go.
+func (g *Group) drop() []*groupTask {
+	var ts []*groupTask
 	for g.queued() > 0 {
-		t := g.pop()
+		ts = append(ts, g.pop())
+	}
+	return ts
+}
+
+// dropped completes the entries of tasks taken by drop, without running
+// them: the Group's context is done.
+func (g *Group) dropped(ts []*groupTask) {
+	for _, t := range ts {
 		t.Complete()
+		g.mu.Lock()
 		g.active--
+		g.mu.Unlock()
 		g.wg.Done()
 		g.recycle(t)
 	}
@@ -283,8 +296,9 @@ func (g *Group) worker(t *groupTask) {
 		g.wg.Done()
 		done := t
 		t = nil
+		var ts []*groupTask
 		if g.cancelled() {
-			g.drop()
+			ts = g.drop()
 		} else if g.queued() > 0 && g.canStart() {
 			t = g.pop()
 			t.running = true
@@ -292,6 +306,7 @@ func (g *Group) worker(t *groupTask) {
 			g.startWorkers() // the limit or window may have grown by more than one
 		}
 		g.mu.Unlock()
+		g.dropped(ts)
 		g.recycle(done)
 	}
 }

@@ -104,3 +104,28 @@ func TestManyWaitersOneRelease(t *testing.T) {
 	}
 	e.Complete()
 }
+
+// An entry completed before its release wakes its own waiters: Wait
+// returns nil at once on a completed entry, also for a goroutine that was
+// already blocked in it.
+func TestCompleteBeforeReleaseWakesWaiters(t *testing.T) {
+	var c Chain
+	var p, e Entry
+	c.Add(&p)
+	c.Add(&e)
+	blocked := make(chan struct{})
+	returned := make(chan error)
+	go func() {
+		close(blocked)
+		returned <- e.Wait(context.Background())
+	}()
+	<-blocked
+	for e.sleepers.Load() == 0 { // until the waiter sleeps
+		runtime.Gosched()
+	}
+	e.Complete() // before p: e's waiters have nothing left to wait for
+	if err := <-returned; err != nil {
+		t.Fatalf("Wait = %v after the entry completed", err)
+	}
+	p.Complete()
+}
