@@ -67,7 +67,8 @@ type Chain struct {
 //   - Pending or released: Wait may be called from any number of
 //     goroutines, at any time; it blocks while the entry is pending.
 //     Complete may be called from any goroutine, any number of times, also
-//     concurrently: the first call ends the life, the others do nothing.
+//     concurrently: the first call ends the life, the others do nothing,
+//     provided each is called before the entry is added again.
 //     Then may be called once, by the goroutine that owns the entry's
 //     completion, instead of Complete; after it Complete does nothing and
 //     the life ends when the Then function returns. Add panics.

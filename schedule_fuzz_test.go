@@ -77,6 +77,11 @@ type schedEntry struct {
 	life   atomic.Pointer[schedLife]
 	ver    atomic.Uint64
 	tasked bool // the current life has its task (driver's own)
+	// finished is set when the task's goroutine returns: the entry is
+	// re-added only then, as every Complete of a life must have been
+	// called before the next life begins (a later one would complete the
+	// new life). Waiters of the old life may still run.
+	finished atomic.Bool
 }
 
 func runSchedule(t *testing.T, program []byte) {
@@ -133,7 +138,9 @@ func runSchedule(t *testing.T, program []byte) {
 	// task starts the goroutine that owns the completion of e's life l.
 	task := func(e *schedEntry, l *schedLife, mode byte) {
 		e.tasked = true
+		e.finished.Store(false)
 		wg.Go(func() {
+			defer e.finished.Store(true)
 			switch mode % 5 {
 			case 0: // wait, run the section, complete
 				if err := e.Wait(context.Background()); err != nil {
@@ -212,7 +219,7 @@ func runSchedule(t *testing.T, program []byte) {
 				c := &chains[(arg>>2)%schedChains]
 				switch b & 7 {
 				case 0, 1: // add, if the last life has ended
-					if !e.Pending() && (e.tasked || e.life.Load() == nil) {
+					if e.life.Load() == nil || e.tasked && e.finished.Load() && !e.Pending() {
 						add(e, c)
 					}
 				case 2, 3: // start the task of the current life
