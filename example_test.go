@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/complchain/complchain"
@@ -127,4 +129,52 @@ func ExampleMap() {
 	// nvme0n3 <nil>
 	// nvme0n4 <nil>
 	// nvme0n5 <nil>
+}
+
+// MapWindow bounds the results that may wait for a slow call: here one
+// slow identify holds back at most 2 + 6 values, while the calls after it
+// go on. Results still come out in input order.
+func ExampleMapWindow() {
+	var started atomic.Int32
+	for name, err := range complchain.MapWindow(context.Background(), slices.Values([]int{1, 2, 3, 4}), 2, 6, func(_ context.Context, id int) (string, error) {
+		started.Add(1)
+		if id == 1 {
+			time.Sleep(5 * time.Millisecond) // a slow namespace
+		}
+		return fmt.Sprintf("nvme0n%d", id), nil
+	}) {
+		fmt.Println(name, err)
+	}
+	fmt.Println(started.Load(), "calls")
+	// Output:
+	// nvme0n1 <nil>
+	// nvme0n2 <nil>
+	// nvme0n3 <nil>
+	// nvme0n4 <nil>
+	// 4 calls
+}
+
+// With a limit of 2 and a window of 8, a slow first task does not hold
+// the Group back: the tasks after it do their work and park in Wait for
+// their turn, while others start in their place.
+func ExampleGroup_SetWindow() {
+	var g complchain.Group
+	g.SetLimit(2)
+	g.SetWindow(8)
+	var order []int
+	for i := range 6 {
+		g.Go(func(ctx context.Context, e *complchain.Entry) error {
+			if i == 0 {
+				time.Sleep(5 * time.Millisecond) // a slow device
+			}
+			if err := e.Wait(ctx); err != nil {
+				return err
+			}
+			order = append(order, i)
+			return nil
+		})
+	}
+	g.Wait()
+	fmt.Println(order)
+	// Output: [0 1 2 3 4 5]
 }
