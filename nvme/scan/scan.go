@@ -188,9 +188,12 @@ type Namespace struct {
 	Capacity  uint64 // NCAP
 	Used      uint64 // NUSE
 	BlockSize uint32 // bytes
-	NGUID     [16]byte
-	EUI64     [8]byte
-	UUID      [16]byte
+	// MetadataSize is the bytes of metadata per block of the format in
+	// use (LBAF MS).
+	MetadataSize uint16
+	NGUID        [16]byte
+	EUI64        [8]byte
+	UUID         [16]byte
 	// WWID is the kernel's wwid attribute of the block device, and
 	// Aliases its /dev/disk/by-id names as systemd's udev rules make them
 	// (see WWID and ByID).
@@ -662,6 +665,9 @@ func (r *run) newNamespace(nsid uint32, idt identity) *Namespace {
 	ns := &Namespace{
 		NSID: nsid, Size: idt.id.NSZE, Capacity: idt.id.NCAP, Used: idt.id.NUSE,
 		BlockSize: idt.id.BlockSize(), NGUID: idt.ids.NGUID, EUI64: idt.ids.EUI64, UUID: idt.ids.UUID,
+	}
+	if i := idt.id.FLBAS & 0xf; i <= idt.id.NLBAF {
+		ns.MetadataSize = idt.id.LBAF[i].MetadataSize
 	}
 	b := r.names()
 	ns.WWID = b.wwid(nsid, &idt.ids)
