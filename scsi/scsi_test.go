@@ -121,6 +121,7 @@ func FuzzParsers(f *testing.F) {
 			t.Fatalf("capacity %+v accepted: %d bytes", c, c.Bytes())
 		}
 		ParseSense(b)
+		ByID(b, b, b)
 	})
 }
 
