@@ -9,32 +9,23 @@ import (
 	"github.com/complchain/complchain/nvme"
 )
 
-// byID holds what the by-id names of one controller's namespaces share.
+// byID holds what the by-id names of one controller's namespaces share:
+// the kernel's part (sysfs attributes from Identify data) and udev's.
 type byID struct {
-	vid      uint16
-	wwidIDs  string // "-<serial hex>-<model hex>-" of the wwid fallback
-	plain    string // "nvme-<model>_<serial>" not escaped, or "" if not made
-	escaped  string // "nvme-<model>_<serial>" escaped, or "" if no model or serial
-	nsidBase string // escaped + "_"
+	vid     uint16
+	wwidIDs string // "-<serial hex>-<model hex>-" of the wwid fallback
+	udev    udevNames
 }
 
 func newByID(id *nvme.IdentifyController) *byID {
-	b := &byID{vid: id.VID}
-	// The fallback wwid: the fields' bytes less trailing spaces and NULs
-	// (IdentifyController has already cut them).
-	b.wwidIDs = "-" + hex.EncodeToString([]byte(id.SerialNumber)) + "-" + hex.EncodeToString([]byte(id.ModelNumber)) + "-"
-	model, serial := udev.Attr(sysfsString(id.ModelNumber)), udev.Attr(sysfsString(id.SerialNumber))
-	if model == "" || serial == "" {
-		return b
+	return &byID{
+		vid: id.VID,
+		// The fallback wwid: the fields' bytes less trailing spaces and
+		// NULs (IdentifyController has already cut them).
+		wwidIDs: "-" + hex.EncodeToString([]byte(id.SerialNumber)) + "-" + hex.EncodeToString([]byte(id.ModelNumber)) + "-",
+		// sysfs prints the fields with "%.*s": up to the first NUL.
+		udev: newUdevNames(sysfsString(id.ModelNumber), sysfsString(id.SerialNumber)),
 	}
-	idSerial := model + "_" + serial // ENV{ID_SERIAL}, before escaping
-	if !strings.ContainsRune(idSerial, '/') {
-		b.plain = "nvme-" + udev.ReplaceChars(udev.ReplaceWhitespace(idSerial), "/ ")
-	}
-	esc := udev.ReplaceChars(idSerial, "")
-	b.escaped = "nvme-" + esc
-	b.nsidBase = b.escaped + "_"
-	return b
 }
 
 // wwid returns the kernel's wwid attribute of namespace nsid.
@@ -53,21 +44,61 @@ func (b *byID) wwid(nsid uint32, ids *nvme.NSIdentifiers) string {
 // links returns the by-id names of namespace nsid, in the order the rules
 // add them, each once.
 func (b *byID) links(nsid uint32, ids *nvme.NSIdentifiers) []string {
+	// sysfs prints the NSID with "%d".
+	return b.udev.links(b.wwid(nsid, ids), strconv.Itoa(int(int32(nsid))))
+}
+
+// udevNames holds the model_serial names systemd v257's rules make for
+// the namespaces of one controller.
+type udevNames struct {
+	plain    string // "nvme-<model>_<serial>" not escaped, or "" if not made
+	escaped  string // "nvme-<model>_<serial>" escaped, or "" if no model or serial
+	nsidBase string // escaped + "_"
+}
+
+// newUdevNames works out the names from the model and serial attributes
+// as sysfs holds them.
+func newUdevNames(model, serial string) udevNames {
+	var u udevNames
+	model, serial = udev.Attr(model), udev.Attr(serial)
+	if model == "" || serial == "" {
+		return u
+	}
+	idSerial := model + "_" + serial // ENV{ID_SERIAL}, before escaping
+	if !strings.ContainsRune(idSerial, '/') {
+		u.plain = "nvme-" + udev.ReplaceChars(udev.ReplaceWhitespace(idSerial), "/ ")
+	}
+	u.escaped = "nvme-" + udev.ReplaceChars(idSerial, "")
+	u.nsidBase = u.escaped + "_"
+	return u
+}
+
+// links returns the names of a namespace with the wwid and nsid
+// attributes given, in the order the rules add them, each once.
+func (u *udevNames) links(wwid, nsid string) []string {
 	out := make([]string, 0, 4)
-	out = append(out, "nvme-"+b.wwid(nsid, ids))
-	if b.escaped == "" {
+	out = append(out, "nvme-"+udev.ReplaceChars(udev.ReplaceWhitespace(udev.Attr(wwid)), "/ "))
+	if u.escaped == "" {
 		return out
 	}
-	nsidAttr := strconv.Itoa(int(int32(nsid))) // sysfs prints the NSID with "%d"
-	if nsidAttr == "1" {
-		if b.plain != "" {
-			out = append(out, b.plain)
+	nsid = udev.Attr(nsid)
+	if nsid == "1" {
+		if u.plain != "" {
+			out = append(out, u.plain)
 		}
-		if b.escaped != b.plain {
-			out = append(out, b.escaped)
+		if u.escaped != u.plain {
+			out = append(out, u.escaped)
 		}
 	}
-	return append(out, b.nsidBase+nsidAttr)
+	return append(out, u.nsidBase+nsid)
+}
+
+// udevLinks returns the names systemd v257's rules make for a namespace
+// block device from its sysfs attributes as the kernel prints them: wwid,
+// model, serial and nsid.
+func udevLinks(wwid, model, serial, nsid string) []string {
+	u := newUdevNames(model, serial)
+	return u.links(wwid, nsid)
 }
 
 // WWID returns the wwid attribute Linux gives the block device of

@@ -3,7 +3,9 @@ package scan_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/complchain/complchain/nvme"
@@ -208,5 +210,60 @@ func TestScanByID(t *testing.T) {
 	}
 	if len(s.Namespaces()) != len(want) {
 		t.Errorf("%d namespaces, want %d", len(s.Namespaces()), len(want))
+	}
+}
+
+// What a real Linux 6.1 host read from sysfs for the namespaces of
+// "complchain target --namespaces 6 --omit-ids 2=uuid,4=all,6=nguid+eui64
+// --zero-ids 3=uuid+nguid,5=all" (shared/interop's boot-host.sh, its ids
+// section: device|wwid|model|serial|nsid): udev's rules make, from those
+// values, the names the scan gives, and the kernel's wwid is the scan's.
+func TestLinuxHostIDs(t *testing.T) {
+	b, err := os.ReadFile("testdata/linux-6.1-ids.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, c := setup(t, target.Config{})
+	for _, ns := range []target.Namespace{
+		{NSID: 1},
+		{NSID: 2, Omit: target.IDUUID},
+		{NSID: 3, Zero: target.IDUUID | target.IDNGUID},
+		{NSID: 4, Omit: target.IDUUID | target.IDNGUID | target.IDEUI64},
+		{NSID: 5, Zero: target.IDUUID | target.IDNGUID | target.IDEUI64},
+		{NSID: 6, Omit: target.IDNGUID | target.IDEUI64},
+	} {
+		if err := tg.Attach(ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &scan.Scanner{Ctrl: c}
+	if _, err := s.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	byNSID := map[string]*scan.Namespace{}
+	for _, ns := range s.Namespaces() {
+		byNSID[fmt.Sprint(ns.NSID)] = ns
+	}
+	seen := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Split(line, "|")
+		if len(f) != 5 {
+			t.Fatalf("line %q", line)
+		}
+		dev, wwid, model, serial, nsid := f[0], f[1], f[2], f[3], f[4]
+		ns := byNSID[nsid]
+		if ns == nil {
+			t.Fatalf("%s: NSID %s not scanned", dev, nsid)
+		}
+		if ns.WWID != wwid {
+			t.Errorf("%s: WWID %q, Linux %q", dev, ns.WWID, wwid)
+		}
+		if want := scan.UdevLinks(wwid, model, serial, nsid); !slices.Equal(ns.Aliases, want) {
+			t.Errorf("%s: aliases %q, udev would make %q", dev, ns.Aliases, want)
+		}
+		seen++
+	}
+	if seen != 12 { // six namespaces, each as its head and its path
+		t.Errorf("%d lines, want 12", seen)
 	}
 }

@@ -666,7 +666,7 @@ func (r *run) newNamespace(nsid uint32, idt identity) *Namespace {
 		NSID: nsid, Size: idt.id.NSZE, Capacity: idt.id.NCAP, Used: idt.id.NUSE,
 		BlockSize: idt.id.BlockSize(), NGUID: idt.ids.NGUID, EUI64: idt.ids.EUI64, UUID: idt.ids.UUID,
 	}
-	if i := idt.id.FLBAS & 0xf; i <= idt.id.NLBAF {
+	if i := idt.id.FormatIndex(); i <= idt.id.NLBAF && int(i) < len(idt.id.LBAF) {
 		ns.MetadataSize = idt.id.LBAF[i].MetadataSize
 	}
 	b := r.names()
