@@ -249,7 +249,8 @@ func writeTrace(path string, r *trace.Recorder) error {
 	return f.Close()
 }
 
-// byName orders namespaces as nvme list does: by device name.
+// byName orders namespaces for the JSON listing: by device name, shorter
+// names first (nvme0n2 before nvme0n10).
 func byName(nss []*scan.Namespace) []*scan.Namespace {
 	nss = slices.Clone(nss)
 	slices.SortFunc(nss, func(a, b *scan.Namespace) int {
