@@ -34,8 +34,11 @@ type Device struct {
 	Vendor   string
 	Product  string
 	Revision string
-	Serial   string   // VPD page 80h
-	NAA      []byte   // VPD page 83h, if any
+	Serial   string // VPD page 80h
+	NAA      []byte // VPD page 83h, if any
+	// Aliases are the disk's /dev/disk/by-id names as udev makes them
+	// (ByID); disks only.
+	Aliases  []string
 	Capacity Capacity // disks only
 	Name     string   // "sda", …, for disks; empty for other types
 }
@@ -260,21 +263,24 @@ func scanLUN(a Addr, pdt1FNoLUN bool, run func(Addr, string, []byte) ([]byte, er
 		return nil, nil
 	}
 	d := &Device{Addr: a, Type: inq.Type, Vendor: inq.Vendor, Product: inq.Product, Revision: inq.Revision}
-	if data, err = run(a, "INQUIRY VPD 80h", InquiryCDB(true, 0x80, 255)); err != nil {
+	vpd80, err := run(a, "INQUIRY VPD 80h", InquiryCDB(true, 0x80, 255))
+	if err != nil {
 		return nil, err
 	}
-	if d.Serial, err = ParseSerialVPD(data); err != nil {
+	if d.Serial, err = ParseSerialVPD(vpd80); err != nil {
 		return nil, &CommandError{Addr: a, Command: "INQUIRY VPD 80h", Err: err}
 	}
-	if data, err = run(a, "INQUIRY VPD 83h", InquiryCDB(true, 0x83, 255)); err != nil {
+	vpd83, err := run(a, "INQUIRY VPD 83h", InquiryCDB(true, 0x83, 255))
+	if err != nil {
 		return nil, err
 	}
-	if naa, ok, err := ParseDeviceIDVPD(data); err != nil {
+	if naa, ok, err := ParseDeviceIDVPD(vpd83); err != nil {
 		return nil, &CommandError{Addr: a, Command: "INQUIRY VPD 83h", Err: err}
 	} else if ok {
 		d.NAA = slices.Clone(naa)
 	}
 	if d.Type == TypeDisk {
+		d.Aliases = ByID(data, vpd80, vpd83)
 		if data, err = run(a, "READ CAPACITY(16)", ReadCapacity16CDB(32)); err != nil {
 			return nil, err
 		}

@@ -30,15 +30,34 @@ func TestDiskName(t *testing.T) {
 		if got := DiskName(tt.n); got != tt.want {
 			t.Errorf("DiskName(%d) = %q, want %q", tt.n, got, tt.want)
 		}
-		if tt.n < math.MaxInt64 {
-			if got := DiskIndex(tt.want); got != tt.n {
-				t.Errorf("DiskIndex(%q) = %d, want %d", tt.want, got, tt.n)
-			}
+		if got := DiskIndex(tt.want); got != tt.n {
+			t.Errorf("DiskIndex(%q) = %d, want %d", tt.want, got, tt.n)
 		}
 	}
 	for n := range 20000 {
 		if DiskIndex(DiskName(n)) != n {
 			t.Fatalf("DiskIndex(DiskName(%d)) = %d", n, DiskIndex(DiskName(n)))
+		}
+	}
+	// Every length, at its first and last index, and the 14-letter names
+	// up to math.MaxInt64.
+	var edges []int
+	for first, k := 0, 1; k <= 13; k++ {
+		edges = append(edges, first, first-1)
+		first = first*26 + 26
+	}
+	edges = append(edges, 2580398988131886038, 2580398988131886039, math.MaxInt64-1, math.MaxInt64)
+	for range 1000 {
+		edges = append(edges, rand.IntN(math.MaxInt64))
+	}
+	for _, n := range edges {
+		if n >= 0 && DiskIndex(DiskName(n)) != n {
+			t.Errorf("DiskIndex(DiskName(%d)) = %d", n, DiskIndex(DiskName(n)))
+		}
+	}
+	for _, bad := range []string{"sd", "sda1", "sdA", "hda", "sdcrpxnlskvljfhi", "sdzzzzzzzzzzzzzz", "sdaaaaaaaaaaaaaaa", "sd\xff"} {
+		if got := DiskIndex(bad); got != -1 {
+			t.Errorf("DiskIndex(%q) = %d, want -1", bad, got)
 		}
 	}
 }
@@ -121,6 +140,7 @@ func FuzzParsers(f *testing.F) {
 			t.Fatalf("capacity %+v accepted: %d bytes", c, c.Bytes())
 		}
 		ParseSense(b)
+		ByID(b, b, b)
 	})
 }
 

@@ -86,3 +86,16 @@ func (s wireString) MarshalJSON() ([]byte, error) {
 	}
 	return append(b, '"'), nil
 }
+
+// wireStrings converts peer-derived strings (such as by-id names, which
+// keep valid UTF-8 whatever it encodes) for JSON output.
+func wireStrings(s []string) []wireString {
+	if s == nil {
+		return nil
+	}
+	out := make([]wireString, len(s))
+	for i, v := range s {
+		out[i] = wireString(v)
+	}
+	return out
+}

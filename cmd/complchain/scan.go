@@ -10,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -250,7 +249,8 @@ func writeTrace(path string, r *trace.Recorder) error {
 	return f.Close()
 }
 
-// byName orders namespaces as nvme list does: by device name.
+// byName orders namespaces for the JSON listing: by device name, shorter
+// names first (nvme0n2 before nvme0n10).
 func byName(nss []*scan.Namespace) []*scan.Namespace {
 	nss = slices.Clone(nss)
 	slices.SortFunc(nss, func(a, b *scan.Namespace) int {
@@ -266,30 +266,6 @@ func cmpSuffix(a, b string) int {
 	return strings.Compare(a, b)
 }
 
-// siSize formats n bytes as nvme-cli does, e.g. "  1.07  GB".
-func siSize(n uint64) string {
-	units := []string{"", "k", "M", "G", "T", "P", "E"}
-	v, i := float64(n), 0
-	for v >= 1000 && i < len(units)-1 {
-		v /= 1000
-		i++
-	}
-	return fmt.Sprintf("%6.2f %2sB", v, units[i])
-}
-
-func printTable(w io.Writer, id *nvme.IdentifyController, nss []*scan.Namespace) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	fmt.Fprintln(tw, "Node\tGeneric\tSN\tModel\tNamespace\tUsage\tFormat\tFW Rev")
-	fmt.Fprintln(tw, "---------------------\t---------------------\t--------------------\t----------------------------------------\t----------\t--------------------------\t----------------\t--------")
-	for _, ns := range byName(nss) {
-		bs := uint64(ns.BlockSize)
-		fmt.Fprintf(tw, "/dev/%s\t/dev/%s\t%s\t%s\t0x%x\t%s / %s\t%4d   B +  0 B\t%s\n",
-			ns.Name, ns.Generic, printable(id.SerialNumber), printable(id.ModelNumber), ns.NSID,
-			siSize(ns.Used*bs), siSize(ns.Size*bs), ns.BlockSize, printable(id.Firmware))
-	}
-	return tw.Flush()
-}
-
 // jsonDevice is one entry of nvme-cli's "nvme list -o json" (2.4 and
 // later), with complchain's extra keys after nvme-cli's.
 type jsonDevice struct {
@@ -303,10 +279,11 @@ type jsonDevice struct {
 	MaximumLBA   uint64
 	PhysicalSize uint64
 	SectorSize   uint32
-	NGUID        string   `json:",omitempty"`
-	EUI64        string   `json:",omitempty"`
-	UUID         string   `json:",omitempty"`
-	Aliases      []string `json:",omitempty"`
+	NGUID        string       `json:",omitempty"`
+	EUI64        string       `json:",omitempty"`
+	UUID         string       `json:",omitempty"`
+	WWID         string       `json:",omitempty"`
+	Aliases      []wireString `json:",omitempty"`
 }
 
 func printJSON(w io.Writer, id *nvme.IdentifyController, nss []*scan.Namespace) error {
@@ -324,7 +301,7 @@ func printJSON(w io.Writer, id *nvme.IdentifyController, nss []*scan.Namespace) 
 			NameSpace: ns.NSID, DevicePath: "/dev/" + ns.Name, GenericPath: "/dev/" + ns.Generic,
 			Firmware: wireString(id.Firmware), ModelNumber: wireString(id.ModelNumber), SerialNumber: wireString(id.SerialNumber),
 			UsedBytes: ns.Used * bs, MaximumLBA: ns.Size, PhysicalSize: ns.Size * bs, SectorSize: ns.BlockSize,
-			Aliases: ns.Aliases,
+			WWID: ns.WWID, Aliases: wireStrings(ns.Aliases),
 		}
 		if ns.NGUID != [16]byte{} {
 			d.NGUID = fmt.Sprintf("%x", ns.NGUID)

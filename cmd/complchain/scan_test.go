@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,10 +38,19 @@ func TestScanDefault(t *testing.T) {
 	if len(lines) != 102 {
 		t.Fatalf("%d lines, want a header, a rule and 100 namespaces:\n%s", len(lines), out)
 	}
+	// nvme-cli lists devices in byte order of their names: nvme0n1,
+	// nvme0n10, nvme0n100, nvme0n11, …
+	want := make([]string, 100)
+	for i := range want {
+		want[i] = fmt.Sprintf("nvme0n%d", i+1)
+	}
+	slices.Sort(want)
 	for i, line := range lines[2:] {
 		f := strings.Fields(line)
-		if f[0] != fmt.Sprintf("/dev/nvme0n%d", i+1) || !strings.Contains(line, fmt.Sprintf(" 0x%x ", i+1)) {
-			t.Fatalf("row %d: %q, want /dev/nvme0n%d with NSID 0x%x", i+1, line, i+1, i+1)
+		var n int
+		fmt.Sscanf(want[i], "nvme0n%d", &n)
+		if f[0] != "/dev/"+want[i] || !strings.Contains(line, fmt.Sprintf(" 0x%x ", n)) {
+			t.Fatalf("row %d: %q, want /dev/%s with NSID 0x%x", i+1, line, want[i], n)
 		}
 	}
 	if !strings.Contains(stderr, "ordered scan of") || !strings.Contains(stderr, "100 added") {

@@ -133,10 +133,11 @@ func printSCSIJSON(w io.Writer, devs []*scsi.Device) error {
 		Model     wireString
 		Revision  wireString
 		Serial    wireString
-		NAA       string `json:",omitempty"`
-		Device    string `json:",omitempty"`
-		Bytes     uint64 `json:",omitempty"`
-		BlockSize uint32 `json:",omitempty"`
+		NAA       string       `json:",omitempty"`
+		Device    string       `json:",omitempty"`
+		Bytes     uint64       `json:",omitempty"`
+		BlockSize uint32       `json:",omitempty"`
+		Aliases   []wireString `json:",omitempty"`
 	}
 	out := []device{}
 	for _, d := range devs {
@@ -146,6 +147,7 @@ func printSCSIJSON(w io.Writer, devs []*scsi.Device) error {
 		}
 		if d.Name != "" {
 			dev.Device, dev.Bytes, dev.BlockSize = "/dev/"+d.Name, d.Capacity.Bytes(), d.Capacity.BlockSize
+			dev.Aliases = wireStrings(d.Aliases)
 		}
 		out = append(out, dev)
 	}

@@ -40,6 +40,9 @@ func TestSCSICommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Devices) != 2 || doc.Devices[0]["Device"] != "/dev/sda" || doc.Devices[0]["HCTL"] != "1:0:0:0" {
 		t.Fatalf("json %v %v", doc, err)
 	}
+	if got := fmt.Sprint(doc.Devices[0]["Aliases"]); got != "[scsi-35333333000000000 wwn-0x5333333000000000]" {
+		t.Fatalf("aliases %s", got)
+	}
 	if _, _, err := run(t, "scsi", "--mode", "later"); err == nil || !strings.Contains(err.Error(), `unknown scan mode "later"`) {
 		t.Fatalf("bad mode: %v", err)
 	}

@@ -29,6 +29,8 @@ func newTargetCmd() *cobra.Command {
 		failNSID  []string
 		delayNSID []string
 		hangNSID  []uint
+		omitIDs   []string
+		zeroIDs   []string
 		verbose   bool
 	)
 	cmd := &cobra.Command{
@@ -64,6 +66,20 @@ recognisable text in its first sector. A Linux host connects with the
 					cfg.Faults.Hang[uint32(id)] = true
 				}
 			}
+			omit, err := parseNSIDMap(omitIDs, parseIDs)
+			if err != nil {
+				return fmt.Errorf("--omit-ids: %w", err)
+			}
+			zero, err := parseNSIDMap(zeroIDs, parseIDs)
+			if err != nil {
+				return fmt.Errorf("--zero-ids: %w", err)
+			}
+			// Namespaces are attached here, each with its identifiers.
+			n := cfg.Namespaces
+			if n < 0 {
+				return fmt.Errorf("--namespaces %d: must not be negative", n)
+			}
+			cfg.Namespaces, cfg.MaxNSID = 0, uint32(max(n, 1024))
 			out := cmd.OutOrStdout()
 			level := slog.LevelWarn
 			if verbose {
@@ -75,7 +91,13 @@ recognisable text in its first sector. A Linux host connects with the
 			if err := t.Err(); err != nil {
 				return err
 			}
-			if cfg.Namespaces > 0 {
+			for id := 1; id <= n; id++ {
+				nsid := uint32(id)
+				if err := t.Attach(target.Namespace{NSID: nsid, Omit: omit[nsid], Zero: zero[nsid]}); err != nil {
+					return err
+				}
+			}
+			if n > 0 {
 				if err := t.WriteAt(1, []byte(targetPattern), 0); err != nil {
 					return err
 				}
@@ -86,7 +108,7 @@ recognisable text in its first sector. A Linux host connects with the
 				return fmt.Errorf("cannot listen on %s: %w (choose another address with --listen)", listen, err)
 			}
 			host, port, _ := net.SplitHostPort(ln.Addr().String())
-			fmt.Fprintf(out, "serving %s (%d namespaces) on %s, round trip %v\n", t.NQN(), cfg.Namespaces, ln.Addr(), rtt)
+			fmt.Fprintf(out, "serving %s (%d namespaces) on %s, round trip %v\n", t.NQN(), n, ln.Addr(), rtt)
 			fmt.Fprintf(out, "nvme discover -t tcp -a %s -s %s\n", host, port)
 			fmt.Fprintf(out, "nvme connect -t tcp -a %s -s %s -n %s\n", host, port, t.NQN())
 			return t.Serve(cmd.Context(), ln)
@@ -107,6 +129,8 @@ recognisable text in its first sector. A Linux host connects with the
 	f.UintSliceVar(&hangNSID, "hang-nsid", nil, "never answer commands for these NSIDs")
 	f.IntVar(&cfg.Faults.DropAfter, "drop-after", 0, "close each connection after serving this many commands")
 	f.IntVar(&cfg.Faults.MalformedAfter, "malformed-after", 0, "send a malformed PDU in place of each connection's response number N+1")
+	f.StringSliceVar(&omitIDs, "omit-ids", nil, "NSID=IDS: the namespace has no such identifiers (IDS: nguid, eui64, uuid joined with '+', or all)")
+	f.StringSliceVar(&zeroIDs, "zero-ids", nil, "NSID=IDS: report these identifiers as all-zero descriptors (IDS as for --omit-ids)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log connects, disconnects and controller teardowns")
 	return cmd
 }
@@ -123,6 +147,27 @@ func parseSize(s string) (uint64, error) {
 		return 0, fmt.Errorf("invalid size %q", s)
 	}
 	return n * mult, nil
+}
+
+// parseIDs parses a '+'-separated list of namespace identifiers: nguid,
+// eui64, uuid, or all.
+func parseIDs(s string) (target.IDs, error) {
+	var ids target.IDs
+	for _, name := range strings.Split(s, "+") {
+		switch name {
+		case "nguid":
+			ids |= target.IDNGUID
+		case "eui64":
+			ids |= target.IDEUI64
+		case "uuid":
+			ids |= target.IDUUID
+		case "all":
+			ids |= target.IDNGUID | target.IDEUI64 | target.IDUUID
+		default:
+			return 0, fmt.Errorf("unknown identifier %q (want nguid, eui64, uuid or all)", name)
+		}
+	}
+	return ids, nil
 }
 
 func parseStatus(s string) (nvme.Status, error) {

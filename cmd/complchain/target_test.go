@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -60,7 +62,8 @@ func TestTargetCommand(t *testing.T) {
 	defer cancel()
 	pr, pw := io.Pipe()
 	cmd := newRootCmd()
-	cmd.SetArgs([]string{"target", "--listen", "127.0.0.1:0", "--namespaces", "2", "--nqn", "nqn.2026-01.io.example:cli"})
+	cmd.SetArgs([]string{"target", "--listen", "127.0.0.1:0", "--namespaces", "2", "--nqn", "nqn.2026-01.io.example:cli",
+		"--zero-ids", "1=uuid+nguid", "--omit-ids", "2=all"})
 	cmd.SetOut(pw)
 	cmd.SetErr(io.Discard)
 	done := make(chan error, 1)
@@ -100,6 +103,23 @@ func TestTargetCommand(t *testing.T) {
 	if _, err := io.ReadFull(nc, icresp); err != nil || icresp[0] != 0x01 || binary.LittleEndian.Uint32(icresp[4:]) != 128 {
 		t.Fatalf("ICResp % x, %v", icresp[:16], err)
 	}
+	// A host sees NSID 1 with an EUI64 only, NSID 2 with no identifier.
+	out, stderr, err := run(t, "scan", "--addr", addr, "--nqn", "nqn.2026-01.io.example:cli", "-o", "json")
+	if err != nil {
+		t.Fatalf("scan: %v\n%s", err, stderr)
+	}
+	var doc struct{ Devices []jsonDevice }
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Devices) != 2 {
+		t.Fatalf("scan output %v: %s", err, out)
+	}
+	d1, d2 := doc.Devices[0], doc.Devices[1]
+	if d1.UUID != "" || d1.NGUID != "" || d1.EUI64 == "" || d1.WWID != "eui."+d1.EUI64 || string(d1.Aliases[0]) != "nvme-eui."+d1.EUI64 {
+		t.Errorf("NSID 1: %+v", d1)
+	}
+	fallback := fmt.Sprintf("nvme.0000-%x-%x-00000002", d2.SerialNumber, d2.ModelNumber)
+	if d2.UUID != "" || d2.NGUID != "" || d2.EUI64 != "" || d2.WWID != fallback || string(d2.Aliases[0]) != "nvme-"+fallback {
+		t.Errorf("NSID 2: %+v, want wwid %s", d2, fallback)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("target command: %v", err)
@@ -111,6 +131,8 @@ func TestTargetCommandErrors(t *testing.T) {
 		{"target", "--listen", "127.0.0.1:0", "--ns-size", "huge"},
 		{"target", "--listen", "127.0.0.1:0", "--admin-queue-depth", "5000"},
 		{"target", "--listen", "127.0.0.1:0", "--fail-nsid", "one=2"},
+		{"target", "--listen", "127.0.0.1:0", "--omit-ids", "1=guid"},
+		{"target", "--listen", "127.0.0.1:0", "--zero-ids", "1"},
 		{"target", "--listen", "256.0.0.1:1"},
 	} {
 		cmd := newRootCmd()

@@ -66,16 +66,50 @@
 // failure of that namespace, which is not registered (or is removed, if
 // it was), while the rest of the scan goes on. Scanner.Timeout (or ctx)
 // bounds a scan as a whole, the controller's command timeout each command.
+//
+// # Persistent names
+//
+// The kernel gives each namespace block device a wwid attribute
+// (drivers/nvme/host/sysfs.c, wwid_show) holding one identifier, the first
+// of these that is not zero:
+//
+//	uuid.<UUID, 8-4-4-4-12 lower-case hex>
+//	eui.<NGUID, 32 hex digits>
+//	eui.<EUI64, 16 hex digits>
+//	nvme.<VID, 4 hex digits>-<serial hex>-<model hex>-<NSID, 8 hex digits>
+//
+// the last with trailing spaces and NULs cut from the serial and model
+// number, each byte as two hex digits. The identifiers are those of the
+// Namespace Identification Descriptor list (CNS 03h, read from
+// controllers of version 1.3 and later), where a zero NGUID or EUI64 is
+// taken from Identify Namespace (version 1.2 and 1.1 and later).
+//
+// systemd's udev rules (rules.d/60-persistent-storage.rules, as of
+// systemd v257) then make these /dev/disk/by-id links for a namespace
+// block device, from the wwid, the controller's model and serial
+// attributes and the nsid attribute (the NSID printed as a signed 32-bit
+// number, "%d"):
+//
+//	nvme-<wwid>                  always
+//	nvme-<model>_<serial>        NSID 1 only, model and serial without '/', not escaped
+//	nvme-<model>_<serial>        NSID 1 only, escaped
+//	nvme-<model>_<serial>_<nsid> escaped
+//
+// Model and serial are the sysfs values (up to the first NUL) with
+// trailing white space removed and characters outside udev's safe set
+// replaced, byte for byte as udev's $attr substitution,
+// string_escape=replace and SYMLINK handling do (ByID). The
+// model_serial links need both a model and a serial that are not empty.
+// Not modelled: the kernel's per-device quirks that ignore identifiers
+// (bogus NIDs, no descriptor list), and the -part<n> links of partitions.
 package scan
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,10 +188,17 @@ type Namespace struct {
 	Capacity  uint64 // NCAP
 	Used      uint64 // NUSE
 	BlockSize uint32 // bytes
-	NGUID     [16]byte
-	EUI64     [8]byte
-	UUID      [16]byte
-	Aliases   []string // persistent names as udev makes them (disk/by-id)
+	// MetadataSize is the bytes of metadata per block of the format in
+	// use (LBAF MS).
+	MetadataSize uint16
+	NGUID        [16]byte
+	EUI64        [8]byte
+	UUID         [16]byte
+	// WWID is the kernel's wwid attribute of the block device, and
+	// Aliases its /dev/disk/by-id names as systemd's udev rules make them
+	// (see WWID and ByID).
+	WWID    string
+	Aliases []string
 }
 
 // NSError is the failure of one namespace's task.
@@ -238,8 +279,8 @@ type run struct {
 	listed   atomic.Int64
 	probing  bool // NSIDs 1..NN are probed: inactive ones are no failure
 
-	prefixOnce sync.Once
-	prefix     string // see aliasPrefix
+	byIDOnce sync.Once
+	byID     *byID // see names
 }
 
 // Scan lists the controller's namespaces, identifies them and registers
@@ -465,9 +506,9 @@ type identity struct {
 }
 
 // identify waits for the CNS 03h and CNS 00h commands the list sent for
-// t, or in Sync mode sends them one after the other. The identifiers of
-// Identify Namespace fill in those the descriptor list lacks (all of
-// them, for a controller without the list).
+// t, or in Sync mode sends them one after the other. The identifiers are
+// those Linux keeps (kernelIDs): the descriptor list's, and Identify
+// Namespace's where the list lacks them.
 func (r *run) identify(t *task) (identity, error) {
 	var (
 		out identity
@@ -484,13 +525,33 @@ func (r *run) identify(t *task) (identity, error) {
 	if err != nil {
 		return out, err
 	}
-	if out.ids.NGUID == ([16]byte{}) {
-		out.ids.NGUID = out.id.NGUID
-	}
-	if out.ids.EUI64 == ([8]byte{}) {
-		out.ids.EUI64 = out.id.EUI64
-	}
+	out.ids = kernelIDs(r.s.Ctrl.Version(), out.ids, out.id)
 	return out, nil
+}
+
+// NVMe versions, as the VS property holds them.
+const (
+	vs11 = 0x00010100
+	vs12 = 0x00010200
+	vs13 = 0x00010300
+)
+
+// kernelIDs returns the identifiers Linux keeps for a namespace of a
+// controller of version vs (nvme_identify_ns_descs,
+// nvme_ns_info_from_identify): those of the descriptor list from version
+// 1.3 on, then a zero EUI64 taken from Identify Namespace from version 1.1
+// on and a zero NGUID from version 1.2 on.
+func kernelIDs(vs uint32, desc nvme.NSIdentifiers, id *nvme.IdentifyNamespace) nvme.NSIdentifiers {
+	if vs < vs13 {
+		desc = nvme.NSIdentifiers{}
+	}
+	if vs >= vs11 && desc.EUI64 == ([8]byte{}) {
+		desc.EUI64 = id.EUI64
+	}
+	if vs >= vs12 && desc.NGUID == ([16]byte{}) {
+		desc.NGUID = id.NGUID
+	}
+	return desc
 }
 
 // runTask runs one task on a worker.
@@ -605,28 +666,20 @@ func (r *run) newNamespace(nsid uint32, idt identity) *Namespace {
 		NSID: nsid, Size: idt.id.NSZE, Capacity: idt.id.NCAP, Used: idt.id.NUSE,
 		BlockSize: idt.id.BlockSize(), NGUID: idt.ids.NGUID, EUI64: idt.ids.EUI64, UUID: idt.ids.UUID,
 	}
-	ns.Aliases = make([]string, 0, 3)
-	switch {
-	case ns.NGUID != [16]byte{}:
-		ns.Aliases = append(ns.Aliases, "nvme-eui."+hex.EncodeToString(ns.NGUID[:]))
-	case ns.EUI64 != [8]byte{}:
-		ns.Aliases = append(ns.Aliases, "nvme-eui."+hex.EncodeToString(ns.EUI64[:]))
+	if i := idt.id.FormatIndex(); i <= idt.id.NLBAF && int(i) < len(idt.id.LBAF) {
+		ns.MetadataSize = idt.id.LBAF[i].MetadataSize
 	}
-	if u := ns.UUID; u != [16]byte{} {
-		ns.Aliases = append(ns.Aliases, fmt.Sprintf("nvme-uuid.%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16]))
-	}
-	ns.Aliases = append(ns.Aliases, r.aliasPrefix()+strconv.FormatUint(uint64(nsid), 10))
+	b := r.names()
+	ns.WWID = b.wwid(nsid, &idt.ids)
+	ns.Aliases = b.links(nsid, &idt.ids)
 	return ns
 }
 
-// aliasPrefix returns "nvme-<model>_<serial>_", the start of the by-id
-// alias every namespace of the controller gets.
-func (r *run) aliasPrefix() string {
-	r.prefixOnce.Do(func() {
-		id := r.s.Ctrl.IdentifyController()
-		r.prefix = "nvme-" + udevName(id.ModelNumber) + "_" + udevName(id.SerialNumber) + "_"
-	})
-	return r.prefix
+// names returns what the by-id names of the controller's namespaces
+// share, worked out once a scan.
+func (r *run) names() *byID {
+	r.byIDOnce.Do(func() { r.byID = newByID(r.s.Ctrl.IdentifyController()) })
+	return r.byID
 }
 
 // register names ns and adds it to the registered namespaces.
@@ -701,18 +754,4 @@ func (s *Scanner) Watch(ctx context.Context, report func(*Result, error)) error 
 			report(res, err)
 		}
 	}
-}
-
-// udevName makes s fit a /dev/disk/by-id name as udev does: runs of white
-// space become one underscore, and characters outside [A-Za-z0-9#+-.:=@_]
-// become underscores.
-func udevName(s string) string {
-	s = strings.Join(strings.Fields(s), "_")
-	return strings.Map(func(r rune) rune {
-		switch {
-		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9', strings.ContainsRune("#+-.:=@_", r):
-			return r
-		}
-		return '_'
-	}, s)
 }

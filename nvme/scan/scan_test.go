@@ -198,7 +198,8 @@ func TestNSIDNaming(t *testing.T) {
 		t.Fatalf("names %v, want %v", got, want)
 	}
 	ns := s.Namespaces()[0]
-	if len(ns.Aliases) < 2 || ns.Aliases[0] != fmt.Sprintf("nvme-eui.%x", ns.NGUID) {
+	u := ns.UUID
+	if len(ns.Aliases) != 3 || ns.Aliases[0] != fmt.Sprintf("nvme-uuid.%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:]) {
 		t.Fatalf("aliases %v", ns.Aliases)
 	}
 }

@@ -132,7 +132,22 @@ type Namespace struct {
 	NGUID     [16]byte
 	EUI64     [8]byte
 	UUID      [16]byte // all three derived from the NQN and NSID when zero
+	// Omit lists identifiers the namespace does not have: they are left
+	// out of the descriptor list (CNS 03h) and zero in Identify Namespace.
+	// Zero lists identifiers reported as all-zero values: a descriptor of
+	// zeros, and zero in Identify Namespace (hosts take both as absent).
+	Omit, Zero IDs
 }
+
+// IDs is a set of namespace identifiers.
+type IDs uint8
+
+// Namespace identifiers, for Namespace.Omit and Namespace.Zero.
+const (
+	IDNGUID IDs = 1 << iota
+	IDEUI64
+	IDUUID
+)
 
 // Faults are failures the target injects. The zero value injects none.
 type Faults struct {
@@ -329,13 +344,13 @@ type namespace struct {
 func (ns *namespace) info(shared bool) nsInfo {
 	return nsInfo{
 		active: true, blocks: ns.blocks, lbads: ns.lbads,
-		nguid: ns.NGUID, eui64: ns.EUI64, uuid: ns.UUID, shared: shared,
+		nguid: ns.NGUID, eui64: ns.EUI64, uuid: ns.UUID, zero: ns.Zero, shared: shared,
 	}
 }
 
 // Attach adds a namespace to the subsystem and raises the namespace
 // attribute changed event on every controller. Zero Size, BlockSize and
-// identifiers take their defaults.
+// identifiers take their defaults, but for those in Omit or Zero.
 func (t *Target) Attach(ns Namespace) error {
 	if ns.BlockSize == 0 {
 		ns.BlockSize = t.cfg.BlockSize
@@ -360,6 +375,17 @@ func (t *Target) Attach(ns Namespace) error {
 	}
 	if ns.UUID == ([16]byte{}) {
 		ns.UUID = uuid
+	}
+	if off := ns.Omit | ns.Zero; off != 0 {
+		if off&IDNGUID != 0 {
+			ns.NGUID = [16]byte{}
+		}
+		if off&IDEUI64 != 0 {
+			ns.EUI64 = [8]byte{}
+		}
+		if off&IDUUID != 0 {
+			ns.UUID = [16]byte{}
+		}
 	}
 	n := &namespace{Namespace: ns, blocks: ns.Size / uint64(ns.BlockSize)}
 	for 1<<n.lbads < ns.BlockSize {

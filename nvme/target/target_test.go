@@ -320,6 +320,14 @@ func TestIdentify(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// NSID 10 has only an EUI64 and a UUID of zeros; NSID 11 has none.
+	if err := tg.Attach(Namespace{NSID: 10, Omit: IDNGUID, Zero: IDUUID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Attach(Namespace{NSID: 11, Omit: IDNGUID | IDEUI64 | IDUUID}); err != nil {
+		t.Fatal(err)
+	}
+	_, eui10, _ := deriveIDs(tg.NQN(), 10)
 	q, _ := admin(t, addr, tg.NQN(), 0)
 	le := binary.LittleEndian
 	nguid, eui, uuid := deriveIDs(tg.NQN(), 2)
@@ -377,11 +385,29 @@ func TestIdentify(t *testing.T) {
 			}
 		}},
 		{"descriptors of inactive namespace", nvme.CNSNSDescriptors, 7, nvme.StatusInvalidNamespace, nil},
+		{"descriptors, NGUID omitted, UUID zero", nvme.CNSNSDescriptors, 10, 0, func(t *testing.T, b []byte) {
+			want := append([]byte{1, 8, 0, 0}, eui10[:]...)
+			want = append(want, 4, 1, 0, 0, 0)
+			want = append(append(want, 3, 16, 0, 0), make([]byte, 16)...)
+			if !bytes.Equal(b[:len(want)], want) || b[len(want)+1] != 0 {
+				t.Errorf("descriptors % x", b[:len(want)+4])
+			}
+		}},
+		{"namespace, NGUID omitted", nvme.CNSNamespace, 10, 0, func(t *testing.T, b []byte) {
+			if !bytes.Equal(b[104:120], make([]byte, 16)) || !bytes.Equal(b[120:128], eui10[:]) {
+				t.Errorf("NGUID/EUI64 % x / % x", b[104:120], b[120:128])
+			}
+		}},
+		{"descriptors, all omitted", nvme.CNSNSDescriptors, 11, 0, func(t *testing.T, b []byte) {
+			if want := []byte{4, 1, 0, 0, 0, 0}; !bytes.Equal(b[:len(want)], want) {
+				t.Errorf("descriptors % x", b[:len(want)+4])
+			}
+		}},
 		{"active list", nvme.CNSActiveNamespaces, 0, 0, func(t *testing.T, b []byte) {
-			checkList(t, b, 1, 2, 3, 1200, 1500)
+			checkList(t, b, 1, 2, 3, 10, 11, 1200, 1500)
 		}},
 		{"active list after 2", nvme.CNSActiveNamespaces, 2, 0, func(t *testing.T, b []byte) {
-			checkList(t, b, 3, 1200, 1500)
+			checkList(t, b, 3, 10, 11, 1200, 1500)
 		}},
 		{"active list after 1300", nvme.CNSActiveNamespaces, 1300, 0, func(t *testing.T, b []byte) {
 			checkList(t, b, 1500)

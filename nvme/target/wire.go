@@ -94,6 +94,7 @@ type nsInfo struct {
 	nguid  [16]byte
 	eui64  [8]byte
 	uuid   [16]byte
+	zero   IDs // identifiers sent as descriptors of zeros
 	shared bool
 	active bool
 }
@@ -114,10 +115,30 @@ func appendIdentifyNamespace(b []byte, ns *nsInfo) []byte {
 }
 
 // appendNSDescriptors encodes the Namespace Identification Descriptor list
-// (CNS 03h): EUI64, NGUID, UUID and CSI (NVM).
+// (CNS 03h): EUI64, NGUID, UUID and CSI (NVM), then a descriptor of zeros
+// for each identifier in ns.zero.
 func appendNSDescriptors(b []byte, ns *nsInfo) []byte {
+	start := len(b)
 	ids := nvme.NSIdentifiers{EUI64: ns.eui64, NGUID: ns.nguid, UUID: ns.uuid, HasCSI: true}
 	b, _ = ids.AppendBinary(b)
+	if ns.zero == 0 {
+		return b
+	}
+	d := b[start:]
+	off := 0
+	for d[off+1] != 0 { // past the descriptors written: NIDL 0 ends the list
+		off += 4 + int(d[off+1])
+	}
+	for _, z := range []struct {
+		id   IDs
+		nidt uint8
+		nidl int
+	}{{IDEUI64, nvme.NIDTEUI64, 8}, {IDNGUID, nvme.NIDTNGUID, 16}, {IDUUID, nvme.NIDTUUID, 16}} {
+		if ns.zero&z.id != 0 {
+			d[off], d[off+1] = z.nidt, uint8(z.nidl)
+			off += 4 + z.nidl // the value is already zero
+		}
+	}
 	return b
 }
 

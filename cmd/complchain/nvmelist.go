@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math/big"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/complchain/complchain/nvme"
+	"github.com/complchain/complchain/nvme/scan"
+)
+
+// nvmeCLIVersion is the nvme-cli release whose "nvme list" table
+// printTable reproduces byte for byte.
+const nvmeCLIVersion = "2.16"
+
+// listColumns are the columns of nvme-cli's "nvme list" table and their
+// least widths (nvme-print-stdout.c, stdout_simple_list).
+var listColumns = [...]struct {
+	name  string
+	width int
+}{{"Node", 21}, {"Generic", 21}, {"SN", 20}, {"Model", 40}, {"Namespace", 10}, {"Usage", 26}, {"Format", 16}, {"FW Rev", 8}}
+
+// printTable prints nss as nvme-cli 2.16's "nvme list" does: a row per
+// namespace in byte order of the device name (nvme0n1, nvme0n10, nvme0n2),
+// each cell left-aligned and padded to its column's width, a column as
+// wide as its widest cell and at least its least width, one space between
+// columns, the last column padded too. Serial, model and firmware are the
+// kernel's sysfs values as libnvme reads them: up to the first NUL, less
+// trailing spaces (nvme-cli itself fails on an empty one; here the cell is
+// empty), and, unlike nvme-cli, with bytes a terminal would act on
+// escaped (printable).
+func printTable(w io.Writer, id *nvme.IdentifyController, nss []*scan.Namespace) error {
+	sn, model, fw := printable(libnvmeAttr(id.SerialNumber)), printable(libnvmeAttr(id.ModelNumber)), printable(libnvmeAttr(id.Firmware))
+	nss = slices.Clone(nss)
+	slices.SortFunc(nss, func(a, b *scan.Namespace) int { return strings.Compare(a.Name, b.Name) })
+	rows := make([][len(listColumns)]string, len(nss))
+	var width [len(listColumns)]int
+	for i, c := range listColumns {
+		width[i] = c.width
+	}
+	for r, ns := range nss {
+		rows[r] = [len(listColumns)]string{"/dev/" + ns.Name, "/dev/" + ns.Generic, sn, model,
+			"0x" + strconv.FormatUint(uint64(ns.NSID), 16), listUsage(ns), listFormat(ns), fw}
+		for i, cell := range rows[r] {
+			width[i] = max(width[i], len(cell))
+		}
+	}
+	bw := bufio.NewWriter(w)
+	line := func(cell func(i int) string) {
+		for i := range listColumns {
+			if i > 0 {
+				bw.WriteByte(' ')
+			}
+			c := cell(i)
+			bw.WriteString(c)
+			for n := len(c); n < width[i]; n++ {
+				bw.WriteByte(' ')
+			}
+		}
+		bw.WriteByte('\n')
+	}
+	line(func(i int) string { return listColumns[i].name })
+	line(func(i int) string { return strings.Repeat("-", width[i]) })
+	for _, row := range rows {
+		line(func(i int) string { return row[i] })
+	}
+	return bw.Flush()
+}
+
+// libnvmeAttr returns an Identify Controller string as libnvme reads it
+// from sysfs: the kernel prints the field up to its first NUL, and libnvme
+// cuts trailing spaces.
+func libnvmeAttr(field string) string {
+	s, _, _ := strings.Cut(field, "\x00")
+	return strings.TrimRight(s, " ")
+}
+
+// listUsage is the Usage cell: NUSE and NSZE in bytes with SI prefixes,
+// "%6.2f %2sB / %6.2f %2sB", e.g. "  1.07  GB /   1.07  GB".
+func listUsage(ns *scan.Namespace) string {
+	bs := uint64(ns.BlockSize)
+	// nvme-cli multiplies in 64-bit unsigned arithmetic, then converts.
+	used, usuf := siScale(float64(ns.Used * bs))
+	size, ssuf := siScale(float64(ns.Size * bs))
+	return fmt.Sprintf("%6.2f %2sB / %6.2f %2sB", used, usuf, size, ssuf)
+}
+
+// listFormat is the Format cell: the block size with a binary prefix,
+// rounded to the nearest unit, and the metadata size,
+// "%3.0f %2sB + %2d B", e.g. "512   B +  0 B" or "  4 KiB +  0 B".
+func listFormat(ns *scan.Namespace) string {
+	v, suf := int64(ns.BlockSize), ""
+	for _, p := range []struct {
+		shift  uint
+		suffix string
+	}{{50, "Pi"}, {40, "Ti"}, {30, "Gi"}, {20, "Mi"}, {10, "Ki"}} {
+		if v >= 1<<p.shift {
+			v, suf = (v+1<<(p.shift-1))>>p.shift, p.suffix
+			break
+		}
+	}
+	return fmt.Sprintf("%3.0f %2sB + %2d B", float64(v), suf, ns.MetadataSize)
+}
+
+// siMagnitudes are nvme-cli's SI prefixes (util/suffix.c), largest first.
+var siMagnitudes = [...]struct {
+	magnitude float64
+	suffix    string
+}{{1e30, "Q"}, {1e27, "R"}, {1e24, "Y"}, {1e21, "Z"}, {1e18, "E"}, {1e15, "P"}, {1e12, "T"}, {1e9, "G"}, {1e6, "M"}, {1e3, "k"}}
+
+// siScale divides v by the largest SI magnitude not above it and returns
+// the quotient and the prefix, as nvme-cli's suffix_si_get: the division
+// is done in x86-64 long double (a 64-bit significand), then rounded to a
+// double.
+func siScale(v float64) (float64, string) {
+	for _, m := range siMagnitudes {
+		if v >= m.magnitude {
+			q := new(big.Float).SetPrec(64).Quo(new(big.Float).SetFloat64(v), new(big.Float).SetFloat64(m.magnitude))
+			f, _ := q.Float64()
+			return f, m.suffix
+		}
+	}
+	return v, ""
+}
+
+// siSize formats n bytes as nvme-cli's Usage column does, e.g. "  1.07  GB".
+func siSize(n uint64) string {
+	v, suf := siScale(float64(n))
+	return fmt.Sprintf("%6.2f %2sB", v, suf)
+}

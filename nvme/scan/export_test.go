@@ -1,0 +1,4 @@
+package scan
+
+// UdevLinks exposes udevLinks to the tests.
+var UdevLinks = udevLinks
