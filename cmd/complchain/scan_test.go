@@ -141,7 +141,9 @@ func TestBenchMinTime(t *testing.T) {
 	for _, r := range runs {
 		sum += r
 	}
-	if n := len(runs); n < 2 || sum < 20*time.Millisecond || sum-runs[n-1] >= 20*time.Millisecond {
+	// Runs repeat until they add up to --min-time, and stop as soon as
+	// they do (on a loaded machine one run may be enough).
+	if n := len(runs); n < 1 || sum < 20*time.Millisecond || sum-runs[n-1] >= 20*time.Millisecond {
 		t.Fatalf("%d runs adding up to %v for --min-time 20ms: %v", n, sum, runs)
 	}
 }
