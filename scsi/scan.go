@@ -11,7 +11,7 @@ import (
 	"github.com/complchain/complchain"
 	"github.com/complchain/complchain/internal/ida"
 	"github.com/complchain/complchain/internal/scanmode"
-	"github.com/complchain/complchain/internal/trace"
+	"github.com/complchain/complchain/trace"
 )
 
 // Mode is how hosts are scanned, as Linux's scsi_mod.scan parameter: Ordered, Async or Sync.

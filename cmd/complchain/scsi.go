@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/complchain/complchain/internal/trace"
+	"github.com/complchain/complchain/trace"
 	"github.com/complchain/complchain/scsi"
 )
 

@@ -117,7 +117,7 @@ import (
 	"github.com/complchain/complchain"
 	"github.com/complchain/complchain/internal/ida"
 	"github.com/complchain/complchain/internal/scanmode"
-	"github.com/complchain/complchain/internal/trace"
+	"github.com/complchain/complchain/trace"
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/host"
 )

@@ -4,7 +4,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/complchain/complchain/internal/trace"
+	"github.com/complchain/complchain/trace"
 )
 
 // Each task gets its own named track; open the output in ui.perfetto.dev.
