@@ -9,6 +9,7 @@ require (
 	github.com/destel/rill v0.8.0
 	github.com/sourcegraph/conc v0.3.0
 	github.com/tejzpr/ordered-concurrently/v3 v3.0.1
+	go.uber.org/goleak v1.3.0
 	golang.org/x/sync v0.25.0
 )
 

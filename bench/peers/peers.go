@@ -1,6 +1,8 @@
-// Package peers runs one workload — n tiny tasks whose results must be
-// delivered in submission order — on complchain and on the Go libraries
-// people use for it, so that they can be compared side by side.
+// Package peers runs workloads whose results must be delivered in
+// submission order — tiny tasks (Impls), and heavy-tail, slow-consumer,
+// early-stop and CPU-bound jobs (Workloads, Runners) — on complchain and
+// on the Go libraries people use for it, so that they can be compared
+// side by side.
 package peers
 
 import (
