@@ -46,7 +46,7 @@ func Map[T, R any](ctx context.Context, in iter.Seq[T], limit int, f func(contex
 // Memory follows the values in flight, never the window or the limit.
 //
 // Values are handed to the calls in chunks: one value at a time while f
-// is slow or a worker is idle, up to 64 at a time once f proves quick
+// is slow or nothing else is in flight, up to 64 at a time once f proves quick
 // (under about 300 ns a call), which makes Map cheap for tiny functions.
 // Breaking out of the loop, or ctx being done, stops the reading of in,
 // cancels the context passed to the calls still running, starts no further
@@ -120,10 +120,11 @@ type mapper[T, R any] struct {
 	fed     bool // the feeder is done: no chunk will be queued
 	free    []*mapChunk[T, R]
 
-	jobs    chan *mapChunk[T, R]
-	workers int          // started, by the feeder alone
-	idle    atomic.Int32 // workers waiting for a chunk
-	perCall atomic.Int64 // ns per call of f, as last measured
+	jobs     chan *mapChunk[T, R]
+	workers  int          // started, by the feeder alone
+	idle     atomic.Int32 // workers waiting for a chunk
+	inflight atomic.Int32 // chunks queued and not yet consumed
+	perCall  atomic.Int64 // ns per call of f, as last measured
 }
 
 type mapChunk[T, R any] struct {
@@ -155,9 +156,10 @@ func (m *mapper[T, R]) feed(in iter.Seq[T]) {
 			}
 		}
 		c.in = append(c.in, v)
-		// A chunk goes out when it is full, or at once while a worker
-		// could take it: a slow input never leaves values waiting.
-		if len(c.in) == c.size || m.idle.Load() > 0 || m.workers < m.limit {
+		// A chunk goes out when it is full, at once while nothing else is
+		// in flight (a slow input never leaves values waiting), and while
+		// workers are still being started.
+		if len(c.in) == c.size || m.inflight.Load() == 1 || m.workers < m.limit && m.idle.Load() == 0 {
 			if !m.send(c) {
 				return
 			}
@@ -195,6 +197,7 @@ func (m *mapper[T, R]) acquire() *mapChunk[T, R] {
 	c.size = min(size, m.budget-m.pending)
 	m.pending += c.size
 	m.queue = append(m.queue, c)
+	m.inflight.Add(1)
 	m.space.Broadcast() // the consumer may wait for a chunk to be queued
 	return c
 }
@@ -271,6 +274,7 @@ func (m *mapper[T, R]) consumed(c *mapChunk[T, R]) {
 		m.queue, m.qhead = m.queue[:0], 0
 	}
 	m.pending -= c.size
+	m.inflight.Add(-1)
 	clear(c.in)
 	c.in, c.out = c.in[:0], c.out[:0]
 	m.free = append(m.free, c)
