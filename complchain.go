@@ -327,6 +327,9 @@ func (e *Entry) Then(f func()) {
 		panic("complchain: Then called twice on an entry")
 	}
 	e.deferred = true
+	if e.task != nil {
+		e.task.usedThen.Store(true)
+	}
 	if cur&stateMask == statePending {
 		e.then = f
 		c.mu.Unlock()
@@ -350,7 +353,11 @@ func (c *Chain) run(e *Entry, f func()) {
 // was given to Then, and its function.
 func (c *Chain) call(e *Entry, f func()) (next *Entry, nextf func()) {
 	returned := false
+	t := e.task
 	defer func() {
+		if t != nil {
+			t.g.thenRan(t) // before the entry completes: t is not reused
+		}
 		c.mu.Lock()
 		e.deferred = false
 		next, nextf = c.complete(e)

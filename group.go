@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 )
 
 // A Group runs tasks concurrently, like golang.org/x/sync/errgroup, and
@@ -62,6 +63,10 @@ type Group struct {
 	active  int // tasks accepted by Go that have not returned or been dropped
 	running int // started tasks not parked in Wait on their entry
 	parked  int // started tasks blocked in Wait on their entry
+	// deferred counts tasks that returned after giving their entry to
+	// Then, whose function has not run yet: like parked tasks, they wait
+	// in the window for a predecessor.
+	deferred int
 	blocked int // goroutines in Go waiting for room in the queue
 	notFull sync.Cond
 }
@@ -96,7 +101,8 @@ func (g *Group) SetLimit(n int) {
 
 // SetWindow sets how many tasks may be parked in Wait on their entry,
 // waiting for a predecessor, while others run in their place: the reorder
-// window. With a limit n and a window w, at most n tasks run and at most
+// window. A task that gave its entry to Then and returned counts in the
+// window too, until its function has run. With a limit n and a window w, at most n tasks run and at most
 // n + w have started and not returned; the default window is 16n. A larger
 // window keeps the Group busy behind a longer stall of one task, at the
 // cost of a parked goroutine (a few KiB) for each task in it; a window of
@@ -123,6 +129,13 @@ type groupTask struct {
 	f       func(context.Context, *Entry) error
 	running bool // started and not returned
 	parked  bool // counted as parked, not running
+	// usedThen is set by Entry.Then on the task's entry: such a task is
+	// never reused, as its Then function may run after it returned.
+	// thenDone is set once that function has run, inWindow while the
+	// task is counted in deferred.
+	usedThen atomic.Bool
+	thenDone bool
+	inWindow bool
 }
 
 var taskPool = sync.Pool{New: func() any { return new(groupTask) }}
@@ -221,7 +234,7 @@ func (g *Group) canStart() bool {
 			w = 16 * g.limit
 		}
 	}
-	return g.running < g.limit && g.parked < g.limit+w-g.running
+	return g.running < g.limit && g.parked+g.deferred < g.limit+w-g.running
 }
 
 // cancelled reports whether the Group's context is done.
@@ -292,6 +305,10 @@ func (g *Group) worker(t *groupTask) {
 			g.running--
 		}
 		t.running, t.parked = false, false
+		if t.usedThen.Load() && !t.thenDone {
+			t.inWindow = true // until its Then function has run
+			g.deferred++
+		}
 		g.active--
 		g.wg.Done()
 		done := t
@@ -335,7 +352,7 @@ func (g *Group) run(t *groupTask) {
 // is inside Wait on its entry, and the entry has completed (a function
 // given to Then may still hold it).
 func (g *Group) recycle(t *groupTask) {
-	if t.sleepers.Load() != 0 || t.Pending() {
+	if t.sleepers.Load() != 0 || t.Pending() || t.usedThen.Load() {
 		return
 	}
 	t.f, t.g, t.task = nil, nil, nil
@@ -350,6 +367,18 @@ func (g *Group) park(t *groupTask) {
 		t.parked = true
 		g.running--
 		g.parked++
+		g.startWorkers()
+	}
+	g.mu.Unlock()
+}
+
+// thenRan counts t's Then function as run: t leaves the window.
+func (g *Group) thenRan(t *groupTask) {
+	g.mu.Lock()
+	t.thenDone = true
+	if t.inWindow {
+		t.inWindow = false
+		g.deferred--
 		g.startWorkers()
 	}
 	g.mu.Unlock()

@@ -550,3 +550,45 @@ func TestGroupConcurrentGo(t *testing.T) {
 		t.Fatalf("%d sections, %v", sections.Load(), err)
 	}
 }
+
+// Tasks that hand their section to Then and return wait in the window
+// as parked ones do: behind a slow task, at most limit + window tasks
+// start, and the Then functions run in Go order.
+func TestGroupThenCountsInWindow(t *testing.T) {
+	const limit, window, n = 2, 5, 40
+	var g Group
+	g.SetLimit(limit)
+	g.SetWindow(window)
+	release := make(chan struct{})
+	startedCh := make(chan struct{}, n)
+	var started atomic.Int32
+	go func() {
+		for range limit + window {
+			<-startedCh
+		}
+		close(release)
+	}()
+	var atRelease int32
+	var order []int
+	for i := range n {
+		g.Go(func(_ context.Context, e *Entry) error {
+			started.Add(1)
+			startedCh <- struct{}{}
+			if i == 0 {
+				<-release
+				atRelease = started.Load()
+			}
+			e.Then(func() { order = append(order, i) })
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if len(order) != n || !slices.IsSorted(order) {
+		t.Fatalf("Then functions ran in order %v", order)
+	}
+	if atRelease != limit+window {
+		t.Fatalf("%d tasks had started when the slow first task went on, want limit+window = %d", atRelease, limit+window)
+	}
+}
