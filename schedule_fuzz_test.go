@@ -2,7 +2,6 @@ package complchain
 
 import (
 	"context"
-	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -274,6 +273,6 @@ func runSchedule(t *testing.T, program []byte) {
 		}
 	}
 	if t.Failed() {
-		t.Log(fmt.Sprintf("program %x", program))
+		t.Logf("program %x", program)
 	}
 }
