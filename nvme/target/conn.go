@@ -33,16 +33,6 @@ func (q *conn) state() (*controller, uint16) {
 	return q.ctrl, q.qid
 }
 
-// sqHead returns the submission queue head pointer reported after n
-// commands were taken from the queue.
-func (q *conn) sqHead(n uint64) uint16 {
-	size := uint64(q.sqsize.Load())
-	if size == 0 {
-		size = 1 << 16
-	}
-	return uint16(n % size)
-}
-
 // release unbinds the connection from its controller when it ends.
 func (q *conn) release() {
 	c, qid := q.state()
