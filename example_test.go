@@ -131,9 +131,9 @@ func ExampleMap() {
 	// nvme0n5 <nil>
 }
 
-// MapWindow bounds the results that may wait for a slow call: here one
-// slow identify holds back at most 2 + 6 values, while the calls after it
-// go on. Results still come out in input order.
+// MapWindow bounds the values under way while a call is slow: here one
+// slow identify lets at most 6 values be read ahead, while the calls after
+// it go on. Results still come out in input order.
 func ExampleMapWindow() {
 	var started atomic.Int32
 	for name, err := range complchain.MapWindow(context.Background(), slices.Values([]int{1, 2, 3, 4}), 2, 6, func(_ context.Context, id int) (string, error) {

@@ -23,8 +23,8 @@ import (
 //
 //   - Limit: with SetLimit(n), at most n tasks run at once, but a task
 //     blocked in Wait on its own entry, waiting for its turn, does not
-//     count: another task starts in its place, up to a window of such
-//     parked tasks (SetWindow). Counting them would let one slow task stall
+//     count: another task starts in its place, up to a window of tasks
+//     under way (SetWindow). Counting them would let one slow task stall
 //     the whole Group: every task after it would finish its slow part and
 //     park, until no worker is left to run anything.
 //   - Queue: beyond the n running tasks, Go queues up to max(4n, 64) more
@@ -55,7 +55,7 @@ type Group struct {
 	mu  sync.Mutex
 	err error
 
-	limit, window int // 0: no limit; window: parked tasks beyond limit
+	limit, window int // 0: no limit; window: tasks under way, plus 1 (0: the default)
 	// queue holds the tasks not yet started, from qhead, in Go order: it
 	// grows with the tasks queued, never with the limit.
 	queue   []*groupTask
@@ -81,8 +81,9 @@ func WithContext(ctx context.Context) (*Group, context.Context) {
 
 // SetLimit limits the number of tasks running at once to n; a negative n
 // removes the limit. Tasks parked in Wait on their entry do not count
-// against the limit (see SetWindow), and up to max(4n, 64) tasks beyond
-// the limit wait in a queue, in Go order, before Go blocks.
+// against the limit but against the window (see SetWindow), and up to
+// max(4n, 64) tasks wait in a queue to start, in Go order, before Go
+// blocks.
 //
 // SetLimit panics if called while tasks are active (accepted by Go and
 // not yet returned), or with n = 0.
@@ -99,15 +100,16 @@ func (g *Group) SetLimit(n int) {
 	g.notFull.L = &g.mu
 }
 
-// SetWindow sets how many tasks may be parked in Wait on their entry,
-// waiting for a predecessor, while others run in their place: the reorder
-// window. A task that gave its entry to Then and returned counts in the
-// window too, until its function has run. With a limit n and a window w, at most n tasks run and at most
-// n + w have started and not returned; the default window is 16n. A larger
-// window keeps the Group busy behind a longer stall of one task, at the
-// cost of a parked goroutine (a few KiB) for each task in it; a window of
-// 0 makes a parked task count against the limit, as errgroup would.
-// Without a limit the window has no effect.
+// SetWindow sets the reorder window: how many tasks may be under way at
+// once, running or waiting for their turn — parked in Wait on their
+// entry, or returned after giving their entry to Then and waiting for its
+// function to run. At most the limit of them run; the others wait for a
+// predecessor, while new tasks start in the place of parked ones. The
+// default is 16 × the limit. A larger window keeps the Group busy behind a
+// longer stall of one task, at the cost of a parked goroutine (a few KiB)
+// for each task waiting in it; a window at most the limit makes a parked
+// task count against the limit, as errgroup would. Without a limit the
+// window has no effect.
 //
 // SetWindow panics if called while tasks are active, or with n < 0.
 func (g *Group) SetWindow(n int) {
@@ -224,17 +226,16 @@ func (g *Group) queueLen() int {
 func (g *Group) queued() int { return len(g.queue) - g.qhead }
 
 // canStart reports whether one more task may start, with g.mu held: fewer
-// than limit run, and fewer than limit + window have started and not
-// returned.
+// than limit run, and fewer than the window are under way.
 func (g *Group) canStart() bool {
 	w := g.window - 1
 	if g.window == 0 { // the default: 16n
-		w = math.MaxInt - g.limit
+		w = math.MaxInt
 		if g.limit <= w/16 {
 			w = 16 * g.limit
 		}
 	}
-	return g.running < g.limit && g.parked+g.deferred < g.limit+w-g.running
+	return g.running < g.limit && g.running+g.parked+g.deferred < max(w, g.limit)
 }
 
 // cancelled reports whether the Group's context is done.

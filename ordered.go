@@ -21,10 +21,10 @@ const (
 // Map calls f on each value of in, with at most limit calls running at
 // once (limit < 1 means 1), and yields the results in the order of in,
 // each as soon as it and every result before it are ready. It is
-// MapWindow with the default reorder window of 64 × limit results.
+// MapWindow with the default reorder window of 64 × limit values.
 func Map[T, R any](ctx context.Context, in iter.Seq[T], limit int, f func(context.Context, T) (R, error)) iter.Seq2[R, error] {
 	limit = max(limit, 1)
-	window := math.MaxInt - limit
+	window := math.MaxInt
 	if limit <= window/64 {
 		window = 64 * limit
 	}
@@ -35,14 +35,14 @@ func Map[T, R any](ctx context.Context, in iter.Seq[T], limit int, f func(contex
 // at once (limit < 1 means 1), and yields the results in the order of in,
 // each as soon as it and every result before it are ready.
 //
-// The reorder window (window < 0 means 0) is how many results beyond the
-// limit may be ready, or under way, before the consumer takes them: at
-// most limit + window values are read from in and not yet yielded. While
-// one call is slow, the others go on with the values after it until the
-// window is full, so one slow call stalls nothing until then; a slow
-// consumer holds Map back at the same bound. A larger window rides out a
-// longer stall of one call, at the cost of memory for its results; a
-// window of 0 makes Map as strict as a pipeline of limit stages.
+// The reorder window is how many values may be under way: read from in
+// and not yet yielded, whether their call runs, is done and waits for a
+// predecessor's, or waits for the consumer (a window below limit means
+// limit). While one call is slow, the others go on with the values after
+// it until the window is full, so one slow call stalls nothing until then;
+// a slow consumer holds Map back at the same bound. A larger window rides
+// out a longer stall of one call, at the cost of memory for its results; a
+// window of limit makes Map as strict as a pipeline of limit stages.
 // Memory follows the values in flight, never the window or the limit.
 //
 // Values are handed to the calls in chunks: one value at a time while f
@@ -59,10 +59,10 @@ func Map[T, R any](ctx context.Context, in iter.Seq[T], limit int, f func(contex
 // in Group: it ends the program from the worker's goroutine.
 func MapWindow[T, R any](ctx context.Context, in iter.Seq[T], limit, window int, f func(context.Context, T) (R, error)) iter.Seq2[R, error] {
 	limit = max(limit, 1)
-	window = min(max(window, 0), math.MaxInt-limit)
+	window = max(window, limit)
 	return func(yield func(R, error) bool) {
 		ctx, cancel := context.WithCancel(ctx)
-		m := &mapper[T, R]{ctx: ctx, f: f, limit: limit, budget: limit + window, jobs: make(chan *mapChunk[T, R])}
+		m := &mapper[T, R]{ctx: ctx, f: f, limit: limit, budget: window, jobs: make(chan *mapChunk[T, R])}
 		m.space.L = &m.mu
 		defer func() {
 			cancel()
