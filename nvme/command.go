@@ -97,13 +97,13 @@ func (c *Command) UnmarshalBinary(b []byte) error {
 func (c *Command) FabricsType() FabricsType { return FabricsType(c.NSID) }
 
 // DataDirection reports which way the command moves data, from bits 1:0 of
-// the opcode, or from bit 0 of FCTYPE for fabrics commands.
+// the opcode, or of FCTYPE for fabrics commands (NVMe over Fabrics,
+// "Fabrics Command Type"): Property Set, Property Get and Disconnect move
+// none, Connect and Authentication Send move data to the controller,
+// Authentication Receive from it.
 func (c *Command) DataDirection() Direction {
 	if c.Opcode == OpFabrics {
-		if c.FabricsType()&1 != 0 {
-			return HostToController
-		}
-		return ControllerToHost
+		return Direction(c.FabricsType() & 3)
 	}
 	return Direction(c.Opcode & 3)
 }

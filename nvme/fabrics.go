@@ -3,6 +3,7 @@ package nvme
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 )
 
 // DiscoveryNQN is the well-known NQN of a discovery subsystem.
@@ -139,10 +140,14 @@ func GetLogPageCommand(lid uint8, nsid uint32, length int, offset uint64) Comman
 }
 
 // LogPage returns the log identifier, length in bytes and offset of a Get
-// Log Page command.
+// Log Page command. The length is (NUMD+1)*4, NUMD being the 0's based
+// dword count of CDW10 bits 31:16 (NUMDL) and CDW11 bits 15:0 (NUMDU): from
+// 4 bytes up to 16 GiB for NUMD FFFFFFFFh (math.MaxInt where int has 32
+// bits). A peer chooses it, so check it against a limit before use.
 func (c *Command) LogPage() (lid uint8, length int, offset uint64) {
 	numd := c.CDW10>>16 | (c.CDW11&0xffff)<<16
-	return uint8(c.CDW10), int(numd+1) * 4, uint64(c.CDW12) | uint64(c.CDW13)<<32
+	n := (uint64(numd) + 1) * 4
+	return uint8(c.CDW10), int(min(n, math.MaxInt)), uint64(c.CDW12) | uint64(c.CDW13)<<32
 }
 
 // Feature identifiers.

@@ -31,4 +31,7 @@ const (
 	FabricsPropertySet FabricsType = 0x00
 	FabricsConnect     FabricsType = 0x01
 	FabricsPropertyGet FabricsType = 0x04
+	FabricsAuthSend    FabricsType = 0x05
+	FabricsAuthReceive FabricsType = 0x06
+	FabricsDisconnect  FabricsType = 0x08
 )

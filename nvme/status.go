@@ -31,6 +31,7 @@ const (
 	StatusSGLInvalidData        Status = 0x00f
 	StatusSGLInvalidType        Status = 0x011
 	StatusSGLInvalidOffset      Status = 0x016
+	StatusTransientTransport    Status = 0x022 // Transient Transport Error: retry on the same controller may succeed
 	StatusLBAOutOfRange         Status = 0x080
 	StatusCapacityExceeded      Status = 0x081
 	StatusNamespaceNotReady     Status = 0x082
@@ -87,6 +88,7 @@ var statusNames = map[Status]string{
 	StatusSGLInvalidData:        "Invalid SGL Data Block Descriptor",
 	StatusSGLInvalidType:        "SGL Descriptor Type Invalid",
 	StatusSGLInvalidOffset:      "SGL Offset Invalid",
+	StatusTransientTransport:    "Transient Transport Error",
 	StatusLBAOutOfRange:         "LBA Out of Range",
 	StatusCapacityExceeded:      "Capacity Exceeded",
 	StatusNamespaceNotReady:     "Namespace Not Ready",
