@@ -17,7 +17,8 @@
 // otherwise lies between the end of the header and PLEN. Its buffer is
 // reused, so a PDU's slices are valid only until the next call, and it never
 // holds more than that bound whatever PLEN claims. Digests are verified
-// once the PDU is in.
+// once the PDU is in: a header digest error is fatal (FES 03h), a data
+// digest error is not (Next returns the PDU with ErrDataDigest).
 //
 // Writers append to a caller's buffer: AppendICReq, AppendICResp,
 // AppendTermReq, and the methods of Digests (AppendCapsuleCmd,
@@ -38,8 +39,19 @@
 // matches completions in any order, copies C2HData into the caller's buffer
 // (offsets must follow each other within the buffer; a DATA_SUCCESS flag,
 // valid only with LAST_PDU, completes the command) and answers R2T with
-// H2CData PDUs of at most MAXH2CDATA bytes. One writer goroutine sends
-// everything queued since its last write in a single write.
+// H2CData PDUs of at most MAXH2CDATA bytes (R2Ts must not be empty, reach
+// past the data or go back over data already asked for, as in Linux). One
+// writer goroutine sends everything queued since its last write in a
+// single write.
+//
+// What a command transferred is checked when it completes: a success after
+// fewer C2HData bytes than the read's buffer, or after R2Ts for less than
+// the write's data, fails that command with ErrShortTransfer, and the part
+// of the buffer not received is zeroed, so a reused buffer never passes
+// its old bytes off as new ones. A C2HData PDU whose data digest does not
+// match fails its command with Transient Transport Error (NVMe/TCP
+// 7.4.6.1, and as Linux has done since 2021 rather than resetting the
+// connection); the queue and the other commands go on.
 //
 // # Target
 //

@@ -20,6 +20,13 @@ var ErrClosed = errors.New("nvme/tcp: queue closed")
 // within HostConfig.Timeout.
 var ErrTimeout = errors.New("nvme/tcp: command timed out")
 
+// ErrShortTransfer is wrapped by the error of a command the controller
+// completed successfully without moving all its data: a read that received
+// fewer bytes than its buffer holds, or a write whose R2Ts asked for less
+// than its data. Only that command fails; the bytes of the buffer that
+// were not received are zeroed.
+var ErrShortTransfer = errors.New("nvme/tcp: short transfer")
+
 // HostConfig configures a host queue. The zero value asks for no digests,
 // 32 commands in flight and 8 KiB of in-capsule data.
 type HostConfig struct {
@@ -65,8 +72,9 @@ type HostQueue struct {
 
 // result is what a command's waiter receives.
 type result struct {
-	c   nvme.Completion
-	err error // ErrTimeout, or nil
+	c        nvme.Completion
+	err      error // why the command failed though the controller answered
+	timedOut bool  // no answer yet: the command identifier stays reserved
 }
 
 type slotState uint8
@@ -78,13 +86,16 @@ const (
 )
 
 type slot struct {
-	mu       sync.Mutex
-	state    slotState
-	read     []byte // where C2HData goes
-	write    []byte // what R2T asks for
-	got      int
-	deadline time.Time // when a waiting command times out; zero: never
-	res      chan result
+	mu        sync.Mutex
+	state     slotState
+	read      []byte    // where C2HData goes
+	write     []byte    // what R2T asks for
+	got       int       // bytes of read received
+	asked     int       // bytes of write asked for by R2Ts
+	sent      int       // end of the last R2T: the next may not start before it
+	badDigest bool      // a C2HData PDU of the command failed its data digest
+	deadline  time.Time // when a waiting command times out; zero: never
+	res       chan result
 }
 
 // NewHostQueue starts a host queue on conn: it sends ICReq, checks ICResp
@@ -126,8 +137,15 @@ func NewHostQueue(ctx context.Context, conn net.Conn, cfg HostConfig) (*HostQueu
 	}
 	r := NewReader(conn, cfg.MaxData)
 	resp, err := q.handshake(r, digests)
-	if !stop() && err != nil {
-		err = fmt.Errorf("%w (%w)", err, ctx.Err())
+	if !stop() {
+		// ctx ended during the exchange and its AfterFunc has moved (or is
+		// moving) the deadline to the past: the connection is unusable
+		// even if the exchange got through.
+		if err == nil {
+			err = ctx.Err()
+		} else {
+			err = fmt.Errorf("%w (%w)", err, ctx.Err())
+		}
 	}
 	if err != nil {
 		conn.Close()
@@ -219,11 +237,15 @@ func (q *HostQueue) fail(err error, term []byte) {
 // or on the controller's R2T, for one that writes.
 //
 // Do returns a nil error only if the command succeeded. A command that
-// failed returns its nvme.Status as the error (match it with errors.As); a
-// transport failure fails every outstanding command with an error wrapping
-// its cause (a *TermError for a protocol error). If ctx is done first, Do
-// returns ctx.Err(); the command identifier stays reserved until the
-// controller answers, so it is never reused early.
+// failed returns its nvme.Status as the error (match it with errors.As).
+// Two failures concern the command alone and leave the queue running: data
+// that failed its data digest (an error wrapping ErrDataDigest and
+// nvme.StatusTransientTransport, whatever the controller's status), and a
+// success without all the data (ErrShortTransfer). A transport failure
+// fails every outstanding command with an error wrapping its cause (a
+// *TermError for a protocol error). If ctx is done first, Do returns
+// ctx.Err(); the command identifier stays reserved until the controller
+// answers, so it is never reused early.
 func (q *HostQueue) Do(ctx context.Context, cmd *nvme.Command, data []byte) (nvme.Completion, error) {
 	return q.Start(ctx, cmd, data).Wait(ctx)
 }
@@ -264,7 +286,8 @@ func (q *HostQueue) Start(ctx context.Context, cmd *nvme.Command, data []byte) C
 	}
 	s.mu.Lock()
 	s.state = slotWaiting
-	s.read, s.write, s.got, s.deadline = nil, nil, 0, deadline
+	s.read, s.write, s.deadline = nil, nil, deadline
+	s.got, s.asked, s.sent, s.badDigest = 0, 0, 0, false
 	if c.DataDirection() == nvme.HostToController {
 		if inCapsule == nil {
 			s.write = data // sent on R2T
@@ -334,10 +357,13 @@ func (q *HostQueue) takeCID(ctx context.Context, deadline time.Time) (uint16, er
 
 // finish returns what Do returns for a command whose result arrived.
 func (q *HostQueue) finish(cid uint16, res result) (nvme.Completion, error) {
-	if res.err != nil {
-		return nvme.Completion{}, res.err // the CID stays reserved
+	if res.timedOut {
+		return nvme.Completion{}, ErrTimeout // the CID stays reserved
 	}
 	q.free <- cid
+	if res.err != nil {
+		return res.c, res.err
+	}
 	if res.c.Status != 0 {
 		return res.c, res.c.Status
 	}
@@ -367,7 +393,7 @@ func (q *HostQueue) expire(tick time.Duration) {
 				s.mu.Lock()
 				if s.state == slotWaiting && !s.deadline.IsZero() && now.After(s.deadline) {
 					s.abandon()
-					s.res <- result{err: ErrTimeout}
+					s.res <- result{timedOut: true}
 				}
 				s.mu.Unlock()
 			}
@@ -383,7 +409,8 @@ func (q *HostQueue) readLoop(r *Reader) {
 	defer q.wg.Done()
 	for {
 		p, err := r.Next()
-		if err != nil {
+		badDigest := errors.Is(err, ErrDataDigest)
+		if err != nil && !badDigest {
 			var te *TermError
 			if errors.As(err, &te) {
 				q.fail(te, AppendTermReq(nil, TypeH2CTermReq, te.FES, te.Offset, nil))
@@ -395,7 +422,7 @@ func (q *HostQueue) readLoop(r *Reader) {
 			q.fail(fmt.Errorf("nvme/tcp: connection lost: %w", err), nil)
 			return
 		}
-		if err := q.handle(p); err != nil {
+		if err := q.handle(p, badDigest); err != nil {
 			q.fail(err, AppendTermReq(nil, TypeH2CTermReq, err.FES, err.Offset, nil))
 			return
 		}
@@ -409,8 +436,10 @@ func (q *HostQueue) slot(cid uint16, off uint32) (*slot, *TermError) {
 	return &q.slots[cid], nil
 }
 
-// handle processes one PDU from the controller.
-func (q *HostQueue) handle(p PDU) *TermError {
+// handle processes one PDU from the controller. badDigest says its data
+// failed the data digest: the data is dropped and the command it belongs
+// to fails, with Transient Transport Error, when it completes.
+func (q *HostQueue) handle(p PDU, badDigest bool) *TermError {
 	switch p.Type {
 	case TypeCapsuleRsp:
 		var c nvme.Completion
@@ -434,7 +463,11 @@ func (q *HostQueue) handle(p PDU) *TermError {
 			s.mu.Unlock()
 			return protoErr(FESDataRange, 12, "C2HData offset %d length %d for a %d-byte read at %d", h.Offset, h.Length, len(s.read), s.got)
 		case s.state == slotWaiting:
-			copy(s.read[h.Offset:], p.Data)
+			if badDigest {
+				s.badDigest = true
+			} else {
+				copy(s.read[h.Offset:], p.Data)
+			}
 			s.got += len(p.Data)
 		}
 		s.mu.Unlock()
@@ -452,9 +485,13 @@ func (q *HostQueue) handle(p PDU) *TermError {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if s.state == slotIdle || uint64(h.Offset)+uint64(h.Length) > uint64(len(s.write)) || h.Length == 0 {
-			return protoErr(FESDataRange, 12, "R2T offset %d length %d for a %d-byte write", h.Offset, h.Length, len(s.write))
+		// As Linux: no R2T of zero bytes, none beyond the data, none
+		// going back over data already asked for.
+		if s.state == slotIdle || uint64(h.Offset)+uint64(h.Length) > uint64(len(s.write)) || h.Length == 0 || int(h.Offset) < s.sent {
+			return protoErr(FESDataRange, 12, "R2T offset %d length %d for a %d-byte write, %d bytes asked for before", h.Offset, h.Length, len(s.write), s.sent)
 		}
+		s.sent = int(h.Offset + h.Length)
+		s.asked += int(h.Length)
 		data := s.write[h.Offset : h.Offset+h.Length]
 		q.send(func(b []byte) []byte {
 			for off := 0; off < len(data); off += q.maxH2C {
@@ -487,7 +524,7 @@ func (q *HostQueue) complete(cid uint16, c nvme.Completion, off uint32) *TermErr
 	switch s.state {
 	case slotWaiting:
 		s.state = slotIdle
-		s.res <- result{c: c}
+		s.res <- s.result(cid, c)
 	case slotAbandoned:
 		s.state = slotIdle
 		q.free <- cid
@@ -495,4 +532,26 @@ func (q *HostQueue) complete(cid uint16, c nvme.Completion, off uint32) *TermErr
 		return protoErr(FESSequence, off, "completion for idle command %d", cid)
 	}
 	return nil
+}
+
+// result checks what the command in s transferred against what it asked
+// for, now that it completes with c. s.mu must be held.
+func (s *slot) result(cid uint16, c nvme.Completion) result {
+	if s.got < len(s.read) {
+		clear(s.read[s.got:]) // never leave a reused buffer's old bytes
+	}
+	switch {
+	case s.badDigest:
+		// NVMe/TCP 7.4.6.1: the command fails, the queue goes on. The
+		// digest error wins over the controller's status, as in Linux.
+		c.Status = nvme.StatusTransientTransport
+		return result{c: c, err: fmt.Errorf("%w in C2HData of command %d: %w", ErrDataDigest, cid, c.Status)}
+	case c.Status != 0:
+		return result{c: c}
+	case s.got < len(s.read):
+		return result{c: c, err: fmt.Errorf("%w: command %d completed after %d of %d bytes of data", ErrShortTransfer, cid, s.got, len(s.read))}
+	case s.asked < len(s.write):
+		return result{c: c, err: fmt.Errorf("%w: command %d completed after R2Ts for %d of %d bytes of data", ErrShortTransfer, cid, s.asked, len(s.write))}
+	}
+	return result{c: c}
 }

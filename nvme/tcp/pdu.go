@@ -249,7 +249,8 @@ var hlens = [...]uint8{
 }
 
 // Next reads and validates the next PDU. Errors in the PDU's format are
-// *TermError values; I/O errors are returned as they are.
+// *TermError values; I/O errors are returned as they are. A PDU whose data
+// digest does not match is returned with ErrDataDigest.
 func (r *Reader) Next() (PDU, error) {
 	ch, err := r.r.Peek(commonLen)
 	if err != nil {
@@ -315,8 +316,12 @@ func (r *Reader) Next() (PDU, error) {
 			return PDU{}, protoErr(FESInvalidHeader, 1, "data digest missing")
 		}
 		n := len(data) - digestLen
+		if n > r.maxData {
+			return PDU{}, protoErr(FESDataLimit, 4, "%d bytes of data, limit %d", n, r.maxData)
+		}
 		if binary.LittleEndian.Uint32(data[n:]) != CRC32C(data[:n]) {
-			return PDU{}, protoErr(FESHeaderDigest, 0, "data digest mismatch") // the spec has no FES of its own for data digests; Linux reports it so
+			p.Data = data[:n]
+			return p, ErrDataDigest
 		}
 		data = data[:n]
 	}
@@ -326,6 +331,15 @@ func (r *Reader) Next() (PDU, error) {
 	p.Data = data
 	return p, nil
 }
+
+// ErrDataDigest is returned by Reader.Next, together with the whole PDU,
+// when the PDU's data digest does not match its data. The header was
+// sound (and its digest, if any, matched), so the stream is still in step:
+// a data digest error concerns one command's data, not the connection
+// (NVMe/TCP 7.4.6.1), and has no fatal error status of its own. The
+// receiver fails the command the data belongs to and reads on; the Data of
+// such a PDU must not be used.
+var ErrDataDigest = errors.New("nvme/tcp: data digest mismatch")
 
 // ICReq holds the fields of an Initialize Connection Request.
 type ICReq struct {
