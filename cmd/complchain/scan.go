@@ -54,7 +54,7 @@ func (f *scanFlags) registerTarget(cmd *cobra.Command) {
 	fl.StringVar(&f.addr, "addr", "", "NVMe/TCP target to scan, host:port (default: an embedded target on 127.0.0.1)")
 	fl.StringVar(&f.nqn, "nqn", "", "subsystem NQN (default: the embedded target's; with --addr, the first NVM subsystem its discovery log lists)")
 	fl.IntVar(&f.namespaces, "namespaces", 100, "namespaces of the embedded target")
-	fl.IntVar(&f.queueDepth, "admin-queue-depth", 0, "admin queue entries to ask for (0: the deepest the target offers; Linux uses 32)")
+	fl.IntVar(&f.queueDepth, "admin-queue-depth", 0, "admin queue entries to ask for, with no fallback (0: the discovery entry's ASQSZ, or 32 and then CAP.MQES+1 if the target takes it; Linux uses 32)")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "time allowed to connect, and for each command")
 	fl.BoolVar(&f.digests, "digests", false, "use NVMe/TCP header and data digests (CRC32C)")
 }
@@ -89,7 +89,7 @@ func (f *scanFlags) connect(ctx context.Context) (c *host.Controller, tg *target
 		}
 		for _, e := range entries {
 			if e.SubsystemType == 2 {
-				nqn = e.SubsystemNQN
+				nqn, cfg.ASQSZ = e.SubsystemNQN, int(e.AdminQueueMax)
 				break
 			}
 		}

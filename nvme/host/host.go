@@ -8,20 +8,34 @@
 // Property Get VS, Identify Controller, Set Features Asynchronous Event
 // Configuration for namespace notices when the controller supports them.
 //
-// Admin queue depth: the host uses the deepest admin queue the controller
-// offers, CAP.MQES+1 (up to 4096, the largest an admin queue may be), or
-// Config.AdminQueueDepth when set. The depth is fixed by Connect, before CAP
-// can be read, so with no depth configured the host first connects with 32
-// entries (the size Linux uses, which every target accepts), reads CAP, and
-// if the controller offers more, disconnects and connects again with
-// CAP.MQES+1 entries. That costs one extra connection at bring-up and pays
-// for itself on any scan of more than a few namespaces. One entry is kept for
-// the Asynchronous Event Request and commands beyond the depth wait.
+// Admin queue depth: Config.AdminQueueDepth when set; otherwise the
+// admin submission queue size of the subsystem's discovery log entry
+// (Config.ASQSZ) when known; otherwise 32, the size Linux uses, which every
+// target accepts. A deeper queue is only an optimisation: on fabrics
+// CAP.MQES describes I/O queues, not the admin queue (an SPDK target offers
+// I/O queues of 1024 entries and admin queues of 128), so with neither
+// depth known the host connects with 32 entries, reads CAP, and tries a
+// second Connect with CAP.MQES+1 entries (at most 4096, the largest an
+// admin queue may be), keeping whichever association got through. A
+// Connect refused at the ASQSZ depth is retried with 32 entries. One entry
+// is kept for the Asynchronous Event Request and commands beyond the depth
+// wait.
+//
+// Asynchronous events: one request is kept outstanding while the
+// controller advertises namespace notices (OAES bit 8). A request the
+// controller fails is sent again after a pause that doubles from 100 ms up
+// to 10 s, or, if its status has Do Not Retry, not again. Events is closed
+// when the controller stops, whether or not it advertised the notices.
+//
+// Shutdown (Close): CC.SHN normal shutdown with CC.EN still set, then
+// CSTS.SHST polled, pausing 10 ms doubling up to 100 ms between reads,
+// until it reports shutdown complete or Config.ShutdownTimeout passes.
 package host
 
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -41,12 +55,23 @@ type Config struct {
 	// KATO is the keep alive timeout asked for; the host sends Keep Alive
 	// every KATO/2. 0 means 10 s; negative disables keep-alive.
 	KATO time.Duration
-	// AdminQueueDepth is the number of admin queue entries to ask for; 0
-	// means the deepest the controller offers (see the package doc).
-	AdminQueueDepth          int
+	// AdminQueueDepth is the number of admin queue entries to ask for,
+	// with no fallback if the controller refuses it; 0 means as deep as
+	// the controller takes (see the package doc).
+	AdminQueueDepth int
+	// ASQSZ is the admin submission queue size in the subsystem's
+	// discovery log entry (nvme.DiscoveryEntry.AdminQueueMax); 0 if not
+	// known. Values below 32, which the specification does not allow,
+	// are ignored.
+	ASQSZ                    int
 	HeaderDigest, DataDigest bool
 	// CommandTimeout bounds each admin command; 0 means 10 s.
 	CommandTimeout time.Duration
+	// ShutdownTimeout bounds how long Close waits for the controller to
+	// report shutdown complete; 0 means the controller's RTD3E (Identify
+	// Controller bytes 91:88, in microseconds) between 1 s and 10 s, or
+	// 5 s, Linux's default, if it reports none.
+	ShutdownTimeout time.Duration
 	// Dial opens the connection; nil means a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -68,6 +93,8 @@ type Controller struct {
 	vs     uint32
 	id     nvme.IdentifyController
 	cntlid uint16
+	rtd3e  time.Duration // RTD3E, 0 if not reported
+	aer    bool          // an Asynchronous Event Request is kept outstanding
 	events chan nvme.AsyncEvent
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -112,33 +139,53 @@ func Connect(ctx context.Context, addr string, cfg Config) (*Controller, error) 
 	if cfg.CommandTimeout <= 0 {
 		cfg.CommandTimeout = 10 * time.Second
 	}
-	depth := cfg.AdminQueueDepth
-	if depth <= 0 {
-		depth = DefaultAdminQueueDepth
-	}
-	depth = min(depth, MaxAdminQueueDepth)
-	c, err := connect(ctx, addr, cfg, depth)
+	c, err := connectDeepest(ctx, addr, cfg)
 	if err != nil {
 		return nil, err
-	}
-	if offered := min(nvme.CAPMQES(c.cap)+1, MaxAdminQueueDepth); cfg.AdminQueueDepth <= 0 && offered > depth {
-		c.q.Close()
-		if c, err = connect(ctx, addr, cfg, offered); err != nil {
-			return nil, err
-		}
 	}
 	if err := c.bringUp(ctx); err != nil {
 		c.q.Close()
 		return nil, err
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	if c.id.OAES&nvme.AsyncEventNamespaceChanged != 0 {
-		c.wg.Go(c.asyncEvents)
-	}
+	c.wg.Go(c.asyncEvents)
 	if cfg.KATO > 0 {
 		c.wg.Go(c.keepAlive)
 	}
 	return c, nil
+}
+
+// connectDeepest opens the admin queue as deep as the package doc says.
+func connectDeepest(ctx context.Context, addr string, cfg Config) (*Controller, error) {
+	if cfg.AdminQueueDepth > 0 {
+		return connect(ctx, addr, cfg, min(cfg.AdminQueueDepth, MaxAdminQueueDepth))
+	}
+	if cfg.ASQSZ >= DefaultAdminQueueDepth {
+		c, err := connect(ctx, addr, cfg, min(cfg.ASQSZ, MaxAdminQueueDepth))
+		var ce *ConnectError
+		if errors.As(err, &ce) && cfg.ASQSZ > DefaultAdminQueueDepth && ctx.Err() == nil {
+			return connect(ctx, addr, cfg, DefaultAdminQueueDepth)
+		}
+		return c, err
+	}
+	c, err := connect(ctx, addr, cfg, DefaultAdminQueueDepth)
+	if err != nil {
+		return nil, err
+	}
+	offered := min(nvme.CAPMQES(c.cap)+1, MaxAdminQueueDepth)
+	if offered <= DefaultAdminQueueDepth {
+		return c, nil
+	}
+	deep, err := connect(ctx, addr, cfg, offered)
+	if err != nil {
+		if ctx.Err() != nil {
+			c.q.Close()
+			return nil, err
+		}
+		return c, nil // refused, or failed: the first association serves
+	}
+	c.q.Close()
+	return deep, nil
 }
 
 // connect opens the admin queue with depth entries and reads CAP.
@@ -229,7 +276,9 @@ func (c *Controller) bringUp(ctx context.Context) error {
 	if err := c.id.UnmarshalBinary(buf); err != nil {
 		return err
 	}
-	if c.id.OAES&nvme.AsyncEventNamespaceChanged != 0 {
+	c.rtd3e = time.Duration(binary.LittleEndian.Uint32(buf[88:])) * time.Microsecond
+	c.aer = c.id.OAES&nvme.AsyncEventNamespaceChanged != 0
+	if c.aer {
 		set := nvme.SetFeaturesCommand(nvme.FeatureAsyncEvent, nvme.AsyncEventNamespaceChanged)
 		if _, err := c.do(ctx, &set, nil); err != nil {
 			return fmt.Errorf("enable namespace notices at %s: %w", c.addr, err)
@@ -302,7 +351,7 @@ func (c *Controller) IdentifyController() *nvme.IdentifyController { return &c.i
 // QueueDepth returns how many admin commands may be in flight at once
 // besides the Asynchronous Event Request.
 func (c *Controller) QueueDepth() int {
-	if c.id.OAES&nvme.AsyncEventNamespaceChanged != 0 {
+	if c.aer {
 		return c.q.Depth() - 1
 	}
 	return c.q.Depth()
@@ -310,7 +359,8 @@ func (c *Controller) QueueDepth() int {
 
 // Events returns the channel on which asynchronous events arrive (for
 // instance "namespace attribute changed"). It is closed when the
-// controller stops.
+// controller stops (Close, or the connection lost), in every case, even
+// for a controller that sends no events.
 func (c *Controller) Events() <-chan nvme.AsyncEvent { return c.events }
 
 // Done returns a channel closed when the controller's connection is gone.
@@ -327,8 +377,9 @@ func (c *Controller) Err() error {
 	return c.q.Err()
 }
 
-// Close shuts the controller down (CC.SHN normal shutdown, waiting briefly
-// for CSTS.SHST) and closes the connection.
+// Close shuts the controller down (CC.SHN normal shutdown with CC.EN
+// still set, then CSTS.SHST polled until shutdown complete, for at most
+// Config.ShutdownTimeout) and closes the connection. It returns nil.
 func (c *Controller) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -339,20 +390,54 @@ func (c *Controller) Close() error {
 	c.mu.Unlock()
 	c.cancel()
 	if c.q.Err() == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		if c.setProperty(ctx, nvme.PropCC, nvme.CCIOSQES|nvme.CCIOCQES|nvme.CCShnNormal) == nil {
-			for ctx.Err() == nil {
-				csts, err := c.property(ctx, nvme.PropCSTS, 4)
-				if err != nil || csts&nvme.CSTSShstMask == nvme.CSTSShstDone {
-					break
-				}
-			}
-		}
-		cancel()
+		c.shutdown()
 	}
 	err := c.q.Close()
 	c.wg.Wait()
 	return err
+}
+
+// Shutdown pauses between CSTS reads.
+const (
+	shutdownPollMin = 10 * time.Millisecond
+	shutdownPollMax = 100 * time.Millisecond
+)
+
+// shutdownTimeout returns how long Close waits for CSTS.SHST.
+func (c *Controller) shutdownTimeout() time.Duration {
+	switch {
+	case c.cfg.ShutdownTimeout > 0:
+		return c.cfg.ShutdownTimeout
+	case c.rtd3e > 0:
+		return min(max(c.rtd3e, time.Second), 10*time.Second)
+	}
+	return 5 * time.Second
+}
+
+// shutdown requests a normal shutdown and waits for the controller to
+// report it complete, as Linux's nvme_disable_ctrl does: EN stays set,
+// since clearing it would be a reset, not a shutdown.
+func (c *Controller) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout())
+	defer cancel()
+	if c.setProperty(ctx, nvme.PropCC, nvme.CCIOSQES|nvme.CCIOCQES|nvme.CCEnable|nvme.CCShnNormal) != nil {
+		return
+	}
+	pause := shutdownPollMin
+	for {
+		csts, err := c.property(ctx, nvme.PropCSTS, 4)
+		if err != nil || csts&nvme.CSTSShstMask == nvme.CSTSShstDone {
+			return
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		pause = min(2*pause, shutdownPollMax)
+	}
 }
 
 func (c *Controller) stop(err error) {
@@ -384,23 +469,59 @@ func (c *Controller) keepAlive() {
 	}
 }
 
-// asyncEvents keeps one Asynchronous Event Request outstanding and passes
-// each event on to Events.
+// Pauses before an Asynchronous Event Request is sent again after the
+// controller failed one without Do Not Retry.
+const (
+	aerBackoffMin = 100 * time.Millisecond
+	aerBackoffMax = 10 * time.Second
+)
+
+// asyncEvents passes the controller's events on to Events, and closes
+// Events when the controller stops.
 func (c *Controller) asyncEvents() {
 	defer close(c.events)
+	if c.aer {
+		c.requestEvents()
+	}
+	select {
+	case <-c.ctx.Done():
+	case <-c.q.Done():
+	}
+}
+
+// requestEvents keeps one Asynchronous Event Request outstanding and
+// passes each event on to Events. It returns when the controller stops,
+// or fails a request with Do Not Retry; a request failed otherwise is
+// sent again after a pause.
+func (c *Controller) requestEvents() {
+	pause := aerBackoffMin
 	for {
 		cmd := nvme.Command{Opcode: nvme.OpAsyncEvent}
 		res, err := c.q.Do(c.ctx, &cmd, nil)
 		if err != nil {
 			var st nvme.Status
-			if errors.As(err, &st) && c.ctx.Err() == nil {
-				continue // e.g. the request limit: try again
+			if !errors.As(err, &st) || st.DNR() {
+				return
 			}
-			return
+			t := time.NewTimer(pause)
+			select {
+			case <-t.C:
+			case <-c.ctx.Done():
+				t.Stop()
+				return
+			case <-c.q.Done():
+				t.Stop()
+				return
+			}
+			pause = min(2*pause, aerBackoffMax)
+			continue
 		}
+		pause = aerBackoffMin
 		select {
 		case c.events <- nvme.ParseAsyncEvent(uint32(res.Result)):
 		case <-c.ctx.Done():
+			return
+		case <-c.q.Done():
 			return
 		}
 	}
