@@ -30,6 +30,10 @@ type scriptedCtrl struct {
 	// aer answers the n-th Asynchronous Event Request (from 1) with a
 	// status, or holds it if ok is false.
 	aer func(n int) (st nvme.Status, ok bool)
+	// ns answers Identify Namespace (CNS 00h) and its descriptor list
+	// (CNS 03h) for nsid: the data to send, possibly short or none, and
+	// the status; nil answers Invalid Opcode.
+	ns func(cns nvme.CNS, nsid uint32) ([]byte, nvme.Status)
 
 	ln       net.Listener
 	wg       sync.WaitGroup
@@ -156,6 +160,8 @@ func (f *scriptedCtrl) serve(conn net.Conn) {
 			id := nvme.IdentifyController{OAES: f.oaes, NN: 1, SubNQN: "nqn.2026-01.io.example:hostile", CNTLID: 1, Version: 0x10400}
 			data, _ = id.AppendBinary(nil)
 			binary.LittleEndian.PutUint32(data[88:], f.rtd3e)
+		case cmd.Opcode == nvme.OpIdentify && f.ns != nil && (cmd.IdentifyCNS() == nvme.CNSNamespace || cmd.IdentifyCNS() == nvme.CNSNSDescriptors):
+			data, cqe.Status = f.ns(cmd.IdentifyCNS(), cmd.NSID)
 		case cmd.Opcode == nvme.OpAsyncEvent:
 			f.mu.Lock()
 			now := time.Now()
@@ -178,7 +184,7 @@ func (f *scriptedCtrl) serve(conn net.Conn) {
 			continue
 		}
 		var b []byte
-		if data != nil {
+		if len(data) > 0 {
 			b = dg.AppendData(b, tcp.TypeC2HData, tcp.FlagDataLast, tcp.DataHeader{CID: cmd.CID}, data)
 		}
 		send(dg.AppendCapsuleResp(b, &cqe))
@@ -417,6 +423,56 @@ func TestShutdown(t *testing.T) {
 			last := ccs[len(ccs)-1]
 			if last&nvme.CCShnNormal == 0 || last&nvme.CCEnable == 0 {
 				t.Errorf("last CC set %#x, want SHN normal with EN still set", last)
+			}
+		})
+	}
+}
+
+// A controller that answers an Identify with success but too little data
+// (or none) fails that command: the host never decodes what a pooled page
+// held from another namespace's answer.
+func TestShortIdentifyNotStale(t *testing.T) {
+	full := func(nsze uint64) []byte {
+		ns := nvme.IdentifyNamespace{NSZE: nsze, NCAP: nsze, NUSE: nsze}
+		ns.LBAF[0].DataShift = 9
+		b, _ := ns.AppendBinary(nil)
+		return b
+	}
+	tests := []struct {
+		name string
+		send []byte
+	}{
+		{"NoData", nil},
+		{"OneByte", full(7)[:1]},
+		{"AllButOneDword", full(7)[:nvme.IdentifySize-4]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bounded(t, 4<<20)
+			f := &scriptedCtrl{mqes: 31, shst: true, ns: func(cns nvme.CNS, nsid uint32) ([]byte, nvme.Status) {
+				switch {
+				case cns == nvme.CNSNSDescriptors:
+					return nil, nvme.StatusInvalidField | nvme.StatusDNR // no list: not an error
+				case nsid == 1:
+					return full(1000), 0
+				}
+				return tt.send, 0
+			}}
+			c := hostileConnect(t, f.start(t), host.Config{})
+			ctx := context.Background()
+			for range 3 { // the pages of namespace 1 go back to the pool
+				if ns, _, err := c.IdentifyNamespaceIDs(ctx, 1); err != nil || ns.NSZE != 1000 {
+					t.Fatalf("namespace 1: %+v, %v", ns, err)
+				}
+			}
+			if ns, err := c.IdentifyNamespace(ctx, 2); !errors.Is(err, tcp.ErrShortTransfer) {
+				t.Fatalf("IdentifyNamespace(2) = %+v, %v; want ErrShortTransfer", ns, err)
+			}
+			if ns, _, err := c.IdentifyNamespaceIDs(ctx, 2); !errors.Is(err, tcp.ErrShortTransfer) {
+				t.Fatalf("IdentifyNamespaceIDs(2) = %+v, %v; want ErrShortTransfer", ns, err)
+			}
+			if ns, _, err := c.IdentifyNamespaceIDs(ctx, 1); err != nil || ns.NSZE != 1000 {
+				t.Fatalf("namespace 1 after: %+v, %v", ns, err)
 			}
 		})
 	}
