@@ -57,3 +57,39 @@ func TestLogPageLength(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCommandFields: the accessors of any 64-byte command stay within
+// what their fields can encode.
+func FuzzCommandFields(f *testing.F) {
+	for _, c := range []Command{
+		GetLogPageCommand(LogDiscovery, 0, 4096, 0),
+		{Opcode: OpGetLogPage, CDW10: 0xffff_0070, CDW11: 0xffff_ffff},
+		ConnectCommand(0, 32, 10000),
+		PropertyGetCommand(PropCAP, 8),
+		{Opcode: OpFabrics, NSID: 0xff},
+	} {
+		b, _ := c.MarshalBinary()
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var c Command
+		if c.UnmarshalBinary(b) != nil {
+			return
+		}
+		if d := c.DataDirection(); d > Bidirectional {
+			t.Fatalf("DataDirection %d", d)
+		}
+		numd := uint64(c.CDW10>>16 | (c.CDW11&0xffff)<<16)
+		if _, n, _ := c.LogPage(); n < 4 || n%4 != 0 || uint64(n) != min((numd+1)*4, math.MaxInt) {
+			t.Fatalf("LogPage length %d for NUMD %d", n, numd)
+		}
+		if _, sqsize, _ := c.ConnectQueue(); sqsize < 1 || sqsize > 1<<16 {
+			t.Fatalf("ConnectQueue SQSIZE %d", sqsize)
+		}
+		sgl := c.SGL()
+		c.SetSGL(sgl)
+		if c.SGL() != sgl {
+			t.Fatalf("SGL %+v does not survive SetSGL: %+v", sgl, c.SGL())
+		}
+	})
+}

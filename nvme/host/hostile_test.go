@@ -34,6 +34,10 @@ type scriptedCtrl struct {
 	// (CNS 03h) for nsid: the data to send, possibly short or none, and
 	// the status; nil answers Invalid Opcode.
 	ns func(cns nvme.CNS, nsid uint32) ([]byte, nvme.Status)
+	// raw, if not nil, is sent in place of the answer to the first
+	// command other than those of bring-up and the Asynchronous Event
+	// Request, and the connection then closed.
+	raw []byte
 
 	ln       net.Listener
 	wg       sync.WaitGroup
@@ -160,6 +164,10 @@ func (f *scriptedCtrl) serve(conn net.Conn) {
 			id := nvme.IdentifyController{OAES: f.oaes, NN: 1, SubNQN: "nqn.2026-01.io.example:hostile", CNTLID: 1, Version: 0x10400}
 			data, _ = id.AppendBinary(nil)
 			binary.LittleEndian.PutUint32(data[88:], f.rtd3e)
+		case f.raw != nil && cmd.Opcode != nvme.OpFabrics && cmd.Opcode != nvme.OpAsyncEvent && cmd.Opcode != nvme.OpSetFeatures &&
+			!(cmd.Opcode == nvme.OpIdentify && cmd.IdentifyCNS() == nvme.CNSController):
+			send(f.raw)
+			return
 		case cmd.Opcode == nvme.OpIdentify && f.ns != nil && (cmd.IdentifyCNS() == nvme.CNSNamespace || cmd.IdentifyCNS() == nvme.CNSNSDescriptors):
 			data, cqe.Status = f.ns(cmd.IdentifyCNS(), cmd.NSID)
 		case cmd.Opcode == nvme.OpAsyncEvent:

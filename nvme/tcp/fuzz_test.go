@@ -1,7 +1,9 @@
 package tcp_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"io"
 	"net"
 	"os"
@@ -45,14 +47,32 @@ func FuzzServeTarget(f *testing.F) {
 }
 
 // FuzzHostQueue feeds arbitrary controller bytes, after a valid ICResp, to
-// a host queue with one command outstanding: Do must return, and the queue
-// must stop cleanly.
+// a host queue with a read and a write outstanding, with or without
+// digests: both calls must return, with an error or success, a successful
+// read must have received its whole buffer, and the queue must stop
+// cleanly.
 func FuzzHostQueue(f *testing.F) {
-	captureSeed(f, "linux-nodigest.c2h", tcp.ICLen)
-	var d tcp.Digests
-	f.Add(d.AppendData(nil, tcp.TypeC2HData, tcp.FlagDataLast|tcp.FlagDataSuccess, tcp.DataHeader{}, make([]byte, 4096)))
-	f.Add(d.AppendData(nil, tcp.TypeR2T, 0, tcp.DataHeader{Length: 4096}, nil))
-	f.Fuzz(func(t *testing.T, stream []byte) {
+	b, err := os.ReadFile("testdata/linux-nodigest.c2h")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b[tcp.ICLen:min(len(b), tcp.ICLen+8192)], false)
+	b, err = os.ReadFile("testdata/linux-digests.c2h")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b[tcp.ICLen:min(len(b), tcp.ICLen+8192)], true)
+	for _, d := range []tcp.Digests{{}, {Header: true, Data: true}} {
+		withDigests := d.Header
+		f.Add(d.AppendData(nil, tcp.TypeC2HData, tcp.FlagDataLast|tcp.FlagDataSuccess, tcp.DataHeader{}, make([]byte, 4096)), withDigests)
+		f.Add(d.AppendData(nil, tcp.TypeR2T, 0, tcp.DataHeader{CID: 1, Length: 4096}, nil), withDigests)
+		short := d.AppendData(nil, tcp.TypeC2HData, tcp.FlagDataLast, tcp.DataHeader{}, make([]byte, 100))
+		f.Add(d.AppendCapsuleResp(short, &nvme.Completion{}), withDigests)
+		bad := d.AppendData(nil, tcp.TypeC2HData, tcp.FlagDataLast, tcp.DataHeader{}, make([]byte, 4096))
+		bad[len(bad)-1] ^= 1
+		f.Add(d.AppendCapsuleResp(bad, &nvme.Completion{}), withDigests)
+	}
+	f.Fuzz(func(t *testing.T, stream []byte, digests bool) {
 		host, ctrl := net.Pipe()
 		fake := make(chan struct{})
 		go func() {
@@ -63,17 +83,29 @@ func FuzzHostQueue(f *testing.F) {
 			}
 			drained := make(chan struct{})
 			go func() { io.Copy(io.Discard, ctrl); close(drained) }()
-			ctrl.Write(tcp.AppendICResp(nil, tcp.ICResp{MaxH2CData: 8192}))
+			var dg uint8
+			if digests {
+				dg = tcp.DigestHeader | tcp.DigestData
+			}
+			ctrl.Write(tcp.AppendICResp(nil, tcp.ICResp{Digests: dg, MaxH2CData: 8192}))
 			ctrl.Write(stream)
 			ctrl.Close()
 			<-drained
 		}()
-		q, err := tcp.NewHostQueue(context.Background(), host, tcp.HostConfig{Depth: 4})
+		q, err := tcp.NewHostQueue(context.Background(), host, tcp.HostConfig{Depth: 4, HeaderDigest: digests, DataDigest: digests})
 		if err == nil {
+			ctx := context.Background()
 			cmd := nvme.IdentifyCommand(nvme.CNSController, 0)
-			q.Do(context.Background(), &cmd, make([]byte, 4096))
+			old := make([]byte, 4096) // a reused buffer's bytes, which no stream can guess
+			rand.Read(old)
+			buf := bytes.Clone(old)
+			read := q.Start(ctx, &cmd, buf)
 			w := nvme.Command{Opcode: nvme.OpWrite}
-			q.Do(context.Background(), &w, make([]byte, 16384))
+			write := q.Start(ctx, &w, make([]byte, 16384))
+			if _, err := read.Wait(ctx); err == nil && bytes.Equal(buf[4096-64:], old[4096-64:]) {
+				t.Fatal("read succeeded without receiving the end of its buffer")
+			}
+			write.Wait(ctx)
 			q.Close()
 		}
 		<-fake
