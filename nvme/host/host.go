@@ -70,7 +70,8 @@ type Config struct {
 	// ShutdownTimeout bounds how long Close waits for the controller to
 	// report shutdown complete; 0 means the controller's RTD3E (Identify
 	// Controller bytes 91:88, in microseconds) between 1 s and 10 s, or
-	// 5 s, Linux's default, if it reports none.
+	// 5 s, Linux's default, if it reports none, and never more than
+	// CommandTimeout.
 	ShutdownTimeout time.Duration
 	// Dial opens the connection; nil means a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -409,9 +410,9 @@ func (c *Controller) shutdownTimeout() time.Duration {
 	case c.cfg.ShutdownTimeout > 0:
 		return c.cfg.ShutdownTimeout
 	case c.rtd3e > 0:
-		return min(max(c.rtd3e, time.Second), 10*time.Second)
+		return min(max(c.rtd3e, time.Second), 10*time.Second, c.cfg.CommandTimeout)
 	}
-	return 5 * time.Second
+	return min(5*time.Second, c.cfg.CommandTimeout)
 }
 
 // shutdown requests a normal shutdown and waits for the controller to

@@ -404,20 +404,22 @@ func TestShutdown(t *testing.T) {
 		name      string
 		shst      bool
 		rtd3e     uint32
-		timeout   time.Duration
+		timeout   time.Duration // Config.ShutdownTimeout
+		cmd       time.Duration // Config.CommandTimeout
 		least     time.Duration // Close takes at least this long
 		most      time.Duration // and less than this
 		readsUpTo int           // CSTS reads after CC.SHN
 	}{
-		{"Completes", true, 0, 0, 0, 2 * time.Second, 1},
-		{"NeverCompletes", false, 0, 300 * time.Millisecond, 300 * time.Millisecond, 3 * time.Second, 8},
-		{"NeverCompletesRTD3E", false, 1, 0, time.Second, 4 * time.Second, 16},
+		{"Completes", true, 0, 0, 0, 0, 2 * time.Second, 1},
+		{"NeverCompletes", false, 0, 300 * time.Millisecond, 0, 300 * time.Millisecond, 3 * time.Second, 8},
+		{"NeverCompletesRTD3E", false, 1, 0, 0, time.Second, 4 * time.Second, 16},
+		{"BoundedByCommandTimeout", false, 0xffff_ffff, 0, 200 * time.Millisecond, 200 * time.Millisecond, 3 * time.Second, 8},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			bounded(t, 4<<20)
 			f := &scriptedCtrl{mqes: 31, shst: tt.shst, rtd3e: tt.rtd3e}
-			c := hostileConnect(t, f.start(t), host.Config{ShutdownTimeout: tt.timeout})
+			c := hostileConnect(t, f.start(t), host.Config{ShutdownTimeout: tt.timeout, CommandTimeout: tt.cmd})
 			start := time.Now()
 			c.Close()
 			took := time.Since(start)
