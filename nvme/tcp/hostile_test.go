@@ -485,3 +485,56 @@ func TestReaderDataDigest(t *testing.T) {
 		t.Fatalf("PDU after: %+v, %v", p.Header, err)
 	}
 }
+
+// A header digest error, or data without the data digest negotiated, is
+// still fatal: the host answers with an H2CTermReq and the queue stops.
+func TestHostDigestErrorsFatal(t *testing.T) {
+	data := bytes.Repeat([]byte{1}, 4096)
+	tests := []struct {
+		name string
+		pdu  func(s *scripted, cid uint16) []byte
+		fes  tcp.FES
+	}{
+		{"CapsuleRespHeader", func(s *scripted, cid uint16) []byte {
+			b := s.resp(cid, 0)
+			b[tcp.CapsuleRspLen] ^= 1 // the header digest follows the header
+			return b
+		}, tcp.FESHeaderDigest},
+		{"C2HDataHeader", func(s *scripted, cid uint16) []byte {
+			b := s.data(cid, 0, data, tcp.FlagDataLast)
+			b[tcp.DataHLen+1] ^= 1
+			return b
+		}, tcp.FESHeaderDigest},
+		{"C2HDataFieldUnderHeaderDigest", func(s *scripted, cid uint16) []byte {
+			b := s.data(cid, 0, data, tcp.FlagDataLast)
+			b[12] ^= 1 // DATAO: the header digest no longer matches
+			return b
+		}, tcp.FESHeaderDigest},
+		{"DataDigestFlagMissing", func(s *scripted, cid uint16) []byte {
+			b := tcp.Digests{Header: true}.AppendData(nil, tcp.TypeC2HData, tcp.FlagDataLast, tcp.DataHeader{CID: cid}, data)
+			return b
+		}, tcp.FESInvalidHeader},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bounded(t, 4<<20)
+			addr, term := startScripted(t, func(s *scripted) error {
+				c, err := s.capsule()
+				if err != nil {
+					return err
+				}
+				return s.send(tt.pdu(s, c.CID))
+			})
+			q := hostileQueue(t, addr, tcp.HostConfig{HeaderDigest: true, DataDigest: true})
+			cmd := readCmd(1)
+			_, err := q.Do(commandCtx(t), &cmd, make([]byte, 4096))
+			var te *tcp.TermError
+			if !errors.As(err, &te) || te.FES != tt.fes || te.Remote {
+				t.Fatalf("%v, want a TermError with FES %v", err, tt.fes)
+			}
+			if typ := <-term; typ != int(tcp.TypeH2CTermReq) {
+				t.Fatalf("host sent PDU type %d, want H2CTermReq", typ)
+			}
+		})
+	}
+}
