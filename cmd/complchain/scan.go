@@ -16,11 +16,11 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
-	"github.com/complchain/complchain/trace"
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/host"
 	"github.com/complchain/complchain/nvme/scan"
 	"github.com/complchain/complchain/nvme/target"
+	"github.com/complchain/complchain/trace"
 )
 
 func init() { subcommands = append(subcommands, newScanCmd) }
