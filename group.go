@@ -67,8 +67,8 @@ type Group struct {
 	// Then, whose function has not run yet: like parked tasks, they wait
 	// in the window for a predecessor.
 	deferred int
-	blocked int // goroutines in Go waiting for room in the queue
-	notFull sync.Cond
+	blocked  int // goroutines in Go waiting for room in the queue
+	notFull  sync.Cond
 }
 
 // WithContext returns a new Group and a context derived from ctx. The

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/complchain/complchain/trace"
 	"github.com/complchain/complchain/scsi"
+	"github.com/complchain/complchain/trace"
 )
 
 func init() { subcommands = append(subcommands, newSCSICmd) }

@@ -117,9 +117,9 @@ import (
 	"github.com/complchain/complchain"
 	"github.com/complchain/complchain/internal/ida"
 	"github.com/complchain/complchain/internal/scanmode"
-	"github.com/complchain/complchain/trace"
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/host"
+	"github.com/complchain/complchain/trace"
 )
 
 // Mode is how a scan schedules its namespaces: Ordered, Async or Sync.
