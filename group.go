@@ -262,6 +262,9 @@ func (g *Group) pop() *groupTask {
 // startWorkers starts queued tasks, each on a new worker, while the limit
 // and the window allow, with g.mu held.
 func (g *Group) startWorkers() {
+	if g.cancelled() {
+		return // the queued tasks are dropped by the next task to return
+	}
 	for g.queued() > 0 && g.canStart() {
 		t := g.pop()
 		t.running = true
@@ -318,7 +321,7 @@ func (g *Group) worker(t *groupTask) {
 		if g.cancelled() {
 			ts = g.drop()
 		} else if g.queued() > 0 && g.canStart() {
-			t = g.pop()
+			t = g.pop() // not cancelled: checked above
 			t.running = true
 			g.running++
 			g.startWorkers() // the limit or window may have grown by more than one
