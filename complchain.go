@@ -1,27 +1,3 @@
-// Package complchain runs slow work concurrently yet lets each task enter a
-// critical section in the order the tasks were started: a completion chain.
-//
-// It is the Go form of the Linux kernel's completion chain (compl_chain),
-// made for the NVMe asynchronous namespace scan and the SCSI asynchronous
-// host scan: discovery runs in parallel, registration happens in a
-// deterministic order. A Chain is related to sync.WaitGroup and
-// x/sync/errgroup, but orders the critical sections of its tasks.
-//
-// The typical use: add an Entry for each task in the order results must be
-// registered, start the tasks, and in each task do the slow part, then Wait,
-// register, and Complete:
-//
-//	chain.Add(&t.Entry)
-//	go func() {
-//		defer t.Complete() // a task that fails early never stalls the chain
-//		t.discover()
-//		if err := t.Wait(ctx); err != nil {
-//			return
-//		}
-//		t.register() // runs in Add order, one task at a time
-//	}()
-//
-// Group and Map build on the chain for the common cases.
 package complchain
 
 import (
