@@ -593,3 +593,38 @@ func TestGroupThenCountsInWindow(t *testing.T) {
 		t.Fatalf("%d tasks had started when the slow first task went on, want the window, %d", atRelease, window)
 	}
 }
+
+// A task's entry may still be waited on by a goroutine the task started
+// when the task returns: the Group must not reuse the task for a later Go
+// while that Wait is under way (-race checks the task's fields).
+func TestGroupReuseWhileStrayWaiter(t *testing.T) {
+	for round := range 100 {
+		var g Group
+		g.SetLimit(2)
+		release := make(chan struct{})
+		var strays sync.WaitGroup
+		g.Go(func(context.Context, *Entry) error { <-release; return nil })
+		g.Go(func(ctx context.Context, e *Entry) error {
+			var returned atomic.Bool
+			strays.Go(func() {
+				if err := e.Wait(context.Background()); err != nil {
+					t.Errorf("round %d: stray Wait = %v", round, err)
+				}
+				returned.Store(true)
+			})
+			// Until the stray waiter sleeps, or returned: released early.
+			for e.sleepers.Load() == 0 && !returned.Load() {
+				runtime.Gosched()
+			}
+			return nil // the entry completes early; the stray wakes
+		})
+		for range 20 { // reuse tasks from the pool meanwhile
+			g.Go(func(ctx context.Context, e *Entry) error { return e.Wait(ctx) })
+		}
+		close(release)
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		strays.Wait()
+	}
+}
