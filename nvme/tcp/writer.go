@@ -19,12 +19,15 @@ type batchWriter struct {
 	wake    chan struct{}
 	done    chan struct{}
 	onErr   func(error) // called, if set, from the writer goroutine after a write fails
+	limit   int         // sendLimited waits while this many bytes are queued
+	room    sync.Cond   // signalled when the writer takes the queue, fails or closes
 }
 
 // newBatchWriter starts a writer on conn; onErr, if not nil, is called
 // from the writer goroutine when a write fails.
 func newBatchWriter(conn net.Conn, onErr func(error)) *batchWriter {
 	w := &batchWriter{conn: conn, onErr: onErr, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	w.room.L = &w.mu
 	go w.loop()
 	return w
 }
@@ -33,6 +36,24 @@ func newBatchWriter(conn net.Conn, onErr func(error)) *batchWriter {
 // the connection.
 func (w *batchWriter) send(appendPDU func([]byte) []byte) {
 	w.mu.Lock()
+	if w.err == nil && !w.closing {
+		w.buf = appendPDU(w.buf)
+	}
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sendLimited is send, but first waits while w.limit bytes or more are
+// queued and the writer still writes: a peer that does not read holds
+// back the senders instead of making the queue grow without bound.
+func (w *batchWriter) sendLimited(appendPDU func([]byte) []byte) {
+	w.mu.Lock()
+	for w.limit > 0 && len(w.buf) >= w.limit && w.err == nil && !w.closing {
+		w.room.Wait()
+	}
 	if w.err == nil && !w.closing {
 		w.buf = appendPDU(w.buf)
 	}
@@ -57,6 +78,10 @@ func (w *batchWriter) close() {
 
 func (w *batchWriter) loop() {
 	defer func() {
+		w.mu.Lock()
+		w.closing = true // nothing more is written: wake and drop the senders
+		w.room.Broadcast()
+		w.mu.Unlock()
 		close(w.done)
 		if w.err != nil && w.onErr != nil {
 			w.onErr(w.err)
@@ -71,11 +96,13 @@ func (w *batchWriter) loop() {
 		w.mu.Lock()
 		b, closing := w.buf, w.closing
 		w.buf, w.spare = w.spare[:0], nil
+		w.room.Broadcast()
 		w.mu.Unlock()
 		if len(b) > 0 {
 			if _, err := w.conn.Write(b); err != nil {
 				w.mu.Lock()
 				w.err = err
+				w.room.Broadcast()
 				w.mu.Unlock()
 				return
 			}
