@@ -62,7 +62,7 @@ func newController(t *Target, discovery bool, cd nvme.ConnectData, kato time.Dur
 }
 
 func (c *controller) cap() uint64 {
-	return uint64(c.t.cfg.QueueDepth-1) | // MQES
+	return uint64(c.t.cfg.IOQueueDepth-1) | // MQES: I/O queues only on fabrics
 		1<<16 | // CQR: contiguous queues required
 		15<<24 | // TO: 7.5 s
 		1<<37 // CSS: NVM command set

@@ -2,6 +2,7 @@ package target
 
 import (
 	"context"
+	"errors"
 	"net"
 
 	"github.com/complchain/complchain/internal/netem"
@@ -31,11 +32,16 @@ func (t *Target) serveConn(ctx context.Context, nc net.Conn, listen net.Addr) {
 		c = netem.Wrap(nc, netem.Link{Delay: t.cfg.Delay})
 	}
 	t.log.Debug("connection accepted", "remote", q.remote.String())
+	l := &t.cfg.Limits
 	cfg := tcp.TargetConfig{
 		MaxH2CData:     maxH2CData,
 		InCapsuleSize:  inCapsuleSize,
 		MaxTransfer:    maxTransfer,
-		MaxOutstanding: 2 * t.cfg.QueueDepth,
+		MaxOutstanding: 2 * max(t.cfg.AdminQueueDepth, t.cfg.IOQueueDepth), // as nvmet-tcp: twice the queue
+		ConnectTimeout: l.ConnectTimeout + 2*t.cfg.Delay,
+		DataTimeout:    l.DataTimeout + 2*t.cfg.Delay,
+		WriteBudget:    l.ConnWriteBudget,
+		Budget:         t.budget,
 		MalformedAfter: t.faults.Load().MalformedAfter,
 		Inline:         q.inline,
 	}
@@ -49,5 +55,12 @@ func (t *Target) serveConn(ctx context.Context, nc net.Conn, listen net.Addr) {
 	}))
 	c.Close()
 	q.release()
-	t.log.Debug("connection closed", "remote", q.remote.String(), "err", err)
+	switch {
+	case errors.Is(err, tcp.ErrConnectTimeout):
+		t.warn.log(t, "connection closed: no Connect in time", "remote", q.remote.String(), "timeout", cfg.ConnectTimeout)
+	case errors.Is(err, tcp.ErrDataTimeout):
+		t.warn.log(t, "connection closed: write data late", "remote", q.remote.String(), "err", err)
+	default:
+		t.log.Debug("connection closed", "remote", q.remote.String(), "err", err)
+	}
 }
