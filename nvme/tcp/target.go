@@ -466,11 +466,10 @@ func (t *target) h2cData(p PDU) *TermError {
 func (t *target) dispatch(cmd *nvme.Command, sq sqPos, data []byte, done func()) {
 	req := &Request{Command: *cmd, Data: data}
 	serve := func() {
-		resp := t.h.ServeNVMe(t.ctx, req)
+		t.respond(&req.Command, sq, t.h.ServeNVMe(t.ctx, req))
 		if done != nil {
 			done()
 		}
-		t.respond(&req.Command, sq, resp)
 	}
 	if t.cfg.Inline != nil && t.cfg.Inline(cmd) {
 		serve()
