@@ -28,6 +28,7 @@ func newTargetCmd() *cobra.Command {
 		nsSize     string
 		budget     string
 		connBudget string
+		readBudget string
 		rtt        time.Duration
 		failNSID   []string
 		delayNSID  []string
@@ -59,6 +60,10 @@ recognisable text in its first sector. A Linux host connects with the
 				return fmt.Errorf("--write-budget: invalid size %q", budget)
 			}
 			cfg.Limits.WriteBudget = int64(b)
+			if b, err = parseSize(readBudget); err != nil || b > 1<<40 {
+				return fmt.Errorf("--read-budget: invalid size %q", readBudget)
+			}
+			cfg.Limits.ReadBudget = int64(b)
 			if cfg.Limits.ConnectTimeout <= 0 || cfg.Limits.DataTimeout <= 0 || cfg.Limits.MaxConnections <= 0 || cfg.Limits.MaxConnectionsPerHost <= 0 {
 				return errors.New("--connect-timeout, --data-timeout, --max-connections and --max-connections-per-host must be positive")
 			}
@@ -150,6 +155,7 @@ recognisable text in its first sector. A Linux host connects with the
 		"time a host has to send a write's data after the target's R2T")
 	f.StringVar(&connBudget, "conn-write-budget", "4M", "write data one connection may hold between R2T and execution (K, M, G suffixes)")
 	f.StringVar(&budget, "write-budget", "32M", "write data all connections together may hold between R2T and execution")
+	f.StringVar(&readBudget, "read-budget", "8M", "read data all connections together may hold until it is sent")
 	f.DurationVar(&cfg.ServiceTime, "service-time", 0, "time the controller takes to execute each command")
 	f.StringSliceVar(&failNSID, "fail-nsid", nil, "NSID=STATUS: answer commands for NSID with that NVMe status (hex, e.g. 1=0x4002)")
 	f.StringSliceVar(&delayNSID, "delay-nsid", nil, "NSID=DURATION: extra service time for commands for NSID")

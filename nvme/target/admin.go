@@ -91,7 +91,7 @@ func (c *controller) identify(cmd *nvme.Command) response {
 		pages.Put(page)
 		return fail(st)
 	}
-	return response{data: clip(b, n), pooled: true}
+	return response{data: clip(b, n), release: releasePage}
 }
 
 // identifyData appends the data Identify returns for cmd to b.

@@ -14,7 +14,7 @@ type response struct {
 	result uint64
 	status nvme.Status
 	data   []byte
-	pooled bool // data is in a page of pages
+	release func([]byte) // if not nil, gives data's buffer back once sent
 }
 
 func fail(s nvme.Status) response { return response{status: s} }

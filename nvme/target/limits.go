@@ -37,6 +37,11 @@ type Limits struct {
 	// WriteBudget bounds the same for all connections together. Default
 	// 32 MiB.
 	WriteBudget int64
+	// ReadBudget bounds the read data (controller to host) of all
+	// connections together, in bytes, from the start of a command until
+	// its data is written to the socket; a read waits for room before it
+	// executes, and its connection is not read meanwhile. Default 8 MiB.
+	ReadBudget int64
 }
 
 // Defaults of Limits.
@@ -47,6 +52,7 @@ const (
 	DefaultDataTimeout           = tcp.DefaultDataTimeout
 	DefaultConnWriteBudget       = tcp.DefaultWriteBudget
 	DefaultWriteBudget           = 32 << 20
+	DefaultReadBudget            = 8 << 20
 )
 
 func (l *Limits) setDefaults() {
@@ -68,6 +74,9 @@ func (l *Limits) setDefaults() {
 	if l.WriteBudget == 0 {
 		l.WriteBudget = DefaultWriteBudget
 	}
+	if l.ReadBudget == 0 {
+		l.ReadBudget = DefaultReadBudget
+	}
 }
 
 func (l *Limits) check() error {
@@ -76,6 +85,8 @@ func (l *Limits) check() error {
 		return fmt.Errorf("%w: connection limits %d and %d per host", ErrInvalidConfig, l.MaxConnections, l.MaxConnectionsPerHost)
 	case l.ConnectTimeout < 0 || l.DataTimeout < 0:
 		return fmt.Errorf("%w: negative time-out", ErrInvalidConfig)
+	case l.ReadBudget < maxTransfer:
+		return fmt.Errorf("%w: read budget %d, want at least %d (MDTS)", ErrInvalidConfig, l.ReadBudget, maxTransfer)
 	case l.ConnWriteBudget < maxTransfer || l.WriteBudget < int64(l.ConnWriteBudget):
 		return fmt.Errorf("%w: write budgets %d per connection, %d in all: want at least %d (MDTS) and per connection ≤ in all",
 			ErrInvalidConfig, l.ConnWriteBudget, l.WriteBudget, maxTransfer)

@@ -255,6 +255,7 @@ type Target struct {
 
 	conns  connCounter
 	budget *tcp.Budget // write data of all connections
+	reads  *tcp.Budget // read data of all connections
 	warn   warnLimiter
 
 	stats smartCounters
@@ -308,6 +309,7 @@ func New(cfg Config) *Target {
 		ctrls: make(map[uint16]*controller),
 	}
 	t.budget = tcp.NewBudget(t.cfg.Limits.WriteBudget)
+	t.reads = tcp.NewBudget(t.cfg.Limits.ReadBudget)
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}

@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"context"
 	"math/bits"
 	"sync"
 )
@@ -56,6 +57,26 @@ func (b *Budget) take(n int64, grant func()) *budgetWaiter {
 	w := &budgetWaiter{n: n, grant: grant}
 	b.waiters = append(b.waiters, w)
 	return w
+}
+
+// wait reserves n bytes, waiting until they are available; it reports
+// false, holding nothing, if ctx is done first.
+func (b *Budget) wait(ctx context.Context, n int64) bool {
+	ready := make(chan struct{})
+	w := b.take(n, func() { close(ready) })
+	if w == nil {
+		return true
+	}
+	select {
+	case <-ready:
+		return true
+	case <-ctx.Done():
+		if !b.cancel(w) {
+			<-ready
+			b.release(n)
+		}
+		return false
+	}
 }
 
 // cancel removes w from the queue; it reports false if w was granted
@@ -116,6 +137,14 @@ func bufClass(n int) (int, int) {
 	}
 	return shift - minBufShift, 1 << shift
 }
+
+// GetBuffer returns a buffer of n bytes, not zeroed, from the pools
+// ServeTarget takes write buffers from. A Handler may build its response
+// data in one and set Response.Release to PutBuffer.
+func GetBuffer(n int) []byte { return getBuf(n) }
+
+// PutBuffer gives a buffer from GetBuffer back to its pool.
+func PutBuffer(b []byte) { putBuf(b) }
 
 // bufCharge is what an n-byte write buffer costs in a budget.
 func bufCharge(n int) int64 {

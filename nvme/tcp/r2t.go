@@ -63,7 +63,6 @@ func (t *target) granted(x *xfer, n int64) {
 func (t *target) startLocked(x *xfer, n int64) {
 	t.held += n
 	x.charge = n
-	x.data = getBuf(x.n)
 	t.ttag++
 	for t.xfers[t.ttag] != nil {
 		t.ttag++
@@ -115,7 +114,9 @@ func (t *target) dropWrites() {
 		if x.timer != nil {
 			x.timer.Stop()
 		}
-		putBuf(x.data)
+		if x.data != nil {
+			putBuf(x.data)
+		}
 		n += x.charge
 		delete(t.xfers, tag)
 	}

@@ -81,9 +81,10 @@ type TargetConfig struct {
 	// wrapping ErrConnectTimeout. 0 means 10 s; negative means no limit.
 	ConnectTimeout time.Duration
 	// DataTimeout bounds the time from an R2T until the last H2CData PDU
-	// of its write: a host that is late is cut off and ServeTarget
-	// returns an error wrapping ErrDataTimeout. 0 means 10 s; negative
-	// means no limit.
+	// of its write, and the time a host may take to accept what the
+	// target sends (one write to the socket): a host that is late is cut
+	// off and ServeTarget returns an error wrapping ErrDataTimeout or
+	// ErrSendTimeout. 0 means 10 s; negative means no limit.
 	DataTimeout time.Duration
 	// WriteBudget bounds, in bytes, the write data the connection holds
 	// at once, from R2T until the write's handler returns (buffers are
@@ -94,6 +95,11 @@ type TargetConfig struct {
 	// Budget, if not nil, is a budget shared with other connections (the
 	// per-target bound): a write needs room in both.
 	Budget *Budget
+	// ReadBudget, if not nil, bounds the controller-to-host data of the
+	// connections sharing it, from the handler call until the data is
+	// written to the socket: a read waits for room before its handler
+	// runs, and ServeTarget stops reading the connection meanwhile.
+	ReadBudget *Budget
 
 	// Inline, if not nil, reports whether the handler answers cmd without
 	// blocking (no waiting on timers, locks held long, or the network):
@@ -120,12 +126,13 @@ const (
 
 // maxQueuedResponses is how many bytes of responses may wait for a host
 // that does not read them before the handlers answering it wait too.
-const maxQueuedResponses = 4 << 20
+const maxQueuedResponses = 1 << 20
 
 // Errors ServeTarget returns when it cut a host off for being too slow.
 var (
 	ErrConnectTimeout = errors.New("nvme/tcp: no Connect within the connect timeout")
 	ErrDataTimeout    = errors.New("nvme/tcp: write data not received within the data timeout")
+	ErrSendTimeout    = errors.New("nvme/tcp: host took no data sent to it within the data timeout")
 )
 
 // ErrDropped is returned by ServeTarget when it closed the connection
@@ -180,25 +187,31 @@ func ServeTarget(ctx context.Context, conn net.Conn, cfg TargetConfig, h Handler
 	t := &target{cfg: cfg, h: h, ctx: ctx, conn: conn, w: newBatchWriter(conn, func(error) { conn.Close() }),
 		slots: make(chan struct{}, cfg.MaxOutstanding), xfers: map[uint16]*xfer{}, connDone: make(chan bool, 1)}
 	t.w.limit = maxQueuedResponses
+	t.w.budget = cfg.ReadBudget
+	t.w.timeout = max(cfg.DataTimeout, 0)
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	err := t.serve(conn)
-	stop() // before cancel, which would run it: the writer still has to flush
+	cancelled := parent.Err() // why serve returned, not what happens while we finish
+	stop()                    // before cancel, which would run it: the writer still has to flush
 	cancel()
 	t.dropWrites()
 	// A host that stopped reading cannot hold the handlers, which may wait
 	// for room in the writer, nor the final flush.
-	conn.SetWriteDeadline(time.Now().Add(time.Second))
+	t.w.setTimeout(time.Second)
 	t.wg.Wait()
 	t.w.close()
 	conn.Close()
-	if parent.Err() != nil {
-		return parent.Err()
+	if cancelled != nil {
+		return cancelled
 	}
 	t.mu.Lock()
 	killed := t.killed
 	t.mu.Unlock()
 	if killed != nil {
 		return killed
+	}
+	if werr := t.w.err; werr != nil && errors.Is(werr, os.ErrDeadlineExceeded) && cfg.DataTimeout > 0 {
+		return fmt.Errorf("%w: %v", ErrSendTimeout, werr)
 	}
 	if werr := t.w.err; werr != nil && errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("nvme/tcp: write: %w", werr) // the write failed first
@@ -241,7 +254,7 @@ type xfer struct {
 	n      int    // bytes to transfer
 	ttag   uint16 // set when the R2T is sent
 	charge int64  // budget held
-	data   []byte
+	data   []byte // allocated when the first H2CData arrives
 	got    int
 	timer  *time.Timer // DataTimeout
 }
@@ -361,7 +374,7 @@ func (t *target) capsule(p PDU) *TermError {
 		return nil
 	}
 	fail := func(st nvme.Status) {
-		t.respond(&cmd, sq, Response{Completion: nvme.Completion{Status: st | nvme.StatusDNR}})
+		t.respond(&cmd, sq, Response{Completion: nvme.Completion{Status: st | nvme.StatusDNR}}, 0)
 	}
 	switch {
 	case len(p.Data) > t.cfg.InCapsuleSize:
@@ -372,7 +385,7 @@ func (t *target) capsule(p PDU) *TermError {
 		fail(nvme.StatusSGLInvalidType) // in-capsule data needs the offset descriptor
 	case sgl.Length == 0:
 		// No data, whatever the descriptor's type: Linux's nvmet ignores it too.
-		t.dispatch(&cmd, sq, nil, nil)
+		t.dispatch(&cmd, sq, nil, nil, 0)
 	case sgl.Type == nvme.SGLDataBlockOffset:
 		if sgl.Addr != 0 || int(sgl.Length) != len(p.Data) || dir != nvme.HostToController {
 			fail(nvme.StatusSGLInvalidData)
@@ -380,13 +393,19 @@ func (t *target) capsule(p PDU) *TermError {
 		}
 		data := getBuf(len(p.Data))
 		copy(data, p.Data)
-		t.dispatch(&cmd, sq, data, func() { putBuf(data) })
+		t.dispatch(&cmd, sq, data, func() { putBuf(data) }, 0)
 	case sgl.Type != nvme.SGLTransportDataBlock:
 		fail(nvme.StatusSGLInvalidType)
 	case int64(sgl.Length) > int64(t.cfg.MaxTransfer):
 		fail(nvme.StatusInvalidField)
+	case dir == nvme.ControllerToHost && t.cfg.ReadBudget != nil:
+		n := int64(sgl.Length)
+		if !t.cfg.ReadBudget.wait(t.ctx, n) {
+			return nil
+		}
+		t.dispatch(&cmd, sq, nil, nil, n)
 	default:
-		t.dispatch(&cmd, sq, nil, nil)
+		t.dispatch(&cmd, sq, nil, nil, 0)
 	}
 	if !t.connected && isConnect(&cmd) {
 		t.awaitConnect(&cmd)
@@ -435,13 +454,16 @@ func (t *target) h2cData(p PDU) *TermError {
 		return protoErr(FESInvalidHeader, 16, "H2CData length %d with %d bytes of data", h.Length, len(p.Data))
 	case len(p.Data) > int(t.cfg.MaxH2CData):
 		return protoErr(FESDataLimit, 16, "H2CData of %d bytes, MAXH2CDATA %d", len(p.Data), t.cfg.MaxH2CData)
-	case int(h.Offset) != x.got || int(h.Offset)+len(p.Data) > len(x.data):
-		return protoErr(FESDataRange, 12, "H2CData offset %d length %d for a %d-byte write at %d", h.Offset, h.Length, len(x.data), x.got)
+	case int(h.Offset) != x.got || int(h.Offset)+len(p.Data) > x.n:
+		return protoErr(FESDataRange, 12, "H2CData offset %d length %d for a %d-byte write at %d", h.Offset, h.Length, x.n, x.got)
+	}
+	if x.data == nil {
+		x.data = getBuf(x.n) // only now: a host that sends nothing costs budget, not memory
 	}
 	x.got += copy(x.data[h.Offset:], p.Data)
-	last := x.got == len(x.data)
+	last := x.got == x.n
 	if last != (p.Flags&FlagDataLast != 0) {
-		return protoErr(FESInvalidHeader, 1, "LAST_PDU flag %v at %d of %d bytes", !last, x.got, len(x.data))
+		return protoErr(FESInvalidHeader, 1, "LAST_PDU flag %v at %d of %d bytes", !last, x.got, x.n)
 	}
 	if last {
 		t.mu.Lock()
@@ -455,18 +477,19 @@ func (t *target) h2cData(p PDU) *TermError {
 			done()
 			return nil
 		}
-		t.dispatch(&x.cmd, x.sq, x.data, done)
+		t.dispatch(&x.cmd, x.sq, x.data, done, 0)
 	}
 	return nil
 }
 
 // dispatch runs the handler for cmd in a goroutine of its own, or at
 // once if the configuration says it answers cmd without blocking; done,
-// if not nil, is called when the handler has returned.
-func (t *target) dispatch(cmd *nvme.Command, sq sqPos, data []byte, done func()) {
+// if not nil, is called when the handler has returned. charge is the
+// ReadBudget the command holds.
+func (t *target) dispatch(cmd *nvme.Command, sq sqPos, data []byte, done func(), charge int64) {
 	req := &Request{Command: *cmd, Data: data}
 	serve := func() {
-		t.respond(&req.Command, sq, t.h.ServeNVMe(t.ctx, req))
+		t.respond(&req.Command, sq, t.h.ServeNVMe(t.ctx, req), charge)
 		if done != nil {
 			done()
 		}
@@ -478,8 +501,9 @@ func (t *target) dispatch(cmd *nvme.Command, sq sqPos, data []byte, done func())
 	t.wg.Go(serve)
 }
 
-// respond queues the response to cmd and releases its token.
-func (t *target) respond(cmd *nvme.Command, sq sqPos, resp Response) {
+// respond queues the response to cmd and releases its token. charge is
+// the ReadBudget the command holds, given back once its data is written.
+func (t *target) respond(cmd *nvme.Command, sq sqPos, resp Response, charge int64) {
 	defer func() { <-t.slots }()
 	if resp.Release != nil {
 		defer resp.Release(resp.Data) // send copies the data
@@ -500,6 +524,10 @@ func (t *target) respond(cmd *nvme.Command, sq sqPos, resp Response) {
 		data = nil
 	}
 	data = data[:min(len(data), int(cmd.SGL().Length))]
+	if len(data) == 0 && charge > 0 {
+		t.cfg.ReadBudget.release(charge)
+		charge = 0
+	}
 	t.mu.Lock()
 	t.nresp++
 	bad := t.cfg.MalformedAfter > 0 && t.nresp == t.cfg.MalformedAfter+1
@@ -517,5 +545,5 @@ func (t *target) respond(cmd *nvme.Command, sq sqPos, resp Response) {
 			b = t.dg.AppendData(b, TypeC2HData, flags, DataHeader{CID: c.CID, Offset: uint32(off)}, data[off:off+n])
 		}
 		return t.dg.AppendCapsuleResp(b, &c)
-	})
+	}, charge)
 }
