@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/tcp"
@@ -41,9 +43,16 @@ func FuzzServeTarget(f *testing.F) {
 		}()
 		drained := make(chan struct{})
 		go func() { io.Copy(io.Discard, host); close(drained) }()
-		host.Write(stream)
-		host.Close()
-		<-done
+		go func() {
+			host.Write(stream)
+			host.Close()
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second): // nothing in the stream waits that long
+			buf := make([]byte, 1<<20)
+			t.Fatalf("ServeTarget hangs:\n%s", buf[:runtime.Stack(buf, true)])
+		}
 		<-drained
 	})
 }
