@@ -11,9 +11,9 @@ import (
 
 // response is a command's result before the transport sends it.
 type response struct {
-	result uint64
-	status nvme.Status
-	data   []byte
+	result  uint64
+	status  nvme.Status
+	data    []byte
 	release func([]byte) // if not nil, gives data's buffer back once sent
 }
 
