@@ -79,26 +79,34 @@ func (t *target) startLocked(x *xfer, n int64) {
 // releaseWrite gives back the budget of a write whose handler returned
 // (or that will not run).
 func (t *target) releaseWrite(n int64) {
+	if b := t.cfg.Budget; b != nil {
+		b.release(n) // first: the next write of this connection may need it
+	}
 	t.mu.Lock()
 	t.held -= n
 	t.pumpLocked()
 	t.mu.Unlock()
-	if b := t.cfg.Budget; b != nil {
-		b.release(n)
-	}
 }
 
 // dataTimedOut cuts the connection off if x still waits for data.
 func (t *target) dataTimedOut(x *xfer) {
 	t.mu.Lock()
 	late := !t.closed && t.xfers[x.ttag] == x
-	if late && t.killed == nil {
-		t.killed = fmt.Errorf("%w: %d of %d bytes for CID %d after %v", ErrDataTimeout, x.got, x.n, x.cmd.CID, t.cfg.DataTimeout)
-	}
 	t.mu.Unlock()
 	if late {
-		t.conn.Close()
+		t.cutOff(fmt.Errorf("%w: %d of %d bytes for CID %d after %v", ErrDataTimeout, x.got, x.n, x.cmd.CID, t.cfg.DataTimeout))
 	}
+}
+
+// cutOff closes the connection from a timer, and makes err the reason
+// ServeTarget returns.
+func (t *target) cutOff(err error) {
+	t.mu.Lock()
+	if t.killed == nil && !t.closed {
+		t.killed = err
+	}
+	t.mu.Unlock()
+	t.conn.Close()
 }
 
 // dropWrites ends the writes still waiting when the connection ends: no

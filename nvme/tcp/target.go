@@ -231,7 +231,8 @@ type target struct {
 
 	// Owned by the reading goroutine.
 	connected bool
-	connDone  chan bool // the first Connect's outcome
+	connDone  chan bool   // the first Connect's outcome
+	connTimer *time.Timer // ConnectTimeout
 	qid       uint16
 	sqsize    int // submission queue size; 0 until Connect
 	sqhd      int // commands fetched, mod sqsize
@@ -260,8 +261,14 @@ type xfer struct {
 }
 
 func (t *target) serve(conn net.Conn) error {
-	if t.cfg.ConnectTimeout > 0 {
-		conn.SetReadDeadline(time.Now().Add(t.cfg.ConnectTimeout))
+	if d := t.cfg.ConnectTimeout; d > 0 {
+		// A timer, not a read deadline: clearing a deadline on every
+		// connection costs some net.Conn wrappers dearly.
+		tm := time.AfterFunc(d, func() {
+			t.cutOff(fmt.Errorf("%w (%v)", ErrConnectTimeout, d))
+		})
+		defer tm.Stop()
+		t.connTimer = tm
 	}
 	// The ICReq is read with a buffer of its size: a host that connects and
 	// sends nothing costs little.
@@ -306,7 +313,9 @@ func (t *target) serve(conn net.Conn) error {
 			wasConnected := t.connected
 			te = t.capsule(p)
 			if t.connected && !wasConnected {
-				conn.SetReadDeadline(time.Time{})
+				if t.connTimer != nil {
+					t.connTimer.Stop() // if it fired meanwhile, the host was late anyway
+				}
 				r.maxData = max(int(t.cfg.MaxH2CData), t.cfg.InCapsuleSize)
 			}
 		case TypeH2CData:
@@ -331,9 +340,6 @@ func (t *target) readErr(err error) error {
 	}
 	if err == io.EOF {
 		return nil
-	}
-	if errors.Is(err, os.ErrDeadlineExceeded) && !t.connected {
-		return fmt.Errorf("%w (%v)", ErrConnectTimeout, t.cfg.ConnectTimeout)
 	}
 	return fmt.Errorf("nvme/tcp: read: %w", err)
 }
@@ -373,31 +379,28 @@ func (t *target) capsule(p PDU) *TermError {
 	if !t.acquire() {
 		return nil
 	}
-	fail := func(st nvme.Status) {
-		t.respond(&cmd, sq, Response{Completion: nvme.Completion{Status: st | nvme.StatusDNR}}, 0)
-	}
 	switch {
 	case len(p.Data) > t.cfg.InCapsuleSize:
 		return protoErr(FESDataLimit, 4, "%d bytes of in-capsule data, limit %d", len(p.Data), t.cfg.InCapsuleSize)
 	case !t.connected && !isConnect(&cmd):
-		fail(nvme.StatusCommandSequenceError)
+		t.fail(&cmd, sq, nvme.StatusCommandSequenceError)
 	case len(p.Data) != 0 && sgl.Type != nvme.SGLDataBlockOffset:
-		fail(nvme.StatusSGLInvalidType) // in-capsule data needs the offset descriptor
+		t.fail(&cmd, sq, nvme.StatusSGLInvalidType) // in-capsule data needs the offset descriptor
 	case sgl.Length == 0:
 		// No data, whatever the descriptor's type: Linux's nvmet ignores it too.
 		t.dispatch(&cmd, sq, nil, nil, 0)
 	case sgl.Type == nvme.SGLDataBlockOffset:
 		if sgl.Addr != 0 || int(sgl.Length) != len(p.Data) || dir != nvme.HostToController {
-			fail(nvme.StatusSGLInvalidData)
+			t.fail(&cmd, sq, nvme.StatusSGLInvalidData)
 			return nil
 		}
 		data := getBuf(len(p.Data))
 		copy(data, p.Data)
 		t.dispatch(&cmd, sq, data, func() { putBuf(data) }, 0)
 	case sgl.Type != nvme.SGLTransportDataBlock:
-		fail(nvme.StatusSGLInvalidType)
+		t.fail(&cmd, sq, nvme.StatusSGLInvalidType)
 	case int64(sgl.Length) > int64(t.cfg.MaxTransfer):
-		fail(nvme.StatusInvalidField)
+		t.fail(&cmd, sq, nvme.StatusInvalidField)
 	case dir == nvme.ControllerToHost && t.cfg.ReadBudget != nil:
 		n := int64(sgl.Length)
 		if !t.cfg.ReadBudget.wait(t.ctx, n) {
@@ -488,17 +491,24 @@ func (t *target) h2cData(p PDU) *TermError {
 // ReadBudget the command holds.
 func (t *target) dispatch(cmd *nvme.Command, sq sqPos, data []byte, done func(), charge int64) {
 	req := &Request{Command: *cmd, Data: data}
-	serve := func() {
-		t.respond(&req.Command, sq, t.h.ServeNVMe(t.ctx, req), charge)
-		if done != nil {
-			done()
-		}
-	}
 	if t.cfg.Inline != nil && t.cfg.Inline(cmd) {
-		serve()
+		t.serveOne(req, sq, done, charge)
 		return
 	}
-	t.wg.Go(serve)
+	t.wg.Go(func() { t.serveOne(req, sq, done, charge) })
+}
+
+// serveOne calls the handler for req and responds.
+func (t *target) serveOne(req *Request, sq sqPos, done func(), charge int64) {
+	t.respond(&req.Command, sq, t.h.ServeNVMe(t.ctx, req), charge)
+	if done != nil {
+		done()
+	}
+}
+
+// fail completes cmd with status st and DNR, moving no data.
+func (t *target) fail(cmd *nvme.Command, sq sqPos, st nvme.Status) {
+	t.respond(cmd, sq, Response{Completion: nvme.Completion{Status: st | nvme.StatusDNR}}, 0)
 }
 
 // respond queues the response to cmd and releases its token. charge is

@@ -11,20 +11,21 @@ import (
 // everything collected so far in one Write from a goroutine of its own, so
 // concurrent responses share system calls.
 type batchWriter struct {
-	conn    net.Conn
-	mu      sync.Mutex
-	buf     []byte
-	spare   []byte
-	closing bool
-	err     error // first write error; set before done is closed
-	wake    chan struct{}
-	done    chan struct{}
-	onErr   func(error)   // called, if set, from the writer goroutine after a write fails
-	limit   int           // sendLimited waits while this many bytes are queued
-	timeout time.Duration // if positive, each write must finish within it
-	budget  *Budget       // given back charged bytes once written
-	charged int64         // charged bytes in buf
-	room    sync.Cond     // signalled when the writer takes the queue, fails or closes
+	conn     net.Conn
+	mu       sync.Mutex
+	buf      []byte
+	spare    []byte
+	closing  bool
+	err      error // first write error; set before done is closed
+	wake     chan struct{}
+	done     chan struct{}
+	onErr    func(error)   // called, if set, from the writer goroutine after a write fails
+	limit    int           // sendLimited waits while this many bytes are queued
+	timeout  time.Duration // if positive, each write must finish within it (at least half of it)
+	deadline time.Time     // the write deadline set; owned by the writer goroutine
+	budget   *Budget       // given back charged bytes once written
+	charged  int64         // charged bytes in buf
+	room     sync.Cond     // signalled when the writer takes the queue, fails or closes
 }
 
 // newBatchWriter starts a writer on conn; onErr, if not nil, is called
@@ -82,7 +83,7 @@ func (w *batchWriter) setTimeout(d time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.timeout = d
-	w.conn.SetWriteDeadline(time.Now().Add(d))
+	w.conn.SetWriteDeadline(time.Now().Add(d)) // the writer re-arms it within d/2
 }
 
 // close writes what was sent before it and stops the writer.
@@ -128,7 +129,12 @@ func (w *batchWriter) loop() {
 		var err error
 		if len(b) > 0 {
 			if timeout > 0 {
-				w.conn.SetWriteDeadline(time.Now().Add(timeout))
+				// Re-armed only when half used up: setting a deadline on
+				// each write costs more than the write on some wrappers.
+				if now := time.Now(); w.deadline.Sub(now) < timeout/2 {
+					w.deadline = now.Add(timeout)
+					w.conn.SetWriteDeadline(w.deadline)
+				}
 			}
 			_, err = w.conn.Write(b)
 		}
