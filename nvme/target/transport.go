@@ -60,6 +60,6 @@ func (t *Target) serveConn(ctx context.Context, nc net.Conn, listen net.Addr) {
 	case errors.Is(err, tcp.ErrDataTimeout):
 		t.warn.log(t, "connection closed: write data late", "remote", q.remote.String(), "err", err)
 	default:
-		t.log.Info("connection closed", "remote", q.remote.String(), "err", err)
+		t.log.Debug("connection closed", "remote", q.remote.String(), "err", err)
 	}
 }

@@ -201,14 +201,14 @@ func ServeTarget(ctx context.Context, conn net.Conn, cfg TargetConfig, h Handler
 	t.wg.Wait()
 	t.w.close()
 	conn.Close()
-	if cancelled != nil {
-		return cancelled
-	}
 	t.mu.Lock()
-	killed := t.killed
+	killed := t.killed // set before the close that ended serve
 	t.mu.Unlock()
 	if killed != nil {
 		return killed
+	}
+	if cancelled != nil {
+		return cancelled
 	}
 	if werr := t.w.err; werr != nil && errors.Is(werr, os.ErrDeadlineExceeded) && cfg.DataTimeout > 0 {
 		return fmt.Errorf("%w: %v", ErrSendTimeout, werr)
