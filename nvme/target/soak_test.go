@@ -45,7 +45,8 @@ func rss(tb testing.TB) int64 {
 
 // BenchmarkSoak runs soakConns hostile connections, soakWorkers at a
 // time from 127.0.0.2, against one target with the default limits (but
-// connect and data time-outs of 1 s, to keep it short), while normal
+// a connect time-out of 3 s and a data time-out of 1 s, to keep it
+// short), while normal
 // scans of the target run from 127.0.0.1. It fails if a scan fails, if
 // the process's RSS rises more than soakPeak above idle, or if it does
 // not come back within soakAfter of idle in 30 s.
@@ -59,7 +60,7 @@ func BenchmarkSoak(b *testing.B) {
 
 func soak(b *testing.B) {
 	var log logBuffer // warnings about the normal hosts, to explain a failed scan
-	tg := New(Config{Namespaces: 32, Limits: Limits{ConnectTimeout: time.Second, DataTimeout: time.Second},
+	tg := New(Config{Namespaces: 32, Limits: Limits{ConnectTimeout: 3 * time.Second, DataTimeout: time.Second},
 		Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	defer tg.Close()
 	addr, err := tg.Start(context.Background(), "")
