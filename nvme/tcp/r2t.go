@@ -9,7 +9,8 @@ import (
 // (so at most one R2T per command is outstanding, whatever the host's
 // MAXR2T), and only once the write's buffer fits in the connection's
 // WriteBudget and in the shared Budget. Writes wait in the order they
-// came; their buffers come from the pools of budget.go and go back when
+// came. The R2T reserves the budget; the buffer, from the pools of
+// budget.go, is taken when the first H2CData arrives and goes back when
 // the handler returns or the connection ends.
 
 // queueWrite queues a write for its R2T. Called by the reading goroutine.
