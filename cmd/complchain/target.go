@@ -152,7 +152,7 @@ recognisable text in its first sector. A Linux host connects with the
 	f.DurationVar(&cfg.Limits.ConnectTimeout, "connect-timeout", target.DefaultConnectTimeout,
 		"time a new connection has to send ICReq and a successful Connect")
 	f.DurationVar(&cfg.Limits.DataTimeout, "data-timeout", target.DefaultDataTimeout,
-		"time a host has to send a write's data after the target's R2T")
+		"time a host has to send a write's data after the target's R2T, and to take what the target sends")
 	f.StringVar(&connBudget, "conn-write-budget", "4M", "write data one connection may hold between R2T and execution (K, M, G suffixes)")
 	f.StringVar(&budget, "write-budget", "32M", "write data all connections together may hold between R2T and execution")
 	f.StringVar(&readBudget, "read-budget", "8M", "read data all connections together may hold until it is sent")
