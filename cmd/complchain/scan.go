@@ -59,8 +59,9 @@ func (f *scanFlags) registerTarget(cmd *cobra.Command) {
 	fl.BoolVar(&f.digests, "digests", false, "use NVMe/TCP header and data digests (CRC32C)")
 }
 
-// embeddedQueueDepth is the deepest admin queue the embedded target
-// offers, as Linux's nvmet does (CAP.MQES 1023).
+// embeddedQueueDepth is the deepest admin and I/O queue the embedded
+// target offers: as deep as Linux's nvmet I/O queues (CAP.MQES 1023),
+// and its admin queues as deep, for the scan's many Identify commands.
 const embeddedQueueDepth = 1024
 
 // connect starts the embedded target if no address was given, and
@@ -72,7 +73,7 @@ func (f *scanFlags) connect(ctx context.Context) (c *host.Controller, tg *target
 		return nil, nil, nil, errors.New("--namespaces, --rtt and --admin-queue-depth must not be negative (depth at most 4096)")
 	}
 	if addr == "" {
-		tg = target.New(target.Config{Namespaces: f.namespaces, QueueDepth: embeddedQueueDepth, Delay: f.rtt / 2, MaxNSID: uint32(max(f.namespaces, 1024))})
+		tg = target.New(target.Config{Namespaces: f.namespaces, AdminQueueDepth: embeddedQueueDepth, IOQueueDepth: embeddedQueueDepth, Delay: f.rtt / 2, MaxNSID: uint32(max(f.namespaces, 1024))})
 		if addr, err = tg.Start(ctx, ""); err != nil {
 			return nil, nil, nil, fmt.Errorf("start the embedded target: %w", err)
 		}

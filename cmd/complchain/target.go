@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -22,16 +23,19 @@ const targetPattern = "complchain target: namespace 1, sector 0\n"
 
 func newTargetCmd() *cobra.Command {
 	var (
-		listen    string
-		cfg       target.Config
-		nsSize    string
-		rtt       time.Duration
-		failNSID  []string
-		delayNSID []string
-		hangNSID  []uint
-		omitIDs   []string
-		zeroIDs   []string
-		verbose   bool
+		listen     string
+		cfg        target.Config
+		nsSize     string
+		budget     string
+		connBudget string
+		readBudget string
+		rtt        time.Duration
+		failNSID   []string
+		delayNSID  []string
+		hangNSID   []uint
+		omitIDs    []string
+		zeroIDs    []string
+		verbose    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "target",
@@ -47,6 +51,22 @@ recognisable text in its first sector. A Linux host connects with the
 				return fmt.Errorf("--ns-size: %w", err)
 			}
 			cfg.NamespaceSize = size
+			b, err := parseSize(connBudget)
+			if err != nil || b > 1<<40 {
+				return fmt.Errorf("--conn-write-budget: invalid size %q", connBudget)
+			}
+			cfg.Limits.ConnWriteBudget = int(b)
+			if b, err = parseSize(budget); err != nil || b > 1<<40 {
+				return fmt.Errorf("--write-budget: invalid size %q", budget)
+			}
+			cfg.Limits.WriteBudget = int64(b)
+			if b, err = parseSize(readBudget); err != nil || b > 1<<40 {
+				return fmt.Errorf("--read-budget: invalid size %q", readBudget)
+			}
+			cfg.Limits.ReadBudget = int64(b)
+			if cfg.Limits.ConnectTimeout <= 0 || cfg.Limits.DataTimeout <= 0 || cfg.Limits.MaxConnections <= 0 || cfg.Limits.MaxConnectionsPerHost <= 0 {
+				return errors.New("--connect-timeout, --data-timeout, --max-connections and --max-connections-per-host must be positive")
+			}
 			if rtt < 0 {
 				return fmt.Errorf("--rtt %v: must not be negative", rtt)
 			}
@@ -121,8 +141,21 @@ recognisable text in its first sector. A Linux host connects with the
 	f.StringVar(&nsSize, "ns-size", "1G", "size of each namespace (suffixes K, M, G, T: powers of 1024)")
 	f.Uint32Var(&cfg.BlockSize, "block-size", 512, "logical block size, 512 or 4096")
 	f.DurationVar(&rtt, "rtt", 0, "emulated round-trip time added to every connection")
-	f.IntVar(&cfg.QueueDepth, "admin-queue-depth", target.DefaultQueueDepth,
-		"deepest admin (and I/O) queue a host may create, reported as CAP.MQES+1 (2..4096)")
+	f.IntVar(&cfg.AdminQueueDepth, "admin-queue-depth", target.DefaultAdminQueueDepth,
+		"deepest admin queue a host may create, reported as ASQSZ in the discovery log (2..4096)")
+	f.IntVar(&cfg.IOQueueDepth, "io-queue-depth", target.DefaultIOQueueDepth,
+		"deepest I/O queue a host may create, reported as CAP.MQES+1 (2..65536)")
+	f.IntVar(&cfg.Limits.MaxConnections, "max-connections", target.DefaultMaxConnections,
+		"connections open at once, from all hosts")
+	f.IntVar(&cfg.Limits.MaxConnectionsPerHost, "max-connections-per-host", target.DefaultMaxConnectionsPerHost,
+		"connections open at once from one source IP address")
+	f.DurationVar(&cfg.Limits.ConnectTimeout, "connect-timeout", target.DefaultConnectTimeout,
+		"time a new connection has to send ICReq and a successful Connect")
+	f.DurationVar(&cfg.Limits.DataTimeout, "data-timeout", target.DefaultDataTimeout,
+		"time a host has to send a write's data after the target's R2T, and to take what the target sends")
+	f.StringVar(&connBudget, "conn-write-budget", "4M", "write data one connection may hold between R2T and execution (K, M, G suffixes)")
+	f.StringVar(&budget, "write-budget", "32M", "write data all connections together may hold between R2T and execution")
+	f.StringVar(&readBudget, "read-budget", "8M", "read data all connections together may hold until it is sent")
 	f.DurationVar(&cfg.ServiceTime, "service-time", 0, "time the controller takes to execute each command")
 	f.StringSliceVar(&failNSID, "fail-nsid", nil, "NSID=STATUS: answer commands for NSID with that NVMe status (hex, e.g. 1=0x4002)")
 	f.StringSliceVar(&delayNSID, "delay-nsid", nil, "NSID=DURATION: extra service time for commands for NSID")

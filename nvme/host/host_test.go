@@ -54,7 +54,7 @@ func TestConnect(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, addr := startTarget(t, target.Config{Namespaces: 3, QueueDepth: tt.offered})
+			_, addr := startTarget(t, target.Config{Namespaces: 3, AdminQueueDepth: tt.offered})
 			c := connect(t, addr, host.Config{AdminQueueDepth: tt.asked})
 			if got := c.QueueDepth(); got != tt.wantDepth {
 				t.Errorf("QueueDepth = %d, want %d", got, tt.wantDepth)

@@ -23,7 +23,7 @@ func BenchmarkScan(b *testing.B) {
 		for _, n := range []int{100, 1000} {
 			for _, mode := range []scan.Mode{scan.Ordered, scan.Async} {
 				b.Run(fmt.Sprintf("RTT=%v/N=%d/%v", rtt, n, mode), func(b *testing.B) {
-					_, c := setup(b, target.Config{Namespaces: n, QueueDepth: 1024, Delay: rtt / 2})
+					_, c := setup(b, target.Config{Namespaces: n, AdminQueueDepth: 1024, IOQueueDepth: 1024, Delay: rtt / 2})
 					var last time.Duration
 					for b.Loop() {
 						s := &scan.Scanner{Ctrl: c, Mode: mode}

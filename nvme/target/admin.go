@@ -56,7 +56,7 @@ func (c *controller) ctrlInfo() ctrlInfo {
 		CNTRLTYPE:    1, // I/O controller
 		AERL:         aerLimit - 1,
 		KAS:          1, // 100 ms granularity
-		MAXCMD:       uint16(cfg.QueueDepth),
+		MAXCMD:       uint16(min(cfg.IOQueueDepth, 0xffff)),
 		NN:           cfg.MaxNSID,
 		OAES:         nvme.AsyncEventNamespaceChanged,
 		SGLS:         1, // SGLs supported, no alignment
@@ -91,7 +91,7 @@ func (c *controller) identify(cmd *nvme.Command) response {
 		pages.Put(page)
 		return fail(st)
 	}
-	return response{data: clip(b, n), pooled: true}
+	return response{data: clip(b, n), release: releasePage}
 }
 
 // identifyData appends the data Identify returns for cmd to b.

@@ -20,7 +20,6 @@ type conn struct {
 	remote net.Addr
 	kill   func() // closes the connection
 	ncmds  atomic.Int64
-	sqsize atomic.Uint32 // submission queue entries, set by Connect
 
 	mu   sync.Mutex
 	ctrl *controller
@@ -171,10 +170,13 @@ func (q *conn) connect(cmd *nvme.Command, data []byte) response {
 		q.t.log.Info("connect to unknown subsystem", "remote", q.remote.String(), "subnqn", cd.SubsystemNQN)
 		return invalidParam(true, offCDSubnqn)
 	}
-	if sqsize == 0 || int(sqsize) >= q.t.cfg.QueueDepth {
+	depth := q.t.cfg.IOQueueDepth
+	if qid == 0 {
+		depth = q.t.cfg.AdminQueueDepth
+	}
+	if sqsize == 0 || int(sqsize) >= depth {
 		return invalidParam(false, offSQESqsize)
 	}
-	q.sqsize.Store(uint32(sqsize) + 1)
 	if qid == 0 {
 		if cd.CNTLID != nvme.DynamicController {
 			return invalidParam(true, offCDCntlid)
@@ -220,7 +222,7 @@ func (q *conn) discoveryEntry() nvme.DiscoveryEntry {
 		SubsystemType: 2, // NVM subsystem
 		PortID:        1,
 		CNTLID:        nvme.DynamicController,
-		AdminQueueMax: uint16(q.t.cfg.QueueDepth),
+		AdminQueueMax: uint16(q.t.cfg.AdminQueueDepth),
 		SubsystemNQN:  q.t.cfg.NQN,
 	}
 	addr := q.listen

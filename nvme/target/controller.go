@@ -11,10 +11,10 @@ import (
 
 // response is a command's result before the transport sends it.
 type response struct {
-	result uint64
-	status nvme.Status
-	data   []byte
-	pooled bool // data is in a page of pages
+	result  uint64
+	status  nvme.Status
+	data    []byte
+	release func([]byte) // if not nil, gives data's buffer back once sent
 }
 
 func fail(s nvme.Status) response { return response{status: s} }
@@ -62,7 +62,7 @@ func newController(t *Target, discovery bool, cd nvme.ConnectData, kato time.Dur
 }
 
 func (c *controller) cap() uint64 {
-	return uint64(c.t.cfg.QueueDepth-1) | // MQES
+	return uint64(c.t.cfg.IOQueueDepth-1) | // MQES: I/O queues only on fabrics
 		1<<16 | // CQR: contiguous queues required
 		15<<24 | // TO: 7.5 s
 		1<<37 // CSS: NVM command set

@@ -1,6 +1,9 @@
 package target
 
-import "github.com/complchain/complchain/nvme"
+import (
+	"github.com/complchain/complchain/nvme"
+	"github.com/complchain/complchain/nvme/tcp"
+)
 
 // io executes an I/O command: Read, Write, Flush.
 func (c *controller) io(cmd *nvme.Command, data []byte) response {
@@ -43,9 +46,9 @@ func (c *controller) io(cmd *nvme.Command, data []byte) response {
 		st.blocksWritten.Add(units)
 		return response{}
 	}
-	b := make([]byte, n)
+	b := tcp.GetBuffer(int(n)) // filled whole by readAt
 	ns.data.readAt(b, off)
 	st.reads.Add(1)
 	st.blocksRead.Add(units)
-	return response{data: b}
+	return response{data: b, release: tcp.PutBuffer}
 }

@@ -35,14 +35,12 @@
 // completes at once (CSTS.SHST = 10b). Admin and I/O commands other than
 // fabrics commands fail with Command Sequence Error until CSTS.RDY is set.
 //
-// CAP.MQES is Config.QueueDepth − 1. The project's hosts read it as the
-// deepest admin queue they may ask for; the target also accepts Connect
-// commands for I/O queues up to that size. The default depth, 32, is the
-// one Linux asks for its admin queue (Connect SQSIZE 31); a Linux host then
-// clamps its I/O queues to 32 entries too ("queue_size 128 > ctrl sqsize 32,
-// clamping down" in its log; a depth of 128 or more avoids it). The deepest queue allowed is 4096 entries,
-// the largest admin submission queue of the base specification
-// (AQA.ASQS is a 12-bit 0's based value).
+// Queue sizes follow Linux's nvmet: I/O queues of up to
+// Config.IOQueueDepth entries (default 1024, reported as CAP.MQES+1 and
+// MAXCMD), and admin queues of up to Config.AdminQueueDepth entries
+// (default 32, reported as ASQSZ in the discovery log page). A Connect
+// asking for more fails with Connect Invalid Parameters on SQSIZE. A Linux
+// host's I/O queues of 128 entries fit, with no "clamping down" in its log.
 //
 // Keep Alive: a controller connected with a non-zero KATO is torn down —
 // its admin and I/O connections closed — when no command arrived on any of
@@ -69,7 +67,14 @@
 // moves at most 1 MiB (MDTS). Commands run concurrently and complete in
 // any order; a host may have up to twice the queue depth outstanding, as
 // with Linux's nvmet-tcp. Protocol errors end the connection with a
-// C2HTermReq.
+// C2HTermReq. No command but Connect runs before a Connect succeeded
+// (Command Sequence Error).
+//
+// Config.Limits bounds what hosts may make the target hold: connections
+// in all and per source address, the time to connect and to send a
+// write's data, and the write buffers held between R2T and execution, per
+// connection and in all. docs/robustness.md lists every limit with its
+// default and flag.
 //
 // # Faults
 //
@@ -91,9 +96,11 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/complchain/complchain/nvme"
+	"github.com/complchain/complchain/nvme/tcp"
 )
 
 // DefaultNQN is the subsystem NQN used when Config.NQN is empty.
@@ -104,15 +111,17 @@ const DiscoveryNQN = nvme.DiscoveryNQN
 
 // Limits of the configuration.
 const (
-	DefaultQueueDepth = 32
-	MaxQueueDepth     = 4096
-	DefaultNSSize     = 1 << 30
-	DefaultBlockSize  = 512
-	defaultIOQueues   = 16
-	defaultMaxNSID    = 1024
-	mdts              = 8 // 2^8 pages of 4 KiB: 1 MiB per command
-	maxTransfer       = 4096 << mdts
-	aerLimit          = 4
+	DefaultAdminQueueDepth = 32   // Linux's NVMET_AQ_DEPTH
+	DefaultIOQueueDepth    = 1024 // Linux's NVMET_QUEUE_SIZE
+	MaxAdminQueueDepth     = 4096 // AQA.ASQS is a 12-bit 0's based value
+	MaxIOQueueDepth        = 65536
+	DefaultNSSize          = 1 << 30
+	DefaultBlockSize       = 512
+	defaultIOQueues        = 16
+	defaultMaxNSID         = 1024
+	mdts                   = 8 // 2^8 pages of 4 KiB: 1 MiB per command
+	maxTransfer            = 4096 << mdts
+	aerLimit               = 4
 )
 
 // Errors returned by Attach, Detach, WriteAt, ReadAt and New's checks.
@@ -198,9 +207,12 @@ type Config struct {
 	// max(1024, Namespaces).
 	MaxNSID uint32
 
-	// QueueDepth is the deepest admin or I/O queue a host may create
-	// (CAP.MQES+1, Identify MAXCMD); 0 means 32, at most 4096.
-	QueueDepth int
+	// AdminQueueDepth is the deepest admin queue a host may create
+	// (discovery log ASQSZ); 0 means 32, at most 4096.
+	AdminQueueDepth int
+	// IOQueueDepth is the deepest I/O queue a host may create (CAP.MQES+1,
+	// Identify MAXCMD); 0 means 1024, at most 65536.
+	IOQueueDepth int
 	// IOQueues is the number of I/O queues granted per controller; 0 means 16.
 	IOQueues int
 
@@ -212,6 +224,10 @@ type Config struct {
 	ServiceTime time.Duration
 
 	Faults Faults
+
+	// Limits bound what hosts may make the target hold: connections,
+	// time-outs and write buffers. Zero fields take their defaults.
+	Limits Limits
 
 	// Logger, if not nil, receives connects, disconnects and teardowns.
 	Logger *slog.Logger
@@ -237,6 +253,11 @@ type Target struct {
 	ctrls   map[uint16]*controller
 	nextCID uint16
 
+	conns  connCounter
+	budget *tcp.Budget // write data of all connections
+	reads  *tcp.Budget // read data of all connections
+	warn   warnLimiter
+
 	stats smartCounters
 }
 
@@ -261,9 +282,13 @@ func New(cfg Config) *Target {
 	if cfg.Firmware == "" {
 		cfg.Firmware = "1.0"
 	}
-	if cfg.QueueDepth == 0 {
-		cfg.QueueDepth = DefaultQueueDepth
+	if cfg.AdminQueueDepth == 0 {
+		cfg.AdminQueueDepth = DefaultAdminQueueDepth
 	}
+	if cfg.IOQueueDepth == 0 {
+		cfg.IOQueueDepth = DefaultIOQueueDepth
+	}
+	cfg.Limits.setDefaults()
 	if cfg.IOQueues == 0 {
 		cfg.IOQueues = defaultIOQueues
 	}
@@ -283,6 +308,8 @@ func New(cfg Config) *Target {
 		ns:    make(map[uint32]*namespace),
 		ctrls: make(map[uint16]*controller),
 	}
+	t.budget = tcp.NewBudget(t.cfg.Limits.WriteBudget)
+	t.reads = tcp.NewBudget(t.cfg.Limits.ReadBudget)
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}
@@ -304,8 +331,12 @@ func New(cfg Config) *Target {
 func (t *Target) checkConfig() error {
 	c := &t.cfg
 	switch {
-	case c.QueueDepth < 2 || c.QueueDepth > MaxQueueDepth:
-		return fmt.Errorf("%w: queue depth %d not in 2..%d", ErrInvalidConfig, c.QueueDepth, MaxQueueDepth)
+	case c.AdminQueueDepth < 2 || c.AdminQueueDepth > MaxAdminQueueDepth:
+		return fmt.Errorf("%w: admin queue depth %d not in 2..%d", ErrInvalidConfig, c.AdminQueueDepth, MaxAdminQueueDepth)
+	case c.IOQueueDepth < 2 || c.IOQueueDepth > MaxIOQueueDepth:
+		return fmt.Errorf("%w: I/O queue depth %d not in 2..%d", ErrInvalidConfig, c.IOQueueDepth, MaxIOQueueDepth)
+	case c.Limits.check() != nil:
+		return c.Limits.check()
 	case c.IOQueues < 1 || c.IOQueues > 0xffff:
 		return fmt.Errorf("%w: %d I/O queues", ErrInvalidConfig, c.IOQueues)
 	case c.Namespaces < 0 || uint64(c.Namespaces) > uint64(c.MaxNSID):
@@ -542,8 +573,18 @@ func (t *Target) Serve(ctx context.Context, ln net.Listener) error {
 	defer stopListener()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	backoff := 5 * time.Millisecond
 	for {
 		nc, err := ln.Accept()
+		if err != nil && ctx.Err() == nil && acceptRetry(err) {
+			// Out of file descriptors or memory, as under a flood of
+			// connections: wait for some to end, as net/http does.
+			t.warn.log(t, "accept failed, retrying", "err", err, "after", backoff)
+			if sleep(ctx, backoff) == nil {
+				backoff = min(2*backoff, time.Second)
+				continue
+			}
+		}
 		if err != nil {
 			cancel()
 			if ctx.Err() != nil {
@@ -551,8 +592,22 @@ func (t *Target) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			return fmt.Errorf("target: accept: %w", err)
 		}
-		wg.Go(func() { t.serveConn(ctx, nc, ln.Addr()) })
+		backoff = 5 * time.Millisecond
+		release, ok := t.admit(nc)
+		if !ok {
+			continue
+		}
+		wg.Go(func() {
+			defer release()
+			t.serveConn(ctx, nc, ln.Addr())
+		})
 	}
+}
+
+// acceptRetry reports whether an Accept error is one that passes.
+func acceptRetry(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.ECONNABORTED)
 }
 
 // Start listens on addr ("" means 127.0.0.1:0, a free loopback port) and

@@ -175,8 +175,8 @@ func TestConnectFlow(t *testing.T) {
 		t.Errorf("SQHD %d after two commands", c.SQHead)
 	}
 	cap := propGet(t, q, nvme.PropCAP, true)
-	if mqes := cap & 0xffff; mqes != DefaultQueueDepth-1 {
-		t.Errorf("CAP.MQES = %d, want %d", mqes, DefaultQueueDepth-1)
+	if mqes := cap & 0xffff; mqes != DefaultIOQueueDepth-1 {
+		t.Errorf("CAP.MQES = %d, want %d", mqes, DefaultIOQueueDepth-1)
 	}
 	if cap&(1<<37) == 0 {
 		t.Errorf("CAP.CSS lacks NVM: %#x", cap)
@@ -241,7 +241,11 @@ func TestConnectRejects(t *testing.T) {
 			nvme.StatusConnectInvalidParam, 1<<16 | offCDCntlid},
 		{"sqsize 0", connectCmd(0, 0, 0), connectDataBytes(nvme.DynamicController, tg.NQN(), testHostNQN),
 			nvme.StatusConnectInvalidParam, offSQESqsize},
-		{"sqsize above MQES", connectCmd(0, DefaultQueueDepth, 0), connectDataBytes(nvme.DynamicController, tg.NQN(), testHostNQN),
+		{"admin sqsize above ASQSZ", connectCmd(0, DefaultAdminQueueDepth, 0), connectDataBytes(nvme.DynamicController, tg.NQN(), testHostNQN),
+			nvme.StatusConnectInvalidParam, offSQESqsize},
+		{"admin sqsize FFFFh", connectCmd(0, 0xffff, 0), connectDataBytes(nvme.DynamicController, tg.NQN(), testHostNQN),
+			nvme.StatusConnectInvalidParam, offSQESqsize},
+		{"I/O sqsize above MQES", connectCmd(1, DefaultIOQueueDepth, 0), connectDataBytes(cntlid, tg.NQN(), testHostNQN),
 			nvme.StatusConnectInvalidParam, offSQESqsize},
 		{"I/O queue of unknown controller", connectCmd(1, 31, 0), connectDataBytes(cntlid+100, tg.NQN(), testHostNQN),
 			nvme.StatusConnectInvalidParam, 1<<16 | offCDCntlid},
@@ -528,7 +532,7 @@ func TestDiscovery(t *testing.T) {
 	host, port, _ := net.SplitHostPort(addr)
 	_, _, entries, err := nvme.ParseDiscoveryLog(page)
 	if err != nil || len(entries) != 1 || entries[0].ServiceID != port || entries[0].Address != host ||
-		entries[0].SubsystemNQN != tg.NQN() || entries[0].AdminQueueMax != DefaultQueueDepth {
+		entries[0].SubsystemNQN != tg.NQN() || entries[0].AdminQueueMax != DefaultAdminQueueDepth {
 		t.Errorf("discovery log decodes to %+v, %v", entries, err)
 	}
 	if e[0] != 3 || e[1] != 1 || e[2] != 2 || binary.LittleEndian.Uint16(e[6:]) != nvme.DynamicController {
@@ -830,8 +834,14 @@ func TestDropAfter(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	for _, cfg := range []Config{
-		{QueueDepth: 1},
-		{QueueDepth: MaxQueueDepth + 1},
+		{AdminQueueDepth: 1},
+		{AdminQueueDepth: MaxAdminQueueDepth + 1},
+		{IOQueueDepth: 1},
+		{IOQueueDepth: MaxIOQueueDepth + 1},
+		{Limits: Limits{MaxConnections: -1}},
+		{Limits: Limits{ConnectTimeout: -time.Second}},
+		{Limits: Limits{ConnWriteBudget: 4096}},
+		{Limits: Limits{ConnWriteBudget: 8 << 20, WriteBudget: 4 << 20}},
 		{Namespaces: 10, MaxNSID: 5},
 		{NQN: DiscoveryNQN},
 		{BlockSize: 1000, Namespaces: 1},

@@ -2,6 +2,7 @@ package target
 
 import (
 	"context"
+	"errors"
 	"net"
 
 	"github.com/complchain/complchain/internal/netem"
@@ -31,23 +32,34 @@ func (t *Target) serveConn(ctx context.Context, nc net.Conn, listen net.Addr) {
 		c = netem.Wrap(nc, netem.Link{Delay: t.cfg.Delay})
 	}
 	t.log.Debug("connection accepted", "remote", q.remote.String())
+	l := &t.cfg.Limits
 	cfg := tcp.TargetConfig{
 		MaxH2CData:     maxH2CData,
 		InCapsuleSize:  inCapsuleSize,
 		MaxTransfer:    maxTransfer,
-		MaxOutstanding: 2 * t.cfg.QueueDepth,
+		MaxOutstanding: 2 * max(t.cfg.AdminQueueDepth, t.cfg.IOQueueDepth), // as nvmet-tcp: twice the queue
+		ConnectTimeout: l.ConnectTimeout + 2*t.cfg.Delay,
+		DataTimeout:    l.DataTimeout + 2*t.cfg.Delay,
+		WriteBudget:    l.ConnWriteBudget,
+		Budget:         t.budget,
+		ReadBudget:     t.reads,
 		MalformedAfter: t.faults.Load().MalformedAfter,
 		Inline:         q.inline,
 	}
 	err := tcp.ServeTarget(ctx, c, cfg, tcp.HandlerFunc(func(ctx context.Context, req *tcp.Request) tcp.Response {
 		r := q.serve(ctx, &req.Command, req.Data)
-		resp := tcp.Response{Completion: nvme.Completion{Result: r.result, Status: r.status}, Data: r.data}
-		if r.pooled {
-			resp.Release = releasePage
-		}
-		return resp
+		return tcp.Response{Completion: nvme.Completion{Result: r.result, Status: r.status}, Data: r.data, Release: r.release}
 	}))
 	c.Close()
 	q.release()
-	t.log.Debug("connection closed", "remote", q.remote.String(), "err", err)
+	switch {
+	case errors.Is(err, tcp.ErrConnectTimeout):
+		t.warn.log(t, "connection closed: no Connect in time", "remote", q.remote.String(), "timeout", cfg.ConnectTimeout)
+	case errors.Is(err, tcp.ErrSendTimeout):
+		t.warn.log(t, "connection closed: host not reading", "remote", q.remote.String(), "timeout", cfg.DataTimeout)
+	case errors.Is(err, tcp.ErrDataTimeout):
+		t.warn.log(t, "connection closed: write data late", "remote", q.remote.String(), "err", err)
+	default:
+		t.log.Debug("connection closed", "remote", q.remote.String(), "err", err)
+	}
 }

@@ -55,16 +55,34 @@
 //
 // # Target
 //
-// ServeTarget answers ICReq (PFV 0, HPDA 0, digests as asked), reads
-// capsules, gathers write data (in-capsule, or one R2T per command for the
-// whole transfer, then H2CData PDUs in order, each at most MAXH2CDATA),
-// calls the Handler in a goroutine per command and sends C2HData PDUs of
-// at most MaxC2HData bytes, then the CapsuleResp with CID, SQID and SQHead
-// filled in (SQHead counts fetched commands modulo the queue size taken
-// from Connect). It does not use the DATA_SUCCESS optimisation. Limits:
-// InCapsuleSize, MaxH2CData, MaxTransfer (a larger command fails with
-// StatusInvalidField), and MaxOutstanding executing commands, beyond
-// which it stops reading the connection.
+// ServeTarget answers ICReq (PFV 0, HPDA 0, digests as asked; the ICReq is
+// read with a 128-byte buffer, so a connection that sends nothing costs
+// little), then reads nothing after a Connect until its handler answered:
+// before a Connect succeeded, every other command completes with Command
+// Sequence Error and no data moves, and the queue's ID and size come from
+// the accepted Connect only. It reads capsules, gathers write data
+// (in-capsule with a Data Block descriptor with offset, or one R2T per
+// command for the whole transfer, so at most one R2T per command is
+// outstanding whatever the host's MAXR2T, then H2CData PDUs in order, each
+// at most MAXH2CDATA), calls the Handler in a goroutine per command and
+// sends C2HData PDUs of at most MaxC2HData bytes, then the CapsuleResp
+// with CID, SQID and SQHead filled in (SQHead counts fetched commands
+// modulo the queue size). It does not use the DATA_SUCCESS optimisation.
+// A command that moves no data (SGL length 0) is executed whatever its
+// descriptor type, as Linux's nvmet does; in-capsule data with any
+// descriptor but 01h fails the command with SGL Descriptor Type Invalid; a
+// second ICReq is a PDU Sequence Error.
+//
+// Limits: InCapsuleSize, MaxH2CData, MaxTransfer (a larger command fails
+// with StatusInvalidField), MaxOutstanding executing commands (beyond
+// which it stops reading) and as many writes waiting for data (beyond
+// which the host is cut off with FESDataLimit); ConnectTimeout until a
+// Connect succeeded and DataTimeout from an R2T to its last H2CData; a
+// WriteBudget of write buffers per connection and a shared Budget across
+// connections, for which writes wait with their R2T unsent; and 4 MiB of
+// responses queued for a host that does not read them, beyond which the
+// handlers wait. Write buffers come from pools by size class and go back
+// when a write has executed or the connection ends.
 //
 // Fault knobs for tests: TargetConfig.MalformedAfter sends a PDU with an
 // invalid HLEN in place of a response, TargetConfig.DropAfter closes the

@@ -27,12 +27,15 @@ func Example() {
 		}
 		served <- tcp.ServeTarget(ctx, conn, tcp.TargetConfig{}, tcp.HandlerFunc(
 			func(ctx context.Context, req *tcp.Request) tcp.Response {
-				if req.Command.Opcode != nvme.OpIdentify {
-					return tcp.Response{Completion: nvme.Completion{Status: nvme.StatusInvalidOpcode}}
+				switch req.Command.Opcode {
+				case nvme.OpFabrics: // the Connect every queue starts with
+					return tcp.Response{Completion: nvme.Completion{Result: 1}} // CNTLID 1
+				case nvme.OpIdentify:
+					data := make([]byte, nvme.IdentifySize)
+					copy(data, "hello from the controller")
+					return tcp.Response{Data: data}
 				}
-				data := make([]byte, nvme.IdentifySize)
-				copy(data, "hello from the controller")
-				return tcp.Response{Data: data}
+				return tcp.Response{Completion: nvme.Completion{Status: nvme.StatusInvalidOpcode}}
 			}))
 	}()
 
@@ -42,6 +45,12 @@ func Example() {
 	}
 	q, err := tcp.NewHostQueue(ctx, conn, tcp.HostConfig{HeaderDigest: true, DataDigest: true})
 	if err != nil {
+		panic(err)
+	}
+	connect := nvme.ConnectCommand(0, 32, 0)
+	cd := nvme.ConnectData{CNTLID: nvme.DynamicController, SubsystemNQN: "nqn.2026-01.example:sub", HostNQN: "nqn.2026-01.example:host"}
+	data, _ := cd.AppendBinary(nil)
+	if _, err := q.Do(ctx, &connect, data); err != nil {
 		panic(err)
 	}
 	buf := make([]byte, nvme.IdentifySize)
@@ -56,7 +65,7 @@ func Example() {
 	fmt.Println(<-served)
 	q.Close()
 	// Output:
-	// hello from the controller, CID 0, err <nil>
+	// hello from the controller, CID 1, err <nil>
 	// Invalid Command Opcode (0x01)
 	// context canceled
 }

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/tcp"
@@ -28,20 +30,29 @@ func FuzzServeTarget(f *testing.F) {
 	captureSeed(f, "linux-digests.h2c", 0)
 	cmd := nvme.Command{Opcode: nvme.OpWrite, NSID: 1}
 	cmd.SetSGL(nvme.SGL{Length: 8192, Type: nvme.SGLTransportDataBlock})
-	b := tcp.AppendICReq(nil, tcp.ICReq{})
+	b := appendConnect(tcp.AppendICReq(nil, tcp.ICReq{}))
+	f.Add(b)
+	f.Add(append(b, tcp.AppendICReq(nil, tcp.ICReq{})...))
 	b = tcp.Digests{}.AppendCapsuleCmd(b, &cmd, nil)
 	f.Add(tcp.Digests{}.AppendData(b, tcp.TypeH2CData, tcp.FlagDataLast, tcp.DataHeader{TTag: 1}, make([]byte, 8192)))
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		host, ctrl := net.Pipe()
 		done := make(chan error, 1)
 		go func() {
-			done <- tcp.ServeTarget(context.Background(), ctrl, tcp.TargetConfig{MaxTransfer: 64 << 10}, HandlerIdentify)
+			done <- tcp.ServeTarget(context.Background(), ctrl, tcp.TargetConfig{MaxTransfer: 64 << 10, WriteBudget: 64 << 10}, HandlerIdentify)
 		}()
 		drained := make(chan struct{})
 		go func() { io.Copy(io.Discard, host); close(drained) }()
-		host.Write(stream)
-		host.Close()
-		<-done
+		go func() {
+			host.Write(stream)
+			host.Close()
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second): // nothing in the stream waits that long
+			buf := make([]byte, 1<<20)
+			t.Fatalf("ServeTarget hangs:\n%s", buf[:runtime.Stack(buf, true)])
+		}
 		<-drained
 	})
 }

@@ -1,11 +1,13 @@
 package tcp
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -16,7 +18,8 @@ import (
 type Request struct {
 	Command nvme.Command
 	// Data holds the host-to-controller data, fully received (in-capsule
-	// or through R2T and H2CData), or nil.
+	// or through R2T and H2CData), or nil. It is valid until ServeNVMe
+	// returns: ServeTarget reuses the buffer.
 	Data []byte
 }
 
@@ -36,6 +39,10 @@ type Response struct {
 // A Handler executes commands for ServeTarget. ServeNVMe is called in a
 // goroutine of its own for each command; ctx is cancelled when the
 // connection ends, and ServeTarget waits for every call to return.
+//
+// The first command a handler sees on a connection is a Fabrics Connect:
+// ServeTarget answers any other command that comes before a Connect
+// succeeded with Command Sequence Error itself, moving no data.
 type Handler interface {
 	ServeNVMe(ctx context.Context, req *Request) Response
 }
@@ -63,10 +70,36 @@ type TargetConfig struct {
 	// MaxOutstanding is the number of commands that may execute at once
 	// (from the handler call until the response is queued); while that
 	// many do, ServeTarget stops reading the connection. Writes waiting
-	// for their H2CData do not count, but at most max(MaxOutstanding,
-	// queue size) may wait: a host that starts more is cut off with
+	// for their H2CData or for write budget do not count, but at most
+	// MaxOutstanding may wait: a host that starts more is cut off with
 	// FESDataLimit. 0 means 128.
 	MaxOutstanding int
+
+	// ConnectTimeout bounds the time from the start of ServeTarget until
+	// a Connect command has succeeded, ICReq included: a host that is not
+	// connected by then is cut off and ServeTarget returns an error
+	// wrapping ErrConnectTimeout. 0 means 10 s; negative means no limit.
+	ConnectTimeout time.Duration
+	// DataTimeout bounds the time from an R2T until the last H2CData PDU
+	// of its write, and the time a host may take to accept what the
+	// target sends (one write to the socket): a host that is late is cut
+	// off and ServeTarget returns an error wrapping ErrDataTimeout or
+	// ErrSendTimeout. 0 means 10 s; negative means no limit.
+	DataTimeout time.Duration
+	// WriteBudget bounds, in bytes, the write data the connection holds
+	// at once, from R2T until the write's handler returns (buffers are
+	// counted in power-of-two sizes from 4 KiB). A write that does not fit
+	// waits, its R2T unsent, until others complete. 0 means 4 MiB; it is
+	// raised to fit one write of MaxTransfer bytes.
+	WriteBudget int
+	// Budget, if not nil, is a budget shared with other connections (the
+	// per-target bound): a write needs room in both.
+	Budget *Budget
+	// ReadBudget, if not nil, bounds the controller-to-host data of the
+	// connections sharing it, from the handler call until the data is
+	// written to the socket: a read waits for room before its handler
+	// runs, and ServeTarget stops reading the connection meanwhile.
+	ReadBudget *Budget
 
 	// Inline, if not nil, reports whether the handler answers cmd without
 	// blocking (no waiting on timers, locks held long, or the network):
@@ -84,6 +117,24 @@ type TargetConfig struct {
 	DropAfter int
 }
 
+// Defaults of TargetConfig.
+const (
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultDataTimeout    = 10 * time.Second
+	DefaultWriteBudget    = 4 << 20
+)
+
+// maxQueuedResponses is how many bytes of responses may wait for a host
+// that does not read them before the handlers answering it wait too.
+const maxQueuedResponses = 1 << 20
+
+// Errors ServeTarget returns when it cut a host off for being too slow.
+var (
+	ErrConnectTimeout = errors.New("nvme/tcp: no Connect within the connect timeout")
+	ErrDataTimeout    = errors.New("nvme/tcp: write data not received within the data timeout")
+	ErrSendTimeout    = errors.New("nvme/tcp: host took no data sent to it within the data timeout")
+)
+
 // ErrDropped is returned by ServeTarget when it closed the connection
 // because of TargetConfig.DropAfter.
 var ErrDropped = errors.New("nvme/tcp: connection dropped by fault knob")
@@ -95,10 +146,15 @@ var ErrDropped = errors.New("nvme/tcp: connection dropped by fault knob")
 // response (C2HData, then CapsuleResp) when its handler returns, in
 // whatever order that is. It owns conn and closes it before returning.
 //
+// Until a Connect succeeds ServeTarget reads nothing after it: commands
+// other than Connect complete with Command Sequence Error, and the queue's
+// ID and size are taken from the accepted Connect only.
+//
 // ServeTarget returns nil when the host closes the connection between
 // PDUs, ctx.Err() when ctx is done, a *TermError for a protocol error (it
-// sent the host a C2HTermReq first) or for a H2CTermReq from the host, and
-// other errors wrapping the I/O failure.
+// sent the host a C2HTermReq first) or for a H2CTermReq from the host, an
+// error wrapping ErrConnectTimeout or ErrDataTimeout when it cut off a
+// slow host, and other errors wrapping the I/O failure.
 func ServeTarget(ctx context.Context, conn net.Conn, cfg TargetConfig, h Handler) error {
 	if cfg.MaxH2CData == 0 {
 		cfg.MaxH2CData = 128 << 10
@@ -116,20 +172,46 @@ func ServeTarget(ctx context.Context, conn net.Conn, cfg TargetConfig, h Handler
 	if cfg.MaxOutstanding <= 0 {
 		cfg.MaxOutstanding = 128
 	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	if cfg.DataTimeout == 0 {
+		cfg.DataTimeout = DefaultDataTimeout
+	}
+	if cfg.WriteBudget <= 0 {
+		cfg.WriteBudget = DefaultWriteBudget
+	}
+	cfg.WriteBudget = max(cfg.WriteBudget, int(bufCharge(cfg.MaxTransfer)))
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
-	t := &target{cfg: cfg, h: h, ctx: ctx, w: newBatchWriter(conn, func(error) { conn.Close() }),
-		slots: make(chan struct{}, cfg.MaxOutstanding), xfers: map[uint16]*xfer{}}
+	t := &target{cfg: cfg, h: h, ctx: ctx, conn: conn, w: newBatchWriter(conn, func(error) { conn.Close() }),
+		slots: make(chan struct{}, cfg.MaxOutstanding), xfers: map[uint16]*xfer{}, connDone: make(chan bool, 1)}
+	t.w.limit = maxQueuedResponses
+	t.w.budget = cfg.ReadBudget
+	t.w.timeout = max(cfg.DataTimeout, 0)
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	err := t.serve(conn)
-	stop() // before cancel, which would run it: the writer still has to flush
+	cancelled := parent.Err() // why serve returned, not what happens while we finish
+	stop()                    // before cancel, which would run it: the writer still has to flush
 	cancel()
+	t.dropWrites()
+	// A host that stopped reading cannot hold the handlers, which may wait
+	// for room in the writer, nor the final flush.
+	t.w.setTimeout(time.Second)
 	t.wg.Wait()
-	conn.SetWriteDeadline(time.Now().Add(time.Second)) // a host that stopped reading cannot hold us
 	t.w.close()
 	conn.Close()
-	if parent.Err() != nil {
-		return parent.Err()
+	t.mu.Lock()
+	killed := t.killed // set before the close that ended serve
+	t.mu.Unlock()
+	if killed != nil {
+		return killed
+	}
+	if cancelled != nil {
+		return cancelled
+	}
+	if werr := t.w.err; werr != nil && errors.Is(werr, os.ErrDeadlineExceeded) && cfg.DataTimeout > 0 {
+		return fmt.Errorf("%w: %v", ErrSendTimeout, werr)
 	}
 	if werr := t.w.err; werr != nil && errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("nvme/tcp: write: %w", werr) // the write failed first
@@ -138,33 +220,60 @@ func ServeTarget(ctx context.Context, conn net.Conn, cfg TargetConfig, h Handler
 }
 
 type target struct {
-	cfg    TargetConfig
-	h      Handler
-	ctx    context.Context
-	w      *batchWriter
-	dg     Digests
-	wg     sync.WaitGroup
-	slots  chan struct{}    // one token per outstanding command
-	xfers  map[uint16]*xfer // writes waiting for H2CData, by transfer tag
-	ttag   uint16
-	qid    uint16
-	sqsize int // submission queue size; 0 until Connect
-	sqhd   int // commands fetched, mod sqsize
+	cfg   TargetConfig
+	h     Handler
+	ctx   context.Context
+	conn  net.Conn
+	w     *batchWriter
+	dg    Digests
+	wg    sync.WaitGroup
+	slots chan struct{} // one token per outstanding command
 
-	mu    sync.Mutex
-	nresp int
+	// Owned by the reading goroutine.
+	connected bool
+	connDone  chan bool   // the first Connect's outcome
+	connTimer *time.Timer // ConnectTimeout
+	qid       uint16
+	sqsize    int // submission queue size; 0 until Connect
+	sqhd      int // commands fetched, mod sqsize
+
+	mu      sync.Mutex
+	nresp   int
+	xfers   map[uint16]*xfer // writes waiting for H2CData, by transfer tag
+	pending []*xfer          // writes waiting for budget, oldest first
+	waiter  *budgetWaiter    // pending[0] waits for the shared budget
+	held    int64            // bytes of write buffers held by this connection
+	ttag    uint16
+	closed  bool  // the connection ended: no more R2Ts
+	killed  error // why a timer cut the connection off
 }
 
+// xfer is a write command whose data comes by R2T and H2CData.
 type xfer struct {
-	cmd  nvme.Command
-	sq   sqPos
-	data []byte
-	got  int
+	cmd    nvme.Command
+	sq     sqPos
+	n      int    // bytes to transfer
+	ttag   uint16 // set when the R2T is sent
+	charge int64  // budget held
+	data   []byte // allocated when the first H2CData arrives
+	got    int
+	timer  *time.Timer // DataTimeout
 }
 
 func (t *target) serve(conn net.Conn) error {
-	r := NewReader(conn, max(int(t.cfg.MaxH2CData), t.cfg.InCapsuleSize))
-	p, err := r.Next()
+	if d := t.cfg.ConnectTimeout; d > 0 {
+		// A timer, not a read deadline: clearing a deadline on every
+		// connection costs some net.Conn wrappers dearly.
+		tm := time.AfterFunc(d, func() {
+			t.cutOff(fmt.Errorf("%w (%v)", ErrConnectTimeout, d))
+		})
+		defer tm.Stop()
+		t.connTimer = tm
+	}
+	// The ICReq is read with a buffer of its size: a host that connects and
+	// sends nothing costs little.
+	ir := &Reader{r: bufio.NewReaderSize(conn, ICLen)}
+	p, err := ir.Next()
 	if err != nil {
 		return t.readErr(err)
 	}
@@ -183,6 +292,9 @@ func (t *target) serve(conn net.Conn) error {
 	t.w.send(func(b []byte) []byte {
 		return AppendICResp(b, ICResp{Digests: ic.Digests, MaxH2CData: t.cfg.MaxH2CData})
 	})
+	// The ICReq reader holds nothing more: a valid ICReq is 128 bytes, as
+	// large as its buffer. Until Connect no H2CData is expected.
+	r := NewReader(conn, t.cfg.InCapsuleSize)
 	r.SetDigests(t.dg.Header, t.dg.Data)
 	ncmds := 0
 	for {
@@ -198,11 +310,20 @@ func (t *target) serve(conn net.Conn) error {
 				conn.Close() // at once: no response may leave
 				return ErrDropped
 			}
+			wasConnected := t.connected
 			te = t.capsule(p)
+			if t.connected && !wasConnected {
+				if t.connTimer != nil {
+					t.connTimer.Stop() // if it fired meanwhile, the host was late anyway
+				}
+				r.maxData = max(int(t.cfg.MaxH2CData), t.cfg.InCapsuleSize)
+			}
 		case TypeH2CData:
 			te = t.h2cData(p)
 		case TypeH2CTermReq:
 			return ParseTermReq(p)
+		case TypeICReq:
+			te = protoErr(FESSequence, 0, "ICReq on an initialized connection")
 		default:
 			te = protoErr(FESInvalidHeader, 0, "unexpected PDU type %#x from a host", uint8(p.Type))
 		}
@@ -241,58 +362,79 @@ func (t *target) acquire() bool {
 	}
 }
 
+func isConnect(cmd *nvme.Command) bool {
+	return cmd.Opcode == nvme.OpFabrics && cmd.FabricsType() == nvme.FabricsConnect
+}
+
 func (t *target) capsule(p PDU) *TermError {
 	var cmd nvme.Command
 	cmd.UnmarshalBinary(p.Specific)
-	sq := t.fetched(&cmd)
+	sq := t.fetched()
 	sgl := cmd.SGL()
 	dir := cmd.DataDirection()
-	if dir == nvme.HostToController && sgl.Type == nvme.SGLTransportDataBlock && sgl.Length > 0 && int64(sgl.Length) <= int64(t.cfg.MaxTransfer) {
-		if len(t.xfers) >= max(t.cfg.MaxOutstanding, t.sqsize) {
-			return protoErr(FESDataLimit, 0, "%d writes already wait for data", len(t.xfers))
-		}
-		t.ttag++
-		for t.xfers[t.ttag] != nil {
-			t.ttag++
-		}
-		x := &xfer{cmd: cmd, sq: sq, data: make([]byte, sgl.Length)}
-		t.xfers[t.ttag] = x
-		h := DataHeader{CID: cmd.CID, TTag: t.ttag, Length: sgl.Length}
-		t.w.send(func(b []byte) []byte { return t.dg.AppendData(b, TypeR2T, 0, h, nil) })
-		return nil
+	if dir == nvme.HostToController && sgl.Type == nvme.SGLTransportDataBlock && len(p.Data) == 0 &&
+		sgl.Length > 0 && int64(sgl.Length) <= int64(t.cfg.MaxTransfer) && t.connected {
+		return t.queueWrite(&xfer{cmd: cmd, sq: sq, n: int(sgl.Length)})
 	}
 	if !t.acquire() {
 		return nil
 	}
 	switch {
+	case len(p.Data) > t.cfg.InCapsuleSize:
+		return protoErr(FESDataLimit, 4, "%d bytes of in-capsule data, limit %d", len(p.Data), t.cfg.InCapsuleSize)
+	case !t.connected && !isConnect(&cmd):
+		t.fail(&cmd, sq, nvme.StatusCommandSequenceError)
+	case len(p.Data) != 0 && sgl.Type != nvme.SGLDataBlockOffset:
+		t.fail(&cmd, sq, nvme.StatusSGLInvalidType) // in-capsule data needs the offset descriptor
+	case sgl.Length == 0:
+		// No data, whatever the descriptor's type: Linux's nvmet ignores it too.
+		t.dispatch(&cmd, sq, nil, nil, 0)
 	case sgl.Type == nvme.SGLDataBlockOffset:
-		if len(p.Data) > t.cfg.InCapsuleSize {
-			return protoErr(FESDataLimit, 4, "%d bytes of in-capsule data, limit %d", len(p.Data), t.cfg.InCapsuleSize)
-		}
 		if sgl.Addr != 0 || int(sgl.Length) != len(p.Data) || dir != nvme.HostToController {
-			t.respond(&cmd, sq, Response{Completion: nvme.Completion{Status: nvme.StatusSGLInvalidData | nvme.StatusDNR}})
+			t.fail(&cmd, sq, nvme.StatusSGLInvalidData)
 			return nil
 		}
-		t.dispatch(&cmd, sq, append([]byte(nil), p.Data...))
-	case len(p.Data) != 0:
-		return protoErr(FESInvalidHeader, 3, "in-capsule data with SGL type %#x", sgl.Type)
+		data := getBuf(len(p.Data))
+		copy(data, p.Data)
+		t.dispatch(&cmd, sq, data, func() { putBuf(data) }, 0)
 	case sgl.Type != nvme.SGLTransportDataBlock:
-		t.respond(&cmd, sq, Response{Completion: nvme.Completion{Status: nvme.StatusSGLInvalidType | nvme.StatusDNR}})
+		t.fail(&cmd, sq, nvme.StatusSGLInvalidType)
 	case int64(sgl.Length) > int64(t.cfg.MaxTransfer):
-		t.respond(&cmd, sq, Response{Completion: nvme.Completion{Status: nvme.StatusInvalidField | nvme.StatusDNR}})
+		t.fail(&cmd, sq, nvme.StatusInvalidField)
+	case dir == nvme.ControllerToHost && t.cfg.ReadBudget != nil:
+		n := int64(sgl.Length)
+		if !t.cfg.ReadBudget.wait(t.ctx, n) {
+			return nil
+		}
+		t.dispatch(&cmd, sq, nil, nil, n)
 	default:
-		t.dispatch(&cmd, sq, nil)
+		t.dispatch(&cmd, sq, nil, nil, 0)
+	}
+	if !t.connected && isConnect(&cmd) {
+		t.awaitConnect(&cmd)
 	}
 	return nil
 }
 
-// fetched counts a command fetched from the submission queue and returns
-// the queue's ID and new head; a Connect sets the queue's ID and size.
-func (t *target) fetched(cmd *nvme.Command) sqPos {
-	if cmd.Opcode == nvme.OpFabrics && cmd.FabricsType() == nvme.FabricsConnect {
-		t.qid = uint16(cmd.CDW10 >> 16)
-		t.sqsize = int(uint16(cmd.CDW11)) + 1
+// awaitConnect waits for the outcome of a Connect on a queue not yet
+// connected, reading nothing meanwhile; an accepted Connect sets the
+// queue's ID and size.
+func (t *target) awaitConnect(cmd *nvme.Command) {
+	select {
+	case ok := <-t.connDone:
+		if ok {
+			t.connected = true
+			t.qid = uint16(cmd.CDW10 >> 16)
+			t.sqsize = int(uint16(cmd.CDW11)) + 1
+			t.sqhd %= t.sqsize
+		}
+	case <-t.ctx.Done():
 	}
+}
+
+// fetched counts a command fetched from the submission queue and returns
+// the queue's ID and new head.
+func (t *target) fetched() sqPos {
 	t.sqhd++
 	if t.sqsize > 0 {
 		t.sqhd %= t.sqsize
@@ -305,7 +447,9 @@ type sqPos struct{ id, head uint16 }
 
 func (t *target) h2cData(p PDU) *TermError {
 	h := ParseDataHeader(p)
+	t.mu.Lock()
 	x := t.xfers[h.TTag]
+	t.mu.Unlock()
 	switch {
 	case x == nil || x.cmd.CID != h.CID:
 		return protoErr(FESInvalidHeader, 10, "H2CData for unknown transfer tag %d (CID %d)", h.TTag, h.CID)
@@ -313,57 +457,92 @@ func (t *target) h2cData(p PDU) *TermError {
 		return protoErr(FESInvalidHeader, 16, "H2CData length %d with %d bytes of data", h.Length, len(p.Data))
 	case len(p.Data) > int(t.cfg.MaxH2CData):
 		return protoErr(FESDataLimit, 16, "H2CData of %d bytes, MAXH2CDATA %d", len(p.Data), t.cfg.MaxH2CData)
-	case int(h.Offset) != x.got || int(h.Offset)+len(p.Data) > len(x.data):
-		return protoErr(FESDataRange, 12, "H2CData offset %d length %d for a %d-byte write at %d", h.Offset, h.Length, len(x.data), x.got)
+	case int(h.Offset) != x.got || int(h.Offset)+len(p.Data) > x.n:
+		return protoErr(FESDataRange, 12, "H2CData offset %d length %d for a %d-byte write at %d", h.Offset, h.Length, x.n, x.got)
+	}
+	if x.data == nil {
+		x.data = getBuf(x.n) // only now: a host that sends nothing costs budget, not memory
 	}
 	x.got += copy(x.data[h.Offset:], p.Data)
-	last := x.got == len(x.data)
+	last := x.got == x.n
 	if last != (p.Flags&FlagDataLast != 0) {
-		return protoErr(FESInvalidHeader, 1, "LAST_PDU flag %v at %d of %d bytes", !last, x.got, len(x.data))
+		return protoErr(FESInvalidHeader, 1, "LAST_PDU flag %v at %d of %d bytes", !last, x.got, x.n)
 	}
 	if last {
+		t.mu.Lock()
 		delete(t.xfers, h.TTag)
+		t.mu.Unlock()
+		if x.timer != nil {
+			x.timer.Stop()
+		}
+		done := func() { putBuf(x.data); t.releaseWrite(x.charge) }
 		if !t.acquire() {
+			done()
 			return nil
 		}
-		t.dispatch(&x.cmd, x.sq, x.data)
+		t.dispatch(&x.cmd, x.sq, x.data, done, 0)
 	}
 	return nil
 }
 
 // dispatch runs the handler for cmd in a goroutine of its own, or at
-// once if the configuration says it answers cmd without blocking.
-func (t *target) dispatch(cmd *nvme.Command, sq sqPos, data []byte) {
+// once if the configuration says it answers cmd without blocking; done,
+// if not nil, is called when the handler has returned. charge is the
+// ReadBudget the command holds.
+func (t *target) dispatch(cmd *nvme.Command, sq sqPos, data []byte, done func(), charge int64) {
 	req := &Request{Command: *cmd, Data: data}
 	if t.cfg.Inline != nil && t.cfg.Inline(cmd) {
-		t.respond(&req.Command, sq, t.h.ServeNVMe(t.ctx, req))
+		t.serveOne(req, sq, done, charge)
 		return
 	}
-	t.wg.Add(1)
-	go func() {
-		defer t.wg.Done()
-		t.respond(&req.Command, sq, t.h.ServeNVMe(t.ctx, req))
-	}()
+	t.wg.Go(func() { t.serveOne(req, sq, done, charge) })
 }
 
-// respond queues the response to cmd and releases its token.
-func (t *target) respond(cmd *nvme.Command, sq sqPos, resp Response) {
+// serveOne calls the handler for req and responds.
+func (t *target) serveOne(req *Request, sq sqPos, done func(), charge int64) {
+	t.respond(&req.Command, sq, t.h.ServeNVMe(t.ctx, req), charge)
+	if done != nil {
+		done()
+	}
+}
+
+// fail completes cmd with status st and DNR, moving no data.
+func (t *target) fail(cmd *nvme.Command, sq sqPos, st nvme.Status) {
+	t.respond(cmd, sq, Response{Completion: nvme.Completion{Status: st | nvme.StatusDNR}}, 0)
+}
+
+// respond queues the response to cmd and releases its token. charge is
+// the ReadBudget the command holds, given back once its data is written.
+func (t *target) respond(cmd *nvme.Command, sq sqPos, resp Response, charge int64) {
 	defer func() { <-t.slots }()
 	if resp.Release != nil {
 		defer resp.Release(resp.Data) // send copies the data
 	}
 	c := resp.Completion
 	c.CID, c.SQID, c.SQHead = cmd.CID, sq.id, sq.head
+	if isConnect(cmd) {
+		if c.Status == 0 && sq.id == 0 {
+			c.SQID = uint16(cmd.CDW10 >> 16) // the queue it created
+		}
+		select {
+		case t.connDone <- c.Status == 0:
+		default: // not the first Connect: nobody waits
+		}
+	}
 	data := resp.Data
 	if cmd.DataDirection() != nvme.ControllerToHost || c.Status != 0 {
 		data = nil
 	}
 	data = data[:min(len(data), int(cmd.SGL().Length))]
+	if len(data) == 0 && charge > 0 {
+		t.cfg.ReadBudget.release(charge)
+		charge = 0
+	}
 	t.mu.Lock()
 	t.nresp++
 	bad := t.cfg.MalformedAfter > 0 && t.nresp == t.cfg.MalformedAfter+1
 	t.mu.Unlock()
-	t.w.send(func(b []byte) []byte {
+	t.w.sendLimited(func(b []byte) []byte {
 		if bad {
 			return append(b, byte(TypeCapsuleRsp), 0, 99, 0, 24, 0, 0, 0) // HLEN 99
 		}
@@ -376,5 +555,5 @@ func (t *target) respond(cmd *nvme.Command, sq sqPos, resp Response) {
 			b = t.dg.AppendData(b, TypeC2HData, flags, DataHeader{CID: c.CID, Offset: uint32(off)}, data[off:off+n])
 		}
 		return t.dg.AppendCapsuleResp(b, &c)
-	})
+	}, charge)
 }

@@ -56,7 +56,7 @@ func (h *testHandler) ServeNVMe(ctx context.Context, req *tcp.Request) tcp.Respo
 		return tcp.Response{Data: pattern(c.NSID, nvme.IdentifySize)}
 	case nvme.OpWrite:
 		h.mu.Lock()
-		h.blocks[c.CDW10] = req.Data
+		h.blocks[c.CDW10] = bytes.Clone(req.Data) // valid only until we return
 		h.mu.Unlock()
 		return tcp.Response{}
 	case nvme.OpRead:
@@ -71,10 +71,42 @@ func (h *testHandler) ServeNVMe(ctx context.Context, req *tcp.Request) tcp.Respo
 	return tcp.Response{Completion: nvme.Completion{Status: nvme.StatusInvalidOpcode | nvme.StatusDNR}}
 }
 
-// pair serves h with ServeTarget on 127.0.0.1:0 and connects a host queue
-// to it. wrap, if not nil, wraps the host's connection. ServeTarget's
-// result is sent on the returned channel.
+// acceptConnect answers a Fabrics Connect with success and passes every
+// other command to h.
+func acceptConnect(h tcp.Handler) tcp.Handler {
+	return tcp.HandlerFunc(func(ctx context.Context, req *tcp.Request) tcp.Response {
+		if req.Command.Opcode == nvme.OpFabrics && req.Command.FabricsType() == nvme.FabricsConnect {
+			return tcp.Response{Completion: nvme.Completion{Result: 1}}
+		}
+		return h.ServeNVMe(ctx, req)
+	})
+}
+
+// connectQueue sends the Connect every queue starts with (an admin queue
+// of 32 entries).
+func connectQueue(q *tcp.HostQueue) error {
+	cmd := nvme.ConnectCommand(0, 32, 0)
+	cd := nvme.ConnectData{CNTLID: nvme.DynamicController, SubsystemNQN: "nqn.test:sub", HostNQN: "nqn.test:host"}
+	data, _ := cd.AppendBinary(nil)
+	_, err := q.Do(context.Background(), &cmd, data)
+	return err
+}
+
+// pair serves h with ServeTarget on 127.0.0.1:0, connects a host queue to
+// it and sends Connect, which acceptConnect answers. wrap, if not nil,
+// wraps the host's connection. ServeTarget's result is sent on the
+// returned channel.
 func pair(t testing.TB, tcfg tcp.TargetConfig, hcfg tcp.HostConfig, h tcp.Handler, wrap func(net.Conn) net.Conn) (*tcp.HostQueue, <-chan error) {
+	t.Helper()
+	q, served := pairUnconnected(t, tcfg, hcfg, h, wrap)
+	if err := connectQueue(q); err != nil {
+		t.Fatal(err)
+	}
+	return q, served
+}
+
+// pairUnconnected is pair without the Connect.
+func pairUnconnected(t testing.TB, tcfg tcp.TargetConfig, hcfg tcp.HostConfig, h tcp.Handler, wrap func(net.Conn) net.Conn) (*tcp.HostQueue, <-chan error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -91,7 +123,7 @@ func pair(t testing.TB, tcfg tcp.TargetConfig, hcfg tcp.HostConfig, h tcp.Handle
 			served <- err
 			return
 		}
-		served <- tcp.ServeTarget(ctx, c, tcfg, h)
+		served <- tcp.ServeTarget(ctx, c, tcfg, acceptConnect(h))
 	}()
 	conn, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -158,7 +190,7 @@ func TestServeIdentify(t *testing.T) {
 // Connect sets the queue ID and size: completions carry that SQID and the
 // submission queue head, counted modulo the queue size.
 func TestServeSQHead(t *testing.T) {
-	q, _ := pair(t, tcp.TargetConfig{}, tcp.HostConfig{Depth: 4}, newTestHandler(), nil)
+	q, _ := pairUnconnected(t, tcp.TargetConfig{}, tcp.HostConfig{Depth: 4}, newTestHandler(), nil)
 	ctx := context.Background()
 	cmd := nvme.ConnectCommand(3, 4, 0)
 	c, err := q.Do(ctx, &cmd, make([]byte, 1024))
@@ -425,7 +457,8 @@ func TestCancelOne(t *testing.T) {
 // commands.
 func TestTargetFaults(t *testing.T) {
 	t.Run("Malformed", func(t *testing.T) {
-		q, served := pair(t, tcp.TargetConfig{MalformedAfter: 3}, tcp.HostConfig{}, newTestHandler(), nil)
+		// The Connect's response is the first of the 4 good ones.
+		q, served := pair(t, tcp.TargetConfig{MalformedAfter: 4}, tcp.HostConfig{}, newTestHandler(), nil)
 		buf := make([]byte, 4096)
 		for nsid := range uint32(3) {
 			if err := identify(q, context.Background(), nsid+1, buf); err != nil {
@@ -473,6 +506,15 @@ func TestTargetFaults(t *testing.T) {
 	})
 }
 
+// appendConnect appends the Connect capsule of an admin queue to b.
+func appendConnect(b []byte) []byte {
+	cmd := nvme.ConnectCommand(0, 32, 0)
+	cmd.SetSGL(nvme.SGL{Length: nvme.ConnectDataSize, Type: nvme.SGLDataBlockOffset})
+	cd := nvme.ConnectData{CNTLID: nvme.DynamicController, SubsystemNQN: "nqn.test:sub", HostNQN: "nqn.test:host"}
+	data, _ := cd.AppendBinary(nil)
+	return tcp.Digests{}.AppendCapsuleCmd(b, &cmd, data)
+}
+
 // A host that breaks the protocol gets a C2HTermReq.
 func TestTargetRejectsHost(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -493,7 +535,7 @@ func TestTargetRejectsHost(t *testing.T) {
 			c.Write(b)
 		}, tcp.FESInvalidHeader},
 		{"TooManyWritesWaiting", func(c net.Conn) {
-			b := tcp.AppendICReq(nil, tcp.ICReq{})
+			b := appendConnect(tcp.AppendICReq(nil, tcp.ICReq{}))
 			cmd := nvme.Command{Opcode: nvme.OpWrite, NSID: 1}
 			cmd.SetSGL(nvme.SGL{Length: 4096, Type: nvme.SGLTransportDataBlock})
 			for i := range 129 {
@@ -501,7 +543,7 @@ func TestTargetRejectsHost(t *testing.T) {
 				b = tcp.Digests{}.AppendCapsuleCmd(b, &cmd, nil)
 			}
 			go c.Write(b)
-			io.ReadFull(c, make([]byte, 128+128*24)) // ICResp and 128 R2Ts
+			io.ReadFull(c, make([]byte, 128+24+128*24)) // ICResp, Connect's response and 128 R2Ts
 
 		}, tcp.FESDataLimit},
 		{"LyingPLen", func(c net.Conn) {
@@ -518,7 +560,7 @@ func TestTargetRejectsHost(t *testing.T) {
 					served <- err
 					return
 				}
-				served <- tcp.ServeTarget(context.Background(), c, tcp.TargetConfig{}, newTestHandler())
+				served <- tcp.ServeTarget(context.Background(), c, tcp.TargetConfig{}, acceptConnect(newTestHandler()))
 			}()
 			c, err := net.Dial("tcp", ln.Addr().String())
 			if err != nil {
@@ -609,7 +651,7 @@ func TestServeTargetCancel(t *testing.T) {
 			served <- err
 			return
 		}
-		served <- tcp.ServeTarget(ctx, c, tcp.TargetConfig{}, h)
+		served <- tcp.ServeTarget(ctx, c, tcp.TargetConfig{}, acceptConnect(h))
 	}()
 	conn, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -620,6 +662,9 @@ func TestServeTargetCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
+	if err := connectQueue(q); err != nil {
+		t.Fatal(err)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- identify(q, context.Background(), hangNSID, make([]byte, 4096)) }()
 	if err := identify(q, context.Background(), 1, make([]byte, 4096)); err != nil {

@@ -4,27 +4,35 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // A batchWriter collects PDUs from any number of goroutines and writes
 // everything collected so far in one Write from a goroutine of its own, so
 // concurrent responses share system calls.
 type batchWriter struct {
-	conn    net.Conn
-	mu      sync.Mutex
-	buf     []byte
-	spare   []byte
-	closing bool
-	err     error // first write error; set before done is closed
-	wake    chan struct{}
-	done    chan struct{}
-	onErr   func(error) // called, if set, from the writer goroutine after a write fails
+	conn     net.Conn
+	mu       sync.Mutex
+	buf      []byte
+	spare    []byte
+	closing  bool
+	err      error // first write error; set before done is closed
+	wake     chan struct{}
+	done     chan struct{}
+	onErr    func(error)   // called, if set, from the writer goroutine after a write fails
+	limit    int           // sendLimited waits while this many bytes are queued
+	timeout  time.Duration // if positive, each write must finish within it (at least half of it)
+	deadline time.Time     // the write deadline set; owned by the writer goroutine
+	budget   *Budget       // given back charged bytes once written
+	charged  int64         // charged bytes in buf
+	room     sync.Cond     // signalled when the writer takes the queue, fails or closes
 }
 
 // newBatchWriter starts a writer on conn; onErr, if not nil, is called
 // from the writer goroutine when a write fails.
 func newBatchWriter(conn net.Conn, onErr func(error)) *batchWriter {
 	w := &batchWriter{conn: conn, onErr: onErr, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	w.room.L = &w.mu
 	go w.loop()
 	return w
 }
@@ -43,6 +51,41 @@ func (w *batchWriter) send(appendPDU func([]byte) []byte) {
 	}
 }
 
+// sendLimited is send, but first waits while w.limit bytes or more are
+// queued and the writer still writes: a peer that does not read holds
+// back the senders instead of making the queue grow without bound.
+//
+// charge bytes of w.budget are given back once the PDUs are written (or
+// the writer stopped).
+func (w *batchWriter) sendLimited(appendPDU func([]byte) []byte, charge int64) {
+	w.mu.Lock()
+	for w.limit > 0 && len(w.buf) >= w.limit && w.err == nil && !w.closing {
+		w.room.Wait()
+	}
+	if w.err == nil && !w.closing {
+		w.buf = appendPDU(w.buf)
+		w.charged += charge
+		charge = 0
+	}
+	w.mu.Unlock()
+	if charge > 0 {
+		w.budget.release(charge)
+	}
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// setTimeout bounds each write from now on, the one under way included,
+// to d.
+func (w *batchWriter) setTimeout(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.timeout = d
+	w.conn.SetWriteDeadline(time.Now().Add(d)) // the writer re-arms it within d/2
+}
+
 // close writes what was sent before it and stops the writer.
 func (w *batchWriter) close() {
 	w.mu.Lock()
@@ -57,6 +100,15 @@ func (w *batchWriter) close() {
 
 func (w *batchWriter) loop() {
 	defer func() {
+		w.mu.Lock()
+		w.closing = true // nothing more is written: wake and drop the senders
+		w.room.Broadcast()
+		charged := w.charged
+		w.charged = 0
+		w.mu.Unlock()
+		if charged > 0 {
+			w.budget.release(charged)
+		}
 		close(w.done)
 		if w.err != nil && w.onErr != nil {
 			w.onErr(w.err)
@@ -69,16 +121,32 @@ func (w *batchWriter) loop() {
 		// Identify at depth 32 to a third.
 		runtime.Gosched()
 		w.mu.Lock()
-		b, closing := w.buf, w.closing
+		b, closing, timeout, charged := w.buf, w.closing, w.timeout, w.charged
+		w.charged = 0
 		w.buf, w.spare = w.spare[:0], nil
+		w.room.Broadcast()
 		w.mu.Unlock()
+		var err error
 		if len(b) > 0 {
-			if _, err := w.conn.Write(b); err != nil {
-				w.mu.Lock()
-				w.err = err
-				w.mu.Unlock()
-				return
+			if timeout > 0 {
+				// Re-armed only when half used up: setting a deadline on
+				// each write costs more than the write on some wrappers.
+				if now := time.Now(); w.deadline.Sub(now) < timeout/2 {
+					w.deadline = now.Add(timeout)
+					w.conn.SetWriteDeadline(w.deadline)
+				}
 			}
+			_, err = w.conn.Write(b)
+		}
+		if charged > 0 {
+			w.budget.release(charged) // written, or never will be
+		}
+		if err != nil {
+			w.mu.Lock()
+			w.err = err
+			w.room.Broadcast()
+			w.mu.Unlock()
+			return
 		}
 		w.mu.Lock()
 		w.spare = b[:0]
