@@ -121,7 +121,9 @@ func (c *Chain) Add(e *Entry) {
 		panic("complchain: Add of an entry that is still pending")
 	}
 	c.mu.Lock()
-	e.chain.Store(c)
+	if e.chain.Load() != c {
+		e.chain.Store(c)
+	}
 	e.prev, e.next = c.tail, nil
 	e.then, e.deferred = nil, false
 	state := uint64(statePending)

@@ -31,9 +31,10 @@ import (
 //     without blocking (errgroup blocks at n), so that the caller does not
 //     pay a hand-off for each tiny task. TryGo follows errgroup: it starts
 //     f only if f can run at once.
-//   - Workers: tasks run on at most n (plus parked) goroutines that take
-//     queued tasks in Go order and exit as soon as the queue is empty; no
-//     goroutine outlives its work, even if Wait is never called.
+//   - Workers: tasks run on goroutines (at most the window) that take
+//     queued tasks in Go order, wait idle while any task is active, and
+//     exit once none is: no goroutine outlives the Group's work, even if
+//     Wait is never called, and tiny tasks cost no goroutine each.
 //   - Cancellation: once the context of a Group made by WithContext is
 //     done, tasks that have not started are dropped: their f is never
 //     called and their entry is completed. errgroup starts them anyway,
@@ -68,7 +69,11 @@ type Group struct {
 	// in the window for a predecessor.
 	deferred int
 	blocked  int // goroutines in Go waiting for room in the queue
-	notFull  sync.Cond
+	// idle workers wait on work while tasks are active; wakeups counts
+	// those signalled to take a queued task and not yet awake.
+	idle, wakeups int
+	work          sync.Cond
+	notFull       sync.Cond
 }
 
 // WithContext returns a new Group and a context derived from ctx. The
@@ -97,7 +102,7 @@ func (g *Group) SetLimit(n int) {
 		panic(fmt.Errorf("complchain: modify limit while %v tasks in the group are still active", g.active))
 	}
 	g.limit = max(n, 0)
-	g.notFull.L = &g.mu
+	g.notFull.L, g.work.L = &g.mu, &g.mu
 }
 
 // SetWindow sets the reorder window: how many tasks may be under way at
@@ -259,16 +264,22 @@ func (g *Group) pop() *groupTask {
 	return t
 }
 
-// startWorkers starts queued tasks, each on a new worker, while the limit
-// and the window allow, with g.mu held.
+// startWorkers starts queued tasks while the limit and the window allow,
+// with g.mu held: each on an idle worker, woken to take it, or else on a
+// new one.
 func (g *Group) startWorkers() {
 	if g.cancelled() {
 		return // the queued tasks are dropped by the next task to return
 	}
-	for g.queued() > 0 && g.canStart() {
+	for g.queued() > g.wakeups && g.canStart() {
+		g.running++ // for the task the worker takes
+		if g.idle > g.wakeups {
+			g.wakeups++
+			g.work.Signal()
+			continue
+		}
 		t := g.pop()
 		t.running = true
-		g.running++
 		go g.worker(t)
 	}
 }
@@ -277,6 +288,8 @@ func (g *Group) startWorkers() {
 // caller to complete with dropped once g.mu is released: completing an
 // entry may run functions given to Then, which may call Go.
 func (g *Group) drop() []*groupTask {
+	g.running -= g.wakeups // idle workers woken to take one find none
+	g.wakeups = 0
 	var ts []*groupTask
 	for g.queued() > 0 {
 		ts = append(ts, g.pop())
@@ -291,14 +304,19 @@ func (g *Group) dropped(ts []*groupTask) {
 		t.Complete()
 		g.mu.Lock()
 		g.active--
+		if g.active == 0 && g.work.L != nil {
+			g.work.Broadcast() // idle workers exit
+		}
 		g.mu.Unlock()
 		g.wg.Done()
 		g.recycle(t)
 	}
 }
 
-// worker runs t, then queued tasks in queue order while the limit allows,
-// and exits when there is none it may start.
+// worker runs t, then queued tasks in queue order while the limit allows.
+// With nothing it may start it waits, idle, while tasks are active, and
+// exits once none is: no worker outlives the Group's work, and tasks
+// that come a moment apart take an idle worker, not a new goroutine.
 func (g *Group) worker(t *groupTask) {
 	for t != nil {
 		g.run(t)
@@ -320,16 +338,39 @@ func (g *Group) worker(t *groupTask) {
 		var ts []*groupTask
 		if g.cancelled() {
 			ts = g.drop()
-		} else if g.queued() > 0 && g.canStart() {
-			t = g.pop() // not cancelled: checked above
+		} else if g.queued() > g.wakeups && g.canStart() {
+			t = g.pop()
 			t.running = true
 			g.running++
 			g.startWorkers() // the limit or window may have grown by more than one
+		} else if g.limit > 0 {
+			t = g.idleWait()
+		}
+		if g.active == 0 && g.work.L != nil {
+			g.work.Broadcast() // idle workers exit
 		}
 		g.mu.Unlock()
 		g.dropped(ts)
 		g.recycle(done)
 	}
+}
+
+// idleWait waits, with g.mu held, until startWorkers hands the worker a
+// queued task, which it returns, or no task is active, when it returns
+// nil.
+func (g *Group) idleWait() *groupTask {
+	for g.wakeups == 0 {
+		if g.active == 0 || g.cancelled() {
+			return nil
+		}
+		g.idle++
+		g.work.Wait()
+		g.idle--
+	}
+	g.wakeups--
+	t := g.pop() // running was counted by startWorkers
+	t.running = true
+	return t
 }
 
 // run runs a task, records its error, and completes its entry.
