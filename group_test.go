@@ -501,9 +501,6 @@ func BenchmarkGroup1000Tiny(b *testing.B) {
 	for b.Loop() {
 		var g Group
 		g.SetLimit(runtime.GOMAXPROCS(0))
-		if os.Getenv("W") != "" {
-			g.SetWindow(runtime.GOMAXPROCS(0))
-		}
 		var out []int
 		for i := range 1000 {
 			g.Go(func(ctx context.Context, e *Entry) error {
