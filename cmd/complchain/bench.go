@@ -16,36 +16,45 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/complchain/complchain/nvme/host"
 	"github.com/complchain/complchain/nvme/scan"
 )
 
 func init() { subcommands = append(subcommands, newBenchCmd) }
 
-// benchCell is the result of one mode at one round-trip time.
+// benchCell is the result of one mode (or the floor) at one number of
+// namespaces and round-trip time.
 type benchCell struct {
 	RTT        time.Duration   `json:"rtt_ns"`
 	Namespaces int             `json:"namespaces"`
 	QueueDepth int             `json:"admin_queue_depth"`
-	Mode       string          `json:"mode"`
+	Mode       string          `json:"mode"` // sync, async, ordered or floor
 	Runs       []time.Duration `json:"runs_ns"`
 	Median     time.Duration   `json:"median_ns"`
 	Min        time.Duration   `json:"min_ns"`
 	Max        time.Duration   `json:"max_ns"`
 	Bound      time.Duration   `json:"bound_ns"`
-	Commands   int64           `json:"commands"`
+	Floor      time.Duration   `json:"floor_ns,omitempty"` // the floor's median, if measured
+	Commands   int64           `json:"commands,omitempty"`
 	total      time.Duration   // sum of Runs
 }
 
+// floorMode is the mode name of the floor's cells.
+const floorMode = "floor"
+
 func newBenchCmd() *cobra.Command {
 	var (
-		f       scanFlags
-		modes   []string
-		rtts    []string
-		repeat  int
-		minTime time.Duration
-		output  string
-		verbose bool
+		f          scanFlags
+		modes      []string
+		rtts       []string
+		namespaces []int
+		repeat     int
+		syncRepeat int
+		minTime    time.Duration
+		floor      bool
+		cpuLoad    int
+		plotFile   string
+		output     string
+		verbose    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -53,24 +62,36 @@ func newBenchCmd() *cobra.Command {
 		Long: `bench reproduces the performance table of the Linux patch series that
 introduced the completion chain: it scans the same namespaces in each mode
 at each round-trip time, several times, and prints the median, min and max
-scan time, the ratios ordered/async and sync/ordered, and the bound
-RTT × (1 + ceil(N·k/Q)) beside each (k = 2 identify commands per namespace,
-Q = admin queue depth).
+scan time, the ratios ordered/async and sync/ordered, the bound
+RTT × (1 + ceil(N·k/Q)) (k = 2 identify commands per namespace, Q = admin
+queue depth) and the floor beside each.
 
-Each round-trip time gets an embedded target with that emulated RTT; the
-host connects once and every repetition is a first scan by a new scanner.
-Async and ordered run interleaved, in alternating order, each after a
-garbage collection, so a noisy machine affects them alike; sync, far
-slower, runs first in a block of its own. Each cell gets at least
---repeat runs, and more while its runs add up to less than --min-time: a
-quick scan is repeated until its median is stable. With --addr
-it benchmarks a real target instead (--rtts is then ignored).
+The floor is measured in the same run: the bytes of the scan (a capsule
+out and 4 KiB back per list page and per identify command, at most Q
+outstanding) moved through the same emulated link with no NVMe work at
+either end, the least time any host and target can take on this machine.
+
+Each number of namespaces and round-trip time gets an embedded target
+with that emulated RTT; the host connects once and every repetition is a
+first scan by a new scanner. Async, ordered and the floor run interleaved,
+in alternating order, each after a garbage collection, so a noisy machine
+affects them alike; sync, far slower, runs first in a block of its own.
+Each cell gets at least --repeat runs (--sync-repeat for sync), and more
+while its runs add up to less than --min-time. ordered/async is also given
+as the interquartile range of the ratios of runs made side by side. With
+--addr it benchmarks a real target instead (--rtts and the floor are then
+left out).
+
+--cpu-load N runs N threads spinning in a sibling process for the whole
+bench, competing for the CPUs as other processes do on a busy host.
+--plot FILE.svg (or .png) draws the scan times against RTT, with the bound
+and the floor, on log scales.
 
 The seed measured, over NVMe/TCP with 100 namespaces: RTT 150 ms: sync
 32375 ms, async 2543 ms, ordered 2431 ms; RTT 0.2 ms: 352, 248, 191 ms.`,
 		Example: `  complchain bench
-  complchain bench --admin-queue-depth 32 --repeat 3
-  complchain bench --rtts 0.2ms --namespaces 10000 --modes ordered,async`,
+  complchain bench --admin-queue-depth 32 --plot bench.svg
+  complchain bench --rtts 0.2ms --namespaces 1000,10000,100000 --modes ordered,async --cpu-load 2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var ms []scan.Mode
@@ -89,121 +110,205 @@ The seed measured, over NVMe/TCP with 100 namespaces: RTT 150 ms: sync
 				}
 				rs = append(rs, d)
 			}
-			if f.addr != "" {
-				rs = []time.Duration{0}
+			for _, n := range namespaces {
+				if n < 0 || n > maxBenchNamespaces {
+					return fmt.Errorf("--namespaces: %d namespaces: want 0 to %d", n, maxBenchNamespaces)
+				}
 			}
-			if repeat < 1 {
-				return fmt.Errorf("--repeat %d: need at least one run", repeat)
+			if f.addr != "" {
+				rs, namespaces, floor = []time.Duration{0}, []int{0}, false
+			}
+			if repeat < 1 || syncRepeat < 1 {
+				return fmt.Errorf("--repeat %d, --sync-repeat %d: need at least one run", repeat, syncRepeat)
+			}
+			if cpuLoad < 0 || cpuLoad > maxCPULoad {
+				return fmt.Errorf("--cpu-load %d: want 0 to %d threads", cpuLoad, maxCPULoad)
 			}
 			if output != "table" && output != "json" {
 				return fmt.Errorf("unknown output format %q (want table or json)", output)
 			}
+			if err := checkPlotFile(plotFile); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
-			stderr := cmd.ErrOrStderr()
-			var cells []*benchCell
-			for _, rtt := range rs {
-				f.rtt = rtt
-				c, _, stop, err := f.connect(ctx)
+			var log io.Writer
+			if verbose {
+				log = cmd.ErrOrStderr()
+			}
+			if cpuLoad > 0 {
+				stop, err := startCPULoad(cpuLoad)
 				if err != nil {
 					return err
 				}
-				row := make([]*benchCell, len(ms))
-				for i, m := range ms {
-					row[i] = &benchCell{RTT: rtt, Mode: m.String(), QueueDepth: c.QueueDepth()}
+				defer stop()
+			}
+			var cells []*benchCell
+			for _, n := range namespaces {
+				for _, rtt := range rs {
+					f.rtt, f.namespaces = rtt, n
+					row, err := benchOne(ctx, &f, ms, floor, blockRepeat{repeat, syncRepeat, minTime}, log)
+					if err != nil {
+						return err
+					}
+					cells = append(cells, row...)
 				}
-				var log io.Writer
-				if verbose {
-					log = stderr
-				}
-				if err := measure(ctx, c, ms, row, repeat, minTime, log); err != nil {
-					stop()
+			}
+			if plotFile != "" {
+				if err := plotBench(plotFile, cells, cpuLoad); err != nil {
 					return err
 				}
-				stop()
-				for _, cell := range row {
-					runs := slices.Clone(cell.Runs)
-					slices.Sort(runs)
-					cell.Min, cell.Max, cell.Median = runs[0], runs[len(runs)-1], median(runs)
-					cell.Bound = scan.Bound(rtt, cell.Namespaces, cell.QueueDepth)
-				}
-				cells = append(cells, row...)
 			}
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				return enc.Encode(struct {
 					Cells      []*benchCell `json:"cells"`
+					CPULoad    int          `json:"cpu_load,omitempty"`
 					PeakRSSKiB int64        `json:"peak_rss_kib,omitempty"`
-				}{cells, peakRSSKiB()})
+				}{cells, cpuLoad, peakRSSKiB()})
 			}
-			return printBench(cmd.OutOrStdout(), cells, repeat)
+			return printBench(cmd.OutOrStdout(), cells, repeat, cpuLoad)
 		},
 	}
 	f.registerTarget(cmd)
 	fl := cmd.Flags()
 	fl.StringSliceVar(&modes, "modes", []string{"sync", "async", "ordered"}, "scan modes to compare")
 	fl.StringSliceVar(&rtts, "rtts", []string{"0.2ms", "15ms", "150ms"}, "emulated round-trip times")
-	fl.IntVar(&repeat, "repeat", 5, "scans per mode and round-trip time, at least")
-	fl.DurationVar(&minTime, "min-time", time.Second, "keep repeating a mode at a round-trip time until its scans add up to this (0: exactly --repeat scans)")
+	fl.IntSliceVar(&namespaces, "namespaces", []int{100}, fmt.Sprintf("namespaces of the embedded target, one target per count (at most %d)", maxBenchNamespaces))
+	fl.IntVar(&repeat, "repeat", 11, "scans per cell at least, for async, ordered and the floor")
+	fl.IntVar(&syncRepeat, "sync-repeat", 5, "scans per cell at least, for sync")
+	fl.DurationVar(&minTime, "min-time", time.Second, "keep repeating a cell until its scans add up to this (0: exactly --repeat scans)")
+	fl.BoolVar(&floor, "floor", true, "measure the floor beside the scans")
+	fl.IntVar(&cpuLoad, "cpu-load", 0, "threads spinning in a sibling process during the bench (0: none)")
+	fl.StringVar(&plotFile, "plot", "", "draw the results to this .svg or .png file")
 	fl.StringVarP(&output, "output", "o", "table", "output format: table or json")
 	fl.BoolVarP(&verbose, "verbose", "v", false, "print every run on stderr as it finishes")
 	return cmd
 }
 
-// measure runs the scans of one round-trip time on c, one cell of row per
-// mode of ms. Sync scans, many times slower, run in a block of their own
-// first: a long scan slows the quick one after it. The other modes run
-// interleaved in alternating order (ABBA), after one unmeasured scan.
-// Every scan follows a garbage collection, as in testing.B, so that none
-// pays for an earlier one's garbage. A block repeats until each of its
-// modes has run repeat times and for minTime in all (at most 1000 runs).
-func measure(ctx context.Context, c *host.Controller, ms []scan.Mode, row []*benchCell, repeat int, minTime time.Duration, log io.Writer) error {
-	once := func(m scan.Mode) (*scan.Result, error) {
+// maxBenchNamespaces is the most namespaces bench's embedded target gets.
+const maxBenchNamespaces = 1 << 20
+
+// blockRepeat says how often the runs of a block repeat.
+type blockRepeat struct {
+	quick, sync int           // runs per cell, at least
+	minTime     time.Duration // and until they add up to this
+}
+
+// benchOne measures one number of namespaces at one round-trip time:
+// one cell per mode of ms, and one for the floor if floor is set.
+func benchOne(ctx context.Context, f *scanFlags, ms []scan.Mode, floor bool, rep blockRepeat, log io.Writer) ([]*benchCell, error) {
+	c, _, stop, err := f.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	var row []benchRunner
+	for _, m := range ms {
+		cell := &benchCell{RTT: f.rtt, Mode: m.String(), QueueDepth: c.QueueDepth()}
+		row = append(row, benchRunner{cell: cell, slow: m == scan.Sync, run: func() (time.Duration, error) {
+			s := &scan.Scanner{Ctrl: c, Mode: m}
+			res, err := s.Scan(ctx)
+			if err == nil && len(res.Failed) > 0 {
+				err = fmt.Errorf("%v scan at RTT %v: %v", m, f.rtt, res.Failed[0])
+			}
+			if err != nil {
+				return 0, err
+			}
+			cell.Namespaces, cell.Commands = res.Listed, res.Commands
+			return res.Elapsed, nil
+		}})
+	}
+	if floor && f.namespaces > 0 {
+		fl, err := scan.NewFloor(ctx, f.rtt, f.namespaces, c.QueueDepth())
+		if err != nil {
+			return nil, err
+		}
+		defer fl.Close()
+		cell := &benchCell{RTT: f.rtt, Mode: floorMode, QueueDepth: c.QueueDepth(), Namespaces: f.namespaces}
+		row = append(row, benchRunner{cell: cell, run: func() (time.Duration, error) { return fl.Run(ctx) }})
+	}
+	if err := measure(row, rep, log); err != nil {
+		return nil, err
+	}
+	var cells []*benchCell
+	var floorMedian time.Duration
+	for _, r := range row {
+		cell := r.cell
+		runs := slices.Clone(cell.Runs)
+		slices.Sort(runs)
+		cell.Min, cell.Max, cell.Median = runs[0], runs[len(runs)-1], median(runs)
+		cell.Bound = scan.Bound(cell.RTT, cell.Namespaces, cell.QueueDepth)
+		if cell.Mode == floorMode {
+			floorMedian = cell.Median
+		}
+		cells = append(cells, cell)
+	}
+	for _, cell := range cells {
+		cell.Floor = floorMedian
+	}
+	return cells, nil
+}
+
+// A benchRunner is one row of a block: a scan mode, or the floor.
+type benchRunner struct {
+	cell *benchCell
+	slow bool // sync: runs in a block of its own, first
+	run  func() (time.Duration, error)
+}
+
+// measure runs the rows of one number of namespaces and round-trip time.
+// Sync scans, many times slower, run in a block of their own first: a
+// long scan slows the quick one after it. The other rows run interleaved
+// in alternating order (ABBA), after one unmeasured scan. Every run
+// follows a garbage collection, as in testing.B, so that none pays for an
+// earlier one's garbage. A block repeats until each of its rows has run
+// rep.quick (or rep.sync) times and for rep.minTime in all (at most 1000
+// runs).
+func measure(row []benchRunner, rep blockRepeat, log io.Writer) error {
+	once := func(r benchRunner) (time.Duration, error) {
 		runtime.GC()
-		s := &scan.Scanner{Ctrl: c, Mode: m}
-		res, err := s.Scan(ctx)
-		if err == nil && len(res.Failed) > 0 {
-			err = fmt.Errorf("%v scan at RTT %v: %v", m, row[0].RTT, res.Failed[0])
-		}
-		return res, err
+		return r.run()
 	}
-	var slow, quick []int
-	for i, m := range ms {
-		if m == scan.Sync {
-			slow = append(slow, i)
+	var slow, quick []benchRunner
+	for _, r := range row {
+		if r.slow {
+			slow = append(slow, r)
 		} else {
-			quick = append(quick, i)
+			quick = append(quick, r)
 		}
 	}
-	for _, block := range [][]int{slow, quick} {
+	for _, block := range [][]benchRunner{slow, quick} {
 		if len(block) == 0 {
 			continue
 		}
+		repeat := rep.quick
+		if block[0].slow {
+			repeat = rep.sync
+		}
 		if len(block) > 1 { // a warm-up before the side-by-side runs
-			if _, err := once(ms[block[0]]); err != nil {
+			if _, err := once(block[0]); err != nil {
 				return err
 			}
 		}
 		var spent time.Duration
-		for rep := 0; rep < repeat || spent < minTime && rep < 1000; rep++ {
+		for i := 0; i < repeat || spent < rep.minTime && i < 1000; i++ {
 			spent = math.MaxInt64
 			for j := range block {
-				i := block[j]
-				if rep%2 == 1 {
-					i = block[len(block)-1-j] // ABBA: no mode always runs after another
+				r := block[j]
+				if i%2 == 1 {
+					r = block[len(block)-1-j] // ABBA: no row always runs after another
 				}
-				res, err := once(ms[i])
+				d, err := once(r)
 				if err != nil {
 					return err
 				}
-				cell := row[i]
-				cell.Namespaces = res.Listed
-				cell.Commands = res.Commands
-				cell.Runs = append(cell.Runs, res.Elapsed)
-				cell.total += res.Elapsed
+				cell := r.cell
+				cell.Runs = append(cell.Runs, d)
+				cell.total += d
 				spent = min(spent, cell.total)
 				if log != nil {
-					fmt.Fprintf(log, "RTT %v run %d %v: %v\n", cell.RTT, rep+1, ms[i], res.Elapsed)
+					fmt.Fprintf(log, "N %d RTT %v run %d %s: %v\n", cell.Namespaces, cell.RTT, i+1, cell.Mode, d)
 				}
 			}
 		}
@@ -221,45 +326,69 @@ func median(sorted []time.Duration) time.Duration {
 
 func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 2, 64) }
 
-func printBench(w io.Writer, cells []*benchCell, repeat int) error {
+func printBench(w io.Writer, cells []*benchCell, repeat, cpuLoad int) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "RTT\tN\tQ\tmode\tmedian ms\tmin ms\tmax ms\tbound ms\tmedian/bound\t\n")
-	for _, c := range cells {
-		ratio := "-" // no emulated delay: no bound to compare with
-		if c.Bound > 0 {
-			ratio = strconv.FormatFloat(float64(c.Median)/float64(c.Bound), 'f', 2, 64)
+	fmt.Fprintf(tw, "RTT\tN\tQ\tmode\tmedian ms\tmin ms\tmax ms\tbound ms\tmedian/bound\tmedian/floor\t\n")
+	ratio := func(a, b time.Duration) string {
+		if a == 0 || b == 0 {
+			return "-" // no emulated delay, or no floor: nothing to compare with
 		}
-		fmt.Fprintf(tw, "%v\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", c.RTT, c.Namespaces, c.QueueDepth, c.Mode,
-			ms(c.Median), ms(c.Min), ms(c.Max), ms(c.Bound), ratio)
+		return strconv.FormatFloat(float64(a)/float64(b), 'f', 2, 64)
+	}
+	for _, c := range cells {
+		fmt.Fprintf(tw, "%v\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", c.RTT, c.Namespaces, c.QueueDepth, c.Mode,
+			ms(c.Median), ms(c.Min), ms(c.Max), ms(c.Bound), ratio(c.Median, c.Bound), ratio(c.Median, c.Floor))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	var ratios []string
-	for _, rtt := range uniqueRTTs(cells) {
-		get := func(mode string) time.Duration {
+	var lines []string
+	for _, k := range benchKeys(cells) {
+		get := func(mode string) *benchCell {
 			for _, c := range cells {
-				if c.RTT == rtt && c.Mode == mode {
-					return c.Median
+				if c.RTT == k.rtt && c.Namespaces == k.n && c.Mode == mode {
+					return c
 				}
 			}
-			return 0
+			return nil
 		}
-		sync, async, ordered := get("sync"), get("async"), get("ordered")
-		r := fmt.Sprintf("RTT %v:", rtt)
-		if ordered > 0 && async > 0 {
-			r += fmt.Sprintf(" ordered/async %.3f", float64(ordered)/float64(async))
+		sync, async, ordered := get("sync"), get("async"), get(scan.Ordered.String())
+		l := fmt.Sprintf("N %d RTT %v:", k.n, k.rtt)
+		if ordered != nil && async != nil {
+			l += fmt.Sprintf(" ordered/async %.3f", float64(ordered.Median)/float64(async.Median))
+			if q1, q3, ok := pairedRatios(ordered.Runs, async.Runs); ok {
+				l += fmt.Sprintf(" (run by run %.3f–%.3f)", q1, q3)
+			}
 		}
-		if ordered > 0 && sync > 0 {
-			r += fmt.Sprintf(" sync/ordered %.1f", float64(sync)/float64(ordered))
+		if ordered != nil && sync != nil {
+			l += fmt.Sprintf(" sync/ordered %.1f", float64(sync.Median)/float64(ordered.Median))
 		}
-		ratios = append(ratios, r)
+		lines = append(lines, l)
 	}
-	fmt.Fprintf(w, "\nmedians of at least %d runs (runs per cell: %s); ratios of medians\n%s\n", repeat, runCounts(cells), strings.Join(ratios, "\n"))
+	fmt.Fprintf(w, "\nmedians of at least %d runs (runs per cell: %s); ratios of medians, and the interquartile range of the ratios of runs made side by side\n%s\n",
+		repeat, runCounts(cells), strings.Join(lines, "\n"))
+	if cpuLoad > 0 {
+		fmt.Fprintf(w, "competing CPU load: %d threads spinning in a sibling process\n", cpuLoad)
+	}
 	if rss := peakRSSKiB(); rss > 0 {
 		fmt.Fprintf(w, "peak RSS of this process (host and embedded target): %d MiB\n", rss/1024)
 	}
 	return nil
+}
+
+// pairedRatios returns the first and third quartiles of a[i]/b[i]: runs
+// of one round of an interleaved block, made side by side.
+func pairedRatios(a, b []time.Duration) (q1, q3 float64, ok bool) {
+	n := min(len(a), len(b))
+	if n < 4 {
+		return 0, 0, false
+	}
+	r := make([]float64, n)
+	for i := range n {
+		r[i] = float64(a[i]) / float64(b[i])
+	}
+	slices.Sort(r)
+	return r[n/4], r[(3*n)/4], true
 }
 
 // runCounts lists the number of runs of each cell, e.g. "5 5 5 21 21".
@@ -271,11 +400,18 @@ func runCounts(cells []*benchCell) string {
 	return strings.Join(n, " ")
 }
 
-func uniqueRTTs(cells []*benchCell) []time.Duration {
-	var out []time.Duration
+// benchKey names a group of cells: a number of namespaces and an RTT.
+type benchKey struct {
+	n   int
+	rtt time.Duration
+}
+
+// benchKeys returns the groups of cells in their order.
+func benchKeys(cells []*benchCell) []benchKey {
+	var out []benchKey
 	for _, c := range cells {
-		if !slices.Contains(out, c.RTT) {
-			out = append(out, c.RTT)
+		if k := (benchKey{c.Namespaces, c.RTT}); !slices.Contains(out, k) {
+			out = append(out, k)
 		}
 	}
 	return out

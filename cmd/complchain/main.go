@@ -43,6 +43,7 @@ runs the asynchronous SCSI host scan on emulated hosts.`,
 }
 
 func main() {
+	runCPULoad() // as bench --cpu-load's sibling, spin instead
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCmd().ExecuteContext(ctx)
 	interrupted := ctx.Err() != nil

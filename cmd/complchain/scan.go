@@ -39,12 +39,13 @@ type scanFlags struct {
 }
 
 // register adds the flags of scan; bench has the same but those of one
-// scan (mode, naming, rtt), which it varies itself.
+// scan (mode, naming, rtt, namespaces), which it varies itself.
 func (f *scanFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.mode, "mode", "ordered", "scan mode: ordered (concurrent, named in list order), async (concurrent, named as found) or sync (one at a time)")
 	fl.StringVar(&f.naming, "naming", "index", "naming: index (nvme0n<smallest free instance>) or nsid (nvme0n<NSID>)")
 	fl.DurationVar(&f.rtt, "rtt", 2*time.Millisecond, "round-trip time emulated on the embedded target's link")
+	fl.IntVar(&f.namespaces, "namespaces", 100, "namespaces of the embedded target")
 	f.registerTarget(cmd)
 }
 
@@ -53,7 +54,6 @@ func (f *scanFlags) registerTarget(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.addr, "addr", "", "NVMe/TCP target to scan, host:port (default: an embedded target on 127.0.0.1)")
 	fl.StringVar(&f.nqn, "nqn", "", "subsystem NQN (default: the embedded target's; with --addr, the first NVM subsystem its discovery log lists)")
-	fl.IntVar(&f.namespaces, "namespaces", 100, "namespaces of the embedded target")
 	fl.IntVar(&f.queueDepth, "admin-queue-depth", 0, "admin queue entries to ask for, with no fallback (0: the discovery entry's ASQSZ, or 32 and then CAP.MQES+1 if the target takes it; Linux uses 32)")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "time allowed to connect, and for each command")
 	fl.BoolVar(&f.digests, "digests", false, "use NVMe/TCP header and data digests (CRC32C)")

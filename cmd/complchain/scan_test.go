@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 )
@@ -107,7 +106,6 @@ func TestScanErrors(t *testing.T) {
 		{[]string{"scan", "--mode", "fast"}, `unknown scan mode "fast"`},
 		{[]string{"scan", "--naming", "uuid"}, `unknown naming "uuid"`},
 		{[]string{"scan", "-o", "xml"}, `unknown output format "xml"`},
-		{[]string{"bench", "--rtts", "soon"}, `--rtts: "soon"`},
 	}
 	for _, tt := range tests {
 		_, _, err := run(t, tt.args...)
@@ -115,51 +113,4 @@ func TestScanErrors(t *testing.T) {
 			t.Errorf("%v: error %v, want one line containing %q", tt.args, err, tt.want)
 		}
 	}
-}
-
-func TestBenchSmall(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	cells := benchJSON(t, "--rtts", "0s,1ms", "--namespaces", "10", "--repeat", "2", "--min-time", "0")
-	if len(cells) != 6 {
-		t.Fatalf("%d cells, want 2 RTTs × 3 modes", len(cells))
-	}
-	for _, c := range cells {
-		if len(c.Runs) != 2 || c.Namespaces != 10 || c.Min > c.Median || c.Median > c.Max {
-			t.Fatalf("cell %+v", c)
-		}
-		if c.RTT > 0 && c.Median < c.Bound {
-			t.Fatalf("%s at %v: median %v below the bound %v", c.Mode, c.RTT, c.Median, c.Bound)
-		}
-	}
-}
-
-// With --min-time, a cell is repeated until its runs add up to it.
-func TestBenchMinTime(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	runs := benchJSON(t, "--rtts", "1ms", "--modes", "ordered", "--namespaces", "10", "--repeat", "1", "--min-time", "20ms")[0].Runs
-	var sum time.Duration
-	for _, r := range runs {
-		sum += r
-	}
-	// Runs repeat until they add up to --min-time, and stop as soon as
-	// they do (on a loaded machine one run may be enough).
-	if n := len(runs); n < 1 || sum < 20*time.Millisecond || sum-runs[n-1] >= 20*time.Millisecond {
-		t.Fatalf("%d runs adding up to %v for --min-time 20ms: %v", n, sum, runs)
-	}
-}
-
-// benchJSON runs bench with args and -o json and returns its cells.
-func benchJSON(t *testing.T, args ...string) []benchCell {
-	t.Helper()
-	out, stderr, err := run(t, append(append([]string{"bench"}, args...), "-o", "json")...)
-	if err != nil {
-		t.Fatalf("bench: %v\n%s", err, stderr)
-	}
-	var doc struct {
-		Cells []benchCell `json:"cells"`
-	}
-	if err := json.Unmarshal([]byte(out), &doc); err != nil {
-		t.Fatal(err)
-	}
-	return doc.Cells
 }
