@@ -264,6 +264,7 @@ type task struct {
 	complchain.Entry
 	nsid  uint32
 	stale []uint32               // registered NSIDs to remove at this point of the list
+	known bool                   // registered when the scan started: revalidate it
 	ids   *host.NamespaceIDsCall // the identify commands, sent with the list (not in Sync mode)
 	sent  time.Time              // when they were sent
 }
@@ -392,10 +393,11 @@ func (r *run) list(ctx context.Context, dispatch func(*task) error) error {
 				return err
 			}
 		}
+		t := &task{nsid: nsid}
 		if k < len(known) && known[k] == nsid {
 			k++
+			t.known = true
 		}
-		t := &task{nsid: nsid}
 		if s.Mode != Sync {
 			// Send the commands now, in list order and from one
 			// goroutine: they are on the wire long before a worker
@@ -571,7 +573,7 @@ func (r *run) runTask(t *task) {
 	if start.IsZero() {
 		start = time.Now()
 	}
-	if old := s.lookup(t.nsid); old != nil {
+	if old := t.registered(s); old != nil {
 		t.Complete() // known: release the chain at once, as the kernel does
 		idt, err := r.identify(t)
 		s.Trace.Span(track, "revalidate", start, time.Now())
@@ -655,10 +657,16 @@ func (r *run) revalidate(old *Namespace, idt identity, err error) {
 	}
 }
 
-func (s *Scanner) lookup(nsid uint32) *Namespace {
+// registered returns the namespace of t registered before the scan, or
+// nil for a new one: the list knows which NSIDs were registered, so a new
+// namespace costs no lookup under s.mu.
+func (t *task) registered(s *Scanner) *Namespace {
+	if !t.known {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.ns[nsid]
+	return s.ns[t.nsid]
 }
 
 func (r *run) newNamespace(nsid uint32, idt identity) *Namespace {
