@@ -53,22 +53,24 @@ func plotBench(file string, cells []*benchCell, cpuLoad int) error {
 	}
 	byN := len(rtts) == 1 && len(ns) > 1
 	p := plot.New()
-	p.Title.Text = "complchain bench"
+	var title []string // short: a viewer without the font may draw it wider
 	if byN {
-		p.Title.Text += fmt.Sprintf(", RTT %v", rtts[0])
+		title = append(title, fmt.Sprintf("RTT %v", rtts[0]))
 		p.X.Label.Text = "namespaces"
 	} else {
 		p.X.Label.Text = "round-trip time (ms)"
 		if len(ns) == 1 {
-			p.Title.Text += fmt.Sprintf(", %d namespaces", ns[0])
+			title = append(title, fmt.Sprintf("%d namespaces", ns[0]))
 		}
 	}
 	if q := cells[0].QueueDepth; q > 0 {
-		p.Title.Text += fmt.Sprintf(", admin queue depth %d", q)
+		title = append(title, fmt.Sprintf("queue depth %d", q))
 	}
 	if cpuLoad > 0 {
-		p.Title.Text += fmt.Sprintf(", CPU load %d", cpuLoad)
+		title = append(title, fmt.Sprintf("CPU load %d", cpuLoad))
 	}
+	p.Title.Text = strings.Join(title, ", ")
+	p.Title.TextStyle.Font.Size = vg.Points(11)
 	p.Y.Label.Text = "scan time (ms)"
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
