@@ -16,6 +16,10 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
+// plotModes are the series plotBench draws, in the order of their colours
+// and shapes.
+var plotModes = []string{"async", "ordered", "sync", floorMode, "bound"}
+
 // checkPlotFile fails if --plot names a file of a format it cannot draw.
 func checkPlotFile(name string) error {
 	if name == "" {
@@ -74,7 +78,8 @@ func plotBench(file string, cells []*benchCell, cpuLoad int) error {
 	p.Y.Label.Text = "scan time (ms)"
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	p.Legend.Top, p.Legend.Left = false, false // below the bound's line: empty
+	p.Legend.Top, p.Legend.Left = true, true // above the slowest at the least x: empty
+	p.Legend.XOffs, p.Legend.YOffs = vg.Points(8), -vg.Points(4)
 	p.Add(plotter.NewGrid())
 
 	// One series per mode, and per number of namespaces when drawn
@@ -124,6 +129,9 @@ func plotBench(file string, cells []*benchCell, cpuLoad int) error {
 		}
 	}
 	p.X.Tick.Marker = ticks
+	slices.SortStableFunc(all, func(a, b *series) int { // the legend in plotModes order
+		return slices.Index(plotModes, a.cells[0].Mode) - slices.Index(plotModes, b.cells[0].Mode)
+	})
 	for i, s := range all {
 		slices.SortFunc(s.cells, func(a, b *benchCell) int { return cmp.Compare(x(a), x(b)) })
 		xys := make(plotter.XYs, len(s.cells))
@@ -138,10 +146,14 @@ func plotBench(file string, cells []*benchCell, cpuLoad int) error {
 		if err != nil {
 			return fmt.Errorf("--plot: %w", err)
 		}
-		line.Color = plotutil.Color(i)
+		style := slices.Index(plotModes, s.cells[0].Mode) // a mode looks the same in every plot
+		if len(ns) > 1 && !byN {
+			style = i
+		}
+		line.Color = plotutil.Color(style)
 		line.Width = vg.Points(1.5)
 		points.Color = line.Color
-		points.Shape = plotutil.Shape(i)
+		points.Shape = plotutil.Shape(style)
 		switch s.cells[0].Mode {
 		case "bound":
 			line.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
@@ -163,7 +175,7 @@ func plotBench(file string, cells []*benchCell, cpuLoad int) error {
 		}
 		p.Legend.Add(s.name, line, points)
 	}
-	p.X.Min, p.X.Max = p.X.Min/1.3, p.X.Max*1.3 // points clear of the axes
+	p.X.Min, p.X.Max = p.X.Min/1.5, p.X.Max*1.5 // points and labels clear of the edges
 	p.Legend.ThumbnailWidth = vg.Points(24)
 	p.Legend.TextStyle.Font.Size = vg.Points(9)
 	p.Legend.Padding = vg.Points(1)
