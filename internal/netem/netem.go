@@ -119,8 +119,11 @@ func maxTime(a, b time.Time) time.Time {
 
 // wait returns true at t, or false if stop or stop2 is closed first.
 func (c *conn) wait(t time.Time, stop, stop2 <-chan struct{}) bool {
-	if d := time.Until(t) - max(c.link.Spin, 0); d > 0 {
-		tm := time.NewTimer(d)
+	// time.Until saturates for times long past (such as the zero time,
+	// which means "due now"): compare before subtracting, which would
+	// overflow to a wait of centuries.
+	if d, spin := time.Until(t), max(c.link.Spin, 0); d > spin {
+		tm := time.NewTimer(d - spin)
 		defer tm.Stop()
 		select {
 		case <-tm.C:

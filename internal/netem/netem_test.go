@@ -378,3 +378,31 @@ func TestPipelinedRoundTrips(t *testing.T) {
 		server.Close()
 	})
 }
+
+// A wait for a time already past returns at once, also for the zero time
+// (a Read after the peer's close waits on it), where subtracting the spin
+// from time.Until's saturated result once overflowed to centuries.
+func TestWaitPast(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		at   time.Time
+	}{
+		{"zero time", time.Time{}},
+		{"an hour ago", time.Now().Add(-time.Hour)},
+		{"now", time.Now()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &conn{link: Link{Spin: 1500 * time.Microsecond}}
+			done := make(chan bool)
+			go func() { done <- c.wait(tc.at, nil, nil) }()
+			select {
+			case ok := <-done:
+				if !ok {
+					t.Fatal("wait reported a stop")
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("wait for a past time did not return")
+			}
+		})
+	}
+}
