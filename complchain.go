@@ -67,7 +67,7 @@ type Chain struct {
 // returned, an Entry may be re-added as soon as it has completed: each
 // life is told apart by a generation number kept with its state.
 type Entry struct {
-	// word is life<<stateBits | state: Add starts the next life, and no
+	// word is life<<stateBits | thenBit? | state: Add starts the next life, and no
 	// call that started in an earlier life changes or waits on a later
 	// one. chain is the chain of the current life; it is stored, under
 	// that chain's lock, before the word of the life that uses it.
@@ -77,11 +77,11 @@ type Entry struct {
 	// The rest but the waiting fields belong to the current life and are
 	// guarded by chain.mu.
 	prev, next *Entry
-	// then is the function given to Then, kept until e is released;
-	// deferred is set from Then until e completes, during which Complete
-	// does nothing.
-	then     func()
-	deferred bool
+	// then is the function given to Then, kept until e is released. Then
+	// stores it before it sets thenBit in the word; the release reads it
+	// after it sees the bit. So a task hands its section over without
+	// taking the chain's lock.
+	then func()
 	// task is the Group task whose entry this is, told when its Wait
 	// blocks; nil for entries outside a Group.
 	task *groupTask
@@ -103,8 +103,11 @@ const (
 	stateDone     = 0 // completed, or never added
 	statePending  = 1 // added, a predecessor has not completed
 	stateReleased = 2 // added, every predecessor has completed
-	stateBits     = 2
-	stateMask     = 1<<stateBits - 1
+	stateMask     = 3
+	// thenBit is set by Then, and by Complete under the chain's lock as
+	// it claims the entry: whichever sets it first owns the completion.
+	thenBit   = 4
+	stateBits = 3
 )
 
 // life returns the life of an entry's word.
@@ -125,7 +128,7 @@ func (c *Chain) Add(e *Entry) {
 		e.chain.Store(c)
 	}
 	e.prev, e.next = c.tail, nil
-	e.then, e.deferred = nil, false
+	e.then = nil
 	state := uint64(statePending)
 	if c.tail == nil {
 		c.head = e
@@ -202,7 +205,10 @@ func (e *Entry) Wait(ctx context.Context) error {
 func (e *Entry) block(ctx context.Context, w uint64) error {
 	e.sleepers.Add(1) // before the check: a release after it sees us
 	defer e.sleepers.Add(-1)
-	if e.word.Load() != w {
+	// Then may set thenBit meanwhile: that changes nothing for waiters.
+	w &^= thenBit
+	pending := func() bool { return e.word.Load()&^thenBit == w }
+	if !pending() {
 		return nil // released, or completed, since the first load
 	}
 	// From here until sleepers drops, e is not reused by its Group.
@@ -211,7 +217,7 @@ func (e *Entry) block(ctx context.Context, w uint64) error {
 		// few times before the Group starts another task in its place.
 		for range 3 {
 			runtime.Gosched()
-			if e.word.Load() != w {
+			if !pending() {
 				return nil
 			}
 		}
@@ -226,11 +232,11 @@ func (e *Entry) block(ctx context.Context, w uint64) error {
 	if e.wake == nil {
 		e.wake = sync.NewCond(&e.wmu)
 	}
-	for e.word.Load() == w && ctx.Err() == nil {
+	for pending() && ctx.Err() == nil {
 		e.wake.Wait()
 	}
 	e.wmu.Unlock()
-	if e.word.Load() != w {
+	if !pending() {
 		return nil // released: the predecessors completed
 	}
 	return ctx.Err()
@@ -266,9 +272,14 @@ func (e *Entry) Complete() {
 		}
 		return
 	}
+	if w&thenBit != 0 {
+		return // Then owns e, or another Complete claimed it
+	}
 	c, cur := e.lock()
-	// Another Complete won, a later life began, or Then owns e.
-	if life(cur) != life(w) || cur&stateMask == stateDone || e.deferred {
+	// Another Complete won, a later life began, or Then owns e. Under
+	// the lock only Then changes the word: claim e against it.
+	if life(cur) != life(w) || cur&stateMask == stateDone || cur&thenBit != 0 ||
+		!e.word.CompareAndSwap(cur, cur|thenBit) {
 		c.mu.Unlock()
 		return
 	}
@@ -292,29 +303,32 @@ func (e *Entry) Complete() {
 // Then in this life.
 func (e *Entry) Then(f func()) {
 	w := e.word.Load()
-	if w&stateMask == stateDone {
-		panic("complchain: Then on an entry that is not pending")
-	}
-	c, cur := e.lock()
-	if life(cur) != life(w) || cur&stateMask == stateDone {
-		c.mu.Unlock()
-		panic("complchain: Then on an entry that is not pending")
-	}
-	if e.deferred {
-		c.mu.Unlock()
-		panic("complchain: Then called twice on an entry")
-	}
-	e.deferred = true
-	if e.task != nil {
-		e.task.usedThen.Store(true)
-	}
-	if cur&stateMask == statePending {
+	for {
+		if w&stateMask == stateDone {
+			panic("complchain: Then on an entry that is not pending")
+		}
+		if w&thenBit != 0 {
+			panic("complchain: Then called twice on an entry")
+		}
+		if e.task != nil {
+			e.task.usedThen.Store(true)
+		}
 		e.then = f
-		c.mu.Unlock()
-		return
+		if e.word.CompareAndSwap(w, w|thenBit) {
+			break
+		}
+		// Released, or completed, meanwhile.
+		cur := e.word.Load()
+		if life(cur) != life(w) {
+			panic("complchain: Then on an entry that is not pending")
+		}
+		w = cur
 	}
-	c.mu.Unlock()
-	c.run(e, f)
+	if w&stateMask == statePending {
+		return // the release runs f
+	}
+	e.then = nil
+	e.chain.Load().run(e, f)
 }
 
 // run runs f, the function given to Then for the released entry e, and
@@ -337,7 +351,6 @@ func (c *Chain) call(e *Entry, f func()) (next *Entry, nextf func()) {
 			t.g.thenRan(t) // before the entry completes: t is not reused
 		}
 		c.mu.Lock()
-		e.deferred = false
 		next, nextf = c.complete(e)
 		if !returned { // f panicked: let the chain go on while the panic unwinds
 			c.run(next, nextf)
@@ -368,7 +381,7 @@ func (c *Chain) complete(e *Entry) (*Entry, func()) {
 	e.prev, e.next = nil, nil
 	c.n--
 	w := e.word.Load()
-	e.word.Store(w&^stateMask | stateDone)
+	e.word.Store(life(w)<<stateBits | stateDone)
 	if w&stateMask == statePending {
 		// Completed before its release: its own waiters return now.
 		// The waiting fields belong to no life, so a re-add racing
@@ -377,9 +390,16 @@ func (c *Chain) complete(e *Entry) (*Entry, func()) {
 	}
 	var f func()
 	if wasHead && next != nil {
-		next.word.Store(next.word.Load()&^stateMask | stateReleased)
+		// Then may set thenBit at once: the one that sees the other's
+		// change runs f.
+		nw := next.word.Load()
+		for !next.word.CompareAndSwap(nw, nw&^stateMask|stateReleased) {
+			nw = next.word.Load()
+		}
 		next.broadcast()
-		f, next.then = next.then, nil
+		if nw&thenBit != 0 {
+			f, next.then = next.then, nil
+		}
 	}
 	c.mu.Unlock()
 	if f == nil {
