@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/complchain/complchain/internal/ascii"
 )
 
 // DiscoveryNQN is the well-known NQN of a discovery subsystem.
@@ -229,7 +231,7 @@ func ParseDiscoveryLog(p []byte) (genctr uint64, numrec uint64, entries []Discov
 		entries = append(entries, DiscoveryEntry{
 			TransportType: e[0], AddressFamily: e[1], SubsystemType: e[2],
 			PortID: le.Uint16(e[4:]), CNTLID: le.Uint16(e[6:]), AdminQueueMax: le.Uint16(e[8:]),
-			ServiceID: ascii(cstringBytes(e[32:64])), SubsystemNQN: cstring(e[256:512]), Address: ascii(cstringBytes(e[512:768])),
+			ServiceID: ascii.Trim(cstringBytes(e[32:64])), SubsystemNQN: cstring(e[256:512]), Address: ascii.Trim(cstringBytes(e[512:768])),
 		})
 	}
 	return genctr, numrec, entries, nil

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/complchain/complchain/internal/ascii"
 )
 
 // IdentifySize is the size in bytes of every Identify data structure.
@@ -67,9 +69,9 @@ func (id *IdentifyController) AppendBinary(b []byte) ([]byte, error) {
 	le := binary.LittleEndian
 	le.PutUint16(p[0:], id.VID)
 	le.PutUint16(p[2:], id.SSVID)
-	putASCII(p[4:24], id.SerialNumber)
-	putASCII(p[24:64], id.ModelNumber)
-	putASCII(p[64:72], id.Firmware)
+	ascii.Pad(p[4:24], id.SerialNumber)
+	ascii.Pad(p[24:64], id.ModelNumber)
+	ascii.Pad(p[64:72], id.Firmware)
 	p[77] = id.MDTS
 	le.PutUint16(p[78:], id.CNTLID)
 	le.PutUint32(p[80:], id.Version)
@@ -97,7 +99,7 @@ func (id *IdentifyController) UnmarshalBinary(p []byte) error {
 	le := binary.LittleEndian
 	*id = IdentifyController{
 		VID: le.Uint16(p[0:]), SSVID: le.Uint16(p[2:]),
-		SerialNumber: ascii(p[4:24]), ModelNumber: ascii(p[24:64]), Firmware: ascii(p[64:72]),
+		SerialNumber: ascii.Trim(p[4:24]), ModelNumber: ascii.Trim(p[24:64]), Firmware: ascii.Trim(p[64:72]),
 		MDTS: p[77], CNTLID: le.Uint16(p[78:]), Version: le.Uint32(p[80:]),
 		OAES: le.Uint32(p[92:]), CTRATT: le.Uint32(p[96:]), CNTRLTYPE: p[111],
 		AERL: p[259], KAS: le.Uint16(p[320:]), MAXCMD: le.Uint16(p[514:]), NN: le.Uint32(p[516:]),
@@ -366,16 +368,6 @@ func ParseNSIDList(dst []uint32, p []byte) []uint32 {
 	}
 	return dst
 }
-
-func putASCII(dst []byte, s string) {
-	n := copy(dst, s)
-	for i := n; i < len(dst); i++ {
-		dst[i] = ' '
-	}
-}
-
-// ascii returns a space-padded ASCII field without its padding.
-func ascii(b []byte) string { return string(bytes.TrimRight(b, " \x00")) }
 
 // cstring returns a NUL-padded string field up to its first NUL.
 func cstring(b []byte) string {

@@ -17,7 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
+
+	"github.com/complchain/complchain/internal/ascii"
 )
 
 // Operation codes.
@@ -196,9 +197,9 @@ func AppendInquiry(b []byte, q Inquiry) []byte {
 		p[1] = 0x80
 	}
 	p[2], p[3], p[4] = q.Version, 2, InquiryLen-5
-	pad(p[8:16], q.Vendor)
-	pad(p[16:32], q.Product)
-	pad(p[32:36], q.Revision)
+	ascii.Pad(p[8:16], q.Vendor)
+	ascii.Pad(p[16:32], q.Product)
+	ascii.Pad(p[32:36], q.Revision)
 	return b
 }
 
@@ -212,7 +213,7 @@ func ParseInquiry(b []byte) (Inquiry, error) {
 	}
 	return Inquiry{
 		Qualifier: b[0] >> 5, Type: b[0] & 0x1f, Removable: b[1]&0x80 != 0, Version: b[2],
-		Vendor: trim(b[8:16]), Product: trim(b[16:32]), Revision: trim(b[32:36]),
+		Vendor: ascii.Trim(b[8:16]), Product: ascii.Trim(b[16:32]), Revision: ascii.Trim(b[32:36]),
 	}, nil
 }
 
@@ -243,7 +244,7 @@ func ParseSerialVPD(b []byte) (string, error) {
 	if 4+n > len(b) {
 		return "", fmt.Errorf("%w: serial number page of %d bytes, %d received", ErrShort, n, len(b)-4)
 	}
-	return trim(b[4 : 4+n]), nil
+	return ascii.Trim(b[4 : 4+n]), nil
 }
 
 // AppendDeviceIDVPD appends VPD page 83h with one NAA designator.
@@ -372,12 +373,3 @@ func ParseSense(b []byte) (*SenseError, error) {
 	}
 	return &SenseError{Key: b[2] & 0xf, ASC: b[12], ASCQ: b[13]}, nil
 }
-
-func pad(dst []byte, s string) {
-	n := copy(dst, s)
-	for i := n; i < len(dst); i++ {
-		dst[i] = ' '
-	}
-}
-
-func trim(b []byte) string { return strings.TrimRight(string(b), " \x00") }

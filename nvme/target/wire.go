@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"hash/fnv"
 
+	"github.com/complchain/complchain/internal/ascii"
 	"github.com/complchain/complchain/nvme"
 )
 
@@ -38,14 +39,6 @@ func grow(b []byte, n int) ([]byte, []byte) {
 	start := len(b)
 	b = append(b, make([]byte, n)...)
 	return b, b[start:]
-}
-
-// putString copies s into b, padding with spaces (ASCII fields).
-func putString(b []byte, s string) {
-	n := copy(b, s)
-	for i := n; i < len(b); i++ {
-		b[i] = ' '
-	}
 }
 
 // putNQN copies an NQN into a 256-byte field, NUL-padded.
@@ -198,9 +191,9 @@ func appendDiscoveryLog(b []byte, genctr uint64, entries []nvme.DiscoveryEntry) 
 		le.PutUint16(r[4:], e.PortID)
 		le.PutUint16(r[6:], e.CNTLID)
 		le.PutUint16(r[8:], e.AdminQueueMax)
-		putString(r[32:64], e.ServiceID)
+		ascii.Pad(r[32:64], e.ServiceID)
 		putNQN(r[256:512], e.SubsystemNQN)
-		putString(r[512:768], e.Address)
+		ascii.Pad(r[512:768], e.Address)
 		r[768] = 0 // TSAS: SECTYPE none
 	}
 	return b
