@@ -311,7 +311,7 @@ func printJSON(w io.Writer, id *nvme.IdentifyController, nss []*scan.Namespace) 
 			d.EUI64 = fmt.Sprintf("%x", ns.EUI64)
 		}
 		if u := ns.UUID; u != [16]byte{} {
-			d.UUID = fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+			d.UUID = string(nvme.AppendUUID(nil, u))
 		}
 		b, err := json.MarshalIndent(d, "    ", "  ")
 		if err != nil {

@@ -132,7 +132,7 @@ func Connect(ctx context.Context, addr string, cfg Config) (*Controller, error) 
 		cfg.HostID[8] = cfg.HostID[8]&0x3f | 0x80
 	}
 	if cfg.HostNQN == "" {
-		cfg.HostNQN = "nqn.2014-08.org.nvmexpress:uuid:" + uuidString(cfg.HostID)
+		cfg.HostNQN = string(nvme.AppendUUID([]byte("nqn.2014-08.org.nvmexpress:uuid:"), cfg.HostID))
 	}
 	if cfg.KATO == 0 {
 		cfg.KATO = 10 * time.Second
@@ -526,8 +526,4 @@ func (c *Controller) requestEvents() {
 			return
 		}
 	}
-}
-
-func uuidString(u [16]byte) string {
-	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 }

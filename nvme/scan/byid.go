@@ -32,7 +32,7 @@ func newByID(id *nvme.IdentifyController) *byID {
 func (b *byID) wwid(nsid uint32, ids *nvme.NSIdentifiers) string {
 	switch {
 	case ids.UUID != [16]byte{}:
-		return "uuid." + formatUUID(ids.UUID)
+		return string(nvme.AppendUUID([]byte("uuid."), ids.UUID))
 	case ids.NGUID != [16]byte{}:
 		return "eui." + hex.EncodeToString(ids.NGUID[:])
 	case ids.EUI64 != [8]byte{}:
@@ -114,20 +114,6 @@ func WWID(id *nvme.IdentifyController, nsid uint32, ids nvme.NSIdentifiers) stri
 // the wwid link first, then the model_serial links, each name once.
 func ByID(id *nvme.IdentifyController, nsid uint32, ids nvme.NSIdentifiers) []string {
 	return newByID(id).links(nsid, &ids)
-}
-
-func formatUUID(u [16]byte) string {
-	var s [36]byte
-	hex.Encode(s[0:8], u[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], u[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], u[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], u[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:36], u[10:16])
-	return string(s[:])
 }
 
 // hexPad formats v in lower-case hex, zero padded to digits ("%0*x").
