@@ -108,12 +108,20 @@ func CAPTimeoutMS(cap uint64) int64 { return int64(uint8(cap>>24)) * 500 }
 // CAPCSS returns CAP.CSS, the command sets supported (bit 0: NVM).
 func CAPCSS(cap uint64) uint8 { return uint8(cap >> 37) }
 
-// Controller Configuration (CC) and Controller Status (CSTS) fields.
+// Controller Configuration (CC) fields: masks, and the values hosts write
+// (NVMe Base Specification, "Controller Configuration").
 const (
-	CCEnable     = 1 << 0
-	CCShnNormal  = 1 << 14
-	CCIOSQES     = 6 << 16
-	CCIOCQES     = 4 << 20
+	CCEnable     = 1 << 0    // EN
+	CCShnMask    = 3 << 14   // SHN: shutdown notification, 00b none
+	CCShnNormal  = 1 << 14   // SHN 01b: normal shutdown
+	CCIOSQESMask = 0xf << 16 // IOSQES: I/O submission queue entry size, log2 bytes
+	CCIOSQES     = 6 << 16   // IOSQES 6: 64-byte entries, the size NVMe over Fabrics requires
+	CCIOCQESMask = 0xf << 20 // IOCQES: I/O completion queue entry size, log2 bytes
+	CCIOCQES     = 4 << 20   // IOCQES 4: 16-byte entries, the size NVMe over Fabrics requires
+)
+
+// Controller Status (CSTS) fields.
+const (
 	CSTSReady    = 1 << 0
 	CSTSFatal    = 1 << 1
 	CSTSShstMask = 3 << 2

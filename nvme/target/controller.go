@@ -169,10 +169,10 @@ func (c *controller) setCC(v uint32) {
 		closeIO = true
 	}
 	switch {
-	case v&ccSHNMask != 0 && old&ccSHNMask == 0:
+	case v&nvme.CCShnMask != 0 && old&nvme.CCShnMask == 0:
 		c.csts = c.csts&^nvme.CSTSShstMask | nvme.CSTSShstDone
 		closeIO = true
-	case v&ccSHNMask == 0 && old&ccSHNMask != 0:
+	case v&nvme.CCShnMask == 0 && old&nvme.CCShnMask != 0:
 		c.csts &^= nvme.CSTSShstMask
 	}
 	var io []*conn
@@ -201,7 +201,7 @@ func (c *controller) validCC(v uint32) bool {
 	if c.discovery {
 		return true
 	}
-	return v>>ccIOSQESShift&0xf == 6 && v>>ccIOCQESShift&0xf == 4
+	return v&nvme.CCIOSQESMask == nvme.CCIOSQES && v&nvme.CCIOCQESMask == nvme.CCIOCQES
 }
 
 // addQueue binds a connection to queue qid; it fails if the controller is

@@ -91,7 +91,7 @@ func propSet(q *tcp.HostQueue, off uint32, v uint32) error {
 	return err
 }
 
-const ccEnable = nvme.CCEnable | 6<<ccIOSQESShift | 4<<ccIOCQESShift
+const ccEnable = nvme.CCEnable | nvme.CCIOSQES | nvme.CCIOCQES
 
 // admin connects an admin queue to subnqn and enables the controller.
 func admin(t testing.TB, addr, subnqn string, kato time.Duration) (*tcp.HostQueue, uint16) {
@@ -282,7 +282,7 @@ func TestPropertyStateMachine(t *testing.T) {
 		{"bad page size", ccEnable | 1<<7, nvme.CSTSFatal, false},
 		{"reset", 0, 0, false},
 		{"enable", ccEnable, nvme.CSTSReady, true},
-		{"shutdown", ccEnable | 1<<ccSHNShift, nvme.CSTSReady | nvme.CSTSShstDone, false},
+		{"shutdown", ccEnable | nvme.CCShnNormal, nvme.CSTSReady | nvme.CSTSShstDone, false},
 		{"shutdown cleared", ccEnable, nvme.CSTSReady, true},
 		{"disable", 0, 0, false},
 		{"enable again", ccEnable, nvme.CSTSReady, true},

@@ -27,11 +27,6 @@ const (
 	defaultWCTemp   = 343 // Kelvin: warning composite temperature threshold
 	defaultCCTemp   = 373 // Kelvin: critical composite temperature threshold
 	reportedTempKel = 308
-
-	ccSHNShift    = 14
-	ccSHNMask     = 3 << ccSHNShift
-	ccIOSQESShift = 16
-	ccIOCQESShift = 20
 )
 
 // grow appends n zero bytes to b and returns b and the new bytes.
