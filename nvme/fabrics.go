@@ -245,4 +245,29 @@ func ParseDiscoveryLog(p []byte) (genctr uint64, numrec uint64, entries []Discov
 	return genctr, numrec, entries, nil
 }
 
+// AppendDiscoveryLog appends a discovery log page (70h) to b: the header,
+// with generation counter genctr and the number of entries, and one
+// 1024-byte record for each entry. ServiceID and Address are space
+// padded, SubsystemNQN NUL padded; TREQ and TSAS are zero (no secure
+// channel). Strings longer than their fields are cut.
+func AppendDiscoveryLog(b []byte, genctr uint64, entries []DiscoveryEntry) []byte {
+	start := len(b)
+	b = append(b, make([]byte, DiscoveryLogHeaderSize+DiscoveryEntrySize*len(entries))...)
+	p := b[start:]
+	le := binary.LittleEndian
+	le.PutUint64(p[0:], genctr)
+	le.PutUint64(p[8:], uint64(len(entries)))
+	for i, e := range entries {
+		r := p[DiscoveryLogHeaderSize+DiscoveryEntrySize*i:][:DiscoveryEntrySize]
+		r[0], r[1], r[2] = e.TransportType, e.AddressFamily, e.SubsystemType
+		le.PutUint16(r[4:], e.PortID)
+		le.PutUint16(r[6:], e.CNTLID)
+		le.PutUint16(r[8:], e.AdminQueueMax)
+		ascii.Pad(r[32:64], e.ServiceID)
+		copy(r[256:512], e.SubsystemNQN)
+		ascii.Pad(r[512:768], e.Address)
+	}
+	return b
+}
+
 func cstringBytes(b []byte) []byte { return []byte(cstring(b)) }

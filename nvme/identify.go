@@ -22,6 +22,7 @@ const (
 	CNSController       CNS = 0x01 // Identify Controller
 	CNSActiveNamespaces CNS = 0x02 // active NSID list, NSIDs greater than CDW1 NSID
 	CNSNSDescriptors    CNS = 0x03 // Namespace Identification Descriptor list
+	CNSCSController     CNS = 0x06 // I/O Command Set specific Identify Controller (CDW11 CSI)
 	CNSCSIndependentNS  CNS = 0x08 // I/O Command Set Independent Identify Namespace
 	NSIDsPerList            = IdentifySize / 4
 	NSIDAll                 = 0xffffffff // the broadcast NSID
@@ -37,28 +38,40 @@ func IdentifyCommand(cns CNS, nsid uint32) Command {
 func (c *Command) IdentifyCNS() CNS { return CNS(c.CDW10) }
 
 // IdentifyController holds the fields of the Identify Controller data
-// structure (CNS 01h) that hosts use; offsets are those of the NVMe Base
-// Specification.
+// structure (CNS 01h) that hosts use, Linux's among them; offsets are those
+// of the NVMe Base Specification. The fields not listed are zero, but SQES
+// and CQES (bytes 512 and 513), which AppendBinary writes as 66h and 44h:
+// 64- and 16-byte entries, the sizes NVMe over Fabrics requires.
 type IdentifyController struct {
 	VID, SSVID   uint16 // bytes 0, 2
 	SerialNumber string // SN, bytes 4-23, ASCII space padded
 	ModelNumber  string // MN, bytes 24-63
 	Firmware     string // FR, bytes 64-71
+	RAB          uint8  // byte 72: recommended arbitration burst, 2^n commands
+	CMIC         uint8  // byte 76: bit 1, the subsystem may have two or more controllers
 	MDTS         uint8  // byte 77: maximum data transfer size, 2^n minimum pages
 	CNTLID       uint16 // bytes 78-79
 	Version      uint32 // VER, bytes 80-83
 	OAES         uint32 // bytes 92-95: optional asynchronous events supported
 	CTRATT       uint32 // bytes 96-99
+	CNTRLTYPE    uint8  // byte 111: 1 I/O, 2 discovery, 3 administrative
+	ACL          uint8  // byte 258: abort command limit, 0's based
 	AERL         uint8  // byte 259: async event request limit, 0's based
+	FRMW         uint8  // byte 260: firmware updates (bit 0, slot 1 read only)
+	LPA          uint8  // byte 261: log page attributes (bit 2, extended data for Get Log Page)
+	WCTEMP       uint16 // bytes 266-267: warning composite temperature threshold, Kelvin
+	CCTEMP       uint16 // bytes 268-269: critical composite temperature threshold, Kelvin
 	KAS          uint16 // bytes 320-321: keep alive granularity, 100 ms units
 	MAXCMD       uint16 // bytes 514-515
 	NN           uint32 // bytes 516-519: number of namespaces (largest NSID)
+	VWC          uint8  // byte 525: bit 0, a volatile write cache is present
 	SGLS         uint32 // bytes 536-539
-	SubNQN       string // bytes 768-1023
+	SubNQN       string // bytes 768-1023, NUL padded
 	IOCCSZ       uint32 // bytes 1792-1795: I/O queue command capsule size, 16-byte units
 	IORCSZ       uint32 // bytes 1796-1799
 	ICDOFF       uint16 // bytes 1800-1801
-	CNTRLTYPE    uint8  // byte 111: 1 I/O, 2 discovery, 3 administrative
+	MSDBD        uint8  // byte 1803: maximum SGL data block descriptors
+	PS0MaxPower  uint16 // bytes 2048-2049: MP of power state descriptor 0, 0.01 W units
 }
 
 // AppendBinary appends the 4096-byte encoding of id to b.
@@ -72,22 +85,27 @@ func (id *IdentifyController) AppendBinary(b []byte) ([]byte, error) {
 	ascii.Pad(p[4:24], id.SerialNumber)
 	ascii.Pad(p[24:64], id.ModelNumber)
 	ascii.Pad(p[64:72], id.Firmware)
-	p[77] = id.MDTS
+	p[72], p[76], p[77] = id.RAB, id.CMIC, id.MDTS
 	le.PutUint16(p[78:], id.CNTLID)
 	le.PutUint32(p[80:], id.Version)
 	le.PutUint32(p[92:], id.OAES)
 	le.PutUint32(p[96:], id.CTRATT)
 	p[111] = id.CNTRLTYPE
-	p[259] = id.AERL
+	p[258], p[259], p[260], p[261] = id.ACL, id.AERL, id.FRMW, id.LPA
+	le.PutUint16(p[266:], id.WCTEMP)
+	le.PutUint16(p[268:], id.CCTEMP)
 	le.PutUint16(p[320:], id.KAS)
 	p[512], p[513] = 0x66, 0x44 // SQES, CQES: 64- and 16-byte entries
 	le.PutUint16(p[514:], id.MAXCMD)
 	le.PutUint32(p[516:], id.NN)
+	p[525] = id.VWC
 	le.PutUint32(p[536:], id.SGLS)
 	copy(p[768:1024], id.SubNQN)
 	le.PutUint32(p[1792:], id.IOCCSZ)
 	le.PutUint32(p[1796:], id.IORCSZ)
 	le.PutUint16(p[1800:], id.ICDOFF)
+	p[1803] = id.MSDBD
+	le.PutUint16(p[2048:], id.PS0MaxPower)
 	return b, nil
 }
 
@@ -100,11 +118,13 @@ func (id *IdentifyController) UnmarshalBinary(p []byte) error {
 	*id = IdentifyController{
 		VID: le.Uint16(p[0:]), SSVID: le.Uint16(p[2:]),
 		SerialNumber: ascii.Trim(p[4:24]), ModelNumber: ascii.Trim(p[24:64]), Firmware: ascii.Trim(p[64:72]),
-		MDTS: p[77], CNTLID: le.Uint16(p[78:]), Version: le.Uint32(p[80:]),
+		RAB: p[72], CMIC: p[76], MDTS: p[77], CNTLID: le.Uint16(p[78:]), Version: le.Uint32(p[80:]),
 		OAES: le.Uint32(p[92:]), CTRATT: le.Uint32(p[96:]), CNTRLTYPE: p[111],
-		AERL: p[259], KAS: le.Uint16(p[320:]), MAXCMD: le.Uint16(p[514:]), NN: le.Uint32(p[516:]),
+		ACL: p[258], AERL: p[259], FRMW: p[260], LPA: p[261], WCTEMP: le.Uint16(p[266:]), CCTEMP: le.Uint16(p[268:]),
+		KAS: le.Uint16(p[320:]), MAXCMD: le.Uint16(p[514:]), NN: le.Uint32(p[516:]), VWC: p[525],
 		SGLS: le.Uint32(p[536:]), SubNQN: cstring(p[768:1024]),
-		IOCCSZ: le.Uint32(p[1792:]), IORCSZ: le.Uint32(p[1796:]), ICDOFF: le.Uint16(p[1800:]),
+		IOCCSZ: le.Uint32(p[1792:]), IORCSZ: le.Uint32(p[1796:]), ICDOFF: le.Uint16(p[1800:]), MSDBD: p[1803],
+		PS0MaxPower: le.Uint16(p[2048:]),
 	}
 	return nil
 }
@@ -277,26 +297,33 @@ type NSIdentifiers struct {
 // Zero identifiers are left out.
 func (ids *NSIdentifiers) AppendBinary(b []byte) ([]byte, error) {
 	start := len(b)
-	b = append(b, make([]byte, IdentifySize)...)
-	p := b[start:]
-	off := 0
-	put := func(t uint8, v []byte) {
-		p[off], p[off+1] = t, uint8(len(v))
-		off += 4 + copy(p[off+4:], v)
-	}
+	b = ids.AppendDescriptors(b)
+	return append(b, make([]byte, IdentifySize-(len(b)-start))...), nil
+}
+
+// AppendDescriptors appends the descriptors of ids to b, without the
+// padding that ends the list: EUI64, NGUID and UUID unless zero, then CSI
+// if HasCSI; 57 bytes at the most.
+func (ids *NSIdentifiers) AppendDescriptors(b []byte) []byte {
 	if ids.EUI64 != ([8]byte{}) {
-		put(NIDTEUI64, ids.EUI64[:])
+		b = AppendNSDescriptor(b, NIDTEUI64, ids.EUI64[:])
 	}
 	if ids.NGUID != ([16]byte{}) {
-		put(NIDTNGUID, ids.NGUID[:])
+		b = AppendNSDescriptor(b, NIDTNGUID, ids.NGUID[:])
 	}
 	if ids.UUID != ([16]byte{}) {
-		put(NIDTUUID, ids.UUID[:])
+		b = AppendNSDescriptor(b, NIDTUUID, ids.UUID[:])
 	}
 	if ids.HasCSI {
-		put(NIDTCSI, []byte{ids.CSI})
+		b = AppendNSDescriptor(b, NIDTCSI, []byte{ids.CSI})
 	}
-	return b, nil
+	return b
+}
+
+// AppendNSDescriptor appends one Namespace Identification Descriptor to
+// b: NIDT, NIDL (len(value), at most 255), two reserved bytes and value.
+func AppendNSDescriptor(b []byte, nidt uint8, value []byte) []byte {
+	return append(append(b, nidt, uint8(len(value)), 0, 0), value...)
 }
 
 // UnmarshalBinary decodes a Namespace Identification Descriptor list. It
@@ -344,6 +371,50 @@ func descriptorLen(t uint8) int {
 		return 1
 	}
 	return 0
+}
+
+// IdentifyCSIndependentNS is the I/O Command Set Independent Identify
+// Namespace data structure (CNS 08h), at the offsets Linux reads it
+// (struct nvme_id_ns_cs_indep). An inactive NSID's structure is zero.
+type IdentifyCSIndependentNS struct {
+	NSFEAT   uint8  // byte 0
+	NMIC     uint8  // byte 1: bit 0, may be attached to several controllers
+	RESCAP   uint8  // byte 2: reservation capabilities
+	FPI      uint8  // byte 3: format progress indicator
+	ANAGRPID uint32 // bytes 4-7
+	NSATTR   uint8  // byte 8: bit 0, write protected
+	NVMSETID uint16 // bytes 10-11
+	ENDGID   uint16 // bytes 12-13
+	NSTAT    uint8  // byte 14: bit 0, the namespace is ready
+}
+
+// AppendBinary appends the 4096-byte encoding of ns to b.
+func (ns *IdentifyCSIndependentNS) AppendBinary(b []byte) ([]byte, error) {
+	start := len(b)
+	b = append(b, make([]byte, IdentifySize)...)
+	p := b[start:]
+	le := binary.LittleEndian
+	p[0], p[1], p[2], p[3] = ns.NSFEAT, ns.NMIC, ns.RESCAP, ns.FPI
+	le.PutUint32(p[4:], ns.ANAGRPID)
+	p[8] = ns.NSATTR
+	le.PutUint16(p[10:], ns.NVMSETID)
+	le.PutUint16(p[12:], ns.ENDGID)
+	p[14] = ns.NSTAT
+	return b, nil
+}
+
+// UnmarshalBinary decodes an I/O Command Set Independent Identify
+// Namespace data structure.
+func (ns *IdentifyCSIndependentNS) UnmarshalBinary(p []byte) error {
+	if len(p) < IdentifySize {
+		return fmt.Errorf("%w: I/O Command Set Independent Identify Namespace needs %d bytes, have %d", ErrShortBuffer, IdentifySize, len(p))
+	}
+	le := binary.LittleEndian
+	*ns = IdentifyCSIndependentNS{
+		NSFEAT: p[0], NMIC: p[1], RESCAP: p[2], FPI: p[3], ANAGRPID: le.Uint32(p[4:]), NSATTR: p[8],
+		NVMSETID: le.Uint16(p[10:]), ENDGID: le.Uint16(p[12:]), NSTAT: p[14],
+	}
+	return nil
 }
 
 // AppendNSIDList appends a 4096-byte active namespace list holding nsids

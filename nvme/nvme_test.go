@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"reflect"
 	"testing"
 )
 
@@ -291,6 +292,10 @@ func FuzzDecoders(f *testing.F) {
 	bad.LBAF[63].DataShift = 12
 	b, _ = bad.AppendBinary(nil)
 	f.Add(b)
+	smart := SMARTLog{Temperature: 308, PowerOnHours: 1}
+	b, _ = smart.AppendBinary(nil)
+	f.Add(b)
+	f.Add(AppendDiscoveryLog(nil, 1, []DiscoveryEntry{{TransportType: 3, ServiceID: "4420", SubsystemNQN: "nqn.x", Address: "::1"}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var c Command
 		if c.UnmarshalBinary(b) == nil {
@@ -317,7 +322,17 @@ func FuzzDecoders(f *testing.F) {
 			}
 		}
 		var ic IdentifyController
-		ic.UnmarshalBinary(b)
+		if ic.UnmarshalBinary(b) == nil {
+			roundTrip(t, &ic, new(IdentifyController))
+		}
+		var csi IdentifyCSIndependentNS
+		if csi.UnmarshalBinary(b) == nil {
+			roundTrip(t, &csi, new(IdentifyCSIndependentNS))
+		}
+		var smart SMARTLog
+		if smart.UnmarshalBinary(b) == nil {
+			roundTrip(t, &smart, new(SMARTLog))
+		}
 		var ns IdentifyNamespace
 		if ns.UnmarshalBinary(b) == nil {
 			bs := ns.BlockSize()
@@ -331,9 +346,27 @@ func FuzzDecoders(f *testing.F) {
 		}
 		var cd ConnectData
 		cd.UnmarshalBinary(b)
-		ParseDiscoveryLog(b)
+		if gen, _, entries, err := ParseDiscoveryLog(b); err == nil {
+			_, _, again, err := ParseDiscoveryLog(AppendDiscoveryLog(nil, gen, entries))
+			if err != nil || !reflect.DeepEqual(again, entries) {
+				t.Fatalf("discovery log round trip: %+v, then %+v %v", entries, again, err)
+			}
+		}
 		ParseNSIDList(nil, b)
 	})
+}
+
+// roundTrip checks that v, decoded from some bytes, encodes to bytes that
+// decode to v again.
+func roundTrip(t *testing.T, v, again structure) {
+	t.Helper()
+	enc, err := v.AppendBinary(nil)
+	if err != nil {
+		t.Fatalf("%T: AppendBinary: %v", v, err)
+	}
+	if err := again.UnmarshalBinary(enc); err != nil || !reflect.DeepEqual(again, v) {
+		t.Fatalf("%T round trip: %+v, then %+v %v", v, v, again, err)
+	}
 }
 
 func BenchmarkCommandRoundTrip(b *testing.B) {

@@ -133,12 +133,11 @@ func (c *controller) identifyData(b []byte, cmd *nvme.Command) ([]byte, nvme.Sta
 			return nil, invalidNamespace
 		}
 		return appendNSDescriptors(b, &info), 0
-	case cnsCSController:
+	case nvme.CNSCSController:
 		if csi != 0 {
 			return nil, invalidField
 		}
-		b, _ = grow(b, nvme.IdentifySize) // NVM command set: no extra limits
-		return b, 0
+		return append(b, make([]byte, nvme.IdentifySize)...), 0 // NVM command set: no extra limits
 	}
 	return nil, invalidField
 }
@@ -167,17 +166,10 @@ func (c *controller) getLogPage(q *conn, cmd *nvme.Command) response {
 	var b []byte
 	switch {
 	case lid == nvme.LogDiscovery && c.discovery:
-		b = appendDiscoveryLog(nil, 1, []nvme.DiscoveryEntry{q.discoveryEntry()})
+		b = nvme.AppendDiscoveryLog(nil, 1, []nvme.DiscoveryEntry{q.discoveryEntry()})
 	case lid == nvme.LogSMART && !c.discovery:
-		st := &c.t.stats
-		s := smartInfo{
-			reads:        st.reads.Load(),
-			writes:       st.writes.Load(),
-			unitsRead:    (st.blocksRead.Load() + 999) / 1000,
-			unitsWritten: (st.blocksWritten.Load() + 999) / 1000,
-			powerOnHours: uint64(time.Since(c.t.start) / time.Hour),
-		}
-		b = appendSMART(nil, &s)
+		s := c.t.smartLog()
+		b, _ = s.AppendBinary(nil)
 	case lid == nvme.LogChangedNamespace && !c.discovery:
 		b = c.changedLog(rae)
 	default:

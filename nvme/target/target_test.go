@@ -427,7 +427,7 @@ func TestIdentify(t *testing.T) {
 				t.Error("NSTAT set for an inactive namespace")
 			}
 		}},
-		{"NVM controller", cnsCSController, 0, 0, nil},
+		{"NVM controller", nvme.CNSCSController, 0, 0, nil},
 		{"unsupported CNS", 0x10, 0, nvme.StatusInvalidField, nil},
 	}
 	for _, tt := range tests {
@@ -482,7 +482,7 @@ func checkList(t *testing.T, b []byte, want ...uint32) {
 func TestLogPages(t *testing.T) {
 	tg, addr := startTarget(t, Config{Namespaces: 2})
 	q, _ := admin(t, addr, tg.NQN(), 0)
-	smart, err := getLog(q, nvme.LogSMART, smartLogSize, 0, false)
+	smart, err := getLog(q, nvme.LogSMART, nvme.SMARTLogSize, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
