@@ -154,15 +154,13 @@ func releasePage(b []byte) {
 
 // getLogPage executes Get Log Page.
 func (c *controller) getLogPage(q *conn, cmd *nvme.Command) response {
-	lid := cmd.CDW10 & 0xff
+	lid, length, off := cmd.LogPage()
 	rae := cmd.CDW10&(1<<15) != 0
-	numd := uint64(cmd.CDW10>>16|(cmd.CDW11&0xffff)<<16) + 1
-	off := uint64(cmd.CDW12) | uint64(cmd.CDW13)<<32
 	n, ok := transferLen(cmd)
-	if !ok || numd*4 > maxTransfer || off%4 != 0 {
+	if !ok || length > maxTransfer || off%4 != 0 {
 		return fail(nvme.StatusInvalidField | nvme.StatusDNR)
 	}
-	n = min(n, int(numd*4))
+	n = min(n, length)
 	var b []byte
 	switch {
 	case lid == nvme.LogDiscovery && c.discovery:
