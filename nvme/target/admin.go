@@ -1,14 +1,11 @@
 package target
 
 import (
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/complchain/complchain/nvme"
 )
-
-func sortUint32(s []uint32) { slices.Sort(s) }
 
 // admin executes an admin command other than fabrics commands and AER.
 func (c *controller) admin(q *conn, cmd *nvme.Command, data []byte) response {

@@ -2,6 +2,7 @@ package target
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -337,7 +338,7 @@ func (c *controller) changedLog(rae bool) []byte {
 	for id := range c.changed {
 		ids = append(ids, id)
 	}
-	sortUint32(ids)
+	slices.Sort(ids)
 	b := appendChangedList(nil, ids, c.overflow)
 	if !rae {
 		clear(c.changed)
