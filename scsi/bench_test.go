@@ -5,13 +5,15 @@ import (
 
 	"testing"
 	"time"
+
+	"github.com/complchain/complchain/scanmode"
 )
 
 // BenchmarkScan64Hosts16LUNs scans 64 hosts of 16 LUNs at 5 ms a command
 // (4 commands a LUN, one host at a time on each host) in each mode; the
 // ratios ordered/async and sync/ordered come from the ms/scan figures.
 func BenchmarkScan64Hosts16LUNs(b *testing.B) {
-	for _, mode := range []Mode{Async, Ordered, Sync} {
+	for _, mode := range []scanmode.Mode{scanmode.Async, scanmode.Ordered, scanmode.Sync} {
 		b.Run(mode.String(), func(b *testing.B) {
 			for b.Loop() {
 				s := &Scanner{Mode: mode}

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/complchain/complchain/scanmode"
 	"github.com/complchain/complchain/scsi"
 )
 
 // Two hosts are scanned at once; the second is faster, yet the first
 // host's disks are named first.
 func Example() {
-	s := &scsi.Scanner{Mode: scsi.Ordered}
+	s := &scsi.Scanner{Mode: scanmode.Ordered}
 	s.AddHost(context.Background(), &scsi.Host{LUNs: 2, Latency: 2 * time.Millisecond})
 	s.AddHost(context.Background(), &scsi.Host{LUNs: 1, Latency: time.Millisecond})
 	if err := s.WaitScans(context.Background()); err != nil {

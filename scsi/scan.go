@@ -10,22 +10,9 @@ import (
 
 	"github.com/complchain/complchain"
 	"github.com/complchain/complchain/internal/ida"
-	"github.com/complchain/complchain/internal/scanmode"
+	"github.com/complchain/complchain/scanmode"
 	"github.com/complchain/complchain/trace"
 )
-
-// Mode is how hosts are scanned, as Linux's scsi_mod.scan parameter: Ordered, Async or Sync.
-type Mode = scanmode.Mode
-
-// Scan modes.
-const (
-	Ordered = scanmode.Ordered // concurrent, registered in order
-	Async   = scanmode.Async   // concurrent, registered as each finishes
-	Sync    = scanmode.Sync    // one at a time
-)
-
-// ParseMode returns the Mode named s: "ordered", "async" or "sync".
-func ParseMode(s string) (Mode, error) { return scanmode.Parse(s) }
 
 // Device is a device found by a scan.
 type Device struct {
@@ -59,7 +46,7 @@ func (e *CommandError) Unwrap() error { return e.Err }
 // A Scanner scans hosts and names their disks. Its methods are safe for
 // concurrent use; the zero Scanner scans in Ordered mode.
 type Scanner struct {
-	Mode Mode
+	Mode scanmode.Mode // as Linux's scsi_mod.scan parameter
 	// Timeout bounds each host's scan; a host that has not finished by
 	// then is given up, its entry completed, and later hosts named.
 	Timeout time.Duration
@@ -89,7 +76,7 @@ func (s *Scanner) AddHost(ctx context.Context, h *Host) int {
 	s.hosts++
 	s.chain.Add(&hs.Entry) // in registration order, under s.mu
 	s.mu.Unlock()
-	if s.Mode == Sync {
+	if s.Mode == scanmode.Sync {
 		s.scan(ctx, hs)
 		return hs.num
 	}
@@ -133,7 +120,7 @@ func (s *Scanner) scan(ctx context.Context, hs *hostScan) {
 	cancel()
 	scanned := time.Now()
 	s.Trace.Span(track, "scan", start, scanned)
-	if s.Mode == Ordered {
+	if s.Mode == scanmode.Ordered {
 		if err := hs.Wait(ctx); err != nil {
 			errs = append(errs, &CommandError{Addr: Addr{Host: hs.num}, Command: "wait for earlier hosts", Err: err})
 			devs = nil

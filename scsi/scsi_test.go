@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/complchain/complchain/scanmode"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -177,7 +179,7 @@ func TestOrderedNamesWhateverTheLatencies(t *testing.T) {
 	for round := range 6 {
 		synctest.Test(t, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(round), 9))
-			for _, mode := range []Mode{Ordered, Async, Sync} {
+			for _, mode := range []scanmode.Mode{scanmode.Ordered, scanmode.Async, scanmode.Sync} {
 				s := &Scanner{Mode: mode}
 				for h := range 8 {
 					lat := time.Duration(rng.IntN(10)+1) * time.Millisecond
@@ -191,10 +193,10 @@ func TestOrderedNamesWhateverTheLatencies(t *testing.T) {
 				}
 				s.Close()
 				got, want := fmt.Sprint(names(s)), fmt.Sprint(expected(8, 2, 3))
-				if mode != Async && got != want {
+				if mode != scanmode.Async && got != want {
 					t.Fatalf("round %d %v: %s\nwant %s", round, mode, got, want)
 				}
-				if mode == Async && round == 0 && got == want {
+				if mode == scanmode.Async && round == 0 && got == want {
 					t.Fatalf("async scan named in host order although later hosts finished first")
 				}
 			}

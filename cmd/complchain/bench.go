@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/complchain/complchain/nvme/scan"
+	"github.com/complchain/complchain/scanmode"
 )
 
 func init() { subcommands = append(subcommands, newBenchCmd) }
@@ -94,9 +95,9 @@ The seed measured, over NVMe/TCP with 100 namespaces: RTT 150 ms: sync
   complchain bench --rtts 0.2ms --namespaces 1000,10000,100000 --modes ordered,async --cpu-load 2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var ms []scan.Mode
+			var ms []scanmode.Mode
 			for _, m := range modes {
-				mode, err := scan.ParseMode(m)
+				mode, err := scanmode.Parse(m)
 				if err != nil {
 					return err
 				}
@@ -197,7 +198,7 @@ type blockRepeat struct {
 
 // benchOne measures one number of namespaces at one round-trip time:
 // one cell per mode of ms, and one for the floor if floor is set.
-func benchOne(ctx context.Context, f *scanFlags, ms []scan.Mode, floor bool, rep blockRepeat, log io.Writer) ([]*benchCell, error) {
+func benchOne(ctx context.Context, f *scanFlags, ms []scanmode.Mode, floor bool, rep blockRepeat, log io.Writer) ([]*benchCell, error) {
 	c, _, stop, err := f.connect(ctx)
 	if err != nil {
 		return nil, err
@@ -206,7 +207,7 @@ func benchOne(ctx context.Context, f *scanFlags, ms []scan.Mode, floor bool, rep
 	var row []benchRunner
 	for _, m := range ms {
 		cell := &benchCell{RTT: f.rtt, Mode: m.String(), QueueDepth: c.QueueDepth()}
-		row = append(row, benchRunner{cell: cell, slow: m == scan.Sync, run: func() (time.Duration, error) {
+		row = append(row, benchRunner{cell: cell, slow: m == scanmode.Sync, run: func() (time.Duration, error) {
 			s := &scan.Scanner{Ctrl: c, Mode: m}
 			res, err := s.Scan(ctx)
 			if err == nil && len(res.Failed) > 0 {
@@ -352,7 +353,7 @@ func printBench(w io.Writer, cells []*benchCell, repeat, cpuLoad int) error {
 			}
 			return nil
 		}
-		sync, async, ordered := get("sync"), get("async"), get(scan.Ordered.String())
+		sync, async, ordered := get("sync"), get("async"), get(scanmode.Ordered.String())
 		l := fmt.Sprintf("N %d RTT %v:", k.n, k.rtt)
 		if ordered != nil && async != nil {
 			l += fmt.Sprintf(" ordered/async %.3f", float64(ordered.Median)/float64(async.Median))

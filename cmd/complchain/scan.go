@@ -20,6 +20,7 @@ import (
 	"github.com/complchain/complchain/nvme/host"
 	"github.com/complchain/complchain/nvme/scan"
 	"github.com/complchain/complchain/nvme/target"
+	"github.com/complchain/complchain/scanmode"
 	"github.com/complchain/complchain/trace"
 )
 
@@ -147,7 +148,7 @@ the target's discovery log is used).`,
   complchain scan --watch --trace scan.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			mode, err := scan.ParseMode(f.mode)
+			mode, err := scanmode.Parse(f.mode)
 			if err != nil {
 				return err
 			}

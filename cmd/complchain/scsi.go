@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/complchain/complchain/scanmode"
 	"github.com/complchain/complchain/scsi"
 	"github.com/complchain/complchain/trace"
 )
@@ -37,7 +38,7 @@ scans one host at a time. It prints a table like lsscsi.`,
   complchain scsi --hang-host 2 --timeout 1s -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := scsi.ParseMode(mode)
+			m, err := scanmode.Parse(mode)
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/complchain/complchain/nvme/scan"
 	"github.com/complchain/complchain/nvme/target"
+	"github.com/complchain/complchain/scanmode"
 )
 
 // BenchmarkScan measures a scan of N namespaces over loopback, with no
@@ -16,7 +17,7 @@ import (
 func BenchmarkScan(b *testing.B) {
 	for _, rtt := range []time.Duration{0, 200 * time.Microsecond} {
 		for _, n := range []int{100, 1000} {
-			for _, mode := range []scan.Mode{scan.Ordered, scan.Async} {
+			for _, mode := range []scanmode.Mode{scanmode.Ordered, scanmode.Async} {
 				b.Run(fmt.Sprintf("RTT=%v/N=%d/%v", rtt, n, mode), func(b *testing.B) {
 					_, c := setup(b, target.Config{Namespaces: n, AdminQueueDepth: 1024, IOQueueDepth: 1024, Delay: rtt / 2})
 					var last time.Duration

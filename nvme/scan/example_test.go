@@ -8,6 +8,7 @@ import (
 	"github.com/complchain/complchain/nvme/host"
 	"github.com/complchain/complchain/nvme/scan"
 	"github.com/complchain/complchain/nvme/target"
+	"github.com/complchain/complchain/scanmode"
 )
 
 // Scan an emulated target whose first namespaces answer last: the ordered
@@ -27,7 +28,7 @@ func Example() {
 		return
 	}
 	defer c.Close()
-	s := &scan.Scanner{Ctrl: c, Mode: scan.Ordered}
+	s := &scan.Scanner{Ctrl: c, Mode: scanmode.Ordered}
 	res, err := s.Scan(context.Background())
 	if err != nil {
 		fmt.Println(err)

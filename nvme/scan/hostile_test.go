@@ -14,6 +14,7 @@ import (
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/scan"
 	"github.com/complchain/complchain/nvme/target"
+	"github.com/complchain/complchain/scanmode"
 )
 
 // hostile is a controller that reports nonsense: the embedded target on
@@ -288,7 +289,7 @@ func TestHostileNamespaceData(t *testing.T) {
 		}
 		return id
 	}
-	for _, mode := range []scan.Mode{scan.Ordered, scan.Async, scan.Sync} {
+	for _, mode := range []scanmode.Mode{scanmode.Ordered, scanmode.Async, scanmode.Sync} {
 		t.Run(mode.String(), func(t *testing.T) {
 			h := &hostile{list: fixed(seq(1, n)...), ns: ns}
 			s := h.start(t, target.Config{})

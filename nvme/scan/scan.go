@@ -4,6 +4,8 @@
 //
 // # Modes
 //
+// Scanner.Mode is one of package scanmode's:
+//
 //   - Sync: one namespace at a time, its commands one after another, as
 //     the sequential scan of older kernels.
 //   - Async: every namespace at once, registered in the order their
@@ -116,24 +118,11 @@ import (
 
 	"github.com/complchain/complchain"
 	"github.com/complchain/complchain/internal/ida"
-	"github.com/complchain/complchain/internal/scanmode"
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/host"
+	"github.com/complchain/complchain/scanmode"
 	"github.com/complchain/complchain/trace"
 )
-
-// Mode is how a scan schedules its namespaces: Ordered, Async or Sync.
-type Mode = scanmode.Mode
-
-// Scan modes.
-const (
-	Ordered = scanmode.Ordered // concurrent, registered in order
-	Async   = scanmode.Async   // concurrent, registered as each finishes
-	Sync    = scanmode.Sync    // one at a time
-)
-
-// ParseMode returns the Mode named s: "ordered", "async" or "sync".
-func ParseMode(s string) (Mode, error) { return scanmode.Parse(s) }
 
 // Naming is how namespaces are named.
 type Naming int
@@ -227,7 +216,7 @@ type Result struct {
 type Scanner struct {
 	Ctrl       *host.Controller
 	Controller int // the number in nvme<ctrl>n…
-	Mode       Mode
+	Mode       scanmode.Mode
 	Naming     Naming
 	Trace      *trace.Recorder        // optional
 	Progress   func(done, listed int) // optional; called as tasks finish
@@ -308,7 +297,7 @@ func (s *Scanner) Scan(ctx context.Context) (*Result, error) {
 	if workers <= 0 {
 		workers = s.Ctrl.QueueDepth()
 	}
-	if s.Mode == Sync {
+	if s.Mode == scanmode.Sync {
 		workers = 1
 	}
 	// Workers start as tasks arrive, up to the limit; each takes tasks in
@@ -398,7 +387,7 @@ func (r *run) list(ctx context.Context, dispatch func(*task) error) error {
 			k++
 			t.known = true
 		}
-		if s.Mode != Sync {
+		if s.Mode != scanmode.Sync {
 			// Send the commands now, in list order and from one
 			// goroutine: they are on the wire long before a worker
 			// could send them.
@@ -601,7 +590,7 @@ func (r *run) runTask(t *task) {
 	ns := r.newNamespace(t.nsid, idt)
 	r.inOrder(t, func() {
 		regStart := time.Now()
-		if s.Mode != Async {
+		if s.Mode != scanmode.Async {
 			s.Trace.Span(track, "wait for chain", identified, regStart)
 		}
 		s.register(r, ns)
@@ -615,7 +604,7 @@ func (r *run) runTask(t *task) {
 // tasks that finish in order register back to back with no goroutine
 // woken. f is skipped if the scan is cancelled first.
 func (r *run) inOrder(t *task, f func()) {
-	if r.s.Mode == Async {
+	if r.s.Mode == scanmode.Async {
 		f()
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/complchain/complchain/nvme/host"
 	"github.com/complchain/complchain/nvme/scan"
 	"github.com/complchain/complchain/nvme/target"
+	"github.com/complchain/complchain/scanmode"
 	"github.com/complchain/complchain/trace"
 )
 
@@ -64,7 +65,7 @@ func addedNSIDs(res *scan.Result) []uint32 {
 // finish.
 func TestOrderedNamesFollowTheList(t *testing.T) {
 	const n = 24
-	for _, mode := range []scan.Mode{scan.Ordered, scan.Async, scan.Sync} {
+	for _, mode := range []scanmode.Mode{scanmode.Ordered, scanmode.Async, scanmode.Sync} {
 		t.Run(mode.String(), func(t *testing.T) {
 			_, c := setup(t, target.Config{Namespaces: n, Faults: target.Faults{Delay: reverseDelays(n, time.Millisecond)}})
 			s := &scan.Scanner{Ctrl: c, Mode: mode}
@@ -88,7 +89,7 @@ func TestOrderedNamesFollowTheList(t *testing.T) {
 					byList = false
 				}
 			}
-			if mode == scan.Async {
+			if mode == scanmode.Async {
 				if inOrder || byList {
 					t.Fatalf("async scan registered in list order %v although namespaces finished in reverse", addedNSIDs(res))
 				}
@@ -115,7 +116,7 @@ func TestGapsPagesAndFailures(t *testing.T) {
 	want := tg.Namespaces()
 	failing := map[uint32]nvme.Status{want[10].NSID: nvme.StatusInternalError, want[2000].NSID: nvme.StatusNamespaceNotReady}
 	tg.SetFaults(target.Faults{Status: failing})
-	s := &scan.Scanner{Ctrl: c, Mode: scan.Ordered}
+	s := &scan.Scanner{Ctrl: c, Mode: scanmode.Ordered}
 	res, err := s.Scan(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +147,7 @@ func TestGapsPagesAndFailures(t *testing.T) {
 // keeps the others' names, and gives new ones the smallest free instance.
 func TestRescan(t *testing.T) {
 	tg, c := setup(t, target.Config{Namespaces: 6})
-	s := &scan.Scanner{Ctrl: c, Mode: scan.Ordered}
+	s := &scan.Scanner{Ctrl: c, Mode: scanmode.Ordered}
 	if _, err := s.Scan(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +286,7 @@ func TestSequentialFallback(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, mode := range []scan.Mode{scan.Ordered, scan.Sync} {
+	for _, mode := range []scanmode.Mode{scanmode.Ordered, scanmode.Sync} {
 		s := &scan.Scanner{Ctrl: c, Mode: mode}
 		res, err := s.Scan(context.Background())
 		if err != nil {
