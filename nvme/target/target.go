@@ -106,9 +106,6 @@ import (
 // DefaultNQN is the subsystem NQN used when Config.NQN is empty.
 const DefaultNQN = "nqn.2026-01.io.complchain:target"
 
-// DiscoveryNQN is the well-known NQN of the discovery subsystem.
-const DiscoveryNQN = nvme.DiscoveryNQN
-
 // Limits of the configuration.
 const (
 	DefaultAdminQueueDepth = 32   // Linux's NVMET_AQ_DEPTH

@@ -508,12 +508,12 @@ func TestLogPages(t *testing.T) {
 
 func TestDiscovery(t *testing.T) {
 	tg, addr := startTarget(t, Config{Namespaces: 2})
-	q, cntlid := admin(t, addr, DiscoveryNQN, 0)
+	q, cntlid := admin(t, addr, nvme.DiscoveryNQN, 0)
 	id, err := identify(q, nvme.CNSController, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cString(id[768:1024]); got != DiscoveryNQN || id[111] != 2 || binary.LittleEndian.Uint16(id[78:]) != cntlid {
+	if got := cString(id[768:1024]); got != nvme.DiscoveryNQN || id[111] != 2 || binary.LittleEndian.Uint16(id[78:]) != cntlid {
 		t.Errorf("discovery Identify: subnqn %q cntrltype %d", got, id[111])
 	}
 	// Read the header, then the whole page in 4 KiB pieces, as nvme-cli does.
@@ -556,7 +556,7 @@ func TestDiscovery(t *testing.T) {
 	_, err = q.Do(context.Background(), &nvme.Command{Opcode: nvme.OpSetFeatures, CDW10: nvme.FeatureNumberOfQueues, CDW11: 1}, nil)
 	wantStatus(t, err, nvme.StatusInvalidField)
 	// No I/O queues on a discovery controller.
-	_, err = connect(dial(t, addr, tcp.HostConfig{}), 1, cntlid, DiscoveryNQN, 0)
+	_, err = connect(dial(t, addr, tcp.HostConfig{}), 1, cntlid, nvme.DiscoveryNQN, 0)
 	wantStatus(t, err, nvme.StatusConnectInvalidParam)
 }
 
@@ -843,7 +843,7 @@ func TestConfigErrors(t *testing.T) {
 		{Limits: Limits{ConnWriteBudget: 4096}},
 		{Limits: Limits{ConnWriteBudget: 8 << 20, WriteBudget: 4 << 20}},
 		{Namespaces: 10, MaxNSID: 5},
-		{NQN: DiscoveryNQN},
+		{NQN: nvme.DiscoveryNQN},
 		{BlockSize: 1000, Namespaces: 1},
 	} {
 		tg := New(cfg)
