@@ -24,6 +24,14 @@ const CompletionSize = 16
 // structure they decode.
 var ErrShortBuffer = errors.New("nvme: buffer too short")
 
+// grow appends n zero bytes to b and returns b and those n bytes, for an
+// encoder to fill.
+func grow(b []byte, n int) (_, field []byte) {
+	start := len(b)
+	b = append(b, make([]byte, n)...)
+	return b, b[start:]
+}
+
 // Command is a 64-byte submission queue entry (NVMe Base Specification,
 // "Common Command Format"). Fabrics commands (Opcode == OpFabrics) keep
 // their command type (FCTYPE) in the low byte of NSID, where the fabrics

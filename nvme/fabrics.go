@@ -51,9 +51,7 @@ func (d *ConnectData) AppendBinary(b []byte) ([]byte, error) {
 	if len(d.SubsystemNQN) > 223 || len(d.HostNQN) > 223 {
 		return b, fmt.Errorf("nvme: NQN longer than 223 bytes")
 	}
-	start := len(b)
-	b = append(b, make([]byte, ConnectDataSize)...)
-	p := b[start:]
+	b, p := grow(b, ConnectDataSize)
 	copy(p[0:16], d.HostID[:])
 	binary.LittleEndian.PutUint16(p[16:], d.CNTLID)
 	copy(p[256:512], d.SubsystemNQN)
@@ -251,9 +249,7 @@ func ParseDiscoveryLog(p []byte) (genctr uint64, numrec uint64, entries []Discov
 // padded, SubsystemNQN NUL padded; TREQ and TSAS are zero (no secure
 // channel). Strings longer than their fields are cut.
 func AppendDiscoveryLog(b []byte, genctr uint64, entries []DiscoveryEntry) []byte {
-	start := len(b)
-	b = append(b, make([]byte, DiscoveryLogHeaderSize+DiscoveryEntrySize*len(entries))...)
-	p := b[start:]
+	b, p := grow(b, DiscoveryLogHeaderSize+DiscoveryEntrySize*len(entries))
 	le := binary.LittleEndian
 	le.PutUint64(p[0:], genctr)
 	le.PutUint64(p[8:], uint64(len(entries)))

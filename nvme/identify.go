@@ -76,9 +76,7 @@ type IdentifyController struct {
 
 // AppendBinary appends the 4096-byte encoding of id to b.
 func (id *IdentifyController) AppendBinary(b []byte) ([]byte, error) {
-	start := len(b)
-	b = append(b, make([]byte, IdentifySize)...)
-	p := b[start:]
+	b, p := grow(b, IdentifySize)
 	le := binary.LittleEndian
 	le.PutUint16(p[0:], id.VID)
 	le.PutUint16(p[2:], id.SSVID)
@@ -236,9 +234,7 @@ func (e *FieldError) Error() string {
 
 // AppendBinary appends the 4096-byte encoding of ns to b.
 func (ns *IdentifyNamespace) AppendBinary(b []byte) ([]byte, error) {
-	start := len(b)
-	b = append(b, make([]byte, IdentifySize)...)
-	p := b[start:]
+	b, p := grow(b, IdentifySize)
 	le := binary.LittleEndian
 	le.PutUint64(p[0:], ns.NSZE)
 	le.PutUint64(p[8:], ns.NCAP)
@@ -390,9 +386,7 @@ type IdentifyCSIndependentNS struct {
 
 // AppendBinary appends the 4096-byte encoding of ns to b.
 func (ns *IdentifyCSIndependentNS) AppendBinary(b []byte) ([]byte, error) {
-	start := len(b)
-	b = append(b, make([]byte, IdentifySize)...)
-	p := b[start:]
+	b, p := grow(b, IdentifySize)
 	le := binary.LittleEndian
 	p[0], p[1], p[2], p[3] = ns.NSFEAT, ns.NMIC, ns.RESCAP, ns.FPI
 	le.PutUint32(p[4:], ns.ANAGRPID)

@@ -41,9 +41,7 @@ func (s *SMARTLog) counters() [10]*uint64 {
 
 // AppendBinary appends the 512-byte encoding of s to b.
 func (s *SMARTLog) AppendBinary(b []byte) ([]byte, error) {
-	start := len(b)
-	b = append(b, make([]byte, SMARTLogSize)...)
-	p := b[start:]
+	b, p := grow(b, SMARTLogSize)
 	le := binary.LittleEndian
 	p[0] = s.CriticalWarning
 	le.PutUint16(p[1:], s.Temperature)
