@@ -2,6 +2,7 @@ package target
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -334,12 +335,7 @@ func (c *controller) asyncEvent(ctx context.Context) response {
 func (c *controller) changedLog(rae bool) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ids := make([]uint32, 0, len(c.changed))
-	for id := range c.changed {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	b := appendChangedList(nil, ids, c.overflow)
+	b := appendChangedList(nil, slices.Sorted(maps.Keys(c.changed)), c.overflow)
 	if !rae {
 		clear(c.changed)
 		c.overflow = false
