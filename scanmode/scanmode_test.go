@@ -2,29 +2,21 @@ package scanmode
 
 import "testing"
 
+// Parse reads the names String writes, and nothing else.
 func TestParseString(t *testing.T) {
-	tests := []struct {
-		s    string
-		mode Mode
-		ok   bool
-	}{
-		{"ordered", Ordered, true},
-		{"async", Async, true},
-		{"sync", Sync, true},
-		{"Ordered", 0, false},
-		{"", 0, false},
-		{"Mode(3)", 0, false},
-	}
-	for _, tt := range tests {
-		m, err := Parse(tt.s)
-		if (err == nil) != tt.ok || tt.ok && (m != tt.mode || m.String() != tt.s) {
-			t.Errorf("Parse(%q) = %v, %v", tt.s, m, err)
+	for name, mode := range map[string]Mode{"ordered": Ordered, "async": Async, "sync": Sync} {
+		if m, err := Parse(name); err != nil || m != mode || m.String() != name {
+			t.Errorf("Parse(%q) = %v, %v; want %d", name, m, err, int(mode))
 		}
 	}
-	if s := Mode(3).String(); s != "Mode(3)" {
-		t.Errorf("Mode(3).String() = %q", s)
+	for _, s := range []string{"Ordered", "", " sync", "Mode(3)"} {
+		if m, err := Parse(s); err == nil {
+			t.Errorf("Parse(%q) = %v, want an error", s, m)
+		}
 	}
-	if s := Mode(-1).String(); s != "Mode(-1)" {
-		t.Errorf("Mode(-1).String() = %q", s)
+	for mode, want := range map[Mode]string{3: "Mode(3)", -1: "Mode(-1)"} {
+		if s := mode.String(); s != want {
+			t.Errorf("Mode(%d).String() = %q, want %q", int(mode), s, want)
+		}
 	}
 }
