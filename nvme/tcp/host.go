@@ -494,15 +494,7 @@ func (q *HostQueue) handle(p PDU, badDigest bool) *TermError {
 		s.asked += int(h.Length)
 		data := s.write[h.Offset : h.Offset+h.Length]
 		q.send(func(b []byte) []byte {
-			for off := 0; off < len(data); off += q.maxH2C {
-				n := min(q.maxH2C, len(data)-off)
-				var flags uint8
-				if off+n == len(data) {
-					flags = FlagDataLast
-				}
-				b = q.dg.AppendData(b, TypeH2CData, flags, DataHeader{CID: h.CID, TTag: h.TTag, Offset: h.Offset + uint32(off)}, data[off:off+n])
-			}
-			return b
+			return q.dg.appendDataPDUs(b, TypeH2CData, DataHeader{CID: h.CID, TTag: h.TTag, Offset: h.Offset}, data, q.maxH2C)
 		})
 	case TypeC2HTermReq:
 		te := ParseTermReq(p)

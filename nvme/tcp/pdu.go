@@ -215,6 +215,23 @@ func (d Digests) AppendData(b []byte, t PDUType, flags uint8, h DataHeader, data
 	return d.endPDU(b, start, data)
 }
 
+// appendDataPDUs appends data as data PDUs of type t (TypeH2CData or
+// TypeC2HData) of at most max bytes each, the first at h.Offset; the last
+// carries FlagDataLast. max must be positive.
+func (d Digests) appendDataPDUs(b []byte, t PDUType, h DataHeader, data []byte, max int) []byte {
+	start := h.Offset
+	for off := 0; off < len(data); off += max {
+		n := min(max, len(data)-off)
+		var flags uint8
+		if off+n == len(data) {
+			flags = FlagDataLast
+		}
+		h.Offset = start + uint32(off)
+		b = d.AppendData(b, t, flags, h, data[off:off+n])
+	}
+	return b
+}
+
 // A PDU is one decoded PDU. Its slices point into the Reader's buffer and
 // are valid until the next call of Next.
 type PDU struct {

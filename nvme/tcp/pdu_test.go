@@ -348,3 +348,56 @@ func TestEncodeBytes(t *testing.T) {
 		t.Errorf("CapsuleResp with header digest: %x", hd)
 	}
 }
+
+// appendDataPDUs splits data at max bytes a PDU, offsets counted from
+// the header's, the last PDU flagged, with or without digests.
+func TestAppendDataPDUs(t *testing.T) {
+	const max = 8192
+	tests := []struct {
+		name  string
+		t     PDUType
+		start uint32 // the header's offset
+		n     int    // bytes of data
+		sizes []int  // of each PDU
+	}{
+		{"no data", TypeC2HData, 0, 0, nil},
+		{"one byte", TypeC2HData, 0, 1, []int{1}},
+		{"one PDU", TypeC2HData, 0, max, []int{max}},
+		{"one byte over", TypeC2HData, 0, max + 1, []int{max, 1}},
+		{"three PDUs, R2T offset", TypeH2CData, 65536, 3*max - 4, []int{max, max, max - 4}},
+	}
+	for _, tt := range tests {
+		for _, dg := range []Digests{{}, {Header: true, Data: true}} {
+			data := make([]byte, tt.n)
+			for i := range data {
+				data[i] = byte(i * 7)
+			}
+			b := dg.appendDataPDUs(nil, tt.t, DataHeader{CID: 9, TTag: 3, Offset: tt.start}, data, max)
+			r := NewReader(bytes.NewReader(b), max)
+			r.SetDigests(dg.Header, dg.Data)
+			var got []byte
+			for i, size := range tt.sizes {
+				p, err := r.Next()
+				if err != nil {
+					t.Fatalf("%s, digests %v: PDU %d: %v", tt.name, dg, i, err)
+				}
+				h := ParseDataHeader(p)
+				wantFlags := uint8(0)
+				if i == len(tt.sizes)-1 {
+					wantFlags = FlagDataLast
+				}
+				if p.Type != tt.t || h.CID != 9 || h.TTag != 3 || h.Offset != tt.start+uint32(len(got)) ||
+					int(h.Length) != size || len(p.Data) != size || p.Flags&FlagDataLast != wantFlags {
+					t.Fatalf("%s, digests %v: PDU %d: type %v flags %#x %+v with %d bytes", tt.name, dg, i, p.Type, p.Flags, h, len(p.Data))
+				}
+				got = append(got, p.Data...)
+			}
+			if _, err := r.Next(); err != io.EOF {
+				t.Fatalf("%s, digests %v: after %d PDUs: %v, want io.EOF", tt.name, dg, len(tt.sizes), err)
+			}
+			if !bytes.Equal(got, data) {
+				t.Fatalf("%s, digests %v: the PDUs carry other data", tt.name, dg)
+			}
+		}
+	}
+}

@@ -546,14 +546,7 @@ func (t *target) respond(cmd *nvme.Command, sq sqPos, resp Response, charge int6
 		if bad {
 			return append(b, byte(TypeCapsuleRsp), 0, 99, 0, 24, 0, 0, 0) // HLEN 99
 		}
-		for off := 0; off < len(data); off += t.cfg.MaxC2HData {
-			n := min(t.cfg.MaxC2HData, len(data)-off)
-			var flags uint8
-			if off+n == len(data) {
-				flags = FlagDataLast
-			}
-			b = t.dg.AppendData(b, TypeC2HData, flags, DataHeader{CID: c.CID, Offset: uint32(off)}, data[off:off+n])
-		}
+		b = t.dg.appendDataPDUs(b, TypeC2HData, DataHeader{CID: c.CID}, data, t.cfg.MaxC2HData)
 		return t.dg.AppendCapsuleResp(b, &c)
 	}, charge)
 }
