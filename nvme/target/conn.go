@@ -240,3 +240,15 @@ func (q *conn) discoveryEntry() nvme.DiscoveryEntry {
 	}
 	return e
 }
+
+// Byte offsets in the Connect data, reported in Connect Invalid Parameters.
+const (
+	offCDCntlid = 16
+	offCDSubnqn = 256
+)
+
+// Byte offsets in the Connect SQE, reported in Connect Invalid Parameters.
+const (
+	offSQEQid    = 42
+	offSQESqsize = 44
+)

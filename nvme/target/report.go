@@ -1,8 +1,6 @@
 package target
 
 import (
-	"encoding/binary"
-	"hash/fnv"
 	"time"
 
 	"github.com/complchain/complchain/nvme"
@@ -138,34 +136,4 @@ func (t *Target) smartLog() nvme.SMARTLog {
 		DataUnitsWritten: (st.blocksWritten.Load() + 999) / 1000,
 		PowerOnHours:     uint64(time.Since(t.start) / time.Hour),
 	}
-}
-
-// Byte offsets in the Connect data, reported in Connect Invalid Parameters.
-const (
-	offCDCntlid = 16
-	offCDSubnqn = 256
-)
-
-// Byte offsets in the Connect SQE, reported in Connect Invalid Parameters.
-const (
-	offSQEQid    = 42
-	offSQESqsize = 44
-)
-
-// deriveIDs returns identifiers for a namespace that depend only on the
-// subsystem NQN and the NSID, so they are stable across runs.
-func deriveIDs(nqn string, nsid uint32) (nguid [16]byte, eui64 [8]byte, uuid [16]byte) {
-	h := fnv.New64a()
-	h.Write([]byte(nqn))
-	sum := h.Sum64()
-	be := binary.BigEndian
-	be.PutUint64(nguid[0:], sum)
-	be.PutUint32(nguid[12:], nsid)
-	be.PutUint32(eui64[0:], uint32(sum>>32))
-	be.PutUint32(eui64[4:], nsid)
-	be.PutUint64(uuid[0:], sum)
-	be.PutUint32(uuid[12:], nsid)
-	uuid[6] = uuid[6]&0x0f | 0x80 // version 8: vendor-specific
-	uuid[8] = uuid[8]&0x3f | 0x80 // RFC 4122 variant
-	return
 }

@@ -1,0 +1,87 @@
+// Package target is an emulated NVM subsystem served over NVMe/TCP: the
+// software counterpart of Linux's nvmet-tcp, for tests, benchmarks and the
+// complchain CLI. A real Linux host can discover it, connect to it and use
+// its namespaces as block devices.
+//
+// A Target holds one NVM subsystem (its NQN, serial and model, namespaces
+// that can be attached and detached at run time) and answers on the same
+// port for the discovery subsystem, nqn.2014-08.org.nvmexpress.discovery,
+// whose log page lists the NVM subsystem at the listener's address.
+// Controllers are created dynamically by Connect commands (cntlid 0xFFFF),
+// each with an admin queue and I/O queues on further connections.
+//
+// # Use
+//
+// New builds a Target from a Config; Serve serves it on a listener, and
+// Start is the shortcut tests, benchmarks and the CLI use: it listens on
+// 127.0.0.1:0 (or a given address), serves in the background and returns
+// the address. Close stops everything. Attach and Detach change the
+// namespaces at run time; SetFaults changes the injected faults.
+//
+//	t := target.New(target.Config{Namespaces: 100, Delay: 75 * time.Millisecond})
+//	defer t.Close()
+//	addr, err := t.Start(ctx, "")
+//
+// # Controller model
+//
+// The target reports NVMe version 1.4. With it a Linux 6.1 host uses the
+// Identify CNS 02h namespace list, reads the namespace identification
+// descriptors (CNS 03h) and then Identify Namespace (CNS 00h); CNS 06h and
+// 08h are answered as well, so newer hosts find what they ask for.
+//
+// The properties follow the controller state machine of the base
+// specification: setting CC.EN raises CSTS.RDY, clearing it drops RDY and
+// closes the controller's I/O queues, and a shutdown notification (CC.SHN)
+// completes at once (CSTS.SHST = 10b). Admin and I/O commands other than
+// fabrics commands fail with Command Sequence Error until CSTS.RDY is set.
+//
+// Queue sizes follow Linux's nvmet: I/O queues of up to
+// Config.IOQueueDepth entries (default 1024, reported as CAP.MQES+1 and
+// MAXCMD), and admin queues of up to Config.AdminQueueDepth entries
+// (default 32, reported as ASQSZ in the discovery log page). A Connect
+// asking for more fails with Connect Invalid Parameters on SQSIZE. A Linux
+// host's I/O queues of 128 entries fit, with no "clamping down" in its log.
+//
+// Keep Alive: a controller connected with a non-zero KATO is torn down —
+// its admin and I/O connections closed — when no command arrived on any of
+// its queues for KATO plus twice Config.Delay (a command sent just in time
+// still needs one link delay to arrive).
+//
+// Namespaces keep their data in sparse memory: only written 4 KiB chunks
+// exist, so a 1 TiB namespace costs what was written to it, and unwritten
+// blocks read as zeros. Identifiers (NGUID, EUI-64, UUID) not given are
+// derived from the subsystem NQN and the NSID, so they are stable.
+//
+// Attaching or detaching a namespace adds its NSID to every controller's
+// Changed Namespace List log page (04h) and, on controllers that enabled
+// namespace attribute notices (Set Features 0Bh bit 8), completes an
+// outstanding Asynchronous Event Request with "namespace attribute changed";
+// further events wait until the host has read the log page.
+//
+// # Transport
+//
+// Each connection negotiates header and data digests as the host asks
+// (ICReq), accepts up to 8 KiB of in-capsule data per command (IOCCSZ),
+// asks for larger writes with one R2T and takes H2CData PDUs of up to
+// 128 KiB (MAXH2CDATA), and returns read data in one C2HData PDU. A command
+// moves at most 1 MiB (MDTS). Commands run concurrently and complete in
+// any order; a host may have up to twice the queue depth outstanding, as
+// with Linux's nvmet-tcp. Protocol errors end the connection with a
+// C2HTermReq. No command but Connect runs before a Connect succeeded
+// (Command Sequence Error).
+//
+// Config.Limits bounds what hosts may make the target hold: connections
+// in all and per source address, the time to connect and to send a
+// write's data, and the write buffers held between R2T and execution, per
+// connection and in all. docs/robustness.md lists every limit with its
+// default and flag.
+//
+// # Faults
+//
+// Faults (set in Config or at run time with SetFaults) let tests and the
+// CLI script failures: a status for every command naming a namespace, extra
+// latency for chosen namespaces, namespaces whose commands are never
+// answered, connections dropped after a number of commands, a malformed
+// PDU, and Identify data rewritten by a function (a controller that
+// reports nonsense).
+package target

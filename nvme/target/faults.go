@@ -1,0 +1,43 @@
+package target
+
+import (
+	"time"
+
+	"github.com/complchain/complchain/nvme"
+)
+
+// Faults are failures the target injects. The zero value injects none.
+type Faults struct {
+	// Status is returned by every command that names the namespace:
+	// Identify CNS 00h, 03h, 05h, 08h and I/O commands.
+	Status map[uint32]nvme.Status
+	// Delay is added to the service time of commands naming the namespace.
+	Delay map[uint32]time.Duration
+	// Hang lists namespaces whose commands are never answered (until the
+	// connection ends).
+	Hang map[uint32]bool
+	// DropAfter, when positive, closes a connection when it receives its
+	// command number DropAfter+1: exactly DropAfter commands are served.
+	DropAfter int
+	// MalformedAfter, when positive, makes a connection send a PDU with an
+	// invalid header in place of its response number MalformedAfter+1.
+	MalformedAfter int
+	// NoNSIDList makes Identify CNS 02h (the active NSID list) fail with
+	// Invalid Field in Command and DNR, as on controllers that lack it, so
+	// hosts must probe NSIDs one by one.
+	NoNSIDList bool
+	// Identify, if not nil, rewrites the answer to every Identify command,
+	// so that tests can play a controller that returns nonsense. It gets
+	// the command and what the target would answer: 4096 bytes of data,
+	// or nil and a failure status. It returns the data and status to send
+	// instead; data shorter than the command asks for is padded with
+	// zeros. The returned slice belongs to the target afterwards: it may
+	// be the one passed in, changed in place, or a new one, never one the
+	// function keeps. It is called from the connection's goroutines and
+	// must be safe for concurrent use.
+	Identify func(cmd *nvme.Command, data []byte, st nvme.Status) ([]byte, nvme.Status)
+}
+
+// SetFaults replaces the injected faults; commands received afterwards see
+// the new ones.
+func (t *Target) SetFaults(f Faults) { t.faults.Store(&f) }

@@ -1,0 +1,203 @@
+package target
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"slices"
+)
+
+// Namespace describes a namespace of the subsystem.
+type Namespace struct {
+	NSID      uint32
+	Size      uint64 // bytes, a multiple of BlockSize; 0 means DefaultNSSize
+	BlockSize uint32 // 512 or 4096; 0 means 512
+	NGUID     [16]byte
+	EUI64     [8]byte
+	UUID      [16]byte // all three derived from the NQN and NSID when zero
+	// Omit lists identifiers the namespace does not have: they are left
+	// out of the descriptor list (CNS 03h) and zero in Identify Namespace.
+	// Zero lists identifiers reported as all-zero values: a descriptor of
+	// zeros, and zero in Identify Namespace (hosts take both as absent).
+	Omit, Zero IDs
+}
+
+// IDs is a set of namespace identifiers.
+type IDs uint8
+
+// Namespace identifiers, for Namespace.Omit and Namespace.Zero.
+const (
+	IDNGUID IDs = 1 << iota
+	IDEUI64
+	IDUUID
+)
+
+// namespace is an attached namespace with its storage.
+type namespace struct {
+	Namespace
+	blocks uint64
+	lbads  uint8
+	data   store
+}
+
+func (ns *namespace) info(shared bool) nsInfo {
+	return nsInfo{
+		active: true, blocks: ns.blocks, lbads: ns.lbads,
+		nguid: ns.NGUID, eui64: ns.EUI64, uuid: ns.UUID, zero: ns.Zero, shared: shared,
+	}
+}
+
+// Attach adds a namespace to the subsystem and raises the namespace
+// attribute changed event on every controller. Zero Size, BlockSize and
+// identifiers take their defaults, but for those in Omit or Zero.
+func (t *Target) Attach(ns Namespace) error {
+	if ns.BlockSize == 0 {
+		ns.BlockSize = t.cfg.BlockSize
+	}
+	if ns.Size == 0 {
+		ns.Size = t.cfg.NamespaceSize
+	}
+	switch {
+	case ns.NSID == 0 || ns.NSID > t.cfg.MaxNSID:
+		return fmt.Errorf("%w: NSID %d not in 1..%d", ErrInvalidNamespace, ns.NSID, t.cfg.MaxNSID)
+	case ns.BlockSize != 512 && ns.BlockSize != 4096:
+		return fmt.Errorf("%w: block size %d, want 512 or 4096", ErrInvalidNamespace, ns.BlockSize)
+	case ns.Size%uint64(ns.BlockSize) != 0:
+		return fmt.Errorf("%w: size %d not a multiple of the block size %d", ErrInvalidNamespace, ns.Size, ns.BlockSize)
+	}
+	nguid, eui, uuid := deriveIDs(t.cfg.NQN, ns.NSID)
+	if ns.NGUID == ([16]byte{}) {
+		ns.NGUID = nguid
+	}
+	if ns.EUI64 == ([8]byte{}) {
+		ns.EUI64 = eui
+	}
+	if ns.UUID == ([16]byte{}) {
+		ns.UUID = uuid
+	}
+	if off := ns.Omit | ns.Zero; off != 0 {
+		if off&IDNGUID != 0 {
+			ns.NGUID = [16]byte{}
+		}
+		if off&IDEUI64 != 0 {
+			ns.EUI64 = [8]byte{}
+		}
+		if off&IDUUID != 0 {
+			ns.UUID = [16]byte{}
+		}
+	}
+	n := &namespace{Namespace: ns, blocks: ns.Size / uint64(ns.BlockSize)}
+	for 1<<n.lbads < ns.BlockSize {
+		n.lbads++
+	}
+	t.mu.Lock()
+	if _, ok := t.ns[ns.NSID]; ok {
+		t.mu.Unlock()
+		return fmt.Errorf("%w: NSID %d", ErrNamespaceExists, ns.NSID)
+	}
+	t.ns[ns.NSID] = n
+	i, _ := slices.BinarySearch(t.nsids, ns.NSID)
+	t.nsids = slices.Insert(t.nsids, i, ns.NSID)
+	ctrls := t.controllersLocked()
+	t.mu.Unlock()
+	for _, c := range ctrls {
+		c.namespaceChanged(ns.NSID)
+	}
+	return nil
+}
+
+// Detach removes a namespace and its data, and raises the namespace
+// attribute changed event on every controller.
+func (t *Target) Detach(nsid uint32) error {
+	t.mu.Lock()
+	if _, ok := t.ns[nsid]; !ok {
+		t.mu.Unlock()
+		return fmt.Errorf("%w: NSID %d", ErrNoNamespace, nsid)
+	}
+	delete(t.ns, nsid)
+	i, _ := slices.BinarySearch(t.nsids, nsid)
+	t.nsids = slices.Delete(t.nsids, i, i+1)
+	ctrls := t.controllersLocked()
+	t.mu.Unlock()
+	for _, c := range ctrls {
+		c.namespaceChanged(nsid)
+	}
+	return nil
+}
+
+// Namespaces returns the attached namespaces in NSID order.
+func (t *Target) Namespaces() []Namespace {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]Namespace, 0, len(t.nsids))
+	for _, id := range t.nsids {
+		out = append(out, t.ns[id].Namespace)
+	}
+	return out
+}
+
+// WriteAt writes p into namespace nsid at byte offset off, as a Write
+// command would.
+func (t *Target) WriteAt(nsid uint32, p []byte, off int64) error {
+	ns, err := t.extent(nsid, "write", len(p), off)
+	if err == nil {
+		ns.data.writeAt(p, uint64(off))
+	}
+	return err
+}
+
+// ReadAt reads len(p) bytes of namespace nsid at byte offset off.
+func (t *Target) ReadAt(nsid uint32, p []byte, off int64) error {
+	ns, err := t.extent(nsid, "read", len(p), off)
+	if err == nil {
+		ns.data.readAt(p, uint64(off))
+	}
+	return err
+}
+
+// extent returns namespace nsid if n bytes at off lie within it.
+func (t *Target) extent(nsid uint32, op string, n int, off int64) (*namespace, error) {
+	ns := t.namespace(nsid)
+	if ns == nil {
+		return nil, fmt.Errorf("%w: NSID %d", ErrNoNamespace, nsid)
+	}
+	if off < 0 || uint64(off)+uint64(n) > ns.Size {
+		return nil, fmt.Errorf("%w: %s of %d bytes at %d beyond %d", ErrInvalidNamespace, op, n, off, ns.Size)
+	}
+	return ns, nil
+}
+
+func (t *Target) namespace(nsid uint32) *namespace {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.ns[nsid]
+}
+
+// activeAfter returns up to n active NSIDs greater than after.
+func (t *Target) activeAfter(after uint32, n int) []uint32 {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	i, found := slices.BinarySearch(t.nsids, after)
+	if found {
+		i++
+	}
+	return slices.Clone(t.nsids[i:min(len(t.nsids), i+n)])
+}
+
+// deriveIDs returns identifiers for a namespace that depend only on the
+// subsystem NQN and the NSID, so they are stable across runs.
+func deriveIDs(nqn string, nsid uint32) (nguid [16]byte, eui64 [8]byte, uuid [16]byte) {
+	h := fnv.New64a()
+	h.Write([]byte(nqn))
+	sum := h.Sum64()
+	be := binary.BigEndian
+	be.PutUint64(nguid[0:], sum)
+	be.PutUint32(nguid[12:], nsid)
+	be.PutUint32(eui64[0:], uint32(sum>>32))
+	be.PutUint32(eui64[4:], nsid)
+	be.PutUint64(uuid[0:], sum)
+	be.PutUint32(uuid[12:], nsid)
+	uuid[6] = uuid[6]&0x0f | 0x80 // version 8: vendor-specific
+	uuid[8] = uuid[8]&0x3f | 0x80 // RFC 4122 variant
+	return
+}
