@@ -133,3 +133,10 @@ func sysfsString(field string) string {
 	}
 	return field
 }
+
+// names returns what the by-id names of the controller's namespaces
+// share, worked out once a scan.
+func (r *run) names() *byID {
+	r.byIDOnce.Do(func() { r.byID = newByID(r.s.Ctrl.IdentifyController()) })
+	return r.byID
+}

@@ -1,0 +1,129 @@
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/complchain/complchain/nvme"
+	"github.com/complchain/complchain/scanmode"
+)
+
+// list walks the NSID list and hands a task per NSID, in list order, to
+// the workers; stale namespaces become removal tasks at their place.
+func (r *run) list(ctx context.Context, dispatch func(*task) error) error {
+	s := r.s
+	known := s.knownNSIDs() // ascending
+	k := 0
+	staleBelow := func(limit uint64) []uint32 {
+		var stale []uint32
+		for ; k < len(known) && uint64(known[k]) < limit; k++ {
+			stale = append(stale, known[k])
+		}
+		return stale
+	}
+	send := func(t *task) error {
+		s.chain.Add(&t.Entry)
+		if err := dispatch(t); err != nil {
+			if t.ids != nil {
+				t.ids.Wait(ctx) // ctx is done: frees the identifiers at once
+			}
+			t.Complete()
+			return err
+		}
+		return nil
+	}
+	emit := func(nsid uint32) error {
+		if err := ctx.Err(); err != nil {
+			return err // send nothing more
+		}
+		r.listed.Add(1)
+		if stale := staleBelow(uint64(nsid)); len(stale) > 0 {
+			if err := send(&task{stale: stale}); err != nil {
+				return err
+			}
+		}
+		t := &task{nsid: nsid}
+		if k < len(known) && known[k] == nsid {
+			k++
+			t.known = true
+		}
+		if s.Mode != scanmode.Sync {
+			// Send the commands now, in list order and from one
+			// goroutine: they are on the wire long before a worker
+			// could send them.
+			r.commands.Add(CommandsPerNamespace)
+			t.sent = time.Now()
+			t.ids = s.Ctrl.StartNamespaceIDs(ctx, nsid)
+		}
+		return send(t)
+	}
+	nn := r.nn()
+	var after uint32
+	for {
+		r.commands.Add(1)
+		t0 := time.Now()
+		ids, err := s.Ctrl.ActiveNamespaces(ctx, after)
+		s.Trace.Span("list", fmt.Sprintf("CNS 02h after %d", after), t0, time.Now())
+		var st nvme.Status
+		if errors.As(err, &st) && after == 0 && (st.DNR() || st.Code() == nvme.StatusInvalidField) {
+			return r.sequential(ctx, emit, staleBelow, send)
+		}
+		if err != nil {
+			return fmt.Errorf("scan of %s: %w", s.Ctrl.Addr(), err)
+		}
+		for _, id := range ids {
+			if id > nn {
+				// The list is increasing: every later NSID is invalid
+				// too, and no page after this one can hold a valid one.
+				r.fail(id, invalidNSID(id, nn))
+				ids = nil
+				break
+			}
+			if err := emit(id); err != nil {
+				return err
+			}
+		}
+		if len(ids) < nvme.NSIDsPerList || ids[len(ids)-1] >= nn {
+			break
+		}
+		after = ids[len(ids)-1]
+	}
+	if stale := staleBelow(1 << 32); len(stale) > 0 {
+		return send(&task{stale: stale})
+	}
+	return nil
+}
+
+// sequential probes NSIDs 1..NN, for controllers without the NSID list.
+func (r *run) sequential(ctx context.Context, emit func(uint32) error, staleBelow func(uint64) []uint32, send func(*task) error) error {
+	r.probing = true // set before the first probe task starts
+	nn := r.nn()
+	for nsid := uint32(1); nsid <= nn; nsid++ {
+		if err := emit(nsid); err != nil {
+			return err
+		}
+	}
+	if stale := staleBelow(1 << 32); len(stale) > 0 {
+		return send(&task{stale: stale})
+	}
+	return nil
+}
+
+// MaxNSID is the largest NSID a namespace can have: NSID FFFFFFFFh is the
+// broadcast value (NVMe Base Specification, "Namespace ID").
+const MaxNSID = nvme.NSIDAll - 1
+
+// nn returns the largest valid NSID of the controller: Identify
+// Controller NN, at most MaxNSID.
+func (r *run) nn() uint32 { return min(r.s.Ctrl.IdentifyController().NN, MaxNSID) }
+
+// invalidNSID is the error of an NSID of the list above nn.
+func invalidNSID(nsid, nn uint32) error {
+	reason := fmt.Sprintf("above NN %d; the rest of the list is ignored", nn)
+	if nsid == nvme.NSIDAll {
+		reason = "the broadcast NSID; the rest of the list is ignored"
+	}
+	return &nvme.FieldError{Structure: "active namespace list", Field: "NSID", Value: uint64(nsid), Reason: reason}
+}

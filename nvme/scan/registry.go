@@ -1,0 +1,79 @@
+package scan
+
+import (
+	"slices"
+	"strconv"
+)
+
+// Namespaces returns the registered namespaces ordered by NSID.
+func (s *Scanner) Namespaces() []*Namespace {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Namespace, 0, len(s.ns))
+	for _, ns := range s.ns {
+		out = append(out, ns)
+	}
+	slices.SortFunc(out, func(a, b *Namespace) int { return int(a.NSID) - int(b.NSID) })
+	return out
+}
+
+func (s *Scanner) knownNSIDs() []uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]uint32, 0, len(s.ns))
+	for id := range s.ns {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// registered returns the namespace of t registered before the scan, or
+// nil for a new one: the list knows which NSIDs were registered, so a new
+// namespace costs no lookup under s.mu.
+func (t *task) registered(s *Scanner) *Namespace {
+	if !t.known {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ns[t.nsid]
+}
+
+// register names ns and adds it to the registered namespaces.
+func (s *Scanner) register(r *run, ns *Namespace) {
+	s.mu.Lock()
+	ns.Instance = s.instances.Get(1)
+	suffix := ns.Instance
+	if s.Naming == NSID {
+		suffix = int(ns.NSID)
+	}
+	ctrl, n := strconv.Itoa(s.Controller), strconv.Itoa(suffix)
+	ns.Name = "nvme" + ctrl + "n" + n
+	ns.Generic = "ng" + ctrl + "n" + n
+	s.ns[ns.NSID] = ns
+	s.mu.Unlock()
+	r.mu.Lock()
+	r.res.Added = append(r.res.Added, ns)
+	r.mu.Unlock()
+	if s.Registered != nil {
+		s.Registered(ns)
+	}
+}
+
+// remove unregisters nsids and frees their instances.
+func (s *Scanner) remove(r *run, nsids []uint32) {
+	var gone []*Namespace
+	s.mu.Lock()
+	for _, id := range nsids {
+		if ns := s.ns[id]; ns != nil {
+			delete(s.ns, id)
+			s.instances.Put(ns.Instance)
+			gone = append(gone, ns)
+		}
+	}
+	s.mu.Unlock()
+	r.mu.Lock()
+	r.res.Removed = append(r.res.Removed, gone...)
+	r.mu.Unlock()
+}
