@@ -41,37 +41,6 @@ func clip(b []byte, n int) []byte {
 	return append(b, make([]byte, n-len(b))...)
 }
 
-func (c *controller) ctrlInfo() ctrlInfo {
-	cfg := &c.t.cfg
-	ci := ctrlInfo{IdentifyController: nvme.IdentifyController{
-		SerialNumber: cfg.Serial,
-		ModelNumber:  cfg.Model,
-		Firmware:     cfg.Firmware,
-		MDTS:         mdts,
-		CNTLID:       c.id,
-		Version:      nvmeVersion,
-		CNTRLTYPE:    1, // I/O controller
-		AERL:         aerLimit - 1,
-		KAS:          1, // 100 ms granularity
-		MAXCMD:       uint16(min(cfg.IOQueueDepth, 0xffff)),
-		NN:           cfg.MaxNSID,
-		OAES:         nvme.AsyncEventNamespaceChanged,
-		SGLS:         1, // SGLs supported, no alignment
-		SubNQN:       cfg.NQN,
-		IOCCSZ:       (64 + inCapsuleSize) / 16,
-		IORCSZ:       1,
-	}}
-	if c.discovery {
-		ci.CNTRLTYPE = 2
-		ci.AERL, ci.NN, ci.OAES, ci.IOCCSZ, ci.IORCSZ = 0, 0, 0, 0, 0
-		ci.SubNQN = nvme.DiscoveryNQN
-	} else {
-		ci.vwc = true
-		ci.multiCtrl = true
-	}
-	return ci
-}
-
 // identify executes Identify. The data is built in a pooled page, which
 // the transport gives back once it has sent it.
 func (c *controller) identify(cmd *nvme.Command) response {
@@ -101,8 +70,9 @@ func (c *controller) identifyData(b []byte, cmd *nvme.Command) ([]byte, nvme.Sta
 	}
 	switch cns {
 	case nvme.CNSController:
-		ci := c.ctrlInfo()
-		return appendIdentifyController(b, &ci), 0
+		id := c.identifyController()
+		b, _ = id.AppendBinary(b)
+		return b, 0
 	case nvme.CNSActiveNamespaces:
 		if c.t.faults.Load().NoNSIDList {
 			return nil, invalidField

@@ -22,35 +22,46 @@ const (
 	reportedTempKel = 308
 )
 
-// ctrlInfo is what Identify Controller reports for one controller.
-type ctrlInfo struct {
-	nvme.IdentifyController
-	multiCtrl bool
-	vwc       bool
-}
-
-// appendIdentifyController encodes Identify Controller (CNS 01h): the
-// fields of ci, and those every controller of the target reports that a
-// Linux host also reads.
-func appendIdentifyController(b []byte, ci *ctrlInfo) []byte {
-	id := ci.IdentifyController
-	id.RAB = 6
-	id.ACL = 3           // four concurrent Abort commands (0's based)
-	id.FRMW = 1 << 0     // slot 1 read only
-	id.LPA = 1 << 2      // extended data (NUMDU, LPO) for Get Log Page
-	id.MSDBD = 1         // one SGL data block descriptor
-	id.PS0MaxPower = 900 // power state 0: 9.00 W
-	if ci.multiCtrl {
-		id.CMIC = 1 << 1 // may have two or more controllers
+// identifyController returns what Identify Controller (CNS 01h) reports
+// for c: the fields of nvme.IdentifyController, those a Linux host reads
+// among them.
+func (c *controller) identifyController() nvme.IdentifyController {
+	cfg := &c.t.cfg
+	id := nvme.IdentifyController{
+		SerialNumber: cfg.Serial,
+		ModelNumber:  cfg.Model,
+		Firmware:     cfg.Firmware,
+		RAB:          6,
+		CMIC:         1 << 1, // may have two or more controllers
+		MDTS:         mdts,
+		CNTLID:       c.id,
+		Version:      nvmeVersion,
+		CNTRLTYPE:    1, // I/O controller
+		ACL:          3, // four concurrent Abort commands (0's based)
+		AERL:         aerLimit - 1,
+		FRMW:         1 << 0, // slot 1 read only
+		LPA:          1 << 2, // extended data (NUMDU, LPO) for Get Log Page
+		WCTEMP:       defaultWCTemp,
+		CCTEMP:       defaultCCTemp,
+		KAS:          1, // 100 ms granularity
+		MAXCMD:       uint16(min(cfg.IOQueueDepth, 0xffff)),
+		NN:           cfg.MaxNSID,
+		VWC:          1, // volatile write cache present
+		OAES:         nvme.AsyncEventNamespaceChanged,
+		SGLS:         1, // SGLs supported, no alignment
+		SubNQN:       cfg.NQN,
+		IOCCSZ:       (64 + inCapsuleSize) / 16,
+		IORCSZ:       1,
+		MSDBD:        1,   // one SGL data block descriptor
+		PS0MaxPower:  900, // power state 0: 9.00 W
 	}
-	if ci.CNTRLTYPE == 1 {
-		id.WCTEMP, id.CCTEMP = defaultWCTemp, defaultCCTemp
+	if c.discovery {
+		id.CNTRLTYPE = 2
+		id.CMIC, id.AERL, id.NN, id.OAES, id.IOCCSZ, id.IORCSZ = 0, 0, 0, 0, 0, 0
+		id.WCTEMP, id.CCTEMP, id.VWC = 0, 0, 0
+		id.SubNQN = nvme.DiscoveryNQN
 	}
-	if ci.vwc {
-		id.VWC = 1 // volatile write cache present
-	}
-	b, _ = id.AppendBinary(b)
-	return b
+	return id
 }
 
 // nsInfo is what the Identify Namespace structures report.
