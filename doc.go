@@ -42,12 +42,13 @@
 // unordered errgroup with the same limit, median of 7 rounds):
 //
 //	limit 64                         Map      Map       Group     Group
-//	window                           16×      64× (*)   16× (*)   64×
-//	heavy tail: wall × unordered     1.62     1.00      1.60      1.07
-//	heavy tail: peak heap, MiB       0.2      0.8       3.3       8.4
+//	window (× limit)                 16       64 (*)    16 (*)    64
+//	heavy tail: wall × unordered     1.66     1.09      1.63      1.01
+//	heavy tail: peak heap, MiB       0.2      0.5       3.4       10.8
+//	slow consumer: wall × unordered  1.03     1.00      1.19      1.21
 //	slow consumer: read-ahead        1024     4096      1024      4096
-//	slow consumer: peak heap, MiB    0.0      0.2       3.6       11.6
-//	(*) the default
+//	slow consumer: peak heap, MiB    0.0      0.2       3.7       11.2
+//	(*) the default (Map's is 64 × (limit + 2))
 //
 // The heavy tail is 5 000 tasks whose durations are lognormal with a median
 // of 200 µs and 1 % of 20 ms or more; the slow consumer takes 50 µs for

@@ -21,12 +21,13 @@ const (
 // Map calls f on each value of in, with at most limit calls running at
 // once (limit < 1 means 1), and yields the results in the order of in,
 // each as soon as it and every result before it are ready. It is
-// MapWindow with the default reorder window of 64 × limit values.
+// MapWindow with the default reorder window of 64 × (limit + 2) values:
+// room for a full chunk for every worker and two for the consumer.
 func Map[T, R any](ctx context.Context, in iter.Seq[T], limit int, f func(context.Context, T) (R, error)) iter.Seq2[R, error] {
 	limit = max(limit, 1)
 	window := math.MaxInt
-	if limit <= window/64 {
-		window = 64 * limit
+	if limit <= window/maxChunk-2 {
+		window = maxChunk * (limit + 2)
 	}
 	return MapWindow(ctx, in, limit, window, f)
 }
@@ -77,8 +78,9 @@ func MapWindow[T, R any](ctx context.Context, in iter.Seq[T], limit, window int,
 		})
 		m.wg.Go(func() { m.feed(in) })
 		var zero R
+		var c *mapChunk[T, R]
 		for {
-			c := m.head()
+			c = m.next(c)
 			if c == nil { // in is exhausted and every result was yielded
 				if err := ctx.Err(); err != nil {
 					yield(zero, err)
@@ -97,7 +99,6 @@ func MapWindow[T, R any](ctx context.Context, in iter.Seq[T], limit, window int,
 				}
 				c.out[j] = mapResult[R]{}
 			}
-			m.consumed(c)
 		}
 	}
 }
@@ -249,11 +250,26 @@ func (m *mapper[T, R]) work() {
 	}
 }
 
-// head returns the oldest queued chunk, waiting for the feeder if none is
-// queued, or nil once the feeder is done and every chunk was consumed.
-func (m *mapper[T, R]) head() *mapChunk[T, R] {
+// next returns the consumed chunk c, if any, to the free list and its
+// room to the budget, and then returns the oldest queued chunk, waiting
+// for the feeder if none is queued, or nil once the feeder is done and
+// every chunk was consumed: one lock for both.
+func (m *mapper[T, R]) next(c *mapChunk[T, R]) *mapChunk[T, R] {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if c != nil {
+		m.queue[m.qhead] = nil
+		m.qhead++
+		if m.qhead == len(m.queue) {
+			m.queue, m.qhead = m.queue[:0], 0
+		}
+		m.pending -= c.size
+		m.inflight.Add(-1)
+		clear(c.in)
+		c.in, c.out = c.in[:0], c.out[:0]
+		m.free = append(m.free, c)
+		m.space.Broadcast()
+	}
 	for m.qhead == len(m.queue) {
 		if m.fed || m.ctx.Err() != nil {
 			return nil
@@ -261,22 +277,4 @@ func (m *mapper[T, R]) head() *mapChunk[T, R] {
 		m.space.Wait()
 	}
 	return m.queue[m.qhead]
-}
-
-// consumed returns the head chunk c, whose results were all yielded, to
-// the free list and its values to the budget.
-func (m *mapper[T, R]) consumed(c *mapChunk[T, R]) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.queue[m.qhead] = nil
-	m.qhead++
-	if m.qhead == len(m.queue) {
-		m.queue, m.qhead = m.queue[:0], 0
-	}
-	m.pending -= c.size
-	m.inflight.Add(-1)
-	clear(c.in)
-	c.in, c.out = c.in[:0], c.out[:0]
-	m.free = append(m.free, c)
-	m.space.Broadcast()
 }
