@@ -31,7 +31,7 @@ var Runners = []NamedRunner{
 	{"complchain.Group (window 16×limit, default)", true, groupRun(0, false)},
 	{"complchain.Group SetWindow(64×limit)", true, groupRun(64, false)},
 	{"complchain.Group, Entry.Then", true, groupRun(0, true)},
-	{"complchain.Map (window 64×limit, default)", true, mapRun(0)},
+	{"complchain.Map (default window, 64×(limit+2))", true, mapRun(0)},
 	{"complchain.MapWindow(16×limit)", true, mapRun(16)},
 	{"sourcegraph/conc stream", true, concStreamJob},
 	{"destel/rill OrderedMap", true, rillJob},
