@@ -22,7 +22,9 @@ type Chain struct {
 
 // An Entry is one task's place in a Chain. Embed it in the task's own
 // struct: adding, waiting on and completing an embedded Entry allocates
-// nothing unless Wait has to block (then one channel for the life).
+// nothing, except the first time a Wait on it blocks (a condition
+// variable, kept for every later life) and, while it blocks, a context
+// watch if its context can be cancelled.
 //
 // # Lifecycle
 //
