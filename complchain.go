@@ -69,15 +69,15 @@ type Chain struct {
 // returned, an Entry may be re-added as soon as it has completed: each
 // life is told apart by a generation number kept with its state.
 type Entry struct {
-	// word is life<<stateBits | thenBit? | state: Add starts the next life, and no
-	// call that started in an earlier life changes or waits on a later
-	// one. chain is the chain of the current life; it is stored, under
+	// word is life<<stateBits | thenBit (if set) | state: Add starts the
+	// next life, and no call that started in an earlier life changes or
+	// waits on a later one. chain is the chain of the current life; it is stored, under
 	// that chain's lock, before the word of the life that uses it.
 	word  atomic.Uint64
 	chain atomic.Pointer[Chain]
 
 	// The rest but the waiting fields belong to the current life and are
-	// guarded by chain.mu.
+	// guarded by chain.mu, except then, which thenBit guards.
 	prev, next *Entry
 	// then is the function given to Then, kept until e is released. Then
 	// stores it before it sets thenBit in the word; the release reads it
