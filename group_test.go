@@ -628,3 +628,67 @@ func TestGroupReuseWhileStrayWaiter(t *testing.T) {
 		strays.Wait()
 	}
 }
+
+// An input that waits for the consumer (each value is sent once the
+// result before it was yielded) never deadlocks: a chunk the feeder is
+// still filling while it waits for the input is taken by the consumer.
+func TestMapInputWaitsForResults(t *testing.T) {
+	for _, limit := range []int{1, 2, 8} {
+		next := make(chan int, 1)
+		next <- 0
+		in := func(yield func(int) bool) {
+			for v := range next {
+				if !yield(v) {
+					return
+				}
+			}
+		}
+		n := 0
+		for r, err := range Map(context.Background(), iter.Seq[int](in), limit, func(_ context.Context, v int) (int, error) { return v, nil }) {
+			if err != nil || r != n {
+				t.Fatalf("limit %d: result %d = %d, %v", limit, n, r, err)
+			}
+			n++
+			if n == 2000 {
+				close(next)
+				continue
+			}
+			next <- n
+		}
+		if n != 2000 {
+			t.Fatalf("limit %d: %d results, want 2000", limit, n)
+		}
+	}
+}
+
+// When ctx is done while calls run, the results yielded are a prefix of
+// the input's, followed by ctx.Err(): no result is skipped silently.
+func TestMapCancelYieldsAPrefix(t *testing.T) {
+	for round := range 200 {
+		ctx, cancel := context.WithCancel(context.Background())
+		n := 0
+		var last error
+		for r, err := range Map(ctx, seq(500), 1+round%4, func(_ context.Context, v int) (int, error) {
+			if v == 50+round%30 {
+				cancel()
+			}
+			if v%7 == 0 {
+				runtime.Gosched()
+			}
+			return v, nil
+		}) {
+			if err != nil {
+				last = err
+				continue
+			}
+			if r != n {
+				t.Fatalf("round %d: result %d = %d", round, n, r)
+			}
+			n++
+		}
+		cancel()
+		if n < 500 && !errors.Is(last, context.Canceled) {
+			t.Fatalf("round %d: %d results, then %v", round, n, last)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"iter"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,7 +38,8 @@ func Map[T, R any](ctx context.Context, in iter.Seq[T], limit int, f func(contex
 // each as soon as it and every result before it are ready.
 //
 // The reorder window is how many values may be under way: read from in
-// and not yet yielded, whether their call runs, is done and waits for a
+// and not yet yielded (one more may have been read from in and wait for
+// room), whether their call runs, is done and waits for a
 // predecessor's, or waits for the consumer (a window below limit means
 // limit). While one call is slow, the others go on with the values after
 // it until the window is full, so one slow call stalls nothing until then;
@@ -87,6 +89,12 @@ func MapWindow[T, R any](ctx context.Context, in iter.Seq[T], limit, window int,
 				}
 				return
 			}
+			if !c.isSent() {
+				// The feeder is filling c: let it go on a moment, then
+				// take c, as in may be waiting for these results.
+				runtime.Gosched()
+				m.take(c)
+			}
 			select {
 			case <-c.ready:
 			case <-ctx.Done():
@@ -98,6 +106,10 @@ func MapWindow[T, R any](ctx context.Context, in iter.Seq[T], limit, window int,
 					return
 				}
 				c.out[j] = mapResult[R]{}
+			}
+			if len(c.out) < len(c.in) { // the calls stopped as ctx was done
+				yield(zero, ctx.Err())
+				return
 			}
 		}
 	}
@@ -122,14 +134,17 @@ type mapper[T, R any] struct {
 	free    []*mapChunk[T, R]
 
 	jobs     chan *mapChunk[T, R]
-	workers  int          // started, by the feeder alone
+	workers  atomic.Int64 // started
+	taking   int          // sends by take under way, guarded by mu
 	idle     atomic.Int32 // workers waiting for a chunk
 	inflight atomic.Int32 // chunks queued and not yet consumed
 	perCall  atomic.Int64 // ns per call of f, as last measured
 }
 
 type mapChunk[T, R any] struct {
-	size  int // room reserved in the budget
+	mu    sync.Mutex // guards in and sent while the feeder fills the chunk
+	sent  bool       // handed to a worker, by the feeder or by take
+	size  int        // room reserved in the budget
 	in    []T
 	out   []mapResult[R]
 	ready chan struct{} // one token when out is filled
@@ -142,15 +157,29 @@ type mapResult[R any] struct {
 
 // feed reads in, in chunks, until it ends or the loop stops.
 func (m *mapper[T, R]) feed(in iter.Seq[T]) {
+	var c *mapChunk[T, R] // the chunk being filled, its lock held between values
 	defer func() {
-		close(m.jobs)
+		if c != nil { // the loop stopped: nothing may take c any more
+			c.mu.Lock()
+			c.sent = true
+			c.mu.Unlock()
+		}
 		m.mu.Lock()
 		m.fed = true
+		if m.taking == 0 {
+			close(m.jobs)
+		}
 		m.space.Broadcast()
 		m.mu.Unlock()
 	}()
-	var c *mapChunk[T, R]
 	for v := range in {
+		if c != nil {
+			c.mu.Lock()
+			if c.sent { // the consumer took it while in was read
+				c.mu.Unlock()
+				c = nil
+			}
+		}
 		if c == nil {
 			if c = m.acquire(); c == nil {
 				return
@@ -158,18 +187,60 @@ func (m *mapper[T, R]) feed(in iter.Seq[T]) {
 		}
 		c.in = append(c.in, v)
 		// A chunk goes out when it is full, at once while nothing else is
-		// in flight (a slow input never leaves values waiting), and while
-		// workers are still being started.
-		if len(c.in) == c.size || m.inflight.Load() == 1 || m.workers < m.limit && m.idle.Load() == 0 {
-			if !m.send(c) {
+		// in flight, and while workers are still being started. One the
+		// consumer reaches while in is being read it takes itself (take):
+		// a slow input never leaves values waiting.
+		full := len(c.in) == c.size || m.inflight.Load() == 1 || m.workers.Load() < int64(m.limit) && m.idle.Load() == 0
+		c.sent = full
+		c.mu.Unlock()
+		if full {
+			sent := c
+			c = nil
+			if !m.send(sent) {
 				return
 			}
-			c = nil
 		}
 	}
 	if c != nil {
-		m.send(c)
+		c.mu.Lock()
+		mine := !c.sent
+		c.sent = true
+		c.mu.Unlock()
+		last := c
+		c = nil
+		if mine {
+			m.send(last)
+		}
 	}
+}
+
+// isSent reports whether c was handed to a worker.
+func (c *mapChunk[T, R]) isSent() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sent
+}
+
+// take hands c, the head chunk, to a worker if the feeder has not sent it
+// yet: the feeder may be waiting for in, which may wait for c's results.
+func (m *mapper[T, R]) take(c *mapChunk[T, R]) {
+	c.mu.Lock()
+	if c.sent {
+		c.mu.Unlock()
+		return
+	}
+	c.sent = true
+	c.mu.Unlock()
+	m.mu.Lock()
+	m.taking++ // the feeder must not close jobs under this send
+	m.mu.Unlock()
+	m.send(c)
+	m.mu.Lock()
+	m.taking--
+	if m.fed && m.taking == 0 {
+		close(m.jobs)
+	}
+	m.mu.Unlock()
 }
 
 // acquire waits until the budget has room, and returns a chunk queued in
@@ -197,6 +268,8 @@ func (m *mapper[T, R]) acquire() *mapChunk[T, R] {
 	}
 	c.size = min(size, m.budget-m.pending)
 	m.pending += c.size
+	c.sent = false
+	c.mu.Lock() // held by the feeder until the first value is in
 	m.queue = append(m.queue, c)
 	m.inflight.Add(1)
 	m.space.Broadcast() // the consumer may wait for a chunk to be queued
@@ -213,9 +286,12 @@ func (m *mapper[T, R]) send(c *mapChunk[T, R]) bool {
 		c.size = len(c.in)
 		m.mu.Unlock()
 	}
-	if m.idle.Load() == 0 && m.workers < m.limit {
-		m.workers++
-		m.wg.Go(m.work)
+	if m.idle.Load() == 0 {
+		if m.workers.Add(1) <= int64(m.limit) {
+			m.wg.Go(m.work)
+		} else {
+			m.workers.Add(-1)
+		}
 	}
 	select {
 	case m.jobs <- c:
