@@ -55,8 +55,8 @@ type Chain struct {
 //
 // A call belongs to the life in which it starts. Re-adding an entry is
 // safe while calls from its previous life are still under way: a Wait
-// that started in an earlier life returns nil (the entry was released in
-// that life, or it could not have completed), and a Complete that started
+// that started in an earlier life returns nil (the entry was released, or
+// completed, in that life), and a Complete that started
 // in an earlier life does nothing; neither ever releases, wakes or
 // completes the new life. The function given to Then in a life cannot
 // still be running when the next life starts, as the life ends only when
@@ -69,7 +69,7 @@ type Chain struct {
 // returned, an Entry may be re-added as soon as it has completed: each
 // life is told apart by a generation number kept with its state.
 type Entry struct {
-	// word is life<<stateBits | thenBit (if set) | state: Add starts the
+	// word is life<<stateBits | claimBit | thenBit | state: Add starts the
 	// next life, and no call that started in an earlier life changes or
 	// waits on a later one. chain is the chain of the current life; it is stored, under
 	// that chain's lock, before the word of the life that uses it.
@@ -106,10 +106,11 @@ const (
 	statePending  = 1 // added, a predecessor has not completed
 	stateReleased = 2 // added, every predecessor has completed
 	stateMask     = 3
-	// thenBit is set by Then, and by Complete under the chain's lock as
-	// it claims the entry: whichever sets it first owns the completion.
+	// thenBit is set by Then, claimBit by Complete under the chain's lock
+	// as it claims the entry: whichever is set first owns the completion.
 	thenBit   = 4
-	stateBits = 3
+	claimBit  = 8
+	stateBits = 4
 )
 
 // life returns the life of an entry's word.
@@ -179,13 +180,17 @@ func (e *Entry) lock() (c *Chain, cur uint64) {
 }
 
 // Wait blocks until every entry added to the chain before e has completed,
-// or ctx is done, in which case it returns ctx.Err(). Wait returns nil at
-// once if e has already been released or completed. Any number of
+// or e itself has completed, or ctx is done, in which case it returns
+// ctx.Err(). Wait returns nil at once if e has already been released or
+// completed. An entry completed before its release (a task that failed
+// early) lets its waiters return although a predecessor may still be
+// pending: only the goroutine that owns e's completion should enter a
+// critical section after Wait. Any number of
 // goroutines may wait on one entry. A Wait that started in an earlier life
 // of e returns as that life would have it, whatever later lives do.
 //
-// The completion of each entry added before e happens before Wait returns
-// nil.
+// If e was released, the completion of each entry added before e happens
+// before Wait returns nil.
 //
 // Wait panics if e was never added to a chain.
 func (e *Entry) Wait(ctx context.Context) error {
@@ -207,9 +212,11 @@ func (e *Entry) Wait(ctx context.Context) error {
 func (e *Entry) block(ctx context.Context, w uint64) error {
 	e.sleepers.Add(1) // before the check: a release after it sees us
 	defer e.sleepers.Add(-1)
-	// Then may set thenBit meanwhile: that changes nothing for waiters.
-	w &^= thenBit
-	pending := func() bool { return e.word.Load()&^thenBit == w }
+	// Then or Complete may set their bit meanwhile: that changes nothing
+	// for waiters.
+	const bits = thenBit | claimBit
+	w &^= bits
+	pending := func() bool { return e.word.Load()&^bits == w }
 	if !pending() {
 		return nil // released, or completed, since the first load
 	}
@@ -274,14 +281,14 @@ func (e *Entry) Complete() {
 		}
 		return
 	}
-	if w&thenBit != 0 {
+	if w&(thenBit|claimBit) != 0 {
 		return // Then owns e, or another Complete claimed it
 	}
 	c, cur := e.lock()
 	// Another Complete won, a later life began, or Then owns e. Under
 	// the lock only Then changes the word: claim e against it.
-	if life(cur) != life(w) || cur&stateMask == stateDone || cur&thenBit != 0 ||
-		!e.word.CompareAndSwap(cur, cur|thenBit) {
+	if life(cur) != life(w) || cur&stateMask == stateDone || cur&(thenBit|claimBit) != 0 ||
+		!e.word.CompareAndSwap(cur, cur|claimBit) {
 		c.mu.Unlock()
 		return
 	}
@@ -306,7 +313,7 @@ func (e *Entry) Complete() {
 func (e *Entry) Then(f func()) {
 	w := e.word.Load()
 	for {
-		if w&stateMask == stateDone {
+		if w&stateMask == stateDone || w&claimBit != 0 {
 			panic("complchain: Then on an entry that is not pending")
 		}
 		if w&thenBit != 0 {

@@ -21,12 +21,17 @@ import (
 //
 // # Where a Group differs from errgroup
 //
-//   - Limit: with SetLimit(n), at most n tasks run at once, but a task
+//   - Limit: with SetLimit(n), no task starts while n run, but a task
 //     blocked in Wait on its own entry, waiting for its turn, does not
 //     count: another task starts in its place, up to a window of tasks
 //     under way (SetWindow). Counting them would let one slow task stall
 //     the whole Group: every task after it would finish its slow part and
-//     park, until no worker is left to run anything.
+//     park, until no worker is left to run anything. A parked task whose
+//     turn comes runs at once, even if n others run, since every task
+//     after it waits for its section: so more than n tasks may run for a
+//     while, and work done after the section counts as running. (A Wait
+//     on the task's entry from another goroutine counts the task as
+//     parked too.)
 //   - Queue: beyond the n running tasks, Go queues up to max(4n, 64) more
 //     without blocking (errgroup blocks at n), so that the caller does not
 //     pay a hand-off for each tiny task. TryGo follows errgroup: it starts
