@@ -18,6 +18,9 @@ import (
 // A zero Group is valid, has no limit on the number of active tasks, and
 // does not cancel on error. A Group must not be copied after first use.
 // Go, TryGo and Wait may be called from any goroutine, also from tasks.
+// Once Wait has returned, a Group may be used again, with its limit and
+// window, except one made by WithContext: its context is cancelled when
+// Wait returns, so every later task would be dropped.
 //
 // # Where a Group differs from errgroup
 //
@@ -61,7 +64,10 @@ type Group struct {
 	mu  sync.Mutex
 	err error
 
-	limit, window int // 0: no limit; window: tasks under way, plus 1 (0: the default)
+	limit     int  // 0: no limit
+	window    int  // as given to SetWindow
+	windowSet bool // SetWindow was called; else the window is 16 × limit
+	underWay  int  // the most tasks under way: the window, at least limit
 	// queue holds the tasks not yet started, from qhead, in Go order: it
 	// grows with the tasks queued, never with the limit.
 	queue   []*groupTask
@@ -108,6 +114,7 @@ func (g *Group) SetLimit(n int) {
 	}
 	g.limit = max(n, 0)
 	g.notFull.L, g.work.L = &g.mu, &g.mu
+	g.setUnderWay()
 }
 
 // SetWindow sets the reorder window: how many tasks may be under way at
@@ -131,7 +138,21 @@ func (g *Group) SetWindow(n int) {
 	if g.active != 0 {
 		panic(fmt.Errorf("complchain: modify window while %v tasks in the group are still active", g.active))
 	}
-	g.window = n + 1 // 0: the default
+	g.window, g.windowSet = n, true
+	g.setUnderWay()
+}
+
+// setUnderWay derives underWay from the limit and the window, with g.mu
+// held.
+func (g *Group) setUnderWay() {
+	w := g.window
+	if !g.windowSet {
+		w = math.MaxInt
+		if g.limit <= w/16 {
+			w = 16 * g.limit
+		}
+	}
+	g.underWay = max(w, g.limit)
 }
 
 // groupTask is a task of a Group. Its fields but f are guarded by g.mu.
@@ -238,14 +259,7 @@ func (g *Group) queued() int { return len(g.queue) - g.qhead }
 // canStart reports whether one more task may start, with g.mu held: fewer
 // than limit run, and fewer than the window are under way.
 func (g *Group) canStart() bool {
-	w := g.window - 1
-	if g.window == 0 { // the default: 16n
-		w = math.MaxInt
-		if g.limit <= w/16 {
-			w = 16 * g.limit
-		}
-	}
-	return g.running < g.limit && g.running+g.parked+g.deferred < max(w, g.limit)
+	return g.running < g.limit && g.running+g.parked+g.deferred < g.underWay
 }
 
 // cancelled reports whether the Group's context is done.

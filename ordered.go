@@ -58,7 +58,8 @@ func Map[T, R any](ctx context.Context, in iter.Seq[T], limit int, f func(contex
 // done, the last pair yielded carries ctx.Err().
 //
 // A call's error is yielded with its result, in order; Map goes on with
-// the rest unless the consumer stops. A panic in f is not recovered, as
+// the rest unless the consumer stops. Each range over the sequence Map
+// returns runs it anew and ranges over in again. A panic in f is not recovered, as
 // in Group: it ends the program from the worker's goroutine.
 func MapWindow[T, R any](ctx context.Context, in iter.Seq[T], limit, window int, f func(context.Context, T) (R, error)) iter.Seq2[R, error] {
 	limit = max(limit, 1)
