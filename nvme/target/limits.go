@@ -1,6 +1,7 @@
 package target
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"sync"
@@ -56,27 +57,13 @@ const (
 )
 
 func (l *Limits) setDefaults() {
-	if l.MaxConnections == 0 {
-		l.MaxConnections = DefaultMaxConnections
-	}
-	if l.MaxConnectionsPerHost == 0 {
-		l.MaxConnectionsPerHost = DefaultMaxConnectionsPerHost
-	}
-	if l.ConnectTimeout == 0 {
-		l.ConnectTimeout = DefaultConnectTimeout
-	}
-	if l.DataTimeout == 0 {
-		l.DataTimeout = DefaultDataTimeout
-	}
-	if l.ConnWriteBudget == 0 {
-		l.ConnWriteBudget = DefaultConnWriteBudget
-	}
-	if l.WriteBudget == 0 {
-		l.WriteBudget = DefaultWriteBudget
-	}
-	if l.ReadBudget == 0 {
-		l.ReadBudget = DefaultReadBudget
-	}
+	l.MaxConnections = cmp.Or(l.MaxConnections, DefaultMaxConnections)
+	l.MaxConnectionsPerHost = cmp.Or(l.MaxConnectionsPerHost, DefaultMaxConnectionsPerHost)
+	l.ConnectTimeout = cmp.Or(l.ConnectTimeout, DefaultConnectTimeout)
+	l.DataTimeout = cmp.Or(l.DataTimeout, DefaultDataTimeout)
+	l.ConnWriteBudget = cmp.Or(l.ConnWriteBudget, DefaultConnWriteBudget)
+	l.WriteBudget = cmp.Or(l.WriteBudget, DefaultWriteBudget)
+	l.ReadBudget = cmp.Or(l.ReadBudget, DefaultReadBudget)
 }
 
 func (l *Limits) check() error {
