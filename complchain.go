@@ -170,9 +170,10 @@ func (c *Chain) Flush(ctx context.Context) error {
 	return e.Wait(ctx)
 }
 
-// lock locks the chain of the life whose word is w and returns it with
-// the entry's current word. If cur differs from w in its life, the life w
-// belongs to has ended, and cur may describe a later one.
+// lock locks the chain of e's current life and returns it with e's word,
+// read under the lock. A caller that loaded the word w before compares
+// lives: if cur's differs from w's, the life w belongs to has ended, and
+// the lock held may be a later life's.
 func (e *Entry) lock() (c *Chain, cur uint64) {
 	c = e.chain.Load()
 	c.mu.Lock()
