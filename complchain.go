@@ -222,7 +222,10 @@ func (e *Entry) block(ctx context.Context, w uint64) error {
 		return nil // released, or completed, since the first load
 	}
 	// From here until sleepers drops, e is not reused by its Group.
-	if t := e.task; t != nil {
+	// A Group task counts as parked only where another can start in its
+	// place: with a limit, and a window beyond it (neither changes while
+	// the task runs).
+	if t := e.task; t != nil && t.g.limit > 0 && t.g.underWay > t.g.limit {
 		// A Group task's predecessor is often about to complete: yield a
 		// few times before the Group starts another task in its place.
 		for range 3 {
