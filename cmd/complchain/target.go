@@ -106,11 +106,11 @@ recognisable text in its first sector. A Linux host connects with the
 				level = slog.LevelDebug
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			t := target.New(cfg)
-			defer t.Close()
-			if err := t.Err(); err != nil {
+			t, err := target.New(cfg)
+			if err != nil {
 				return err
 			}
+			defer t.Close()
 			for id := 1; id <= n; id++ {
 				nsid := uint32(id)
 				if err := t.Attach(target.Namespace{NSID: nsid, Omit: omit[nsid], Zero: zero[nsid]}); err != nil {

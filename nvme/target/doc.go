@@ -18,7 +18,10 @@
 // the address. Close stops everything. Attach and Detach change the
 // namespaces at run time; SetFaults changes the injected faults.
 //
-//	t := target.New(target.Config{Namespaces: 100, Delay: 75 * time.Millisecond})
+//	t, err := target.New(target.Config{Namespaces: 100, Delay: 75 * time.Millisecond})
+//	if err != nil {
+//		return err
+//	}
 //	defer t.Close()
 //	addr, err := t.Start(ctx, "")
 //

@@ -30,7 +30,7 @@ func FuzzCommand(f *testing.F) {
 	seed(readCmd(1, 0, 8), nil, true)
 	seed(writeCmd(1, 1<<21-1, 1), make([]byte, 512), true)
 
-	tg := New(Config{Namespaces: 2})
+	tg := newTarget(f, Config{Namespaces: 2})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // nothing may wait: service time and faults are off, AERs are skipped
 	aq := &conn{t: tg, kill: func() {}, remote: &net.TCPAddr{}, local: &net.TCPAddr{}, listen: &net.TCPAddr{}}
@@ -91,7 +91,7 @@ func FuzzTransport(f *testing.F) {
 	f.Add([]byte{4, 0, 72, 0, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{6, 0, 24, 0, 24, 0, 0, 0})
 
-	tg := New(Config{Namespaces: 1})
+	tg := newTarget(f, Config{Namespaces: 1})
 	defer tg.Close()
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		host, tgt := net.Pipe()

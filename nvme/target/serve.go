@@ -12,12 +12,8 @@ import (
 
 // Serve accepts connections on ln and serves each until ctx is done or
 // Close is called; then it closes ln and every connection it accepted and
-// returns nil once they have ended. It returns an error if the
-// configuration is invalid or ln fails.
+// returns nil once they have ended. It returns an error if ln fails.
 func (t *Target) Serve(ctx context.Context, ln net.Listener) error {
-	if t.cfgErr != nil {
-		return t.cfgErr
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopOnClose := context.AfterFunc(t.ctx, cancel)
@@ -67,9 +63,6 @@ func acceptRetry(err error) bool {
 // serves in the background until ctx is done or Close is called. It
 // returns the address listened on.
 func (t *Target) Start(ctx context.Context, addr string) (string, error) {
-	if t.cfgErr != nil {
-		return "", t.cfgErr
-	}
 	if t.ctx.Err() != nil {
 		return "", ErrClosed
 	}

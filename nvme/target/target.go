@@ -26,10 +26,9 @@ var (
 // Target is an emulated NVM subsystem and its discovery subsystem. Create
 // it with New; its methods are safe for concurrent use.
 type Target struct {
-	cfg    Config
-	cfgErr error
-	log    *slog.Logger
-	start  time.Time
+	cfg   Config
+	log   *slog.Logger
+	start time.Time
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -56,9 +55,9 @@ type smartCounters struct {
 	blocksRead, blocksWritten atomic.Uint64 // 512-byte units
 }
 
-// New returns a Target for cfg. Invalid configuration is reported by Serve
-// and Start.
-func New(cfg Config) *Target {
+// New returns a Target for cfg, or an error wrapping ErrInvalidConfig
+// (or ErrInvalidNamespace) that names the first invalid field.
+func New(cfg Config) (*Target, error) {
 	if cfg.NQN == "" {
 		cfg.NQN = DefaultNQN
 	}
@@ -106,21 +105,18 @@ func New(cfg Config) *Target {
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	f := cfg.Faults
 	t.faults.Store(&f)
-	t.cfgErr = t.checkConfig()
-	if t.cfgErr == nil {
-		for id := 1; id <= cfg.Namespaces; id++ {
-			if err := t.Attach(Namespace{NSID: uint32(id)}); err != nil {
-				t.cfgErr = err
-				break
-			}
+	if err := t.checkConfig(); err != nil {
+		t.cancel()
+		return nil, err
+	}
+	for id := 1; id <= cfg.Namespaces; id++ {
+		if err := t.Attach(Namespace{NSID: uint32(id)}); err != nil {
+			t.cancel()
+			return nil, err
 		}
 	}
-	return t
+	return t, nil
 }
-
-// Err returns the configuration error New found, or nil. Serve and Start
-// return it too.
-func (t *Target) Err() error { return t.cfgErr }
 
 // NQN returns the subsystem NQN.
 func (t *Target) NQN() string { return t.cfg.NQN }
