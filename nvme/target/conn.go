@@ -1,6 +1,7 @@
 package target
 
 import (
+	"cmp"
 	"context"
 	"net"
 	"strconv"
@@ -63,15 +64,16 @@ func (q *conn) serve(ctx context.Context, cmd *nvme.Command, data []byte) respon
 	if qid == 0 && cmd.Opcode == nvme.OpAsyncEvent {
 		return c.asyncEvent(ctx)
 	}
-	delay := q.t.cfg.ServiceTime
+	delay := c.serviceTime()
 	var st nvme.Status
 	if nsid, ok := targetNSID(cmd, qid); ok {
-		if f.Hang[nsid] {
+		hang, d, s := c.nsFaults(nsid)
+		if hang {
 			<-ctx.Done()
 			return fail(nvme.StatusAbortRequested)
 		}
-		delay += f.Delay[nsid]
-		st = f.Status[nsid]
+		delay += d
+		st = s
 	}
 	if sleep(ctx, delay) != nil {
 		return fail(nvme.StatusAbortRequested)
@@ -92,13 +94,47 @@ func (q *conn) inline(cmd *nvme.Command) bool {
 	if cmd.Opcode == nvme.OpAsyncEvent || q.t.cfg.ServiceTime > 0 {
 		return false
 	}
-	f := q.t.faults.Load()
-	if len(f.Hang) == 0 && len(f.Delay) == 0 {
+	c, qid := q.state()
+	if c == nil {
 		return true
 	}
-	_, qid := q.state()
+	if c.serviceTime() > 0 {
+		return false
+	}
 	nsid, ok := targetNSID(cmd, qid)
-	return !ok || !f.Hang[nsid] && f.Delay[nsid] <= 0
+	if !ok {
+		return true
+	}
+	hang, d, _ := c.nsFaults(nsid)
+	return !hang && d <= 0
+}
+
+// subFaults returns the faults of c's subsystem; none for a discovery
+// controller.
+func (c *controller) subFaults() *Faults {
+	if c.sub == nil {
+		return &Faults{}
+	}
+	return c.sub.faults.Load()
+}
+
+// serviceTime is how long c takes to execute a command.
+func (c *controller) serviceTime() time.Duration {
+	d := c.t.cfg.ServiceTime
+	if c.sub != nil {
+		d += c.sub.cfg.ServiceTime
+	}
+	return d
+}
+
+// nsFaults returns the faults injected on c's commands naming namespace
+// nsid, the Target's and the subsystem's: whether it hangs, the delay
+// added and the status returned (the subsystem's, else the Target's).
+func (c *controller) nsFaults(nsid uint32) (hang bool, delay time.Duration, st nvme.Status) {
+	f := c.t.faults.Load()
+	hang, delay, st = f.Hang[nsid], f.Delay[nsid], f.Status[nsid]
+	sf := c.subFaults()
+	return hang || sf.Hang[nsid], delay + sf.Delay[nsid], cmp.Or(sf.Status[nsid], st)
 }
 
 // targetNSID returns the namespace a command is about, for fault
@@ -166,7 +202,8 @@ func (q *conn) connect(cmd *nvme.Command, data []byte) response {
 		return fail(nvme.StatusSGLInvalidData | nvme.StatusDNR)
 	}
 	disc := cd.SubsystemNQN == nvme.DiscoveryNQN
-	if !disc && cd.SubsystemNQN != q.t.cfg.NQN {
+	sub := q.t.Subsystem(cd.SubsystemNQN)
+	if !disc && sub == nil {
 		q.t.log.Info("connect to unknown subsystem", "remote", q.remote.String(), "subnqn", cd.SubsystemNQN)
 		return invalidParam(true, offCDSubnqn)
 	}
@@ -181,7 +218,7 @@ func (q *conn) connect(cmd *nvme.Command, data []byte) response {
 		if cd.CNTLID != nvme.DynamicController {
 			return invalidParam(true, offCDCntlid)
 		}
-		c := newController(q.t, disc, cd, kato)
+		c := newController(q.t, sub, cd, kato)
 		if !q.t.addController(c) {
 			c.teardown("no controller ID")
 			return fail(nvme.StatusConnectControllerBusy)
@@ -195,7 +232,7 @@ func (q *conn) connect(cmd *nvme.Command, data []byte) response {
 		return response{result: uint64(c.id)}
 	}
 	c := q.t.controller(cd.CNTLID)
-	if c == nil || c.discovery != disc || c.hostnqn != cd.HostNQN {
+	if c == nil || c.sub != sub || c.hostnqn != cd.HostNQN {
 		return invalidParam(true, offCDCntlid)
 	}
 	if disc {
@@ -223,7 +260,7 @@ func (q *conn) discoveryEntry() nvme.DiscoveryEntry {
 		PortID:        1,
 		CNTLID:        nvme.DynamicController,
 		AdminQueueMax: uint16(q.t.cfg.AdminQueueDepth),
-		SubsystemNQN:  q.t.cfg.NQN,
+		SubsystemNQN:  q.t.subs[0].cfg.NQN,
 	}
 	addr := q.listen
 	if a, ok := addr.(*net.TCPAddr); ok && a.IP.IsUnspecified() {

@@ -3,20 +3,30 @@
 // complchain CLI. A real Linux host can discover it, connect to it and use
 // its namespaces as block devices.
 //
-// A Target holds one NVM subsystem (its NQN, serial and model, namespaces
-// that can be attached and detached at run time) and answers on the same
-// port for the discovery subsystem, nqn.2014-08.org.nvmexpress.discovery,
-// whose log page lists the NVM subsystem at the listener's address.
+// A Target holds NVM subsystems (each with its NQN, serial and model,
+// namespaces that can be attached and detached at run time, and faults)
+// and answers on the same ports for the discovery subsystem,
+// nqn.2014-08.org.nvmexpress.discovery, whose log page lists them.
 // Controllers are created dynamically by Connect commands (cntlid 0xFFFF),
-// each with an admin queue and I/O queues on further connections.
+// each with an admin queue and I/O queues on further connections; CNTLIDs
+// are unique in the Target. A Connect to an NQN the Target does not serve
+// fails with Connect Invalid Parameters, IATTR 1 and IPO 256 (SUBNQN in the
+// Connect data).
 //
 // # Use
 //
 // New builds a Target from a Config; Serve serves it on a listener, and
 // Start is the shortcut tests, benchmarks and the CLI use: it listens on
 // 127.0.0.1:0 (or a given address), serves in the background and returns
-// the address. Close stops everything. Attach and Detach change the
-// namespaces at run time; SetFaults changes the injected faults.
+// the address. Close stops everything.
+//
+// Config describes one subsystem with its fields NQN to MaxNSID, or
+// several with Subsystems; New checks all of it and names the first field
+// in error. Subsystem(nqn) returns a subsystem's handle: its Attach and
+// Detach change its namespaces at run time, its SetFaults its faults.
+// Target's Attach, Detach, Namespaces, WriteAt, ReadAt and NQN act on the
+// first subsystem; Target.SetFaults changes the faults of every subsystem
+// and connection.
 //
 //	t, err := target.New(target.Config{Namespaces: 100, Delay: 75 * time.Millisecond})
 //	if err != nil {

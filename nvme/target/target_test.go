@@ -721,7 +721,7 @@ func TestReadWrite(t *testing.T) {
 			if _, err := q.Do(ctx, &nvme.Command{Opcode: nvme.OpFlush, NSID: 2}, nil); err != nil {
 				t.Fatal(err)
 			}
-			if n := tg.namespace(2).data.allocated(); n > 1<<20 {
+			if n := tg.subs[0].namespace(2).data.allocated(); n > 1<<20 {
 				t.Errorf("1 TiB namespace holds %d bytes after a 64 KiB write", n)
 			}
 		})
@@ -925,10 +925,12 @@ func TestLinuxNVMeList(t *testing.T) {
 		t.Fatal(err)
 	}
 	tg := newTarget(t, Config{Namespaces: 4})
+	defer tg.Close()
+	sc := tg.subs[0].cfg
 	seen := map[uint32]bool{}
 	for _, d := range list.Devices {
 		seen[d.NameSpace] = true
-		if d.ModelNumber != tg.cfg.Model || d.SerialNumber != tg.cfg.Serial || d.Firmware != tg.cfg.Firmware {
+		if d.ModelNumber != sc.Model || d.SerialNumber != sc.Serial || d.Firmware != sc.Firmware {
 			t.Errorf("device %+v: identity differs from the target's", d)
 		}
 		if d.SectorSize != DefaultBlockSize || d.MaximumLBA != DefaultNSSize/DefaultBlockSize || d.PhysicalSize != DefaultNSSize {
