@@ -134,7 +134,7 @@ func (c *controller) getLogPage(q *conn, cmd *nvme.Command) response {
 	var b []byte
 	switch {
 	case lid == nvme.LogDiscovery && c.discovery:
-		b = nvme.AppendDiscoveryLog(nil, 1, []nvme.DiscoveryEntry{q.discoveryEntry()})
+		b = c.t.discoveryLog(q, c.hostnqn)
 	case lid == nvme.LogSMART && !c.discovery:
 		s := c.t.smartLog()
 		b, _ = s.AppendBinary(nil)

@@ -55,6 +55,10 @@ type Config struct {
 	// the other single-subsystem methods act on.
 	Subsystems []SubsystemConfig
 
+	// Referrals are other discovery controllers the discovery log lists
+	// after the NVM subsystems (Target.AddReferral adds more).
+	Referrals []Referral
+
 	// AdminQueueDepth is the deepest admin queue a host may create
 	// (discovery log ASQSZ); 0 means 32, at most 4096.
 	AdminQueueDepth int

@@ -4,8 +4,7 @@ import (
 	"cmp"
 	"context"
 	"net"
-	"strconv"
-	"sync"
+		"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,7 +16,7 @@ import (
 type conn struct {
 	t      *Target
 	local  net.Addr // the connection's local address
-	listen net.Addr // the listener's address
+	port   *Port    // the port it was accepted on
 	remote net.Addr
 	kill   func() // closes the connection
 	ncmds  atomic.Int64
@@ -249,33 +248,6 @@ func (q *conn) connect(cmd *nvme.Command, data []byte) response {
 	q.mu.Unlock()
 	q.t.log.Debug("I/O queue connected", "cntlid", c.id, "qid", qid, "remote", q.remote.String())
 	return response{result: uint64(c.id)}
-}
-
-// discoveryEntry describes the NVM subsystem as reached through q.
-func (q *conn) discoveryEntry() nvme.DiscoveryEntry {
-	e := nvme.DiscoveryEntry{
-		TransportType: 3, // TCP
-		AddressFamily: 1, // IPv4
-		SubsystemType: 2, // NVM subsystem
-		PortID:        1,
-		CNTLID:        nvme.DynamicController,
-		AdminQueueMax: uint16(q.t.cfg.AdminQueueDepth),
-		SubsystemNQN:  q.t.subs[0].cfg.NQN,
-	}
-	addr := q.listen
-	if a, ok := addr.(*net.TCPAddr); ok && a.IP.IsUnspecified() {
-		if l, ok := q.local.(*net.TCPAddr); ok {
-			addr = &net.TCPAddr{IP: l.IP, Port: a.Port}
-		}
-	}
-	if a, ok := addr.(*net.TCPAddr); ok {
-		if a.IP.To4() == nil {
-			e.AddressFamily = 2 // IPv6
-		}
-		e.Address = a.IP.String()
-		e.ServiceID = strconv.Itoa(a.Port)
-	}
-	return e
 }
 
 // Byte offsets in the Connect data, reported in Connect Invalid Parameters.

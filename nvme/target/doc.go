@@ -35,6 +35,22 @@
 //	defer t.Close()
 //	addr, err := t.Start(ctx, "")
 //
+// # Ports and the discovery log
+//
+// Each listener served (Serve, ServePort, Start) is a port with a PORTID:
+// the next free one from 1, or PortConfig.PortID. Every port serves every
+// subsystem and the discovery subsystem. The discovery log page (70h)
+// lists, port by port in PORTID order, an entry for each subsystem the
+// reading host may connect to (in Config order): TRTYPE 3 (TCP), ADRFAM 1
+// or 2 (IPv4, IPv6), SUBTYPE 2, TREQ 0 (not specified), the PORTID, CNTLID
+// FFFFh, ASQSZ Config.AdminQueueDepth, TRSVCID the port number and TRADDR
+// the listener's IP address — for a wildcard listener the address the
+// host connected to, as Linux's nvmet gives. Referrals (Config.Referrals,
+// AddReferral) follow as entries of SUBTYPE 1. GENCTR increments when a
+// port starts or stops being served and when a referral is added or
+// removed, not when namespaces change; Faults.DiscoveryChanges moves it
+// between a host's reads on demand.
+//
 // # Controller model
 //
 // The target reports NVMe version 1.4. With it a Linux 6.1 host uses the

@@ -39,9 +39,15 @@ type Target struct {
 
 	faults atomic.Pointer[Faults]
 
-	mu      sync.RWMutex
-	ctrls   map[uint16]*controller
-	nextCID uint16
+	// mu guards the fabric: controllers, ports, referrals and the
+	// discovery log's generation counter.
+	mu        sync.RWMutex
+	ctrls     map[uint16]*controller
+	nextCID   uint16
+	ports     map[uint16]*Port
+	referrals []Referral
+	genctr    uint64       // GENCTR of the discovery log
+	discReads atomic.Int64 // discovery log reads, for Faults.DiscoveryChanges
 
 	conns  connCounter
 	budget *tcp.Budget // write data of all connections
@@ -75,6 +81,7 @@ func New(cfg Config) (*Target, error) {
 		start: time.Now(),
 		byNQN: make(map[string]*Subsystem),
 		ctrls: make(map[uint16]*controller),
+		ports: make(map[uint16]*Port),
 	}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
@@ -100,6 +107,11 @@ func New(cfg Config) (*Target, error) {
 		}
 		t.subs = append(t.subs, s)
 		t.byNQN[s.cfg.NQN] = s
+	}
+	for i, r := range cfg.Referrals {
+		if err := t.addReferral(r, fmt.Sprintf("Referrals[%d].", i)); err != nil {
+			return nil, err
+		}
 	}
 	t.budget = tcp.NewBudget(t.cfg.Limits.WriteBudget)
 	t.reads = tcp.NewBudget(t.cfg.Limits.ReadBudget)
