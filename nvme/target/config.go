@@ -105,6 +105,11 @@ type SubsystemConfig struct {
 	// max(1024, Namespaces, the largest NSID in NamespaceList).
 	MaxNSID uint32
 
+	// AllowedHosts are the host NQNs that may connect to the subsystem
+	// and find it in the discovery log; empty means any host may, and New
+	// logs that. Others get Connect Invalid Host (status 184h).
+	AllowedHosts []string
+
 	// ServiceTime is added to Config.ServiceTime for the commands of this
 	// subsystem's controllers.
 	ServiceTime time.Duration
@@ -183,10 +188,10 @@ func (sc *SubsystemConfig) check(field string) error {
 		return fmt.Errorf("%w: %sNamespaceSize %d not a multiple of BlockSize %d", ErrInvalidConfig, field, sc.NamespaceSize, sc.BlockSize)
 	case sc.ServiceTime < 0:
 		return fmt.Errorf("%w: %sServiceTime %v is negative", ErrInvalidConfig, field, sc.ServiceTime)
-	case sc.Faults.DropAfter != 0 || sc.Faults.MalformedAfter != 0:
-		return fmt.Errorf("%w: %sFaults.DropAfter and MalformedAfter belong in Config.Faults", ErrInvalidConfig, field)
+	case sc.Faults.DropAfter != 0 || sc.Faults.MalformedAfter != 0 || sc.Faults.DiscoveryChanges != 0:
+		return fmt.Errorf("%w: %sFaults.DropAfter, MalformedAfter and DiscoveryChanges belong in Config.Faults", ErrInvalidConfig, field)
 	}
-	return nil
+	return checkHosts(sc.AllowedHosts, field)
 }
 
 // setDefaults fills in sc's zero fields.

@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"context"
 	"net"
-		"sync"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -206,6 +206,11 @@ func (q *conn) connect(cmd *nvme.Command, data []byte) response {
 		q.t.log.Info("connect to unknown subsystem", "remote", q.remote.String(), "subnqn", cd.SubsystemNQN)
 		return invalidParam(true, offCDSubnqn)
 	}
+	if !disc && !sub.allows(cd.HostNQN) {
+		q.t.warn.log(q.t, "connect refused: host not allowed", "hostnqn", cd.HostNQN, "subnqn", sub.cfg.NQN,
+			"remote", q.remote.String())
+		return response{status: nvme.StatusConnectInvalidHost | nvme.StatusDNR, result: 1<<16 | offCDHostnqn}
+	}
 	depth := q.t.cfg.IOQueueDepth
 	if qid == 0 {
 		depth = q.t.cfg.AdminQueueDepth
@@ -252,8 +257,9 @@ func (q *conn) connect(cmd *nvme.Command, data []byte) response {
 
 // Byte offsets in the Connect data, reported in Connect Invalid Parameters.
 const (
-	offCDCntlid = 16
-	offCDSubnqn = 256
+	offCDCntlid  = 16
+	offCDSubnqn  = 256
+	offCDHostnqn = 512
 )
 
 // Byte offsets in the Connect SQE, reported in Connect Invalid Parameters.

@@ -51,6 +51,17 @@
 // removed, not when namespaces change; Faults.DiscoveryChanges moves it
 // between a host's reads on demand.
 //
+// # Access control
+//
+// As with Linux's nvmet, a subsystem allows any host (New logs it) or only
+// the host NQNs in SubsystemConfig.AllowedHosts. A Connect from another
+// host fails with Connect Invalid Host (SCT 1h, SC 84h: status 184h; IATTR
+// 1, IPO 512, HOSTNQN) and a warning naming the host and subsystem NQNs;
+// its discovery log lists only the subsystems it may connect to. Every
+// host may connect to the discovery subsystem. Subsystem.AllowHost,
+// DisallowHost and AllowAnyHost change the hosts at run time (GENCTR
+// increments); connected controllers stay.
+//
 // # Controller model
 //
 // The target reports NVMe version 1.4. With it a Linux 6.1 host uses the

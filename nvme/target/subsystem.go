@@ -7,13 +7,15 @@ import (
 	"sync/atomic"
 )
 
-// Subsystem is one NVM subsystem of a Target: its namespaces and faults.
+// Subsystem is one NVM subsystem of a Target: its namespaces, faults and
+// allowed hosts.
 // Target.Subsystem and Target.Subsystems return it; its methods are safe
 // for concurrent use.
 type Subsystem struct {
 	t      *Target
 	cfg    SubsystemConfig // defaults filled in
 	faults atomic.Pointer[Faults]
+	access hostSet // guarded by t.mu
 
 	mu    sync.RWMutex
 	ns    map[uint32]*namespace
@@ -28,6 +30,11 @@ func newSubsystem(t *Target, sc SubsystemConfig, field string) (*Subsystem, erro
 		return nil, err
 	}
 	s := &Subsystem{t: t, cfg: sc, ns: make(map[uint32]*namespace)}
+	s.access.any = len(sc.AllowedHosts) == 0
+	s.access.hosts = make(map[string]bool, len(sc.AllowedHosts))
+	for _, h := range sc.AllowedHosts {
+		s.access.hosts[h] = true
+	}
 	s.faults.Store(&sc.Faults)
 	for id := 1; id <= sc.Namespaces; id++ {
 		if err := s.Attach(Namespace{NSID: uint32(id)}); err != nil {
@@ -41,9 +48,6 @@ func newSubsystem(t *Target, sc SubsystemConfig, field string) (*Subsystem, erro
 	}
 	return s, nil
 }
-
-// allowsLocked reports whether host may connect to s. t.mu is held.
-func (s *Subsystem) allowsLocked(host string) bool { return true }
 
 // NQN returns the subsystem NQN.
 func (s *Subsystem) NQN() string { return s.cfg.NQN }

@@ -105,6 +105,9 @@ func New(cfg Config) (*Target, error) {
 		if _, dup := t.byNQN[s.cfg.NQN]; dup {
 			return nil, fmt.Errorf("%w: %sNQN %q served twice", ErrInvalidConfig, field, s.cfg.NQN)
 		}
+		if s.access.any {
+			t.log.Info("subsystem allows any host", "subnqn", s.cfg.NQN)
+		}
 		t.subs = append(t.subs, s)
 		t.byNQN[s.cfg.NQN] = s
 	}
