@@ -113,6 +113,11 @@ type SubsystemConfig struct {
 	// ServiceTime is added to Config.ServiceTime for the commands of this
 	// subsystem's controllers.
 	ServiceTime time.Duration
+	// ConnectDelay is added to each Connect that creates a controller of
+	// the subsystem (besides PortConfig.ConnectDelay), and IdentifyDelay
+	// to each Identify command on its controllers: tests make the
+	// controllers of a fabric answer in the order they choose.
+	ConnectDelay, IdentifyDelay time.Duration
 	// Faults are injected on this subsystem's controllers besides
 	// Config.Faults; their namespace faults (Status, Delay, Hang,
 	// NoNSIDList, Identify) apply, DropAfter and MalformedAfter must be
@@ -188,6 +193,10 @@ func (sc *SubsystemConfig) check(field string) error {
 		return fmt.Errorf("%w: %sNamespaceSize %d not a multiple of BlockSize %d", ErrInvalidConfig, field, sc.NamespaceSize, sc.BlockSize)
 	case sc.ServiceTime < 0:
 		return fmt.Errorf("%w: %sServiceTime %v is negative", ErrInvalidConfig, field, sc.ServiceTime)
+	case sc.ConnectDelay < 0:
+		return fmt.Errorf("%w: %sConnectDelay %v is negative", ErrInvalidConfig, field, sc.ConnectDelay)
+	case sc.IdentifyDelay < 0:
+		return fmt.Errorf("%w: %sIdentifyDelay %v is negative", ErrInvalidConfig, field, sc.IdentifyDelay)
 	case sc.Faults.DropAfter != 0 || sc.Faults.MalformedAfter != 0 || sc.Faults.DiscoveryChanges != 0:
 		return fmt.Errorf("%w: %sFaults.DropAfter, MalformedAfter and DiscoveryChanges belong in Config.Faults", ErrInvalidConfig, field)
 	}

@@ -50,7 +50,7 @@ func (q *conn) serve(ctx context.Context, cmd *nvme.Command, data []byte) respon
 		return fail(nvme.StatusAbortRequested)
 	}
 	if cmd.Opcode == nvme.OpFabrics {
-		return q.fabrics(cmd, data)
+		return q.fabrics(ctx, cmd, data)
 	}
 	c, qid := q.state()
 	if c == nil {
@@ -63,7 +63,7 @@ func (q *conn) serve(ctx context.Context, cmd *nvme.Command, data []byte) respon
 	if qid == 0 && cmd.Opcode == nvme.OpAsyncEvent {
 		return c.asyncEvent(ctx)
 	}
-	delay := c.serviceTime()
+	delay := c.serviceTime(cmd, qid)
 	var st nvme.Status
 	if nsid, ok := targetNSID(cmd, qid); ok {
 		hang, d, s := c.nsFaults(nsid)
@@ -95,9 +95,9 @@ func (q *conn) inline(cmd *nvme.Command) bool {
 	}
 	c, qid := q.state()
 	if c == nil {
-		return true
+		return cmd.Opcode != nvme.OpFabrics || cmd.FabricsType() != nvme.FabricsConnect || !q.t.connectDelays.Load()
 	}
-	if c.serviceTime() > 0 {
+	if c.serviceTime(cmd, qid) > 0 {
 		return false
 	}
 	nsid, ok := targetNSID(cmd, qid)
@@ -117,11 +117,25 @@ func (c *controller) subFaults() *Faults {
 	return c.sub.faults.Load()
 }
 
-// serviceTime is how long c takes to execute a command.
-func (c *controller) serviceTime() time.Duration {
+// serviceTime is how long c takes to execute cmd, received on queue qid:
+// the service times, and the subsystem's identify delay for Identify.
+func (c *controller) serviceTime(cmd *nvme.Command, qid uint16) time.Duration {
 	d := c.t.cfg.ServiceTime
 	if c.sub != nil {
 		d += c.sub.cfg.ServiceTime
+		if qid == 0 && cmd.Opcode == nvme.OpIdentify {
+			d += c.sub.cfg.IdentifyDelay
+		}
+	}
+	return d
+}
+
+// connectDelay is how long a Connect through q that creates a controller
+// of sub (nil: the discovery subsystem) takes.
+func (q *conn) connectDelay(sub *Subsystem) time.Duration {
+	d := q.port.cfg.ConnectDelay
+	if sub != nil {
+		d += sub.cfg.ConnectDelay
 	}
 	return d
 }
@@ -152,13 +166,13 @@ func targetNSID(cmd *nvme.Command, qid uint16) (uint32, bool) {
 }
 
 // fabrics executes a fabrics command: Connect, Property Get and Set.
-func (q *conn) fabrics(cmd *nvme.Command, data []byte) response {
+func (q *conn) fabrics(ctx context.Context, cmd *nvme.Command, data []byte) response {
 	c, qid := q.state()
 	if cmd.FabricsType() == nvme.FabricsConnect {
 		if c != nil {
 			return fail(nvme.StatusCommandSequenceError | nvme.StatusDNR)
 		}
-		return q.connect(cmd, data)
+		return q.connect(ctx, cmd, data)
 	}
 	if c == nil {
 		return fail(nvme.StatusCommandSequenceError | nvme.StatusDNR)
@@ -188,7 +202,7 @@ func invalidParam(onData bool, off int) response {
 
 // connect executes Connect: it creates a controller (admin queue) or binds
 // an I/O queue to one.
-func (q *conn) connect(cmd *nvme.Command, data []byte) response {
+func (q *conn) connect(ctx context.Context, cmd *nvme.Command, data []byte) response {
 	recfmt := uint16(cmd.CDW10)
 	qid := uint16(cmd.CDW10 >> 16)
 	sqsize := uint16(cmd.CDW11)
@@ -221,6 +235,9 @@ func (q *conn) connect(cmd *nvme.Command, data []byte) response {
 	if qid == 0 {
 		if cd.CNTLID != nvme.DynamicController {
 			return invalidParam(true, offCDCntlid)
+		}
+		if sleep(ctx, q.connectDelay(sub)) != nil {
+			return fail(nvme.StatusAbortRequested)
 		}
 		c := newController(q.t, sub, cd, kato)
 		if !q.t.addController(c) {

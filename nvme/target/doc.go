@@ -51,6 +51,11 @@
 // removed, not when namespaces change; Faults.DiscoveryChanges moves it
 // between a host's reads on demand.
 //
+// Ordering knobs: SubsystemConfig.ConnectDelay and PortConfig.ConnectDelay
+// delay each Connect that creates a controller, SubsystemConfig.IdentifyDelay
+// each Identify, so that tests make the controllers of a fabric answer in
+// the order they choose (reverse, or shuffled with a seed).
+//
 // # Access control
 //
 // As with Linux's nvmet, a subsystem allows any host (New logs it) or only

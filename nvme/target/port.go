@@ -67,6 +67,9 @@ func (t *Target) addPort(ln net.Listener, pc PortConfig) (*Port, error) {
 		return nil, fmt.Errorf("%w: PortConfig.PortID %d in use", ErrInvalidConfig, id)
 	}
 	p := &Port{id: id, addr: ln.Addr(), cfg: pc}
+	if pc.ConnectDelay > 0 {
+		t.connectDelays.Store(true)
+	}
 	t.ports[id] = p
 	t.genctr++
 	return p, nil

@@ -32,6 +32,8 @@ type Target struct {
 	start time.Time
 	subs  []*Subsystem          // in Config order
 	byNQN map[string]*Subsystem // read only after New
+	// connectDelays is set if a subsystem or port delays Connect.
+	connectDelays atomic.Bool
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -104,6 +106,9 @@ func New(cfg Config) (*Target, error) {
 		}
 		if _, dup := t.byNQN[s.cfg.NQN]; dup {
 			return nil, fmt.Errorf("%w: %sNQN %q served twice", ErrInvalidConfig, field, s.cfg.NQN)
+		}
+		if s.cfg.ConnectDelay > 0 {
+			t.connectDelays.Store(true)
 		}
 		if s.access.any {
 			t.log.Info("subsystem allows any host", "subnqn", s.cfg.NQN)
