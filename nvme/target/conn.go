@@ -236,7 +236,7 @@ func (q *conn) connect(ctx context.Context, cmd *nvme.Command, data []byte) resp
 		if cd.CNTLID != nvme.DynamicController {
 			return invalidParam(true, offCDCntlid)
 		}
-		if sleep(ctx, q.connectDelay(sub)) != nil {
+		if d := q.connectDelay(sub); d > 0 && sleep(ctx, d) != nil {
 			return fail(nvme.StatusAbortRequested)
 		}
 		c := newController(q.t, sub, cd, kato)
