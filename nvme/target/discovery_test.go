@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/complchain/complchain/nvme"
+	"github.com/complchain/complchain/nvme/host"
 	"github.com/complchain/complchain/nvme/tcp"
 )
 
@@ -259,5 +260,28 @@ func TestReferralRejects(t *testing.T) {
 	}
 	if _, err := New(Config{Referrals: []Referral{{Addr: "10.0.0.1:1"}, {Addr: "10.0.0.1:1"}}}); err == nil || !strings.Contains(err.Error(), "Referrals[1].Addr") {
 		t.Errorf("duplicate referral: %v", err)
+	}
+}
+
+// A host that re-reads the log while GENCTR moves (nvme/host.Discover,
+// three tries) gets it once the changes stop, and an error if they do not.
+func TestDiscoverWhileGenctrMoves(t *testing.T) {
+	tests := []struct {
+		changes int
+		ok      bool
+	}{{0, true}, {1, true}, {3, true}, {5, false}, {100, false}}
+	for _, tt := range tests {
+		t.Run(strconv.Itoa(tt.changes), func(t *testing.T) {
+			cfg := threeSubsystems()
+			cfg.Faults.DiscoveryChanges = tt.changes
+			_, addr := startTarget(t, cfg)
+			es, err := host.Discover(context.Background(), addr, host.Config{HostNQN: testHostNQN, KATO: -1})
+			if (err == nil) != tt.ok {
+				t.Fatalf("Discover: %v", err)
+			}
+			if tt.ok && len(es) != 3 {
+				t.Errorf("%d entries", len(es))
+			}
+		})
 	}
 }
