@@ -125,6 +125,9 @@ func (fab *fabricFlags) banner(w io.Writer, t *target.Target, lns []net.Listener
 	}
 	for i, ln := range lns {
 		host, port, _ := net.SplitHostPort(ln.Addr().String())
+		if a, ok := ln.Addr().(*net.TCPAddr); ok && a.IP.IsUnspecified() {
+			host = "<address>" // of this machine, as the host reaches it
+		}
 		fmt.Fprintf(w, "port %d on %s\n", i+1, ln.Addr())
 		fmt.Fprintf(w, "nvme discover -t tcp -a %s -s %s\n", host, port)
 		for _, s := range subs {
