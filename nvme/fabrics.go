@@ -211,7 +211,8 @@ const (
 type DiscoveryEntry struct {
 	TransportType uint8 // 3: TCP
 	AddressFamily uint8 // 1: IPv4, 2: IPv6
-	SubsystemType uint8 // 2: NVM subsystem, 3: current discovery subsystem
+	SubsystemType uint8 // 1: referral, 2: NVM subsystem, 3: current discovery subsystem
+	Requirements  uint8 // TREQ: bits 1:0 secure channel, bit 2 SQ flow control disable supported
 	PortID        uint16
 	CNTLID        uint16
 	AdminQueueMax uint16 // ASQSZ
@@ -235,7 +236,7 @@ func ParseDiscoveryLog(p []byte) (genctr uint64, numrec uint64, entries []Discov
 		}
 		e := p[off:]
 		entries = append(entries, DiscoveryEntry{
-			TransportType: e[0], AddressFamily: e[1], SubsystemType: e[2],
+			TransportType: e[0], AddressFamily: e[1], SubsystemType: e[2], Requirements: e[3],
 			PortID: le.Uint16(e[4:]), CNTLID: le.Uint16(e[6:]), AdminQueueMax: le.Uint16(e[8:]),
 			ServiceID: ascii.Trim(cstringBytes(e[32:64])), SubsystemNQN: cstring(e[256:512]), Address: ascii.Trim(cstringBytes(e[512:768])),
 		})
@@ -246,7 +247,7 @@ func ParseDiscoveryLog(p []byte) (genctr uint64, numrec uint64, entries []Discov
 // AppendDiscoveryLog appends a discovery log page (70h) to b: the header,
 // with generation counter genctr and the number of entries, and one
 // 1024-byte record for each entry. ServiceID and Address are space
-// padded, SubsystemNQN NUL padded; TREQ and TSAS are zero (no secure
+// padded, SubsystemNQN NUL padded; EFLAGS and TSAS are zero (no secure
 // channel). Strings longer than their fields are cut.
 func AppendDiscoveryLog(b []byte, genctr uint64, entries []DiscoveryEntry) []byte {
 	b, p := grow(b, DiscoveryLogHeaderSize+DiscoveryEntrySize*len(entries))
@@ -255,7 +256,7 @@ func AppendDiscoveryLog(b []byte, genctr uint64, entries []DiscoveryEntry) []byt
 	le.PutUint64(p[8:], uint64(len(entries)))
 	for i, e := range entries {
 		r := p[DiscoveryLogHeaderSize+DiscoveryEntrySize*i:][:DiscoveryEntrySize]
-		r[0], r[1], r[2] = e.TransportType, e.AddressFamily, e.SubsystemType
+		r[0], r[1], r[2], r[3] = e.TransportType, e.AddressFamily, e.SubsystemType, e.Requirements
 		le.PutUint16(r[4:], e.PortID)
 		le.PutUint16(r[6:], e.CNTLID)
 		le.PutUint16(r[8:], e.AdminQueueMax)

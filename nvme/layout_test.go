@@ -131,7 +131,7 @@ func TestDiscoveryLogRoundTrip(t *testing.T) {
 	entries := []DiscoveryEntry{
 		{TransportType: 3, AddressFamily: 1, SubsystemType: 2, PortID: 1, CNTLID: DynamicController, AdminQueueMax: 32,
 			ServiceID: "4420", SubsystemNQN: "nqn.2026-01.io.example:a", Address: "127.0.0.1"},
-		{TransportType: 3, AddressFamily: 2, SubsystemType: 3, PortID: 2, CNTLID: 7, AdminQueueMax: 128,
+		{TransportType: 3, AddressFamily: 2, SubsystemType: 3, Requirements: 4, PortID: 2, CNTLID: 7, AdminQueueMax: 128,
 			ServiceID: "8009", SubsystemNQN: DiscoveryNQN, Address: "::1"},
 	}
 	tests := []struct {
@@ -144,7 +144,7 @@ func TestDiscoveryLogRoundTrip(t *testing.T) {
 			0: le64(9), 8: le64(2),
 			1024: {3, 1, 2, 0}, 1028: le16(1), 1030: le16(0xffff), 1032: le16(32), 1024 + 32: []byte("4420 "),
 			1024 + 256: []byte("nqn.2026-01.io.example:a\x00"), 1024 + 512: []byte("127.0.0.1 "),
-			2048: {3, 2, 3, 0}, 2048 + 512: []byte("::1 "),
+			2048: {3, 2, 3, 4}, 2048 + 512: []byte("::1 "),
 		}},
 	}
 	for _, tt := range tests {

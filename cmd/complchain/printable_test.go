@@ -74,12 +74,15 @@ func TestPrintable(t *testing.T) {
 // write them to the terminal, in the table or in JSON.
 func TestScanSanitisesStrings(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	tg := target.New(target.Config{Namespaces: 2, Model: "Evil\x1b]0;pwned\a\r\u009b2J", Serial: "SN\x9b\x7f\x1b[A", Firmware: "\x1bc"})
-	addr, err := tg.Start(context.Background(), "")
+	tg, err := target.New(target.Config{Namespaces: 2, Model: "Evil\x1b]0;pwned\a\r\u009b2J", Serial: "SN\x9b\x7f\x1b[A", Firmware: "\x1bc"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tg.Close()
+	addr, err := tg.Start(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, format := range []string{"table", "json"} {
 		out, stderr, err := run(t, "scan", "--addr", addr, "--nqn", tg.NQN(), "-o", format)
 		if err != nil {

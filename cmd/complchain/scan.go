@@ -74,8 +74,12 @@ func (f *scanFlags) connect(ctx context.Context) (c *host.Controller, tg *target
 		return nil, nil, nil, errors.New("--namespaces, --rtt and --admin-queue-depth must not be negative (depth at most 4096)")
 	}
 	if addr == "" {
-		tg = target.New(target.Config{Namespaces: f.namespaces, AdminQueueDepth: embeddedQueueDepth, IOQueueDepth: embeddedQueueDepth, Delay: f.rtt / 2, MaxNSID: uint32(max(f.namespaces, 1024))})
+		tg, err = target.New(target.Config{Namespaces: f.namespaces, AdminQueueDepth: embeddedQueueDepth, IOQueueDepth: embeddedQueueDepth, Delay: f.rtt / 2, MaxNSID: uint32(max(f.namespaces, 1024))})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("embedded target: %w", err)
+		}
 		if addr, err = tg.Start(ctx, ""); err != nil {
+			tg.Close()
 			return nil, nil, nil, fmt.Errorf("start the embedded target: %w", err)
 		}
 		nqn = tg.NQN()

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -23,7 +22,7 @@ const targetPattern = "complchain target: namespace 1, sector 0\n"
 
 func newTargetCmd() *cobra.Command {
 	var (
-		listen     string
+		fab        fabricFlags
 		cfg        target.Config
 		nsSize     string
 		budget     string
@@ -39,11 +38,17 @@ func newTargetCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "target",
-		Short: "Serve an emulated NVMe/TCP subsystem until interrupted",
-		Long: `target serves an emulated NVM subsystem over NVMe/TCP, with the discovery
-subsystem on the same port, until interrupted. Namespace 1 starts with a
-recognisable text in its first sector. A Linux host connects with the
-"nvme connect" line it prints.`,
+		Short: "Serve emulated NVMe/TCP subsystems until interrupted",
+		Long: `target serves emulated NVM subsystems over NVMe/TCP, with the discovery
+subsystem, on one or more ports until interrupted. Namespace 1 of each
+subsystem starts with a recognisable text in its first sector. A Linux host
+connects with the "nvme connect" lines it prints.
+
+With --subsystems N above 1 the subsystems are <nqn>:sub1 … <nqn>:subN, each
+with --namespaces namespaces, on every --listen address (PORTIDs 1, 2, … in
+flag order). --allow-host applies to every subsystem (per-subsystem lists
+need the library's SubsystemConfig.AllowedHosts); without it any host may
+connect. The fault flags apply to every subsystem.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			size, err := parseSize(nsSize)
@@ -71,10 +76,10 @@ recognisable text in its first sector. A Linux host connects with the
 				return fmt.Errorf("--rtt %v: must not be negative", rtt)
 			}
 			cfg.Delay = rtt / 2
-			if cfg.Faults.Status, err = parseNSIDMap(failNSID, parseStatus); err != nil {
+			if cfg.Faults.Status, err = parseKeyMap(failNSID, "NSID", parseStatus); err != nil {
 				return fmt.Errorf("--fail-nsid: %w", err)
 			}
-			if cfg.Faults.Delay, err = parseNSIDMap(delayNSID, time.ParseDuration); err != nil {
+			if cfg.Faults.Delay, err = parseKeyMap(delayNSID, "NSID", time.ParseDuration); err != nil {
 				return fmt.Errorf("--delay-nsid: %w", err)
 			}
 			if len(hangNSID) > 0 {
@@ -86,11 +91,11 @@ recognisable text in its first sector. A Linux host connects with the
 					cfg.Faults.Hang[uint32(id)] = true
 				}
 			}
-			omit, err := parseNSIDMap(omitIDs, parseIDs)
+			omit, err := parseKeyMap(omitIDs, "NSID", parseIDs)
 			if err != nil {
 				return fmt.Errorf("--omit-ids: %w", err)
 			}
-			zero, err := parseNSIDMap(zeroIDs, parseIDs)
+			zero, err := parseKeyMap(zeroIDs, "NSID", parseIDs)
 			if err != nil {
 				return fmt.Errorf("--zero-ids: %w", err)
 			}
@@ -99,44 +104,43 @@ recognisable text in its first sector. A Linux host connects with the
 			if n < 0 {
 				return fmt.Errorf("--namespaces %d: must not be negative", n)
 			}
-			cfg.Namespaces, cfg.MaxNSID = 0, uint32(max(n, 1024))
+			if err := fab.configure(&cfg); err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
 			level := slog.LevelWarn
 			if verbose {
 				level = slog.LevelDebug
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			t := target.New(cfg)
-			defer t.Close()
-			if err := t.Err(); err != nil {
+			t, err := target.New(cfg)
+			if err != nil {
 				return err
 			}
-			for id := 1; id <= n; id++ {
-				nsid := uint32(id)
-				if err := t.Attach(target.Namespace{NSID: nsid, Omit: omit[nsid], Zero: zero[nsid]}); err != nil {
-					return err
+			defer t.Close()
+			for _, s := range t.Subsystems() {
+				for id := 1; id <= n; id++ {
+					nsid := uint32(id)
+					if err := s.Attach(target.Namespace{NSID: nsid, Omit: omit[nsid], Zero: zero[nsid]}); err != nil {
+						return err
+					}
+				}
+				if n > 0 {
+					if err := s.WriteAt(1, []byte(targetPattern), 0); err != nil {
+						return err
+					}
 				}
 			}
-			if n > 0 {
-				if err := t.WriteAt(1, []byte(targetPattern), 0); err != nil {
-					return err
-				}
-			}
-			var lc net.ListenConfig
-			ln, err := lc.Listen(cmd.Context(), "tcp", listen)
+			lns, err := fab.listeners(cmd.Context())
 			if err != nil {
-				return fmt.Errorf("cannot listen on %s: %w (choose another address with --listen)", listen, err)
+				return err
 			}
-			host, port, _ := net.SplitHostPort(ln.Addr().String())
-			fmt.Fprintf(out, "serving %s (%d namespaces) on %s, round trip %v\n", t.NQN(), n, ln.Addr(), rtt)
-			fmt.Fprintf(out, "nvme discover -t tcp -a %s -s %s\n", host, port)
-			fmt.Fprintf(out, "nvme connect -t tcp -a %s -s %s -n %s\n", host, port, t.NQN())
-			return t.Serve(cmd.Context(), ln)
+			fab.banner(out, t, lns, n, rtt)
+			return fab.serve(cmd.Context(), t, lns)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&listen, "listen", "127.0.0.1:4420", "address to listen on (host:port)")
-	f.StringVar(&cfg.NQN, "nqn", target.DefaultNQN, "subsystem NQN")
+	fab.flags(f)
 	f.IntVar(&cfg.Namespaces, "namespaces", 4, "number of namespaces (NSIDs 1..N)")
 	f.StringVar(&nsSize, "ns-size", "1G", "size of each namespace (suffixes K, M, G, T: powers of 1024)")
 	f.Uint32Var(&cfg.BlockSize, "block-size", 512, "logical block size, 512 or 4096")
@@ -211,8 +215,9 @@ func parseStatus(s string) (nvme.Status, error) {
 	return nvme.Status(v), nil
 }
 
-// parseNSIDMap parses NSID=VALUE pairs.
-func parseNSIDMap[V any](pairs []string, parse func(string) (V, error)) (map[uint32]V, error) {
+// parseKeyMap parses KEY=VALUE pairs whose keys are positive numbers
+// (NSIDs, subsystem numbers); key names them in errors.
+func parseKeyMap[V any](pairs []string, key string, parse func(string) (V, error)) (map[uint32]V, error) {
 	if len(pairs) == 0 {
 		return nil, nil
 	}
@@ -221,7 +226,7 @@ func parseNSIDMap[V any](pairs []string, parse func(string) (V, error)) (map[uin
 		k, v, ok := strings.Cut(p, "=")
 		id, err := strconv.ParseUint(k, 10, 32)
 		if !ok || err != nil || id == 0 {
-			return nil, fmt.Errorf("%q: want NSID=VALUE", p)
+			return nil, fmt.Errorf("%q: want %s=VALUE", p, key)
 		}
 		val, err := parse(v)
 		if err != nil {

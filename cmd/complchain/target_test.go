@@ -40,17 +40,17 @@ func TestParseSize(t *testing.T) {
 	}
 }
 
-func TestParseNSIDMap(t *testing.T) {
-	m, err := parseNSIDMap([]string{"1=0x4002", "7=0x0b"}, parseStatus)
+func TestParseKeyMap(t *testing.T) {
+	m, err := parseKeyMap([]string{"1=0x4002", "7=0x0b"}, "NSID", parseStatus)
 	if err != nil || m[1] != 0x4002 || m[7] != nvme.StatusInvalidNamespace {
 		t.Fatalf("%v, %v", m, err)
 	}
 	for _, bad := range []string{"x=1", "1", "0=1", "1=zz", "1=0"} {
-		if _, err := parseNSIDMap([]string{bad}, parseStatus); err == nil {
+		if _, err := parseKeyMap([]string{bad}, "NSID", parseStatus); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
-	d, err := parseNSIDMap([]string{"3=25ms"}, time.ParseDuration)
+	d, err := parseKeyMap([]string{"3=25ms"}, "NSID", time.ParseDuration)
 	if err != nil || d[3] != 25*time.Millisecond {
 		t.Fatalf("%v, %v", d, err)
 	}

@@ -19,12 +19,15 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func startTarget(t *testing.T, cfg target.Config) (*target.Target, string) {
 	t.Helper()
-	tg := target.New(cfg)
-	addr, err := tg.Start(context.Background(), "")
+	tg, err := target.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tg.Close() })
+	addr, err := tg.Start(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	return tg, addr
 }
 

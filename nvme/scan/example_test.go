@@ -15,7 +15,11 @@ import (
 // scan still names them in list order.
 func Example() {
 	delays := map[uint32]time.Duration{1: 3 * time.Millisecond, 2: 2 * time.Millisecond, 3: time.Millisecond}
-	tg := target.New(target.Config{Namespaces: 4, Faults: target.Faults{Delay: delays}})
+	tg, err := target.New(target.Config{Namespaces: 4, Faults: target.Faults{Delay: delays}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	defer tg.Close()
 	addr, err := tg.Start(context.Background(), "")
 	if err != nil {

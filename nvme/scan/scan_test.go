@@ -21,9 +21,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func setup(t testing.TB, cfg target.Config) (*target.Target, *host.Controller) {
 	t.Helper()
-	tg := target.New(cfg)
+	tg, err := target.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	addr, err := tg.Start(context.Background(), "")
 	if err != nil {
+		tg.Close()
 		t.Fatal(err)
 	}
 	c, err := host.Connect(context.Background(), addr, host.Config{SubsystemNQN: tg.NQN()})
@@ -227,12 +231,15 @@ func TestConnectionDroppedMidScan(t *testing.T) {
 
 // One namespace never answers: its command times out, the rest register.
 func TestHungNamespace(t *testing.T) {
-	tg := target.New(target.Config{Namespaces: 8, Faults: target.Faults{Hang: map[uint32]bool{3: true}}})
-	addr, err := tg.Start(context.Background(), "")
+	tg, err := target.New(target.Config{Namespaces: 8, Faults: target.Faults{Hang: map[uint32]bool{3: true}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tg.Close()
+	addr, err := tg.Start(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	c, err := host.Connect(context.Background(), addr, host.Config{SubsystemNQN: tg.NQN(), CommandTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

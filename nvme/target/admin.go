@@ -53,6 +53,9 @@ func (c *controller) identify(cmd *nvme.Command) response {
 	if rewrite := c.t.faults.Load().Identify; rewrite != nil {
 		b, st = rewrite(cmd, b, st)
 	}
+	if rewrite := c.subFaults().Identify; rewrite != nil {
+		b, st = rewrite(cmd, b, st)
+	}
 	if st != 0 {
 		pages.Put(page)
 		return fail(st)
@@ -74,20 +77,20 @@ func (c *controller) identifyData(b []byte, cmd *nvme.Command) ([]byte, nvme.Sta
 		b, _ = id.AppendBinary(b)
 		return b, 0
 	case nvme.CNSActiveNamespaces:
-		if c.t.faults.Load().NoNSIDList {
+		if c.t.faults.Load().NoNSIDList || c.subFaults().NoNSIDList {
 			return nil, invalidField
 		}
 		if cmd.NSID >= nvme.NSIDAll-1 {
 			return nil, invalidNamespace
 		}
-		return nvme.AppendNSIDList(b, c.t.activeAfter(cmd.NSID, nvme.NSIDsPerList)), 0
+		return nvme.AppendNSIDList(b, c.sub.activeAfter(cmd.NSID, nvme.NSIDsPerList)), 0
 	case nvme.CNSNamespace, nvme.CNSCSIndependentNS, nvme.CNSNSDescriptors:
-		if cmd.NSID == 0 || (cmd.NSID > c.t.cfg.MaxNSID && cmd.NSID != nvme.NSIDAll) ||
+		if cmd.NSID == 0 || (cmd.NSID > c.sub.cfg.MaxNSID && cmd.NSID != nvme.NSIDAll) ||
 			(cmd.NSID == nvme.NSIDAll && cns != nvme.CNSNamespace) {
 			return nil, invalidNamespace
 		}
 		var info nsInfo
-		if ns := c.t.namespace(cmd.NSID); ns != nil {
+		if ns := c.sub.namespace(cmd.NSID); ns != nil {
 			info = ns.info(true)
 		}
 		switch cns {
@@ -131,7 +134,7 @@ func (c *controller) getLogPage(q *conn, cmd *nvme.Command) response {
 	var b []byte
 	switch {
 	case lid == nvme.LogDiscovery && c.discovery:
-		b = nvme.AppendDiscoveryLog(nil, 1, []nvme.DiscoveryEntry{q.discoveryEntry()})
+		b = c.t.discoveryLog(q, c.hostnqn)
 	case lid == nvme.LogSMART && !c.discovery:
 		s := c.t.smartLog()
 		b, _ = s.AppendBinary(nil)

@@ -1,9 +1,9 @@
 package target
 
 import (
+	"cmp"
 	"context"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +16,7 @@ import (
 type conn struct {
 	t      *Target
 	local  net.Addr // the connection's local address
-	listen net.Addr // the listener's address
+	port   *Port    // the port it was accepted on
 	remote net.Addr
 	kill   func() // closes the connection
 	ncmds  atomic.Int64
@@ -50,7 +50,7 @@ func (q *conn) serve(ctx context.Context, cmd *nvme.Command, data []byte) respon
 		return fail(nvme.StatusAbortRequested)
 	}
 	if cmd.Opcode == nvme.OpFabrics {
-		return q.fabrics(cmd, data)
+		return q.fabrics(ctx, cmd, data)
 	}
 	c, qid := q.state()
 	if c == nil {
@@ -63,15 +63,16 @@ func (q *conn) serve(ctx context.Context, cmd *nvme.Command, data []byte) respon
 	if qid == 0 && cmd.Opcode == nvme.OpAsyncEvent {
 		return c.asyncEvent(ctx)
 	}
-	delay := q.t.cfg.ServiceTime
+	delay := c.serviceTime(cmd, qid)
 	var st nvme.Status
 	if nsid, ok := targetNSID(cmd, qid); ok {
-		if f.Hang[nsid] {
+		hang, d, s := c.nsFaults(nsid)
+		if hang {
 			<-ctx.Done()
 			return fail(nvme.StatusAbortRequested)
 		}
-		delay += f.Delay[nsid]
-		st = f.Status[nsid]
+		delay += d
+		st = s
 	}
 	if sleep(ctx, delay) != nil {
 		return fail(nvme.StatusAbortRequested)
@@ -92,13 +93,61 @@ func (q *conn) inline(cmd *nvme.Command) bool {
 	if cmd.Opcode == nvme.OpAsyncEvent || q.t.cfg.ServiceTime > 0 {
 		return false
 	}
-	f := q.t.faults.Load()
-	if len(f.Hang) == 0 && len(f.Delay) == 0 {
+	c, qid := q.state()
+	if c == nil {
+		return cmd.Opcode != nvme.OpFabrics || cmd.FabricsType() != nvme.FabricsConnect || !q.t.connectDelays.Load()
+	}
+	if c.serviceTime(cmd, qid) > 0 {
+		return false
+	}
+	nsid, ok := targetNSID(cmd, qid)
+	if !ok {
 		return true
 	}
-	_, qid := q.state()
-	nsid, ok := targetNSID(cmd, qid)
-	return !ok || !f.Hang[nsid] && f.Delay[nsid] <= 0
+	hang, d, _ := c.nsFaults(nsid)
+	return !hang && d <= 0
+}
+
+// subFaults returns the faults of c's subsystem; none for a discovery
+// controller.
+func (c *controller) subFaults() *Faults {
+	if c.sub == nil {
+		return &Faults{}
+	}
+	return c.sub.faults.Load()
+}
+
+// serviceTime is how long c takes to execute cmd, received on queue qid:
+// the service times, and the subsystem's identify delay for Identify.
+func (c *controller) serviceTime(cmd *nvme.Command, qid uint16) time.Duration {
+	d := c.t.cfg.ServiceTime
+	if c.sub != nil {
+		d += c.sub.cfg.ServiceTime
+		if qid == 0 && cmd.Opcode == nvme.OpIdentify {
+			d += c.sub.cfg.IdentifyDelay
+		}
+	}
+	return d
+}
+
+// connectDelay is how long a Connect through q that creates a controller
+// of sub (nil: the discovery subsystem) takes.
+func (q *conn) connectDelay(sub *Subsystem) time.Duration {
+	d := q.port.cfg.ConnectDelay
+	if sub != nil {
+		d += sub.cfg.ConnectDelay
+	}
+	return d
+}
+
+// nsFaults returns the faults injected on c's commands naming namespace
+// nsid, the Target's and the subsystem's: whether it hangs, the delay
+// added and the status returned (the subsystem's, else the Target's).
+func (c *controller) nsFaults(nsid uint32) (hang bool, delay time.Duration, st nvme.Status) {
+	f := c.t.faults.Load()
+	hang, delay, st = f.Hang[nsid], f.Delay[nsid], f.Status[nsid]
+	sf := c.subFaults()
+	return hang || sf.Hang[nsid], delay + sf.Delay[nsid], cmp.Or(sf.Status[nsid], st)
 }
 
 // targetNSID returns the namespace a command is about, for fault
@@ -117,13 +166,13 @@ func targetNSID(cmd *nvme.Command, qid uint16) (uint32, bool) {
 }
 
 // fabrics executes a fabrics command: Connect, Property Get and Set.
-func (q *conn) fabrics(cmd *nvme.Command, data []byte) response {
+func (q *conn) fabrics(ctx context.Context, cmd *nvme.Command, data []byte) response {
 	c, qid := q.state()
 	if cmd.FabricsType() == nvme.FabricsConnect {
 		if c != nil {
 			return fail(nvme.StatusCommandSequenceError | nvme.StatusDNR)
 		}
-		return q.connect(cmd, data)
+		return q.connect(ctx, cmd, data)
 	}
 	if c == nil {
 		return fail(nvme.StatusCommandSequenceError | nvme.StatusDNR)
@@ -153,7 +202,7 @@ func invalidParam(onData bool, off int) response {
 
 // connect executes Connect: it creates a controller (admin queue) or binds
 // an I/O queue to one.
-func (q *conn) connect(cmd *nvme.Command, data []byte) response {
+func (q *conn) connect(ctx context.Context, cmd *nvme.Command, data []byte) response {
 	recfmt := uint16(cmd.CDW10)
 	qid := uint16(cmd.CDW10 >> 16)
 	sqsize := uint16(cmd.CDW11)
@@ -166,9 +215,15 @@ func (q *conn) connect(cmd *nvme.Command, data []byte) response {
 		return fail(nvme.StatusSGLInvalidData | nvme.StatusDNR)
 	}
 	disc := cd.SubsystemNQN == nvme.DiscoveryNQN
-	if !disc && cd.SubsystemNQN != q.t.cfg.NQN {
+	sub := q.t.Subsystem(cd.SubsystemNQN)
+	if !disc && sub == nil {
 		q.t.log.Info("connect to unknown subsystem", "remote", q.remote.String(), "subnqn", cd.SubsystemNQN)
 		return invalidParam(true, offCDSubnqn)
+	}
+	if !disc && !sub.allows(cd.HostNQN) {
+		q.t.warn.log(q.t, "connect refused: host not allowed", "hostnqn", cd.HostNQN, "subnqn", sub.cfg.NQN,
+			"remote", q.remote.String())
+		return response{status: nvme.StatusConnectInvalidHost | nvme.StatusDNR, result: 1<<16 | offCDHostnqn}
 	}
 	depth := q.t.cfg.IOQueueDepth
 	if qid == 0 {
@@ -181,7 +236,10 @@ func (q *conn) connect(cmd *nvme.Command, data []byte) response {
 		if cd.CNTLID != nvme.DynamicController {
 			return invalidParam(true, offCDCntlid)
 		}
-		c := newController(q.t, disc, cd, kato)
+		if d := q.connectDelay(sub); d > 0 && sleep(ctx, d) != nil {
+			return fail(nvme.StatusAbortRequested)
+		}
+		c := newController(q.t, sub, cd, kato)
 		if !q.t.addController(c) {
 			c.teardown("no controller ID")
 			return fail(nvme.StatusConnectControllerBusy)
@@ -195,7 +253,7 @@ func (q *conn) connect(cmd *nvme.Command, data []byte) response {
 		return response{result: uint64(c.id)}
 	}
 	c := q.t.controller(cd.CNTLID)
-	if c == nil || c.discovery != disc || c.hostnqn != cd.HostNQN {
+	if c == nil || c.sub != sub || c.hostnqn != cd.HostNQN {
 		return invalidParam(true, offCDCntlid)
 	}
 	if disc {
@@ -214,37 +272,11 @@ func (q *conn) connect(cmd *nvme.Command, data []byte) response {
 	return response{result: uint64(c.id)}
 }
 
-// discoveryEntry describes the NVM subsystem as reached through q.
-func (q *conn) discoveryEntry() nvme.DiscoveryEntry {
-	e := nvme.DiscoveryEntry{
-		TransportType: 3, // TCP
-		AddressFamily: 1, // IPv4
-		SubsystemType: 2, // NVM subsystem
-		PortID:        1,
-		CNTLID:        nvme.DynamicController,
-		AdminQueueMax: uint16(q.t.cfg.AdminQueueDepth),
-		SubsystemNQN:  q.t.cfg.NQN,
-	}
-	addr := q.listen
-	if a, ok := addr.(*net.TCPAddr); ok && a.IP.IsUnspecified() {
-		if l, ok := q.local.(*net.TCPAddr); ok {
-			addr = &net.TCPAddr{IP: l.IP, Port: a.Port}
-		}
-	}
-	if a, ok := addr.(*net.TCPAddr); ok {
-		if a.IP.To4() == nil {
-			e.AddressFamily = 2 // IPv6
-		}
-		e.Address = a.IP.String()
-		e.ServiceID = strconv.Itoa(a.Port)
-	}
-	return e
-}
-
 // Byte offsets in the Connect data, reported in Connect Invalid Parameters.
 const (
-	offCDCntlid = 16
-	offCDSubnqn = 256
+	offCDCntlid  = 16
+	offCDSubnqn  = 256
+	offCDHostnqn = 512
 )
 
 // Byte offsets in the Connect SQE, reported in Connect Invalid Parameters.

@@ -25,6 +25,7 @@ func fail(s nvme.Status) response { return response{status: s} }
 // share.
 type controller struct {
 	t         *Target
+	sub       *Subsystem // nil for a discovery controller
 	id        uint16
 	discovery bool
 	hostnqn   string
@@ -47,10 +48,13 @@ type controller struct {
 	kaTimer  *time.Timer
 }
 
-func newController(t *Target, discovery bool, cd nvme.ConnectData, kato time.Duration) *controller {
+// newController returns a controller of sub, or a discovery controller if
+// sub is nil.
+func newController(t *Target, sub *Subsystem, cd nvme.ConnectData, kato time.Duration) *controller {
 	c := &controller{
 		t:         t,
-		discovery: discovery,
+		sub:       sub,
+		discovery: sub == nil,
 		hostnqn:   cd.HostNQN,
 		hostID:    cd.HostID,
 		done:      make(chan struct{}),

@@ -3,24 +3,69 @@
 // complchain CLI. A real Linux host can discover it, connect to it and use
 // its namespaces as block devices.
 //
-// A Target holds one NVM subsystem (its NQN, serial and model, namespaces
-// that can be attached and detached at run time) and answers on the same
-// port for the discovery subsystem, nqn.2014-08.org.nvmexpress.discovery,
-// whose log page lists the NVM subsystem at the listener's address.
+// A Target holds NVM subsystems (each with its NQN, serial and model,
+// namespaces that can be attached and detached at run time, and faults)
+// and answers on the same ports for the discovery subsystem,
+// nqn.2014-08.org.nvmexpress.discovery, whose log page lists them.
 // Controllers are created dynamically by Connect commands (cntlid 0xFFFF),
-// each with an admin queue and I/O queues on further connections.
+// each with an admin queue and I/O queues on further connections; CNTLIDs
+// are unique in the Target. A Connect to an NQN the Target does not serve
+// fails with Connect Invalid Parameters, IATTR 1 and IPO 256 (SUBNQN in the
+// Connect data).
 //
 // # Use
 //
 // New builds a Target from a Config; Serve serves it on a listener, and
 // Start is the shortcut tests, benchmarks and the CLI use: it listens on
 // 127.0.0.1:0 (or a given address), serves in the background and returns
-// the address. Close stops everything. Attach and Detach change the
-// namespaces at run time; SetFaults changes the injected faults.
+// the address. Close stops everything.
 //
-//	t := target.New(target.Config{Namespaces: 100, Delay: 75 * time.Millisecond})
+// Config describes one subsystem with its fields NQN to MaxNSID, or
+// several with Subsystems; New checks all of it and names the first field
+// in error. Subsystem(nqn) returns a subsystem's handle: its Attach and
+// Detach change its namespaces at run time, its SetFaults its faults.
+// Target's Attach, Detach, Namespaces, WriteAt, ReadAt and NQN act on the
+// first subsystem; Target.SetFaults changes the faults of every subsystem
+// and connection.
+//
+//	t, err := target.New(target.Config{Namespaces: 100, Delay: 75 * time.Millisecond})
+//	if err != nil {
+//		return err
+//	}
 //	defer t.Close()
 //	addr, err := t.Start(ctx, "")
+//
+// # Ports and the discovery log
+//
+// Each listener served (Serve, ServePort, Start) is a port with a PORTID:
+// the next free one from 1, or PortConfig.PortID. Every port serves every
+// subsystem and the discovery subsystem. The discovery log page (70h)
+// lists, port by port in PORTID order, an entry for each subsystem the
+// reading host may connect to (in Config order): TRTYPE 3 (TCP), ADRFAM 1
+// or 2 (IPv4, IPv6), SUBTYPE 2, TREQ 0 (not specified), the PORTID, CNTLID
+// FFFFh, ASQSZ Config.AdminQueueDepth, TRSVCID the port number and TRADDR
+// the listener's IP address — for a wildcard listener the address the
+// host connected to, as Linux's nvmet gives. Referrals (Config.Referrals,
+// AddReferral) follow as entries of SUBTYPE 1. GENCTR increments when a
+// port starts or stops being served and when a referral is added or
+// removed, not when namespaces change; Faults.DiscoveryChanges moves it
+// between a host's reads on demand.
+//
+// Ordering knobs: SubsystemConfig.ConnectDelay and PortConfig.ConnectDelay
+// delay each Connect that creates a controller, SubsystemConfig.IdentifyDelay
+// each Identify, so that tests make the controllers of a fabric answer in
+// the order they choose (reverse, or shuffled with a seed).
+//
+// # Access control
+//
+// As with Linux's nvmet, a subsystem allows any host (New logs it) or only
+// the host NQNs in SubsystemConfig.AllowedHosts. A Connect from another
+// host fails with Connect Invalid Host (SCT 1h, SC 84h: status 184h; IATTR
+// 1, IPO 512, HOSTNQN) and a warning naming the host and subsystem NQNs;
+// its discovery log lists only the subsystems it may connect to. Every
+// host may connect to the discovery subsystem. Subsystem.AllowHost,
+// DisallowHost and AllowAnyHost change the hosts at run time (GENCTR
+// increments); connected controllers stay.
 //
 // # Controller model
 //

@@ -10,7 +10,11 @@ import (
 // Start an emulated subsystem with four 1 GiB namespaces on a free loopback
 // port; hosts connect to the printed address.
 func ExampleTarget_Start() {
-	t := target.New(target.Config{NQN: "nqn.2026-01.io.example:demo", Namespaces: 4})
+	t, err := target.New(target.Config{NQN: "nqn.2026-01.io.example:demo", Namespaces: 4})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	defer t.Close()
 	if err := t.WriteAt(1, []byte("hello"), 0); err != nil {
 		fmt.Println(err)
@@ -35,7 +39,11 @@ func ExampleTarget_Start() {
 // Attaching a namespace at run time raises the namespace attribute changed
 // event on connected controllers.
 func ExampleTarget_Attach() {
-	t := target.New(target.Config{Namespaces: 1})
+	t, err := target.New(target.Config{Namespaces: 1})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	defer t.Close()
 	if err := t.Attach(target.Namespace{NSID: 7, Size: 1 << 40, BlockSize: 4096}); err != nil {
 		fmt.Println(err)

@@ -36,8 +36,16 @@ type Faults struct {
 	// function keeps. It is called from the connection's goroutines and
 	// must be safe for concurrent use.
 	Identify func(cmd *nvme.Command, data []byte, st nvme.Status) ([]byte, nvme.Status)
+	// DiscoveryChanges, when positive, increments the discovery log's
+	// GENCTR after each of the next DiscoveryChanges Get Log Page commands
+	// that read it (counted from New or SetFaults), as if the fabric
+	// changed while a host reads the log in pieces. Target-wide only.
+	DiscoveryChanges int
 }
 
 // SetFaults replaces the injected faults; commands received afterwards see
 // the new ones.
-func (t *Target) SetFaults(f Faults) { t.faults.Store(&f) }
+func (t *Target) SetFaults(f Faults) {
+	t.discReads.Store(0)
+	t.faults.Store(&f)
+}

@@ -30,15 +30,15 @@ func FuzzCommand(f *testing.F) {
 	seed(readCmd(1, 0, 8), nil, true)
 	seed(writeCmd(1, 1<<21-1, 1), make([]byte, 512), true)
 
-	tg := New(Config{Namespaces: 2})
+	tg := newTarget(f, Config{Namespaces: 2})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // nothing may wait: service time and faults are off, AERs are skipped
-	aq := &conn{t: tg, kill: func() {}, remote: &net.TCPAddr{}, local: &net.TCPAddr{}, listen: &net.TCPAddr{}}
+	aq := &conn{t: tg, kill: func() {}, remote: &net.TCPAddr{}, local: &net.TCPAddr{}, port: &Port{id: 1, addr: &net.TCPAddr{}}}
 	if r := aq.serve(ctx, connectCmd(0, 31, 0), connectDataBytes(nvme.DynamicController, DefaultNQN, testHostNQN)); r.status != 0 {
 		f.Fatal(r.status)
 	}
 	aq.ctrl.setCC(ccEnable)
-	ioq := &conn{t: tg, kill: func() {}, remote: &net.TCPAddr{}, local: &net.TCPAddr{}, listen: &net.TCPAddr{}}
+	ioq := &conn{t: tg, kill: func() {}, remote: &net.TCPAddr{}, local: &net.TCPAddr{}, port: &Port{id: 1, addr: &net.TCPAddr{}}}
 	if r := ioq.serve(ctx, connectCmd(1, 31, 0), connectDataBytes(aq.ctrl.id, DefaultNQN, testHostNQN)); r.status != 0 {
 		f.Fatal(r.status)
 	}
@@ -91,13 +91,13 @@ func FuzzTransport(f *testing.F) {
 	f.Add([]byte{4, 0, 72, 0, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{6, 0, 24, 0, 24, 0, 0, 0})
 
-	tg := New(Config{Namespaces: 1})
+	tg := newTarget(f, Config{Namespaces: 1})
 	defer tg.Close()
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		host, tgt := net.Pipe()
 		done := make(chan struct{})
 		go func() {
-			tg.serveConn(context.Background(), tgt, &net.TCPAddr{})
+			tg.serveConn(context.Background(), tgt, &Port{id: 1, addr: &net.TCPAddr{}})
 			close(done)
 		}()
 		go io.Copy(io.Discard, host)

@@ -234,7 +234,7 @@ func hostile(t *testing.T, cfg Config, script func(t *testing.T, tg *Target, add
 	}
 	before := heapInUse()
 	leaks := goleak.IgnoreCurrent()
-	tg := New(cfg)
+	tg := newTarget(t, cfg)
 	addr, err := tg.Start(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)

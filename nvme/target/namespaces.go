@@ -7,7 +7,7 @@ import (
 	"slices"
 )
 
-// Namespace describes a namespace of the subsystem.
+// Namespace describes a namespace of a subsystem.
 type Namespace struct {
 	NSID      uint32
 	Size      uint64 // bytes, a multiple of BlockSize; 0 means DefaultNSSize
@@ -48,24 +48,24 @@ func (ns *namespace) info(shared bool) nsInfo {
 }
 
 // Attach adds a namespace to the subsystem and raises the namespace
-// attribute changed event on every controller. Zero Size, BlockSize and
+// attribute changed event on the subsystem's controllers. Zero Size, BlockSize and
 // identifiers take their defaults, but for those in Omit or Zero.
-func (t *Target) Attach(ns Namespace) error {
+func (s *Subsystem) Attach(ns Namespace) error {
 	if ns.BlockSize == 0 {
-		ns.BlockSize = t.cfg.BlockSize
+		ns.BlockSize = s.cfg.BlockSize
 	}
 	if ns.Size == 0 {
-		ns.Size = t.cfg.NamespaceSize
+		ns.Size = s.cfg.NamespaceSize
 	}
 	switch {
-	case ns.NSID == 0 || ns.NSID > t.cfg.MaxNSID:
-		return fmt.Errorf("%w: NSID %d not in 1..%d", ErrInvalidNamespace, ns.NSID, t.cfg.MaxNSID)
+	case ns.NSID == 0 || ns.NSID > s.cfg.MaxNSID:
+		return fmt.Errorf("%w: NSID %d not in 1..%d", ErrInvalidNamespace, ns.NSID, s.cfg.MaxNSID)
 	case ns.BlockSize != 512 && ns.BlockSize != 4096:
 		return fmt.Errorf("%w: block size %d, want 512 or 4096", ErrInvalidNamespace, ns.BlockSize)
 	case ns.Size%uint64(ns.BlockSize) != 0:
 		return fmt.Errorf("%w: size %d not a multiple of the block size %d", ErrInvalidNamespace, ns.Size, ns.BlockSize)
 	}
-	nguid, eui, uuid := deriveIDs(t.cfg.NQN, ns.NSID)
+	nguid, eui, uuid := deriveIDs(s.cfg.NQN, ns.NSID)
 	if ns.NGUID == ([16]byte{}) {
 		ns.NGUID = nguid
 	}
@@ -90,56 +90,50 @@ func (t *Target) Attach(ns Namespace) error {
 	for 1<<n.lbads < ns.BlockSize {
 		n.lbads++
 	}
-	t.mu.Lock()
-	if _, ok := t.ns[ns.NSID]; ok {
-		t.mu.Unlock()
+	s.mu.Lock()
+	if _, ok := s.ns[ns.NSID]; ok {
+		s.mu.Unlock()
 		return fmt.Errorf("%w: NSID %d", ErrNamespaceExists, ns.NSID)
 	}
-	t.ns[ns.NSID] = n
-	i, _ := slices.BinarySearch(t.nsids, ns.NSID)
-	t.nsids = slices.Insert(t.nsids, i, ns.NSID)
-	ctrls := t.controllersLocked()
-	t.mu.Unlock()
-	for _, c := range ctrls {
-		c.namespaceChanged(ns.NSID)
-	}
+	s.ns[ns.NSID] = n
+	i, _ := slices.BinarySearch(s.nsids, ns.NSID)
+	s.nsids = slices.Insert(s.nsids, i, ns.NSID)
+	s.mu.Unlock()
+	s.notify(ns.NSID)
 	return nil
 }
 
 // Detach removes a namespace and its data, and raises the namespace
-// attribute changed event on every controller.
-func (t *Target) Detach(nsid uint32) error {
-	t.mu.Lock()
-	if _, ok := t.ns[nsid]; !ok {
-		t.mu.Unlock()
+// attribute changed event on the subsystem's controllers.
+func (s *Subsystem) Detach(nsid uint32) error {
+	s.mu.Lock()
+	if _, ok := s.ns[nsid]; !ok {
+		s.mu.Unlock()
 		return fmt.Errorf("%w: NSID %d", ErrNoNamespace, nsid)
 	}
-	delete(t.ns, nsid)
-	i, _ := slices.BinarySearch(t.nsids, nsid)
-	t.nsids = slices.Delete(t.nsids, i, i+1)
-	ctrls := t.controllersLocked()
-	t.mu.Unlock()
-	for _, c := range ctrls {
-		c.namespaceChanged(nsid)
-	}
+	delete(s.ns, nsid)
+	i, _ := slices.BinarySearch(s.nsids, nsid)
+	s.nsids = slices.Delete(s.nsids, i, i+1)
+	s.mu.Unlock()
+	s.notify(nsid)
 	return nil
 }
 
 // Namespaces returns the attached namespaces in NSID order.
-func (t *Target) Namespaces() []Namespace {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	out := make([]Namespace, 0, len(t.nsids))
-	for _, id := range t.nsids {
-		out = append(out, t.ns[id].Namespace)
+func (s *Subsystem) Namespaces() []Namespace {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]Namespace, 0, len(s.nsids))
+	for _, id := range s.nsids {
+		out = append(out, s.ns[id].Namespace)
 	}
 	return out
 }
 
 // WriteAt writes p into namespace nsid at byte offset off, as a Write
 // command would.
-func (t *Target) WriteAt(nsid uint32, p []byte, off int64) error {
-	ns, err := t.extent(nsid, "write", len(p), off)
+func (s *Subsystem) WriteAt(nsid uint32, p []byte, off int64) error {
+	ns, err := s.extent(nsid, "write", len(p), off)
 	if err == nil {
 		ns.data.writeAt(p, uint64(off))
 	}
@@ -147,8 +141,8 @@ func (t *Target) WriteAt(nsid uint32, p []byte, off int64) error {
 }
 
 // ReadAt reads len(p) bytes of namespace nsid at byte offset off.
-func (t *Target) ReadAt(nsid uint32, p []byte, off int64) error {
-	ns, err := t.extent(nsid, "read", len(p), off)
+func (s *Subsystem) ReadAt(nsid uint32, p []byte, off int64) error {
+	ns, err := s.extent(nsid, "read", len(p), off)
 	if err == nil {
 		ns.data.readAt(p, uint64(off))
 	}
@@ -156,8 +150,8 @@ func (t *Target) ReadAt(nsid uint32, p []byte, off int64) error {
 }
 
 // extent returns namespace nsid if n bytes at off lie within it.
-func (t *Target) extent(nsid uint32, op string, n int, off int64) (*namespace, error) {
-	ns := t.namespace(nsid)
+func (s *Subsystem) extent(nsid uint32, op string, n int, off int64) (*namespace, error) {
+	ns := s.namespace(nsid)
 	if ns == nil {
 		return nil, fmt.Errorf("%w: NSID %d", ErrNoNamespace, nsid)
 	}
@@ -167,21 +161,21 @@ func (t *Target) extent(nsid uint32, op string, n int, off int64) (*namespace, e
 	return ns, nil
 }
 
-func (t *Target) namespace(nsid uint32) *namespace {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return t.ns[nsid]
+func (s *Subsystem) namespace(nsid uint32) *namespace {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.ns[nsid]
 }
 
 // activeAfter returns up to n active NSIDs greater than after.
-func (t *Target) activeAfter(after uint32, n int) []uint32 {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	i, found := slices.BinarySearch(t.nsids, after)
+func (s *Subsystem) activeAfter(after uint32, n int) []uint32 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i, found := slices.BinarySearch(s.nsids, after)
 	if found {
 		i++
 	}
-	return slices.Clone(t.nsids[i:min(len(t.nsids), i+n)])
+	return slices.Clone(s.nsids[i:min(len(s.nsids), i+n)])
 }
 
 // deriveIDs returns identifiers for a namespace that depend only on the

@@ -24,9 +24,13 @@ const (
 
 // identifyController returns what Identify Controller (CNS 01h) reports
 // for c: the fields of nvme.IdentifyController, those a Linux host reads
-// among them.
+// among them. A discovery controller reports the serial, model and
+// firmware of the first subsystem.
 func (c *controller) identifyController() nvme.IdentifyController {
-	cfg := &c.t.cfg
+	cfg := &c.t.subs[0].cfg
+	if c.sub != nil {
+		cfg = &c.sub.cfg
+	}
 	id := nvme.IdentifyController{
 		SerialNumber: cfg.Serial,
 		ModelNumber:  cfg.Model,
@@ -44,7 +48,7 @@ func (c *controller) identifyController() nvme.IdentifyController {
 		WCTEMP:       defaultWCTemp,
 		CCTEMP:       defaultCCTemp,
 		KAS:          1, // 100 ms granularity
-		MAXCMD:       uint16(min(cfg.IOQueueDepth, 0xffff)),
+		MAXCMD:       uint16(min(c.t.cfg.IOQueueDepth, 0xffff)),
 		NN:           cfg.MaxNSID,
 		VWC:          1, // volatile write cache present
 		OAES:         nvme.AsyncEventNamespaceChanged,

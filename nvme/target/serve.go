@@ -10,14 +10,35 @@ import (
 	"time"
 )
 
-// Serve accepts connections on ln and serves each until ctx is done or
-// Close is called; then it closes ln and every connection it accepted and
-// returns nil once they have ended. It returns an error if the
-// configuration is invalid or ln fails.
+// Serve serves ln as a port with the next free PORTID: ServePort with a
+// zero PortConfig.
 func (t *Target) Serve(ctx context.Context, ln net.Listener) error {
-	if t.cfgErr != nil {
-		return t.cfgErr
+	return t.ServePort(ctx, ln, PortConfig{})
+}
+
+// ServePort serves ln as a port configured by pc: the discovery log lists
+// every subsystem at ln's address from now until ServePort returns. It
+// accepts connections on ln and serves each until ctx is done or Close is
+// called; then it closes ln and every connection it accepted and returns
+// nil once they have ended. It returns an error wrapping ErrInvalidConfig
+// if pc is invalid or its PORTID in use, ErrClosed after Close, or the
+// error of ln.
+func (t *Target) ServePort(ctx context.Context, ln net.Listener, pc PortConfig) error {
+	if t.ctx.Err() != nil {
+		ln.Close()
+		return ErrClosed
 	}
+	p, err := t.addPort(ln, pc)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer t.removePort(p)
+	return t.serve(ctx, ln, p)
+}
+
+// serve accepts and serves connections on ln, the listener of port p.
+func (t *Target) serve(ctx context.Context, ln net.Listener, p *Port) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopOnClose := context.AfterFunc(t.ctx, cancel)
@@ -52,7 +73,7 @@ func (t *Target) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		wg.Go(func() {
 			defer release()
-			t.serveConn(ctx, nc, ln.Addr())
+			t.serveConn(ctx, nc, p)
 		})
 	}
 }
@@ -64,12 +85,10 @@ func acceptRetry(err error) bool {
 }
 
 // Start listens on addr ("" means 127.0.0.1:0, a free loopback port) and
-// serves in the background until ctx is done or Close is called. It
-// returns the address listened on.
+// serves it in the background as a port with the next free PORTID, until
+// ctx is done or Close is called. It returns the address listened on; the
+// port is in the discovery log when it returns.
 func (t *Target) Start(ctx context.Context, addr string) (string, error) {
-	if t.cfgErr != nil {
-		return "", t.cfgErr
-	}
 	if t.ctx.Err() != nil {
 		return "", ErrClosed
 	}
@@ -81,8 +100,15 @@ func (t *Target) Start(ctx context.Context, addr string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("target: %w", err)
 	}
+	// The port is listed before Start returns.
+	p, err := t.addPort(ln, PortConfig{})
+	if err != nil {
+		ln.Close()
+		return "", err
+	}
 	t.wg.Go(func() {
-		if err := t.Serve(ctx, ln); err != nil {
+		defer t.removePort(p)
+		if err := t.serve(ctx, ln, p); err != nil {
 			t.log.Error("serve", "addr", ln.Addr().String(), "err", err)
 		}
 	})

@@ -60,7 +60,7 @@ func BenchmarkSoak(b *testing.B) {
 
 func soak(b *testing.B) {
 	var log logBuffer // warnings about the normal hosts, to explain a failed scan
-	tg := New(Config{Namespaces: 32, Limits: Limits{ConnectTimeout: 3 * time.Second, DataTimeout: time.Second},
+	tg := newTarget(b, Config{Namespaces: 32, Limits: Limits{ConnectTimeout: 3 * time.Second, DataTimeout: time.Second},
 		Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	defer tg.Close()
 	addr, err := tg.Start(context.Background(), "")

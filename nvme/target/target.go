@@ -23,13 +23,17 @@ var (
 	ErrClosed           = errors.New("target: closed")
 )
 
-// Target is an emulated NVM subsystem and its discovery subsystem. Create
-// it with New; its methods are safe for concurrent use.
+// Target is an NVMe over Fabrics target: emulated NVM subsystems and the
+// discovery subsystem. Create it with New; its methods are safe for
+// concurrent use.
 type Target struct {
-	cfg    Config
-	cfgErr error
-	log    *slog.Logger
-	start  time.Time
+	cfg   Config
+	log   *slog.Logger
+	start time.Time
+	subs  []*Subsystem          // in Config order
+	byNQN map[string]*Subsystem // read only after New
+	// connectDelays is set if a subsystem or port delays Connect.
+	connectDelays atomic.Bool
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -37,11 +41,15 @@ type Target struct {
 
 	faults atomic.Pointer[Faults]
 
-	mu      sync.RWMutex
-	ns      map[uint32]*namespace
-	nsids   []uint32 // sorted active NSIDs
-	ctrls   map[uint16]*controller
-	nextCID uint16
+	// mu guards the fabric: controllers, ports, referrals and the
+	// discovery log's generation counter.
+	mu        sync.RWMutex
+	ctrls     map[uint16]*controller
+	nextCID   uint16
+	ports     map[uint16]*Port
+	referrals []Referral
+	genctr    uint64       // GENCTR of the discovery log
+	discReads atomic.Int64 // discovery log reads, for Faults.DiscoveryChanges
 
 	conns  connCounter
 	budget *tcp.Budget // write data of all connections
@@ -56,22 +64,9 @@ type smartCounters struct {
 	blocksRead, blocksWritten atomic.Uint64 // 512-byte units
 }
 
-// New returns a Target for cfg. Invalid configuration is reported by Serve
-// and Start.
-func New(cfg Config) *Target {
-	if cfg.NQN == "" {
-		cfg.NQN = DefaultNQN
-	}
-	if cfg.Serial == "" {
-		_, eui, _ := deriveIDs(cfg.NQN, 0)
-		cfg.Serial = fmt.Sprintf("CC%08X", uint32(eui[0])<<24|uint32(eui[1])<<16|uint32(eui[2])<<8|uint32(eui[3]))
-	}
-	if cfg.Model == "" {
-		cfg.Model = "complchain emulated NVMe/TCP"
-	}
-	if cfg.Firmware == "" {
-		cfg.Firmware = "1.0"
-	}
+// New returns a Target for cfg, or an error wrapping ErrInvalidConfig
+// that names the first invalid field, such as "Subsystems[1].NQN".
+func New(cfg Config) (*Target, error) {
 	if cfg.AdminQueueDepth == 0 {
 		cfg.AdminQueueDepth = DefaultAdminQueueDepth
 	}
@@ -82,53 +77,67 @@ func New(cfg Config) *Target {
 	if cfg.IOQueues == 0 {
 		cfg.IOQueues = defaultIOQueues
 	}
-	if cfg.MaxNSID == 0 {
-		cfg.MaxNSID = uint32(max(defaultMaxNSID, cfg.Namespaces))
-	}
-	if cfg.NamespaceSize == 0 {
-		cfg.NamespaceSize = DefaultNSSize
-	}
-	if cfg.BlockSize == 0 {
-		cfg.BlockSize = DefaultBlockSize
-	}
 	t := &Target{
 		cfg:   cfg,
 		log:   cfg.Logger,
 		start: time.Now(),
-		ns:    make(map[uint32]*namespace),
+		byNQN: make(map[string]*Subsystem),
 		ctrls: make(map[uint16]*controller),
+		ports: make(map[uint16]*Port),
 	}
-	t.budget = tcp.NewBudget(t.cfg.Limits.WriteBudget)
-	t.reads = tcp.NewBudget(t.cfg.Limits.ReadBudget)
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}
+	if err := t.checkConfig(); err != nil {
+		return nil, err
+	}
+	scs, err := cfg.subsystemConfigs()
+	if err != nil {
+		return nil, err
+	}
+	for i, sc := range scs {
+		field := ""
+		if len(cfg.Subsystems) > 0 {
+			field = fmt.Sprintf("Subsystems[%d].", i)
+		}
+		s, err := newSubsystem(t, sc, field)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := t.byNQN[s.cfg.NQN]; dup {
+			return nil, fmt.Errorf("%w: %sNQN %q served twice", ErrInvalidConfig, field, s.cfg.NQN)
+		}
+		if s.cfg.ConnectDelay > 0 {
+			t.connectDelays.Store(true)
+		}
+		if s.access.any {
+			t.log.Info("subsystem allows any host", "subnqn", s.cfg.NQN)
+		}
+		t.subs = append(t.subs, s)
+		t.byNQN[s.cfg.NQN] = s
+	}
+	for i, r := range cfg.Referrals {
+		if err := t.addReferral(r, fmt.Sprintf("Referrals[%d].", i)); err != nil {
+			return nil, err
+		}
+	}
+	t.budget = tcp.NewBudget(t.cfg.Limits.WriteBudget)
+	t.reads = tcp.NewBudget(t.cfg.Limits.ReadBudget)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	f := cfg.Faults
 	t.faults.Store(&f)
-	t.cfgErr = t.checkConfig()
-	if t.cfgErr == nil {
-		for id := 1; id <= cfg.Namespaces; id++ {
-			if err := t.Attach(Namespace{NSID: uint32(id)}); err != nil {
-				t.cfgErr = err
-				break
-			}
-		}
-	}
-	return t
+	return t, nil
 }
 
-// Err returns the configuration error New found, or nil. Serve and Start
-// return it too.
-func (t *Target) Err() error { return t.cfgErr }
-
-// NQN returns the subsystem NQN.
-func (t *Target) NQN() string { return t.cfg.NQN }
-
-func (t *Target) controllersLocked() []*controller {
-	out := make([]*controller, 0, len(t.ctrls))
+// controllers returns the controllers of subsystem s in CNTLID order.
+func (t *Target) controllers(s *Subsystem) []*controller {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out []*controller
 	for _, c := range t.ctrls {
-		out = append(out, c)
+		if c.sub == s {
+			out = append(out, c)
+		}
 	}
 	slices.SortFunc(out, func(a, b *controller) int { return cmp.Compare(a.id, b.id) })
 	return out

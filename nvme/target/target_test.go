@@ -24,10 +24,20 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const testHostNQN = "nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-000000000001"
 
+// newTarget returns New(cfg), failing the test if cfg is invalid.
+func newTarget(t testing.TB, cfg Config) *Target {
+	t.Helper()
+	tg, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
 // startTarget serves cfg on a loopback port for the duration of the test.
 func startTarget(t testing.TB, cfg Config) (*Target, string) {
 	t.Helper()
-	tg := New(cfg)
+	tg := newTarget(t, cfg)
 	addr, err := tg.Start(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
@@ -711,7 +721,7 @@ func TestReadWrite(t *testing.T) {
 			if _, err := q.Do(ctx, &nvme.Command{Opcode: nvme.OpFlush, NSID: 2}, nil); err != nil {
 				t.Fatal(err)
 			}
-			if n := tg.namespace(2).data.allocated(); n > 1<<20 {
+			if n := tg.subs[0].namespace(2).data.allocated(); n > 1<<20 {
 				t.Errorf("1 TiB namespace holds %d bytes after a 64 KiB write", n)
 			}
 		})
@@ -846,13 +856,14 @@ func TestConfigErrors(t *testing.T) {
 		{NQN: nvme.DiscoveryNQN},
 		{BlockSize: 1000, Namespaces: 1},
 	} {
-		tg := New(cfg)
-		if _, err := tg.Start(context.Background(), ""); err == nil {
-			t.Errorf("%+v: started", cfg)
-			tg.Close()
+		if tg, err := New(cfg); err == nil || !errors.Is(err, ErrInvalidConfig) && !errors.Is(err, ErrInvalidNamespace) {
+			t.Errorf("New(%+v) = %v", cfg, err)
+			if tg != nil {
+				tg.Close()
+			}
 		}
 	}
-	tg := New(Config{})
+	tg := newTarget(t, Config{})
 	for _, ns := range []Namespace{{NSID: 0}, {NSID: 1, BlockSize: 1024}, {NSID: 1, Size: 1000}, {NSID: 5000}} {
 		if err := tg.Attach(ns); !errors.Is(err, ErrInvalidNamespace) {
 			t.Errorf("Attach(%+v) = %v", ns, err)
@@ -913,11 +924,13 @@ func TestLinuxNVMeList(t *testing.T) {
 	if err := json.Unmarshal(b, &list); err != nil {
 		t.Fatal(err)
 	}
-	tg := New(Config{Namespaces: 4})
+	tg := newTarget(t, Config{Namespaces: 4})
+	defer tg.Close()
+	sc := tg.subs[0].cfg
 	seen := map[uint32]bool{}
 	for _, d := range list.Devices {
 		seen[d.NameSpace] = true
-		if d.ModelNumber != tg.cfg.Model || d.SerialNumber != tg.cfg.Serial || d.Firmware != tg.cfg.Firmware {
+		if d.ModelNumber != sc.Model || d.SerialNumber != sc.Serial || d.Firmware != sc.Firmware {
 			t.Errorf("device %+v: identity differs from the target's", d)
 		}
 		if d.SectorSize != DefaultBlockSize || d.MaximumLBA != DefaultNSSize/DefaultBlockSize || d.PhysicalSize != DefaultNSSize {

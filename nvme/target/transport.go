@@ -19,10 +19,10 @@ const (
 )
 
 // serveConn serves one accepted connection until it ends or ctx is done.
-func (t *Target) serveConn(ctx context.Context, nc net.Conn, listen net.Addr) {
+func (t *Target) serveConn(ctx context.Context, nc net.Conn, p *Port) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	q := &conn{t: t, local: nc.LocalAddr(), remote: nc.RemoteAddr(), listen: listen}
+	q := &conn{t: t, local: nc.LocalAddr(), remote: nc.RemoteAddr(), port: p}
 	q.kill = func() {
 		cancel()
 		nc.Close()
