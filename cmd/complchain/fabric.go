@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -20,6 +22,7 @@ type fabricFlags struct {
 	subsystems    int
 	listen        []string
 	allowHosts    []string
+	allowSubsys   []string // I=NQN
 	referrals     []string
 	connectDelay  []string
 	identifyDelay []string
@@ -32,6 +35,7 @@ func (fab *fabricFlags) flags(f *pflag.FlagSet) {
 	f.StringArrayVar(&fab.listen, "listen", []string{"127.0.0.1:4420"},
 		"address to listen on (host:port); repeat for several ports, PORTIDs 1, 2, … in this order")
 	f.StringArrayVar(&fab.allowHosts, "allow-host", nil, "host NQN allowed to connect to every subsystem (repeatable); none: any host")
+	f.StringArrayVar(&fab.allowSubsys, "allow-host-subsys", nil, "I=NQN: host NQN allowed to connect to subsystem I (1-based; repeatable)")
 	f.StringArrayVar(&fab.referrals, "referral", nil, "IP:port of another discovery controller, listed as a referral (repeatable)")
 	f.StringSliceVar(&fab.connectDelay, "delay-subsys", nil, "I=DURATION: extra time for each Connect to subsystem I (1-based), e.g. 1=40ms,2=10ms")
 	f.StringSliceVar(&fab.identifyDelay, "identify-delay-subsys", nil, "I=DURATION: extra service time for each Identify on subsystem I's controllers")
@@ -77,13 +81,22 @@ func (fab *fabricFlags) configure(cfg *target.Config) error {
 			}
 		}
 	}
+	perSubsys := make(map[int][]string)
+	for _, p := range fab.allowSubsys {
+		k, nqn, _ := strings.Cut(p, "=")
+		i, err := strconv.Atoi(k)
+		if err != nil || i < 1 || i > n || nqn == "" {
+			return fmt.Errorf("--allow-host-subsys %q: want I=NQN, I a subsystem in 1..%d", p, n)
+		}
+		perSubsys[i] = append(perSubsys[i], nqn)
+	}
 	for i := 1; i <= n; i++ {
 		cfg.Subsystems = append(cfg.Subsystems, target.SubsystemConfig{
 			NQN:           fab.subsystemNQN(i),
 			NamespaceSize: cfg.NamespaceSize,
 			BlockSize:     cfg.BlockSize,
 			MaxNSID:       uint32(max(cfg.Namespaces, 1024)),
-			AllowedHosts:  fab.allowHosts,
+			AllowedHosts:  append(slices.Clone(fab.allowHosts), perSubsys[i]...),
 			ConnectDelay:  connect[uint32(i)],
 			IdentifyDelay: identify[uint32(i)],
 		})

@@ -494,7 +494,9 @@ func TestHostileConnectTimeout(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := Config{Limits: Limits{ConnectTimeout: 50 * time.Millisecond}}
+			// Long enough for the well-behaved controller hostile
+			// connects first, on a loaded machine under -race.
+			cfg := Config{Limits: Limits{ConnectTimeout: 400 * time.Millisecond}}
 			log := hostile(t, cfg, func(t *testing.T, tg *Target, addr string) {
 				h := dialRaw(t, addr)
 				tt.send(h)
