@@ -217,7 +217,8 @@ func (q *conn) connect(ctx context.Context, cmd *nvme.Command, data []byte) resp
 	disc := cd.SubsystemNQN == nvme.DiscoveryNQN
 	sub := q.t.Subsystem(cd.SubsystemNQN)
 	if !disc && sub == nil {
-		q.t.log.Info("connect to unknown subsystem", "remote", q.remote.String(), "subnqn", cd.SubsystemNQN)
+		q.t.warn.log(q.t, "connect refused: unknown subsystem", "subnqn", cd.SubsystemNQN, "hostnqn", cd.HostNQN,
+			"remote", q.remote.String())
 		return invalidParam(true, offCDSubnqn)
 	}
 	if !disc && !sub.allows(cd.HostNQN) {
