@@ -26,7 +26,8 @@ type fabricFlags struct {
 	referrals     []string
 	connectDelay  []string
 	identifyDelay []string
-	portDelay     time.Duration
+	portDelay     []string // I=DURATION
+	portDelays    map[uint32]time.Duration
 }
 
 func (fab *fabricFlags) flags(f *pflag.FlagSet) {
@@ -39,7 +40,7 @@ func (fab *fabricFlags) flags(f *pflag.FlagSet) {
 	f.StringArrayVar(&fab.referrals, "referral", nil, "IP:port of another discovery controller, listed as a referral (repeatable)")
 	f.StringSliceVar(&fab.connectDelay, "delay-subsys", nil, "I=DURATION: extra time for each Connect to subsystem I (1-based), e.g. 1=40ms,2=10ms")
 	f.StringSliceVar(&fab.identifyDelay, "identify-delay-subsys", nil, "I=DURATION: extra service time for each Identify on subsystem I's controllers")
-	f.DurationVar(&fab.portDelay, "delay-port", 0, "extra time for each Connect that creates a controller, on every port")
+	f.StringSliceVar(&fab.portDelay, "delay-port", nil, "I=DURATION: extra time for each Connect that creates a controller through port I (1-based, --listen order)")
 }
 
 // subsystemNQN returns the NQN of subsystem i (1-based) of n.
@@ -60,8 +61,9 @@ func (fab *fabricFlags) configure(cfg *target.Config) error {
 	if len(fab.listen) == 0 {
 		return fmt.Errorf("--listen: give at least one address")
 	}
-	if fab.portDelay < 0 {
-		return fmt.Errorf("--delay-port %v: must not be negative", fab.portDelay)
+	var err error
+	if fab.portDelays, err = parseKeyMap(fab.portDelay, "PORT", time.ParseDuration); err != nil {
+		return fmt.Errorf("--delay-port: %w", err)
 	}
 	connect, err := parseKeyMap(fab.connectDelay, "SUBSYSTEM", time.ParseDuration)
 	if err != nil {
@@ -74,10 +76,11 @@ func (fab *fabricFlags) configure(cfg *target.Config) error {
 	for _, m := range []struct {
 		flag string
 		m    map[uint32]time.Duration
-	}{{"--delay-subsys", connect}, {"--identify-delay-subsys", identify}} {
+		n    int
+	}{{"--delay-subsys", connect, n}, {"--identify-delay-subsys", identify, n}, {"--delay-port", fab.portDelays, len(fab.listen)}} {
 		for i, d := range m.m {
-			if int64(i) > int64(n) || d < 0 {
-				return fmt.Errorf("%s %d=%v: want a subsystem in 1..%d and a duration not negative", m.flag, i, d, n)
+			if int64(i) > int64(m.n) || d < 0 {
+				return fmt.Errorf("%s %d=%v: want a number in 1..%d and a duration not negative", m.flag, i, d, m.n)
 			}
 		}
 	}
@@ -157,7 +160,8 @@ func (fab *fabricFlags) serve(ctx context.Context, t *target.Target, lns []net.L
 	errs := make(chan error, len(lns))
 	for i, ln := range lns {
 		go func() {
-			err := t.ServePort(ctx, ln, target.PortConfig{PortID: uint16(i + 1), ConnectDelay: fab.portDelay})
+			id := uint16(i + 1)
+			err := t.ServePort(ctx, ln, target.PortConfig{PortID: id, ConnectDelay: fab.portDelays[uint32(id)]})
 			if err != nil {
 				err = fmt.Errorf("port %d (%s): %w", i+1, ln.Addr(), err)
 			}

@@ -31,7 +31,7 @@ func TestTargetFabric(t *testing.T) {
 	cmd := newRootCmd()
 	cmd.SetArgs([]string{"target", "--subsystems", "3", "--nqn", base, "--namespaces", "1",
 		"--listen", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--allow-host", allowed, "--allow-host-subsys", "3=" + other,
-		"--referral", "192.0.2.1:8009", "--delay-subsys", "1=5ms,3=1ms", "--identify-delay-subsys", "2=1ms"})
+		"--referral", "192.0.2.1:8009", "--delay-subsys", "1=5ms,3=1ms", "--identify-delay-subsys", "2=1ms", "--delay-port", "2=1ms"})
 	cmd.SetOut(pw)
 	cmd.SetErr(io.Discard)
 	done := make(chan error, 1)
@@ -103,7 +103,9 @@ func TestTargetFabricErrors(t *testing.T) {
 		{"--delay-subsys", "1=-1ms"},
 		{"--delay-subsys", "x=1ms"},
 		{"--identify-delay-subsys", "1=soon"},
-		{"--delay-port", "-1s"},
+		{"--delay-port", "1=-1s"},
+		{"--delay-port", "2=1s"},
+		{"--delay-port", "1s"},
 		{"--referral", "example.com:8009"},
 		{"--allow-host", ""},
 		{"--allow-host-subsys", "nqn.x"},
