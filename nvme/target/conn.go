@@ -112,10 +112,12 @@ func (q *conn) inline(cmd *nvme.Command) bool {
 // controller.
 func (c *controller) subFaults() *Faults {
 	if c.sub == nil {
-		return &Faults{}
+		return &noFaults
 	}
 	return c.sub.faults.Load()
 }
+
+var noFaults Faults // read only
 
 // serviceTime is how long c takes to execute cmd, received on queue qid:
 // the service times, and the subsystem's identify delay for Identify.
