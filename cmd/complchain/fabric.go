@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -20,10 +22,12 @@ type fabricFlags struct {
 	subsystems    int
 	listen        []string
 	allowHosts    []string
+	allowSubsys   []string // I=NQN
 	referrals     []string
 	connectDelay  []string
 	identifyDelay []string
-	portDelay     time.Duration
+	portDelay     []string // I=DURATION
+	portDelays    map[uint32]time.Duration
 }
 
 func (fab *fabricFlags) flags(f *pflag.FlagSet) {
@@ -32,10 +36,11 @@ func (fab *fabricFlags) flags(f *pflag.FlagSet) {
 	f.StringArrayVar(&fab.listen, "listen", []string{"127.0.0.1:4420"},
 		"address to listen on (host:port); repeat for several ports, PORTIDs 1, 2, … in this order")
 	f.StringArrayVar(&fab.allowHosts, "allow-host", nil, "host NQN allowed to connect to every subsystem (repeatable); none: any host")
+	f.StringArrayVar(&fab.allowSubsys, "allow-host-subsys", nil, "I=NQN: host NQN allowed to connect to subsystem I (1-based; repeatable)")
 	f.StringArrayVar(&fab.referrals, "referral", nil, "IP:port of another discovery controller, listed as a referral (repeatable)")
 	f.StringSliceVar(&fab.connectDelay, "delay-subsys", nil, "I=DURATION: extra time for each Connect to subsystem I (1-based), e.g. 1=40ms,2=10ms")
 	f.StringSliceVar(&fab.identifyDelay, "identify-delay-subsys", nil, "I=DURATION: extra service time for each Identify on subsystem I's controllers")
-	f.DurationVar(&fab.portDelay, "delay-port", 0, "extra time for each Connect that creates a controller, on every port")
+	f.StringSliceVar(&fab.portDelay, "delay-port", nil, "I=DURATION: extra time for each Connect that creates a controller through port I (1-based, --listen order)")
 }
 
 // subsystemNQN returns the NQN of subsystem i (1-based) of n.
@@ -56,8 +61,9 @@ func (fab *fabricFlags) configure(cfg *target.Config) error {
 	if len(fab.listen) == 0 {
 		return fmt.Errorf("--listen: give at least one address")
 	}
-	if fab.portDelay < 0 {
-		return fmt.Errorf("--delay-port %v: must not be negative", fab.portDelay)
+	var err error
+	if fab.portDelays, err = parseKeyMap(fab.portDelay, "PORT", time.ParseDuration); err != nil {
+		return fmt.Errorf("--delay-port: %w", err)
 	}
 	connect, err := parseKeyMap(fab.connectDelay, "SUBSYSTEM", time.ParseDuration)
 	if err != nil {
@@ -70,12 +76,22 @@ func (fab *fabricFlags) configure(cfg *target.Config) error {
 	for _, m := range []struct {
 		flag string
 		m    map[uint32]time.Duration
-	}{{"--delay-subsys", connect}, {"--identify-delay-subsys", identify}} {
+		n    int
+	}{{"--delay-subsys", connect, n}, {"--identify-delay-subsys", identify, n}, {"--delay-port", fab.portDelays, len(fab.listen)}} {
 		for i, d := range m.m {
-			if int64(i) > int64(n) || d < 0 {
-				return fmt.Errorf("%s %d=%v: want a subsystem in 1..%d and a duration not negative", m.flag, i, d, n)
+			if int64(i) > int64(m.n) || d < 0 {
+				return fmt.Errorf("%s %d=%v: want a number in 1..%d and a duration not negative", m.flag, i, d, m.n)
 			}
 		}
+	}
+	perSubsys := make(map[int][]string)
+	for _, p := range fab.allowSubsys {
+		k, nqn, _ := strings.Cut(p, "=")
+		i, err := strconv.Atoi(k)
+		if err != nil || i < 1 || i > n || nqn == "" {
+			return fmt.Errorf("--allow-host-subsys %q: want I=NQN, I a subsystem in 1..%d", p, n)
+		}
+		perSubsys[i] = append(perSubsys[i], nqn)
 	}
 	for i := 1; i <= n; i++ {
 		cfg.Subsystems = append(cfg.Subsystems, target.SubsystemConfig{
@@ -83,7 +99,7 @@ func (fab *fabricFlags) configure(cfg *target.Config) error {
 			NamespaceSize: cfg.NamespaceSize,
 			BlockSize:     cfg.BlockSize,
 			MaxNSID:       uint32(max(cfg.Namespaces, 1024)),
-			AllowedHosts:  fab.allowHosts,
+			AllowedHosts:  append(slices.Clone(fab.allowHosts), perSubsys[i]...),
 			ConnectDelay:  connect[uint32(i)],
 			IdentifyDelay: identify[uint32(i)],
 		})
@@ -144,7 +160,8 @@ func (fab *fabricFlags) serve(ctx context.Context, t *target.Target, lns []net.L
 	errs := make(chan error, len(lns))
 	for i, ln := range lns {
 		go func() {
-			err := t.ServePort(ctx, ln, target.PortConfig{PortID: uint16(i + 1), ConnectDelay: fab.portDelay})
+			id := uint16(i + 1)
+			err := t.ServePort(ctx, ln, target.PortConfig{PortID: id, ConnectDelay: fab.portDelays[uint32(id)]})
 			if err != nil {
 				err = fmt.Errorf("port %d (%s): %w", i+1, ln.Addr(), err)
 			}

@@ -17,17 +17,21 @@ import (
 
 // target --subsystems 3 on two ports: the discovery log of an allowed
 // host lists every subsystem on every port, then the referral; another
-// host sees the referral only.
+// host sees the subsystem it is allowed on and the referral.
 func TestTargetFabric(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	const base, allowed = "nqn.2026-01.io.example:fab", "nqn.2014-08.org.nvmexpress:uuid:0000000a-0000-0000-0000-000000000000"
+	const (
+		base    = "nqn.2026-01.io.example:fab"
+		allowed = "nqn.2014-08.org.nvmexpress:uuid:0000000a-0000-0000-0000-000000000000"
+		other   = "nqn.2014-08.org.nvmexpress:uuid:0000000b-0000-0000-0000-000000000000"
+	)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr, pw := io.Pipe()
 	cmd := newRootCmd()
 	cmd.SetArgs([]string{"target", "--subsystems", "3", "--nqn", base, "--namespaces", "1",
-		"--listen", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--allow-host", allowed,
-		"--referral", "192.0.2.1:8009", "--delay-subsys", "1=5ms,3=1ms", "--identify-delay-subsys", "2=1ms"})
+		"--listen", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--allow-host", allowed, "--allow-host-subsys", "3=" + other,
+		"--referral", "192.0.2.1:8009", "--delay-subsys", "1=5ms,3=1ms", "--identify-delay-subsys", "2=1ms", "--delay-port", "2=1ms"})
 	cmd.SetOut(pw)
 	cmd.SetErr(io.Discard)
 	done := make(chan error, 1)
@@ -74,8 +78,9 @@ func TestTargetFabric(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("discovery log of an allowed host:\n%q\nwant\n%q", got, want)
 	}
-	es, err = host.Discover(ctx, ports[0], host.Config{HostNQN: "nqn.2014-08.org.nvmexpress:uuid:0000000b-0000-0000-0000-000000000000"})
-	if err != nil || len(es) != 1 || es[0].SubsystemType != 1 {
+	// The other host may connect to subsystem 3 only.
+	es, err = host.Discover(ctx, ports[0], host.Config{HostNQN: other})
+	if err != nil || len(es) != 3 || es[0].SubsystemNQN != nqns[2] || es[1].SubsystemNQN != nqns[2] || es[2].SubsystemType != 1 {
 		t.Errorf("discovery log of another host: %+v, %v", es, err)
 	}
 	// The allowed host connects to the second subsystem on the second port.
@@ -98,9 +103,15 @@ func TestTargetFabricErrors(t *testing.T) {
 		{"--delay-subsys", "1=-1ms"},
 		{"--delay-subsys", "x=1ms"},
 		{"--identify-delay-subsys", "1=soon"},
-		{"--delay-port", "-1s"},
+		{"--delay-port", "1=-1s"},
+		{"--delay-port", "2=1s"},
+		{"--delay-port", "1s"},
 		{"--referral", "example.com:8009"},
 		{"--allow-host", ""},
+		{"--allow-host-subsys", "nqn.x"},
+		{"--allow-host-subsys", "2=nqn.x"},
+		{"--allow-host-subsys", "1="},
+		{"--allow-host", "nqn.x", "--allow-host-subsys", "1=nqn.x"},
 		{"--nqn", strings.Repeat("n", 220), "--subsystems", "2"},
 		{"--listen", "127.0.0.1:0", "--listen", "256.0.0.1:1"},
 	} {

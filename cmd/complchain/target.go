@@ -46,9 +46,9 @@ connects with the "nvme connect" lines it prints.
 
 With --subsystems N above 1 the subsystems are <nqn>:sub1 … <nqn>:subN, each
 with --namespaces namespaces, on every --listen address (PORTIDs 1, 2, … in
-flag order). --allow-host applies to every subsystem (per-subsystem lists
-need the library's SubsystemConfig.AllowedHosts); without it any host may
-connect. The fault flags apply to every subsystem.`,
+flag order). --allow-host applies to every subsystem, --allow-host-subsys to
+one; a subsystem with neither allows any host. The fault flags apply to every
+subsystem.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			size, err := parseSize(nsSize)

@@ -134,7 +134,11 @@ func (c *controller) getLogPage(q *conn, cmd *nvme.Command) response {
 	var b []byte
 	switch {
 	case lid == nvme.LogDiscovery && c.discovery:
-		b = c.t.discoveryLog(q, c.hostnqn)
+		b, ok := c.t.discoveryLog(q, c.hostnqn, off, n)
+		if !ok {
+			return fail(nvme.StatusInvalidField | nvme.StatusDNR)
+		}
+		return response{data: b}
 	case lid == nvme.LogSMART && !c.discovery:
 		s := c.t.smartLog()
 		b, _ = s.AppendBinary(nil)

@@ -112,10 +112,12 @@ func (q *conn) inline(cmd *nvme.Command) bool {
 // controller.
 func (c *controller) subFaults() *Faults {
 	if c.sub == nil {
-		return &Faults{}
+		return &noFaults
 	}
 	return c.sub.faults.Load()
 }
+
+var noFaults Faults // read only
 
 // serviceTime is how long c takes to execute cmd, received on queue qid:
 // the service times, and the subsystem's identify delay for Identify.
@@ -217,7 +219,8 @@ func (q *conn) connect(ctx context.Context, cmd *nvme.Command, data []byte) resp
 	disc := cd.SubsystemNQN == nvme.DiscoveryNQN
 	sub := q.t.Subsystem(cd.SubsystemNQN)
 	if !disc && sub == nil {
-		q.t.log.Info("connect to unknown subsystem", "remote", q.remote.String(), "subnqn", cd.SubsystemNQN)
+		q.t.warn.log(q.t, "connect refused: unknown subsystem", "subnqn", cd.SubsystemNQN, "hostnqn", cd.HostNQN,
+			"remote", q.remote.String())
 		return invalidParam(true, offCDSubnqn)
 	}
 	if !disc && !sub.allows(cd.HostNQN) {

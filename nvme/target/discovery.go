@@ -1,6 +1,7 @@
 package target
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -106,35 +107,63 @@ func (t *Target) RemoveReferral(addr string) error {
 	return nil
 }
 
-// discoveryLog returns the discovery log page (70h) that the host
-// hostnqn, connected through q, reads: an entry for each port (in PORTID
-// order) and each subsystem (in Config order) the host may connect to,
-// then the referrals. A fault (Faults.DiscoveryChanges) may increment
-// GENCTR after it is built.
-func (t *Target) discoveryLog(q *conn, hostnqn string) []byte {
+// discoveryLog returns n bytes at offset off of the discovery log page
+// (70h) that the host hostnqn, connected through q, reads: an entry for
+// each port (in PORTID order) and each subsystem (in Config order) the
+// host may connect to, then the referrals. Only the entries in the range
+// asked for are encoded, so that a host reading the log piece by piece
+// costs no more than the pieces. It returns false if off is beyond the
+// log. A fault (Faults.DiscoveryChanges) may increment GENCTR afterwards.
+func (t *Target) discoveryLog(q *conn, hostnqn string, off uint64, n int) ([]byte, bool) {
+	const hdr, size = nvme.DiscoveryLogHeaderSize, nvme.DiscoveryEntrySize
+	es, gen := t.discoveryEntries(q, hostnqn)
+	if f := t.faults.Load(); t.discReads.Add(1) <= int64(f.DiscoveryChanges) {
+		t.mu.Lock()
+		t.genctr++
+		t.mu.Unlock()
+	}
+	total := uint64(hdr + len(es)*size)
+	if off > total {
+		return nil, false
+	}
+	end := min(off+uint64(n), total)
+	first, last := 0, 0 // the entries [first, last) overlap [off, end)
+	if off > hdr {
+		first = int((off - hdr) / size)
+	}
+	if end > hdr {
+		last = int((end - hdr + size - 1) / size)
+	}
+	b := nvme.AppendDiscoveryLog(nil, gen, es[first:last])
+	binary.LittleEndian.PutUint64(b[8:], uint64(len(es))) // NUMREC of the whole log
+	// b is the header and entries [first, last): with first > 0, off lies
+	// past the header, and the log's bytes from off on are b's from
+	// off-skip on.
+	skip := uint64(first * size)
+	return clip(b[off-skip:end-skip], n), true
+}
+
+// discoveryEntries returns the entries of the discovery log the host
+// hostnqn, connected through q, reads, and its GENCTR.
+func (t *Target) discoveryEntries(q *conn, hostnqn string) ([]nvme.DiscoveryEntry, uint64) {
 	asqsz := uint16(t.cfg.AdminQueueDepth)
 	t.mu.RLock()
+	defer t.mu.RUnlock()
 	var es []nvme.DiscoveryEntry
 	for _, p := range t.portsLocked() {
 		ip, port := p.traddr(q.local)
 		if ip == nil {
 			continue // not a TCP listener
 		}
+		svc := strconv.Itoa(port)
 		for _, s := range t.subs {
 			if s.allowsLocked(hostnqn) {
-				es = append(es, logEntry(subtypeNVM, p.id, asqsz, s.cfg.NQN, ip, strconv.Itoa(port)))
+				es = append(es, logEntry(subtypeNVM, p.id, asqsz, s.cfg.NQN, ip, svc))
 			}
 		}
 	}
 	for _, r := range t.referrals {
 		es = append(es, r.entry(asqsz))
 	}
-	gen := t.genctr
-	t.mu.RUnlock()
-	if f := t.faults.Load(); t.discReads.Add(1) <= int64(f.DiscoveryChanges) {
-		t.mu.Lock()
-		t.genctr++
-		t.mu.Unlock()
-	}
-	return nvme.AppendDiscoveryLog(nil, gen, es)
+	return es, t.genctr
 }

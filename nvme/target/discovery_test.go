@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -283,5 +284,79 @@ func TestDiscoverWhileGenctrMoves(t *testing.T) {
 				t.Errorf("%d entries", len(es))
 			}
 		})
+	}
+}
+
+// Any window of the log, read at any offset, is the same bytes as the
+// whole log encoded at once.
+func TestDiscoveryLogWindows(t *testing.T) {
+	cfg := threeSubsystems()
+	cfg.Referrals = []Referral{{Addr: "192.0.2.7:8009"}}
+	tg := newTarget(t, cfg)
+	defer tg.Close()
+	for range 2 {
+		if _, err := tg.addPort(mustListen(t), PortConfig{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := &conn{t: tg, local: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}}
+	es, gen := tg.discoveryEntries(q, testHostNQN)
+	whole := nvme.AppendDiscoveryLog(nil, gen, es)
+	if len(es) != 7 || len(whole) != 8*1024 {
+		t.Fatalf("%d entries, %d bytes", len(es), len(whole))
+	}
+	tests := []struct {
+		off uint64
+		n   int
+	}{
+		{0, 16}, {0, 1024}, {0, 4096}, {0, len(whole)}, {0, 2 * len(whole)},
+		{8, 8}, {1020, 8}, {1024, 1024}, {1028, 2040}, {2044, 4096}, {4096, 1024},
+		{uint64(len(whole)) - 4, 4}, {uint64(len(whole)) - 4, 4096}, {uint64(len(whole)), 4},
+	}
+	for _, tt := range tests {
+		got, ok := tg.discoveryLog(q, testHostNQN, tt.off, tt.n)
+		if !ok {
+			t.Errorf("[%d, +%d): refused", tt.off, tt.n)
+			continue
+		}
+		want := clip(slices.Clone(whole[tt.off:min(tt.off+uint64(tt.n), uint64(len(whole)))]), tt.n)
+		if !bytes.Equal(got, want) {
+			t.Errorf("[%d, +%d): bytes differ from the whole log's", tt.off, tt.n)
+		}
+	}
+	if _, ok := tg.discoveryLog(q, testHostNQN, uint64(len(whole))+4, 4); ok {
+		t.Error("offset beyond the log accepted")
+	}
+}
+
+// BenchmarkDiscoveryLog reads the discovery log of 64 subsystems on 4
+// ports (256 entries, 257 KiB) over loopback: the header, then the whole
+// log, as nvme-cli does.
+func BenchmarkDiscoveryLog(b *testing.B) {
+	var cfg Config
+	for i := range 64 {
+		cfg.Subsystems = append(cfg.Subsystems, SubsystemConfig{NQN: "nqn.2026-01.io.example:sub" + strconv.Itoa(i)})
+	}
+	tg := newTarget(b, cfg)
+	defer tg.Close()
+	var addr string
+	for range 4 {
+		a, err := tg.Start(context.Background(), "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		addr = a
+	}
+	q, _ := admin(b, addr, nvme.DiscoveryNQN, 0)
+	size := nvme.DiscoveryLogHeaderSize + 256*nvme.DiscoveryEntrySize
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := getLog(q, nvme.LogDiscovery, nvme.DiscoveryLogHeaderSize, 0, false); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := getLog(q, nvme.LogDiscovery, size, 0, false); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-// Package target is an emulated NVM subsystem served over NVMe/TCP: the
+// Package target is an emulated NVMe fabric served over NVMe/TCP: the
 // software counterpart of Linux's nvmet-tcp, for tests, benchmarks and the
 // complchain CLI. A real Linux host can discover it, connect to it and use
 // its namespaces as block devices.
@@ -97,8 +97,9 @@
 // blocks read as zeros. Identifiers (NGUID, EUI-64, UUID) not given are
 // derived from the subsystem NQN and the NSID, so they are stable.
 //
-// Attaching or detaching a namespace adds its NSID to every controller's
-// Changed Namespace List log page (04h) and, on controllers that enabled
+// Attaching or detaching a namespace adds its NSID to the Changed
+// Namespace List log page (04h) of every controller of its subsystem and,
+// on those that enabled
 // namespace attribute notices (Set Features 0Bh bit 8), completes an
 // outstanding Asynchronous Event Request with "namespace attribute changed";
 // further events wait until the host has read the log page.
@@ -123,10 +124,11 @@
 //
 // # Faults
 //
-// Faults (set in Config or at run time with SetFaults) let tests and the
-// CLI script failures: a status for every command naming a namespace, extra
-// latency for chosen namespaces, namespaces whose commands are never
-// answered, connections dropped after a number of commands, a malformed
-// PDU, and Identify data rewritten by a function (a controller that
-// reports nonsense).
+// Faults (set in Config or at run time with SetFaults, for every
+// subsystem; in SubsystemConfig or with Subsystem.SetFaults, for one) let
+// tests and the CLI script failures: a status for every command naming a
+// namespace, extra latency for chosen namespaces, namespaces whose commands
+// are never answered, connections dropped after a number of commands, a
+// malformed PDU, Identify data rewritten by a function (a controller that
+// reports nonsense), and a discovery log whose GENCTR moves between reads.
 package target

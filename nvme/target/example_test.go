@@ -54,3 +54,43 @@ func ExampleTarget_Attach() {
 	fmt.Println(t.Namespaces()[0].NSID, t.Namespaces()[0].Size)
 	// Output: 7 1099511627776
 }
+
+// Serve two subsystems on two ports; host B may connect to the second
+// subsystem only once it is allowed.
+func ExampleTarget_Subsystem() {
+	t, err := target.New(target.Config{
+		Subsystems: []target.SubsystemConfig{
+			{NQN: "nqn.2026-01.io.example:a", Namespaces: 2},
+			{NQN: "nqn.2026-01.io.example:b", Namespaces: 1, AllowedHosts: []string{"nqn.2026-01.io.example:host-a"}},
+		},
+		Referrals: []target.Referral{{Addr: "192.0.2.1:8009"}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer t.Close()
+	for range 2 {
+		if _, err := t.Start(context.Background(), ""); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	b := t.Subsystem("nqn.2026-01.io.example:b")
+	if err := b.AllowHost("nqn.2026-01.io.example:host-b"); err != nil {
+		fmt.Println(err)
+	}
+	hosts, anyHost := b.AllowedHosts()
+	fmt.Println(len(t.Ports()), "ports;", b.NQN(), hosts, anyHost)
+	// Output: 2 ports; nqn.2026-01.io.example:b [nqn.2026-01.io.example:host-a nqn.2026-01.io.example:host-b] false
+}
+
+// New names the field of an invalid configuration.
+func ExampleNew() {
+	_, err := target.New(target.Config{Subsystems: []target.SubsystemConfig{
+		{NQN: "nqn.2026-01.io.example:a"},
+		{NQN: "nqn.2026-01.io.example:a"},
+	}})
+	fmt.Println(err)
+	// Output: target: invalid configuration: Subsystems[1].NQN "nqn.2026-01.io.example:a" served twice
+}

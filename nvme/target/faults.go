@@ -43,8 +43,9 @@ type Faults struct {
 	DiscoveryChanges int
 }
 
-// SetFaults replaces the injected faults; commands received afterwards see
-// the new ones.
+// SetFaults replaces the faults injected on every subsystem and
+// connection (Config.Faults; Subsystem.SetFaults adds a subsystem's own);
+// commands received afterwards see the new ones.
 func (t *Target) SetFaults(f Faults) {
 	t.discReads.Store(0)
 	t.faults.Store(&f)

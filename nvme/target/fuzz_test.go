@@ -5,44 +5,77 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/tcp"
 )
 
 // FuzzCommand feeds arbitrary commands and data to an enabled controller's
-// admin queue and to one of its I/O queues: every command must complete
-// with a status, never panic or hang.
+// admin queue, to one of its I/O queues, to a discovery controller and to
+// a connection not connected yet (Connect with any data: unknown NQNs,
+// refused hosts) of a target with two subsystems, allowed hosts and a
+// referral: every command must complete with a status, never panic or
+// hang.
 func FuzzCommand(f *testing.F) {
-	seed := func(cmd *nvme.Command, data []byte, io bool) {
+	const (
+		onAdmin = iota
+		onIO
+		onDiscovery
+		onNew
+		queues
+	)
+	seed := func(cmd *nvme.Command, data []byte, queue uint8) {
 		b, _ := cmd.MarshalBinary()
-		f.Add(b, data, io)
+		f.Add(b, data, queue)
 	}
-	seed(identifyCmd(nvme.CNSController, 0), nil, false)
-	seed(identifyCmd(nvme.CNSActiveNamespaces, 0xfffffffe), nil, false)
-	seed(identifyCmd(nvme.CNSNSDescriptors, 1), nil, false)
-	seed(getLogCmd(nvme.LogChangedNamespace, 4096, 0, false), nil, false)
-	seed(getLogCmd(nvme.LogSMART, 512, 508, true), nil, false)
-	seed(&nvme.Command{Opcode: nvme.OpSetFeatures, CDW10: nvme.FeatureNumberOfQueues, CDW11: 0xffff}, nil, false)
-	seed(&nvme.Command{Opcode: nvme.OpFabrics, NSID: uint32(nvme.FabricsPropertySet), CDW11: nvme.PropCC, CDW12: 0x4001}, nil, false)
-	seed(connectCmd(1, 31, 0), connectDataBytes(1, DefaultNQN, testHostNQN), true)
-	seed(readCmd(1, 0, 8), nil, true)
-	seed(writeCmd(1, 1<<21-1, 1), make([]byte, 512), true)
+	seed(identifyCmd(nvme.CNSController, 0), nil, onAdmin)
+	seed(identifyCmd(nvme.CNSActiveNamespaces, 0xfffffffe), nil, onAdmin)
+	seed(identifyCmd(nvme.CNSNSDescriptors, 1), nil, onAdmin)
+	seed(getLogCmd(nvme.LogChangedNamespace, 4096, 0, false), nil, onAdmin)
+	seed(getLogCmd(nvme.LogSMART, 512, 508, true), nil, onAdmin)
+	seed(&nvme.Command{Opcode: nvme.OpSetFeatures, CDW10: nvme.FeatureNumberOfQueues, CDW11: 0xffff}, nil, onAdmin)
+	seed(&nvme.Command{Opcode: nvme.OpFabrics, NSID: uint32(nvme.FabricsPropertySet), CDW11: nvme.PropCC, CDW12: 0x4001}, nil, onAdmin)
+	seed(connectCmd(1, 31, 0), connectDataBytes(1, DefaultNQN, testHostNQN), onIO)
+	seed(readCmd(1, 0, 8), nil, onIO)
+	seed(writeCmd(1, 1<<21-1, 1), make([]byte, 512), onIO)
+	seed(getLogCmd(nvme.LogDiscovery, 4096, 0, false), nil, onDiscovery)
+	seed(getLogCmd(nvme.LogDiscovery, 1024, 2048, false), nil, onDiscovery)
+	seed(getLogCmd(nvme.LogDiscovery, 16, 1<<40, false), nil, onDiscovery)
+	seed(connectCmd(0, 31, 0), connectDataBytes(nvme.DynamicController, fuzzNQN2, testHostNQN), onNew)
+	seed(connectCmd(0, 31, 0), connectDataBytes(nvme.DynamicController, fuzzNQN2, "nqn.2014-08.org.nvmexpress:other"), onNew)
+	seed(connectCmd(0, 31, 0), connectDataBytes(nvme.DynamicController, nvme.DiscoveryNQN, ""), onNew)
 
-	tg := newTarget(f, Config{Namespaces: 2})
+	tg := newTarget(f, Config{
+		Subsystems: []SubsystemConfig{
+			{NQN: DefaultNQN, Namespaces: 2},
+			{NQN: fuzzNQN2, Namespaces: 1, AllowedHosts: []string{testHostNQN}, NamespaceList: []Namespace{{NSID: 9}}},
+		},
+		Referrals: []Referral{{Addr: "[::1]:8009"}},
+	})
+	defer tg.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // nothing may wait: service time and faults are off, AERs are skipped
-	aq := &conn{t: tg, kill: func() {}, remote: &net.TCPAddr{}, local: &net.TCPAddr{}, port: &Port{id: 1, addr: &net.TCPAddr{}}}
-	if r := aq.serve(ctx, connectCmd(0, 31, 0), connectDataBytes(nvme.DynamicController, DefaultNQN, testHostNQN)); r.status != 0 {
-		f.Fatal(r.status)
+	port := &Port{id: 1, addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4420}}
+	newConn := func() *conn {
+		return &conn{t: tg, kill: func() {}, remote: &net.TCPAddr{}, local: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, port: port}
 	}
-	aq.ctrl.setCC(ccEnable)
-	ioq := &conn{t: tg, kill: func() {}, remote: &net.TCPAddr{}, local: &net.TCPAddr{}, port: &Port{id: 1, addr: &net.TCPAddr{}}}
-	if r := ioq.serve(ctx, connectCmd(1, 31, 0), connectDataBytes(aq.ctrl.id, DefaultNQN, testHostNQN)); r.status != 0 {
-		f.Fatal(r.status)
+	connected := func(qid, cntlid uint16, nqn string) *conn {
+		q := newConn()
+		if r := q.serve(ctx, connectCmd(qid, 31, 0), connectDataBytes(cntlid, nqn, testHostNQN)); r.status != 0 {
+			f.Fatal(r.status)
+		}
+		return q
 	}
-	f.Fuzz(func(t *testing.T, sqe, data []byte, io bool) {
+	var qs [queues]*conn
+	qs[onAdmin] = connected(0, nvme.DynamicController, DefaultNQN)
+	qs[onAdmin].ctrl.setCC(ccEnable)
+	qs[onIO] = connected(1, qs[onAdmin].ctrl.id, DefaultNQN)
+	qs[onDiscovery] = connected(0, nvme.DynamicController, nvme.DiscoveryNQN)
+	qs[onDiscovery].ctrl.setCC(nvme.CCEnable)
+	f.Fuzz(func(t *testing.T, sqe, data []byte, queue uint8) {
 		var cmd nvme.Command
 		if cmd.UnmarshalBinary(sqe) != nil || cmd.Opcode == nvme.OpAsyncEvent {
 			return
@@ -50,16 +83,31 @@ func FuzzCommand(f *testing.F) {
 		if cmd.Opcode == nvme.OpFabrics && cmd.FabricsType() == nvme.FabricsPropertySet {
 			return // a reset or shutdown would end the session the fuzzer relies on
 		}
-		q := aq
-		if io {
-			q = ioq
+		queue %= queues
+		q := qs[queue]
+		if queue == onNew {
+			q = newConn()
+			defer q.release() // a controller it created goes
 		}
-		r := q.serve(ctx, &cmd, data)
+		served := make(chan response, 1)
+		go func() { served <- q.serve(ctx, &cmd, data) }()
+		var r response
+		select {
+		case r = <-served:
+		case <-time.After(2 * time.Second):
+			buf := make([]byte, 1<<20)
+			t.Fatalf("hang: %s", buf[:runtime.Stack(buf, true)])
+		}
 		if r.status == 0 && len(r.data) > maxTransfer {
 			t.Fatalf("%d bytes returned", len(r.data))
 		}
+		if r.release != nil {
+			r.release(r.data)
+		}
 	})
 }
+
+const fuzzNQN2 = "nqn.2026-01.io.example:fuzz2"
 
 // FuzzTransport feeds an arbitrary byte stream, after a valid ICReq, to the
 // target side of a connection: it must end the connection with an error,

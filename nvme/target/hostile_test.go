@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -229,7 +230,7 @@ func hostile(t *testing.T, cfg Config, script func(t *testing.T, tg *Target, add
 	t.Helper()
 	var log logBuffer
 	cfg.Logger = slog.New(slog.NewTextHandler(&log, nil))
-	if cfg.Namespaces == 0 {
+	if cfg.Namespaces == 0 && len(cfg.Subsystems) == 0 {
 		cfg.Namespaces = 2
 	}
 	before := heapInUse()
@@ -494,7 +495,9 @@ func TestHostileConnectTimeout(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := Config{Limits: Limits{ConnectTimeout: 50 * time.Millisecond}}
+			// Long enough for the well-behaved controller hostile
+			// connects first, on a loaded machine under -race.
+			cfg := Config{Limits: Limits{ConnectTimeout: 400 * time.Millisecond}}
 			log := hostile(t, cfg, func(t *testing.T, tg *Target, addr string) {
 				h := dialRaw(t, addr)
 				tt.send(h)
@@ -685,5 +688,42 @@ func TestHostileKeepAlive(t *testing.T) {
 	})
 	if !strings.Contains(log, "keep alive timeout") {
 		t.Errorf("no log line for the keep alive time-out:\n%s", log)
+	}
+}
+
+// A host that sends Connect after Connect to subsystems that do not exist
+// or do not allow it gets the refusal each time, with a few log lines,
+// not one per Connect; nothing is kept for it.
+func TestHostileRefusedConnects(t *testing.T) {
+	const locked = "nqn.2026-01.io.example:locked"
+	cfg := Config{Subsystems: []SubsystemConfig{
+		{NQN: DefaultNQN, Namespaces: 2},
+		{NQN: locked, Namespaces: 1, AllowedHosts: []string{testHostNQN}},
+	}}
+	var elapsed time.Duration
+	log := hostile(t, cfg, func(t *testing.T, tg *Target, addr string) {
+		start := time.Now()
+		q := dial(t, addr, tcp.HostConfig{})
+		for i := range 300 {
+			subnqn, hostnqn, want, ipo := "nqn.2026-01.io.example:unknown-"+strconv.Itoa(i), testHostNQN, nvme.StatusConnectInvalidParam, offCDSubnqn
+			if i%2 == 1 {
+				subnqn, hostnqn, want, ipo = locked, "nqn.2026-01.io.example:intruder-"+strconv.Itoa(i), nvme.StatusConnectInvalidHost, offCDHostnqn
+			}
+			c, err := q.Do(context.Background(), connectCmd(0, 31, 0), connectDataBytes(nvme.DynamicController, subnqn, hostnqn))
+			var st nvme.Status
+			if !errors.As(err, &st) || st.Code() != want || c.Result != 1<<16|uint64(ipo) {
+				t.Fatalf("Connect %d: %v, result %#x", i, err, c.Result)
+			}
+		}
+		if n := len(tg.controllers(tg.Subsystem(locked))); n != 0 {
+			t.Errorf("%d controllers of the locked subsystem", n)
+		}
+		elapsed = time.Since(start)
+	})
+	for _, msg := range []string{"connect refused: unknown subsystem", "connect refused: host not allowed"} {
+		n := strings.Count(log, msg)
+		if limit := 2 + int(elapsed/time.Second); n == 0 || n > limit {
+			t.Errorf("%q logged %d times in %v, want 1..%d", msg, n, elapsed, limit)
+		}
 	}
 }
