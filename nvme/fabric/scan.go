@@ -1,0 +1,210 @@
+package fabric
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/complchain/complchain"
+	"github.com/complchain/complchain/nvme/host"
+	"github.com/complchain/complchain/nvme/scan"
+	"github.com/complchain/complchain/scanmode"
+)
+
+// A Scanner connects to NVM subsystem ports, numbers their controllers
+// and scans their namespaces, as the package doc says. Its fields are
+// read by Scan and must not change while it runs.
+type Scanner struct {
+	// Host configures every connection; SubsystemNQN and ASQSZ are taken
+	// from each port.
+	Host host.Config
+	// ConnectTimeout, if positive, bounds connecting to and bringing up
+	// each controller.
+	ConnectTimeout time.Duration
+	// Mode schedules the controllers and, within each, the namespaces.
+	Mode   scanmode.Mode
+	Naming scan.Naming
+	// ScanTimeout is each controller's scan.Scanner.Timeout.
+	ScanTimeout time.Duration
+	// Progress, if not nil, is called as namespaces are identified, with
+	// the namespaces done and listed so far on every controller.
+	Progress func(done, listed int)
+}
+
+// A Controller is a controller that came up, with its instance number and
+// its namespace scan.
+type Controller struct {
+	Port     Port
+	Instance int    // the n of nvme<n>
+	Name     string // "nvme<n>"
+	Ctrl     *host.Controller
+	// Scanner scans the controller's namespaces and keeps them (Rescan,
+	// Watch); Result and Err are what its first Scan returned.
+	Scanner *scan.Scanner
+	Result  *scan.Result
+	Err     error
+}
+
+// Result is what Scan did.
+type Result struct {
+	// Controllers are the controllers that came up, by instance number.
+	Controllers []*Controller
+	// Failed are the ports that gave no controller, in port order, each a
+	// *PortError.
+	Failed  []error
+	Elapsed time.Duration
+}
+
+// Close disconnects every controller of r.
+func (r *Result) Close() {
+	var wg sync.WaitGroup
+	for _, c := range r.Controllers {
+		wg.Go(func() { c.Ctrl.Close() })
+	}
+	wg.Wait()
+}
+
+// probe is one port's connection, an entry of the chain in Ordered mode.
+type probe struct {
+	complchain.Entry
+	index int
+	port  Port
+	ctrl  *host.Controller
+}
+
+// fabricScan is the state of one Scan.
+type fabricScan struct {
+	s      *Scanner
+	ctx    context.Context
+	mu     sync.Mutex // guards res
+	res    *Result
+	failed []*probeError
+	scans  sync.WaitGroup
+	done   atomic.Int64
+	listed []atomic.Int64 // per port
+}
+
+type probeError struct {
+	index int
+	err   error
+}
+
+// Scan connects to ports, gives each controller that comes up its
+// instance number under s.Mode, and scans the namespaces of each, all
+// controllers at once except in Sync mode. It returns when every scan has
+// ended. The error is ctx's if it ended first; failures of single ports
+// are in Result.Failed and failures of single scans in Controller.Err.
+// The caller closes the controllers (Result.Close).
+func (s *Scanner) Scan(ctx context.Context, ports []Port) (*Result, error) {
+	start := time.Now()
+	f := &fabricScan{s: s, ctx: ctx, res: &Result{}, listed: make([]atomic.Int64, len(ports))}
+	probes := make([]probe, len(ports))
+	for i, p := range ports {
+		probes[i].index, probes[i].port = i, p
+	}
+	switch s.Mode {
+	case scanmode.Sync:
+		for i := range probes {
+			if f.connect(&probes[i]) {
+				f.name(&probes[i])
+				f.scans.Wait()
+			}
+		}
+	case scanmode.Async:
+		var wg sync.WaitGroup
+		for i := range probes {
+			wg.Go(func() {
+				if p := &probes[i]; f.connect(p) {
+					f.name(p)
+				}
+			})
+		}
+		wg.Wait()
+	default:
+		var chain complchain.Chain
+		for i := range probes {
+			chain.Add(&probes[i].Entry)
+		}
+		var wg sync.WaitGroup
+		for i := range probes {
+			wg.Go(func() {
+				p := &probes[i]
+				if !f.connect(p) {
+					p.Complete() // a failed port takes no number
+					return
+				}
+				p.Then(func() { f.name(p) })
+			})
+		}
+		wg.Wait()
+	}
+	f.scans.Wait()
+	slices.SortFunc(f.failed, func(a, b *probeError) int { return cmp.Compare(a.index, b.index) })
+	for _, pe := range f.failed {
+		f.res.Failed = append(f.res.Failed, pe.err)
+	}
+	f.res.Elapsed = time.Since(start)
+	return f.res, ctx.Err()
+}
+
+// connect connects to p's port and brings its controller up; it records
+// the failure and returns false if it could not.
+func (f *fabricScan) connect(p *probe) bool {
+	ctx := f.ctx
+	if d := f.s.ConnectTimeout; d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	cfg := f.s.Host
+	cfg.SubsystemNQN, cfg.ASQSZ = p.port.NQN, p.port.ASQSZ
+	c, err := host.Connect(ctx, p.port.Addr, cfg)
+	if err != nil {
+		err = timeoutErr(ctx, err, f.s.ConnectTimeout)
+		var ce *host.ConnectError
+		if errors.As(err, &ce) {
+			err = fmt.Errorf("connect refused: %w", ce.Status)
+		}
+		f.mu.Lock()
+		f.failed = append(f.failed, &probeError{p.index, &PortError{Addr: p.port.Addr, NQN: p.port.NQN, Err: err}})
+		f.mu.Unlock()
+		return false
+	}
+	p.ctrl = c
+	return true
+}
+
+// name gives p's controller the next instance number and starts the scan
+// of its namespaces.
+func (f *fabricScan) name(p *probe) {
+	f.mu.Lock()
+	n := len(f.res.Controllers)
+	c := &Controller{Port: p.port, Instance: n, Name: "nvme" + strconv.Itoa(n), Ctrl: p.ctrl}
+	f.res.Controllers = append(f.res.Controllers, c)
+	f.mu.Unlock()
+	c.Scanner = &scan.Scanner{Ctrl: p.ctrl, Controller: n, Mode: f.s.Mode, Naming: f.s.Naming, Timeout: f.s.ScanTimeout}
+	if f.s.Progress != nil {
+		listed := &f.listed[p.index]
+		c.Scanner.Progress = func(_, l int) {
+			listed.Store(int64(l))
+			f.progress()
+		}
+	}
+	f.scans.Go(func() { c.Result, c.Err = c.Scanner.Scan(f.ctx) })
+}
+
+// progress reports the namespaces done and listed on every controller.
+func (f *fabricScan) progress() {
+	done := f.done.Add(1)
+	var listed int64
+	for i := range f.listed {
+		listed += f.listed[i].Load()
+	}
+	f.s.Progress(int(done), int(listed))
+}
