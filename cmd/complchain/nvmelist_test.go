@@ -28,7 +28,7 @@ func TestPrintTableGolden(t *testing.T) {
 		{NSID: 31, Name: "nvme0n10", Generic: "ng0n10", Size: 999999, Used: 244140, BlockSize: 4096, MetadataSize: 8},
 	}
 	var got bytes.Buffer
-	if err := printTable(&got, id, nss); err != nil {
+	if err := printTable(&got, []listCtrl{{id, nss}}); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got.Bytes(), want) {
@@ -43,7 +43,7 @@ func TestPrintTableWidens(t *testing.T) {
 	id := &nvme.IdentifyController{SerialNumber: "S1  \x00junk", ModelNumber: "M", Firmware: "F"}
 	nss := []*scan.Namespace{{NSID: 1, Name: "nvme12345n1000000", Generic: "ng12345n1000000", Size: 1, Used: 0, BlockSize: 512}}
 	var got bytes.Buffer
-	if err := printTable(&got, id, nss); err != nil {
+	if err := printTable(&got, []listCtrl{{id, nss}}); err != nil {
 		t.Fatal(err)
 	}
 	want := "Node                   Generic               SN                   Model                                    Namespace  Usage                      Format           FW Rev  \n" +

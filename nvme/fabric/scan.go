@@ -15,6 +15,7 @@ import (
 	"github.com/complchain/complchain/nvme/host"
 	"github.com/complchain/complchain/nvme/scan"
 	"github.com/complchain/complchain/scanmode"
+	"github.com/complchain/complchain/trace"
 )
 
 // A Scanner connects to NVM subsystem ports, numbers their controllers
@@ -35,6 +36,9 @@ type Scanner struct {
 	// Progress, if not nil, is called as namespaces are identified, with
 	// the namespaces done and listed so far on every controller.
 	Progress func(done, listed int)
+	// Trace, if not nil, is every controller's scan.Scanner.Trace; its
+	// tracks are named by NSID, so it is meant for one port.
+	Trace *trace.Recorder
 }
 
 // A Controller is a controller that came up, with its instance number and
@@ -82,6 +86,7 @@ type probe struct {
 type fabricScan struct {
 	s      *Scanner
 	ctx    context.Context
+	host   host.Config
 	mu     sync.Mutex // guards res
 	res    *Result
 	failed []*probeError
@@ -97,13 +102,18 @@ type probeError struct {
 
 // Scan connects to ports, gives each controller that comes up its
 // instance number under s.Mode, and scans the namespaces of each, all
-// controllers at once except in Sync mode. It returns when every scan has
+// controllers at once except in Sync mode. Every controller is connected
+// with the same host identity: s.Host's, or a random HostID if it has
+// none. It returns when every scan has
 // ended. The error is ctx's if it ended first; failures of single ports
 // are in Result.Failed and failures of single scans in Controller.Err.
 // The caller closes the controllers (Result.Close).
 func (s *Scanner) Scan(ctx context.Context, ports []Port) (*Result, error) {
 	start := time.Now()
-	f := &fabricScan{s: s, ctx: ctx, res: &Result{}, listed: make([]atomic.Int64, len(ports))}
+	f := &fabricScan{s: s, ctx: ctx, host: s.Host, res: &Result{}, listed: make([]atomic.Int64, len(ports))}
+	if f.host.HostID == ([16]byte{}) {
+		f.host.HostID = host.RandomHostID() // one host identity for every controller
+	}
 	probes := make([]probe, len(ports))
 	for i, p := range ports {
 		probes[i].index, probes[i].port = i, p
@@ -162,7 +172,7 @@ func (f *fabricScan) connect(p *probe) bool {
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	cfg := f.s.Host
+	cfg := f.host
 	cfg.SubsystemNQN, cfg.ASQSZ = p.port.NQN, p.port.ASQSZ
 	c, err := host.Connect(ctx, p.port.Addr, cfg)
 	if err != nil {
@@ -188,7 +198,7 @@ func (f *fabricScan) name(p *probe) {
 	c := &Controller{Port: p.port, Instance: n, Name: "nvme" + strconv.Itoa(n), Ctrl: p.ctrl}
 	f.res.Controllers = append(f.res.Controllers, c)
 	f.mu.Unlock()
-	c.Scanner = &scan.Scanner{Ctrl: p.ctrl, Controller: n, Mode: f.s.Mode, Naming: f.s.Naming, Timeout: f.s.ScanTimeout}
+	c.Scanner = &scan.Scanner{Ctrl: p.ctrl, Controller: n, Mode: f.s.Mode, Naming: f.s.Naming, Timeout: f.s.ScanTimeout, Trace: f.s.Trace}
 	if f.s.Progress != nil {
 		listed := &f.listed[p.index]
 		c.Scanner.Progress = func(_, l int) {
