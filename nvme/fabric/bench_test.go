@@ -31,7 +31,7 @@ func benchFabric(b *testing.B, n, ns int, rtt time.Duration) {
 				}
 				for _, c := range res.Controllers {
 					if c.Err != nil || len(c.Result.Added) != ns {
-						b.Fatalf("%s: %v, %d added", c.Name, c.Err, len(c.Result.Added))
+						b.Fatalf("%s: %v, %d added, failed %v", c.Name, c.Err, len(c.Result.Added), c.Result.Failed[:min(3, len(c.Result.Failed))])
 					}
 					bound := scan.Bound(rtt, ns, c.Ctrl.QueueDepth())
 					worst = max(worst, float64(c.Result.Elapsed)/float64(bound))

@@ -162,6 +162,9 @@ func (f *flattener) expand(addr string) {
 	f.expanded[addr], f.onPath[addr] = true, true
 	defer delete(f.onPath, addr)
 	l := f.w.logs[addr]
+	if l == nil {
+		return // never visited: not reachable from the addresses given
+	}
 	if l.err != nil {
 		f.fail(addr, nvme.DiscoveryNQN, l.err)
 		return

@@ -47,9 +47,11 @@
 //   - Sync: one controller after another, each connected and scanned
 //     before the next.
 //
-// As soon as a controller has its number, its namespaces are scanned by a
-// scan.Scanner of the same mode, concurrently with the other controllers'.
-// In ordered mode a controller therefore waits for the controllers before
-// it to come up, or to fail (within Scanner.ConnectTimeout), before its
-// namespaces are named.
+// As soon as a controller is up, its namespaces are scanned by a
+// scan.Scanner of the same mode, concurrently with the other controllers';
+// they are identified at once and named once the controller has its number
+// (scan.Scanner.ControllerReady). In ordered mode a controller's
+// namespaces therefore wait, identified, for the controllers before it to
+// come up or to fail (within Scanner.ConnectTimeout) before they are
+// named.
 package fabric

@@ -79,7 +79,8 @@ type probe struct {
 	complchain.Entry
 	index int
 	port  Port
-	ctrl  *host.Controller
+	ctrl  *Controller   // once connected
+	ready chan struct{} // closed once ctrl is numbered
 }
 
 // fabricScan is the state of one Scan.
@@ -163,8 +164,9 @@ func (s *Scanner) Scan(ctx context.Context, ports []Port) (*Result, error) {
 	return f.res, ctx.Err()
 }
 
-// connect connects to p's port and brings its controller up; it records
-// the failure and returns false if it could not.
+// connect connects to p's port and brings its controller up, and starts
+// the scan of its namespaces, which are named once name has numbered the
+// controller. It records the failure and returns false if it could not.
 func (f *fabricScan) connect(p *probe) bool {
 	ctx := f.ctx
 	if d := f.s.ConnectTimeout; d > 0 {
@@ -174,7 +176,7 @@ func (f *fabricScan) connect(p *probe) bool {
 	}
 	cfg := f.host
 	cfg.SubsystemNQN, cfg.ASQSZ = p.port.NQN, p.port.ASQSZ
-	c, err := host.Connect(ctx, p.port.Addr, cfg)
+	hc, err := host.Connect(ctx, p.port.Addr, cfg)
 	if err != nil {
 		err = timeoutErr(ctx, err, f.s.ConnectTimeout)
 		var ce *host.ConnectError
@@ -186,19 +188,9 @@ func (f *fabricScan) connect(p *probe) bool {
 		f.mu.Unlock()
 		return false
 	}
-	p.ctrl = c
-	return true
-}
-
-// name gives p's controller the next instance number and starts the scan
-// of its namespaces.
-func (f *fabricScan) name(p *probe) {
-	f.mu.Lock()
-	n := len(f.res.Controllers)
-	c := &Controller{Port: p.port, Instance: n, Name: "nvme" + strconv.Itoa(n), Ctrl: p.ctrl}
-	f.res.Controllers = append(f.res.Controllers, c)
-	f.mu.Unlock()
-	c.Scanner = &scan.Scanner{Ctrl: p.ctrl, Controller: n, Mode: f.s.Mode, Naming: f.s.Naming, Timeout: f.s.ScanTimeout, Trace: f.s.Trace}
+	c := &Controller{Port: p.port, Ctrl: hc}
+	p.ctrl, p.ready = c, make(chan struct{})
+	c.Scanner = &scan.Scanner{Ctrl: hc, ControllerReady: p.ready, Mode: f.s.Mode, Naming: f.s.Naming, Timeout: f.s.ScanTimeout, Trace: f.s.Trace}
 	if f.s.Progress != nil {
 		listed := &f.listed[p.index]
 		c.Scanner.Progress = func(_, l int) {
@@ -207,6 +199,18 @@ func (f *fabricScan) name(p *probe) {
 		}
 	}
 	f.scans.Go(func() { c.Result, c.Err = c.Scanner.Scan(f.ctx) })
+	return true
+}
+
+// name gives p's controller the next instance number, which lets its
+// namespaces be named.
+func (f *fabricScan) name(p *probe) {
+	f.mu.Lock()
+	c, n := p.ctrl, len(f.res.Controllers)
+	c.Instance, c.Name, c.Scanner.Controller = n, "nvme"+strconv.Itoa(n), n
+	f.res.Controllers = append(f.res.Controllers, c)
+	f.mu.Unlock()
+	close(p.ready)
 }
 
 // progress reports the namespaces done and listed on every controller.
