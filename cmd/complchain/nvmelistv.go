@@ -10,11 +10,13 @@ import (
 	"github.com/complchain/complchain/nvme/fabric"
 )
 
-// The shape of nvme-cli's "nvme list -v -o json" (json_detail_list):
-// hosts, their subsystems, each subsystem's controllers and each
-// controller's namespaces. Without native multipath, as here, namespaces
-// belong to controllers, and Paths and the subsystem's Namespaces are
-// empty.
+// The shape of nvme-cli 2.3's "nvme list -v -o json" (json_detail_list),
+// key for key (testdata/nvme-list-v-2.3.json is what it printed for a
+// Linux 6.1 host): hosts, their subsystems, each subsystem's controllers
+// and each controller's namespaces. Without native multipath, as here,
+// namespaces belong to controllers, and Paths and the subsystem's
+// Namespaces are empty. Later nvme-cli versions add Slot to controllers
+// and Generic to namespaces.
 type (
 	jsonHost struct {
 		HostNQN    wireString
@@ -34,13 +36,11 @@ type (
 		Firmware     wireString
 		Transport    string
 		Address      string // as the kernel's address attribute: traddr=…,trsvcid=…
-		Slot         string
 		Namespaces   []jsonNamespace
 		Paths        []struct{}
 	}
 	jsonNamespace struct {
 		NameSpace    string // device name
-		Generic      string
 		NSID         uint32
 		UsedBytes    uint64
 		MaximumLBA   uint64
@@ -78,7 +78,7 @@ func printJSONVerbose(w io.Writer, ctrls []*fabric.Controller) error {
 			Transport: "tcp", Address: kernelAddress(c.Ctrl.Addr()), Namespaces: []jsonNamespace{}, Paths: []struct{}{}}
 		for _, ns := range byName(c.Scanner.Namespaces()) {
 			bs := uint64(ns.BlockSize)
-			jc.Namespaces = append(jc.Namespaces, jsonNamespace{NameSpace: ns.Name, Generic: ns.Generic, NSID: ns.NSID,
+			jc.Namespaces = append(jc.Namespaces, jsonNamespace{NameSpace: ns.Name, NSID: ns.NSID,
 				UsedBytes: ns.Used * bs, MaximumLBA: ns.Size, PhysicalSize: ns.Size * bs, SectorSize: ns.BlockSize})
 		}
 		ss.Controllers = append(ss.Controllers, jc)
@@ -96,7 +96,8 @@ func printJSONVerbose(w io.Writer, ctrls []*fabric.Controller) error {
 }
 
 // kernelAddress is a controller's address as Linux's address attribute
-// shows an NVMe/TCP controller's: "traddr=<IP>,trsvcid=<port>".
+// shows an NVMe/TCP controller's: "traddr=<IP>,trsvcid=<port>", without
+// the ",src_addr=<IP>" Linux adds.
 func kernelAddress(addr string) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {

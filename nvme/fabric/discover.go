@@ -38,7 +38,10 @@ type DiscoverConfig struct {
 	AddrMap map[string]string
 	// UseDiscoveryAddr dials every NVM subsystem entry at the address of
 	// the discovery controller whose log listed it, whatever it
-	// advertises (after AddrMap, which it overrides).
+	// advertises (after AddrMap, which it overrides). Entries of one log
+	// that differ only in their address are then duplicates. A Linux
+	// target lists, on each port, the subsystems of that port only, so
+	// reading the log of each of its ports reaches every port.
 	UseDiscoveryAddr bool
 }
 
