@@ -45,6 +45,7 @@ type scanFlags struct {
 	mapAddr          []string
 	useDiscoveryAddr bool
 	controllers      int
+	maxControllers   int
 }
 
 // register adds the flags of scan; bench has the same but those of one
@@ -231,7 +232,7 @@ read from.`,
 			if traceFile != "" && len(ports) > 1 {
 				return fmt.Errorf("--trace traces the scan of one port, not %d", len(ports))
 			}
-			s := &fabric.Scanner{Host: f.hostConfig(), ConnectTimeout: f.timeout, Mode: mode, Naming: naming, ScanTimeout: scanTime}
+			s := &fabric.Scanner{Host: f.hostConfig(), ConnectTimeout: f.timeout, Mode: mode, Naming: naming, ScanTimeout: scanTime, MaxControllers: f.maxControllers}
 			if traceFile != "" {
 				s.Trace = trace.New()
 			}

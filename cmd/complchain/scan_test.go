@@ -110,6 +110,7 @@ func TestScanErrors(t *testing.T) {
 		{[]string{"scan", "--discover", "nohost"}, `address "nohost": want host:port`},
 		{[]string{"scan", "--discover", closed, "--map-addr", "x"}, `--map-addr "x"`},
 		{[]string{"scan", "--controllers", "0"}, "--controllers 0"},
+		{[]string{"scan", "--max-controllers", "0"}, "--max-controllers 0"},
 		{[]string{"scan", "--naming", "uuid"}, `unknown naming "uuid"`},
 		{[]string{"scan", "-o", "xml"}, `unknown output format "xml"`},
 	}

@@ -24,6 +24,7 @@ func (f *scanFlags) registerFabric(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.discover, "discover", nil, "discovery controller to read, host:port (nvme-cli's default port is 8009); repeat for several")
 	fl.StringArrayVar(&f.mapAddr, "map-addr", nil, "ADVERTISED=DIAL: dial a host:port a discovery log advertises at another host:port (NAT, port forwards); repeat for several")
 	fl.BoolVar(&f.useDiscoveryAddr, "use-discovery-addr", false, "dial every port a discovery log lists at the address the log was read from")
+	fl.IntVar(&f.maxControllers, "max-controllers", fabric.DefaultMaxControllers, "most ports connected to; those beyond are reported and left out")
 	fl.IntVar(&f.controllers, "controllers", 1, fmt.Sprintf("embedded subsystems to start and scan when no port is given (at most %d)", maxEmbeddedControllers))
 }
 
@@ -37,6 +38,9 @@ func (f *scanFlags) embedded() bool { return len(f.addrs) == 0 && len(f.discover
 func (f *scanFlags) ports(ctx context.Context, stderr io.Writer) ([]fabric.Port, func(), error) {
 	if err := f.check(); err != nil {
 		return nil, nil, err
+	}
+	if f.maxControllers < 1 {
+		return nil, nil, fmt.Errorf("--max-controllers %d: want at least 1", f.maxControllers)
 	}
 	if f.embedded() {
 		return f.embeddedPorts(ctx)

@@ -39,7 +39,19 @@ type Scanner struct {
 	// Trace, if not nil, is every controller's scan.Scanner.Trace; its
 	// tracks are named by NSID, so it is meant for one port.
 	Trace *trace.Recorder
+	// MaxControllers bounds the ports connected to (and so the
+	// connections and controllers held); 0 or less means
+	// DefaultMaxControllers.
+	// The ports beyond it are reported with ErrTooManyControllers.
+	MaxControllers int
 }
+
+// DefaultMaxControllers is the default of Scanner.MaxControllers.
+const DefaultMaxControllers = 1024
+
+// ErrTooManyControllers is the cause of a port beyond
+// Scanner.MaxControllers.
+var ErrTooManyControllers = errors.New("too many controllers: not connected")
 
 // A Controller is a controller that came up, with its instance number and
 // its namespace scan.
@@ -115,9 +127,17 @@ func (s *Scanner) Scan(ctx context.Context, ports []Port) (*Result, error) {
 	if f.host.HostID == ([16]byte{}) {
 		f.host.HostID = host.RandomHostID() // one host identity for every controller
 	}
-	probes := make([]probe, len(ports))
-	for i, p := range ports {
-		probes[i].index, probes[i].port = i, p
+	limit := s.MaxControllers
+	if limit <= 0 {
+		limit = DefaultMaxControllers
+	}
+	for i := limit; i < len(ports); i++ {
+		p := ports[i]
+		f.failed = append(f.failed, &probeError{i, &PortError{Addr: p.Addr, NQN: p.NQN, Err: ErrTooManyControllers}})
+	}
+	probes := make([]probe, min(len(ports), limit))
+	for i := range probes {
+		probes[i].index, probes[i].port = i, ports[i]
 	}
 	switch s.Mode {
 	case scanmode.Sync:

@@ -189,3 +189,16 @@ func TestDiscoverAndScan(t *testing.T) {
 		t.Fatalf("controllers %+v", res.Controllers)
 	}
 }
+
+// Ports beyond MaxControllers are reported, not connected.
+func TestScanMaxControllers(t *testing.T) {
+	ports := startTargets(t, 1, 0, 0, 0)
+	res := scanPorts(t, &Scanner{Mode: scanmode.Ordered, MaxControllers: 2}, ports)
+	if got := names(ports, res); !slices.Equal(got, []string{"nvme0: nvme0n1", "nvme1: nvme1n1", "failed"}) {
+		t.Errorf("%q", got)
+	}
+	var pe *PortError
+	if len(res.Failed) != 1 || !errors.As(res.Failed[0], &pe) || pe.Addr != ports[2].Addr || !errors.Is(pe, ErrTooManyControllers) {
+		t.Errorf("failed %v", res.Failed)
+	}
+}
