@@ -178,7 +178,7 @@ func TestDiscoverFailures(t *testing.T) {
 	hang := hangListener(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	d := Discover(ctx, []string{refusedAddr(t), hang, good.addr}, DiscoverConfig{Timeout: 300 * time.Millisecond})
+	d := Discover(ctx, []string{refusedAddr(t), hang, good.addr}, DiscoverConfig{Timeout: 2 * time.Second})
 	if got := portNames(d.Ports); !slices.Equal(got, []string{"nqn.s1@127.0.0.1:5001"}) {
 		t.Errorf("ports %q", got)
 	}

@@ -102,12 +102,21 @@ func TestScanOrdered(t *testing.T) {
 	}
 }
 
-// In async mode controllers are numbered as they come up: with delays in
-// reverse order and far apart, in reverse; ordered mode numbers them in
+// In async mode controllers are numbered as they come up: with Connect
+// delays in reverse order and far apart (200 ms, beyond the scheduling
+// noise of a loaded machine), in reverse; ordered mode numbers them in
 // port order all the same. Sync mode numbers them in port order too.
 func TestScanModes(t *testing.T) {
 	const ms = time.Millisecond
-	ports := startTargets(t, 2, 30*ms, 20*ms, 10*ms, 0)
+	var subs []target.SubsystemConfig
+	for i, d := range []time.Duration{600 * ms, 400 * ms, 200 * ms, 0} {
+		subs = append(subs, target.SubsystemConfig{NQN: fmt.Sprintf("nqn.2026-01.io.test:s%d", i), Namespaces: 2, ConnectDelay: d})
+	}
+	_, addrs := newTarget(t, target.Config{Subsystems: subs, AdminQueueDepth: 1024}, 1)
+	var ports []Port
+	for _, s := range subs {
+		ports = append(ports, Port{Addr: addrs[0], NQN: s.NQN})
+	}
 	ordered := []string{"nvme0: nvme0n1 nvme0n2", "nvme1: nvme1n1 nvme1n2", "nvme2: nvme2n1 nvme2n2", "nvme3: nvme3n1 nvme3n2"}
 	tests := []struct {
 		mode scanmode.Mode
@@ -148,7 +157,8 @@ func TestScanFailures(t *testing.T) {
 	}
 	for _, mode := range []scanmode.Mode{scanmode.Ordered, scanmode.Sync, scanmode.Async} {
 		t.Run(mode.String(), func(t *testing.T) {
-			res := scanPorts(t, &Scanner{Mode: mode, ConnectTimeout: 300 * time.Millisecond}, ports)
+			t.Parallel()
+			res := scanPorts(t, &Scanner{Mode: mode, ConnectTimeout: 3 * time.Second}, ports)
 			got := names(ports, res)
 			if mode != scanmode.Async {
 				want := []string{"nvme0: nvme0n1 nvme0n2", "failed", "failed", "failed", "nvme1: nvme1n1 nvme1n2"}
