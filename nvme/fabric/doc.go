@@ -31,7 +31,11 @@
 // in a virtual machine advertises the guest's own address).
 // DiscoverConfig.AddrMap dials chosen advertised addresses at others;
 // DiscoverConfig.UseDiscoveryAddr dials every NVM subsystem entry at the
-// address its log was read from.
+// address its log was read from. Neither happens by itself when an
+// advertised address fails: that would hide a wrong log, and an address
+// that is not the target's may still answer (on the machine these were
+// tested on, 10.0.2.15:4420, a Linux guest's own address, answered with
+// HTTP).
 //
 // # Controller probe
 //
