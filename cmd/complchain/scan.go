@@ -250,6 +250,9 @@ read from.`,
 			for _, e := range res.Failed {
 				fmt.Fprintf(stderr, "failed: %s\n", printable(e.Error()))
 			}
+			if f.advertisedFailed(ports, res.Failed) {
+				fmt.Fprintln(stderr, "hint: ports are dialled at the addresses the discovery logs advertise; --use-discovery-addr or --map-addr dial them elsewhere")
+			}
 			if err != nil {
 				return err
 			}

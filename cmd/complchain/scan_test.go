@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/complchain/complchain/nvme/fabric"
 	"github.com/complchain/complchain/nvme/target"
 )
 
@@ -206,5 +208,32 @@ func TestScanPortFails(t *testing.T) {
 	}
 	if len(failed) != 1 || !strings.Contains(failed[0], closed) || !strings.Contains(failed[0], "nqn.2026-01.io.test:gone") {
 		t.Errorf("failures %q", failed)
+	}
+}
+
+// The hint about advertised addresses is given only for a failed port
+// from a discovery log that no flag redirects.
+func TestAdvertisedFailed(t *testing.T) {
+	direct := fabric.Port{Addr: "127.0.0.1:4420", NQN: "nqn.a"}
+	listed := fabric.Port{Addr: "10.0.2.15:4420", NQN: "nqn.a", Advertised: "10.0.2.15:4420", From: "127.0.0.1:8009"}
+	failed := func(p fabric.Port) []error {
+		return []error{&fabric.PortError{Addr: p.Addr, NQN: p.NQN, Err: errors.New("refused")}}
+	}
+	ports := []fabric.Port{direct, listed}
+	tests := []struct {
+		f      scanFlags
+		failed []error
+		want   bool
+	}{
+		{scanFlags{}, nil, false},
+		{scanFlags{}, failed(direct), false},
+		{scanFlags{}, failed(listed), true},
+		{scanFlags{useDiscoveryAddr: true}, failed(listed), false},
+		{scanFlags{mapAddr: []string{"10.0.2.15:4420=127.0.0.1:4420"}}, failed(listed), false},
+	}
+	for i, tt := range tests {
+		if got := tt.f.advertisedFailed(ports, tt.failed); got != tt.want {
+			t.Errorf("case %d: %v, want %v", i, got, tt.want)
+		}
 	}
 }

@@ -116,3 +116,24 @@ func (f *scanFlags) embeddedPorts(ctx context.Context) ([]fabric.Port, func(), e
 	}
 	return ports, stop, nil
 }
+
+// advertisedFailed reports whether a port of failed came from a discovery
+// log and was dialled at the address the log advertises, no flag
+// redirecting it.
+func (f *scanFlags) advertisedFailed(ports []fabric.Port, failed []error) bool {
+	if f.useDiscoveryAddr || len(f.mapAddr) > 0 {
+		return false
+	}
+	for _, err := range failed {
+		var pe *fabric.PortError
+		if !errors.As(err, &pe) {
+			continue
+		}
+		for _, p := range ports {
+			if p.From != "" && p.Addr == p.Advertised && p.Addr == pe.Addr && p.NQN == pe.NQN {
+				return true
+			}
+		}
+	}
+	return false
+}
