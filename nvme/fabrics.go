@@ -211,7 +211,7 @@ const (
 type DiscoveryEntry struct {
 	TransportType uint8 // 3: TCP
 	AddressFamily uint8 // 1: IPv4, 2: IPv6
-	SubsystemType uint8 // 1: referral, 2: NVM subsystem, 3: current discovery subsystem
+	SubsystemType uint8 // SUBTYPE: SubtypeReferral, SubtypeNVM or SubtypeCurrentDiscovery
 	Requirements  uint8 // TREQ: bits 1:0 secure channel, bit 2 SQ flow control disable supported
 	PortID        uint16
 	CNTLID        uint16
@@ -221,6 +221,17 @@ type DiscoveryEntry struct {
 	Address       string // TRADDR
 }
 
+// Discovery log entry subsystem types (SUBTYPE), NVMe over Fabrics 1.1
+// section 5.3, Figure 38.
+const (
+	SubtypeReferral         = 1 // another discovery subsystem
+	SubtypeNVM              = 2 // an NVM subsystem
+	SubtypeCurrentDiscovery = 3 // the discovery subsystem the log was read from
+)
+
+// TransportTCP is the TRTYPE of NVMe/TCP in a discovery log entry.
+const TransportTCP = 3
+
 // ParseDiscoveryLog decodes a discovery log page: its generation counter
 // and the entries present in p (at most the header's record count).
 func ParseDiscoveryLog(p []byte) (genctr uint64, numrec uint64, entries []DiscoveryEntry, err error) {
@@ -229,19 +240,24 @@ func ParseDiscoveryLog(p []byte) (genctr uint64, numrec uint64, entries []Discov
 	}
 	le := binary.LittleEndian
 	genctr, numrec = le.Uint64(p[0:]), le.Uint64(p[8:])
-	for i := uint64(0); i < numrec; i++ {
-		off := DiscoveryLogHeaderSize + int(i)*DiscoveryEntrySize
-		if off+DiscoveryEntrySize > len(p) {
-			break
-		}
-		e := p[off:]
-		entries = append(entries, DiscoveryEntry{
-			TransportType: e[0], AddressFamily: e[1], SubsystemType: e[2], Requirements: e[3],
-			PortID: le.Uint16(e[4:]), CNTLID: le.Uint16(e[6:]), AdminQueueMax: le.Uint16(e[8:]),
-			ServiceID: ascii.Trim(cstringBytes(e[32:64])), SubsystemNQN: cstring(e[256:512]), Address: ascii.Trim(cstringBytes(e[512:768])),
+	body := p[DiscoveryLogHeaderSize:]
+	n := uint64(len(body) / DiscoveryEntrySize)
+	return genctr, numrec, ParseDiscoveryEntries(nil, body[:min(n, numrec)*DiscoveryEntrySize]), nil
+}
+
+// ParseDiscoveryEntries appends to dst the discovery log entries in p,
+// whole 1024-byte records read at an offset past the header (bytes after
+// the last whole record are ignored), and returns the extended slice.
+func ParseDiscoveryEntries(dst []DiscoveryEntry, p []byte) []DiscoveryEntry {
+	le := binary.LittleEndian
+	for ; len(p) >= DiscoveryEntrySize; p = p[DiscoveryEntrySize:] {
+		dst = append(dst, DiscoveryEntry{
+			TransportType: p[0], AddressFamily: p[1], SubsystemType: p[2], Requirements: p[3],
+			PortID: le.Uint16(p[4:]), CNTLID: le.Uint16(p[6:]), AdminQueueMax: le.Uint16(p[8:]),
+			ServiceID: ascii.Trim(cstringBytes(p[32:64])), SubsystemNQN: cstring(p[256:512]), Address: ascii.Trim(cstringBytes(p[512:768])),
 		})
 	}
-	return genctr, numrec, entries, nil
+	return dst
 }
 
 // AppendDiscoveryLog appends a discovery log page (70h) to b: the header,

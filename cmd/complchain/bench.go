@@ -116,7 +116,7 @@ The seed measured, over NVMe/TCP with 100 namespaces: RTT 150 ms: sync
 					return fmt.Errorf("--namespaces: %d namespaces: want 0 to %d", n, maxBenchNamespaces)
 				}
 			}
-			if f.addr != "" {
+			if len(f.addrs) > 0 {
 				rs, namespaces, floor = []time.Duration{0}, []int{0}, false
 			}
 			if repeat < 1 || syncRepeat < 1 {

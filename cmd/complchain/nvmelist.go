@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/complchain/complchain/nvme"
+	"github.com/complchain/complchain/nvme/fabric"
 	"github.com/complchain/complchain/nvme/scan"
 )
 
@@ -24,27 +25,54 @@ var listColumns = [...]struct {
 	width int
 }{{"Node", 21}, {"Generic", 21}, {"SN", 20}, {"Model", 40}, {"Namespace", 10}, {"Usage", 26}, {"Format", 16}, {"FW Rev", 8}}
 
-// printTable prints nss as nvme-cli 2.16's "nvme list" does: a row per
-// namespace in byte order of the device name (nvme0n1, nvme0n10, nvme0n2),
-// each cell left-aligned and padded to its column's width, a column as
-// wide as its widest cell and at least its least width, one space between
-// columns, the last column padded too. Serial, model and firmware are the
+// listCtrl is a controller's identity and namespaces, as the listings
+// print them.
+type listCtrl struct {
+	id  *nvme.IdentifyController
+	nss []*scan.Namespace
+}
+
+// listOf returns the listing of each controller, in instance order.
+func listOf(ctrls []*fabric.Controller) []listCtrl {
+	out := make([]listCtrl, len(ctrls))
+	for i, c := range ctrls {
+		out[i] = listCtrl{c.Ctrl.IdentifyController(), c.Scanner.Namespaces()}
+	}
+	return out
+}
+
+// printTable prints the namespaces of ctrls as nvme-cli 2.16's "nvme
+// list" does: a row per namespace in byte order of the device name
+// (nvme0n1, nvme0n10, nvme0n2, nvme1n1), each cell left-aligned and
+// padded to its column's width, a column as wide as its widest cell and
+// at least its least width, one space between columns, the last column
+// padded too. Serial, model and firmware are each controller's, as the
 // kernel's sysfs values as libnvme reads them: up to the first NUL, less
 // trailing spaces (nvme-cli itself fails on an empty one; here the cell is
 // empty), and, unlike nvme-cli, with bytes a terminal would act on
 // escaped (printable).
-func printTable(w io.Writer, id *nvme.IdentifyController, nss []*scan.Namespace) error {
-	sn, model, fw := printable(libnvmeAttr(id.SerialNumber)), printable(libnvmeAttr(id.ModelNumber)), printable(libnvmeAttr(id.Firmware))
-	nss = slices.Clone(nss)
-	slices.SortFunc(nss, func(a, b *scan.Namespace) int { return strings.Compare(a.Name, b.Name) })
-	rows := make([][len(listColumns)]string, len(nss))
+func printTable(w io.Writer, ctrls []listCtrl) error {
+	type row struct {
+		ns   *scan.Namespace
+		ctrl *listCtrl
+	}
+	var all []row
+	for i := range ctrls {
+		for _, ns := range ctrls[i].nss {
+			all = append(all, row{ns, &ctrls[i]})
+		}
+	}
+	slices.SortFunc(all, func(a, b row) int { return strings.Compare(a.ns.Name, b.ns.Name) })
+	rows := make([][len(listColumns)]string, len(all))
 	var width [len(listColumns)]int
 	for i, c := range listColumns {
 		width[i] = c.width
 	}
-	for r, ns := range nss {
-		rows[r] = [len(listColumns)]string{"/dev/" + ns.Name, "/dev/" + ns.Generic, sn, model,
-			"0x" + strconv.FormatUint(uint64(ns.NSID), 16), listUsage(ns), listFormat(ns), fw}
+	for r, a := range all {
+		ns, id := a.ns, a.ctrl.id
+		rows[r] = [len(listColumns)]string{"/dev/" + ns.Name, "/dev/" + ns.Generic,
+			printable(libnvmeAttr(id.SerialNumber)), printable(libnvmeAttr(id.ModelNumber)),
+			"0x" + strconv.FormatUint(uint64(ns.NSID), 16), listUsage(ns), listFormat(ns), printable(libnvmeAttr(id.Firmware))}
 		for i, cell := range rows[r] {
 			width[i] = max(width[i], len(cell))
 		}

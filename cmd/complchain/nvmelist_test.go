@@ -2,8 +2,13 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"maps"
 	"os"
+	"slices"
 	"testing"
+
+	"go.uber.org/goleak"
 
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/scan"
@@ -28,7 +33,7 @@ func TestPrintTableGolden(t *testing.T) {
 		{NSID: 31, Name: "nvme0n10", Generic: "ng0n10", Size: 999999, Used: 244140, BlockSize: 4096, MetadataSize: 8},
 	}
 	var got bytes.Buffer
-	if err := printTable(&got, id, nss); err != nil {
+	if err := printTable(&got, []listCtrl{{id, nss}}); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got.Bytes(), want) {
@@ -43,7 +48,7 @@ func TestPrintTableWidens(t *testing.T) {
 	id := &nvme.IdentifyController{SerialNumber: "S1  \x00junk", ModelNumber: "M", Firmware: "F"}
 	nss := []*scan.Namespace{{NSID: 1, Name: "nvme12345n1000000", Generic: "ng12345n1000000", Size: 1, Used: 0, BlockSize: 512}}
 	var got bytes.Buffer
-	if err := printTable(&got, id, nss); err != nil {
+	if err := printTable(&got, []listCtrl{{id, nss}}); err != nil {
 		t.Fatal(err)
 	}
 	want := "Node                   Generic               SN                   Model                                    Namespace  Usage                      Format           FW Rev  \n" +
@@ -79,6 +84,70 @@ func TestListUnits(t *testing.T) {
 		}
 		if got := listFormat(ns); got != tt.format {
 			t.Errorf("format(%d, %d) = %q, want %q", tt.bs, tt.ms, got, tt.format)
+		}
+	}
+}
+
+// jsonKeys returns the keys of the objects at each level of a "nvme list
+// -v -o json" document: host, subsystem, controller, namespace (a
+// controller's or a subsystem's).
+func jsonKeys(t *testing.T, b []byte) map[string][]string {
+	var doc struct {
+		Devices []map[string]json.RawMessage
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	keys := map[string][]string{}
+	add := func(level string, m map[string]json.RawMessage) {
+		ks := slices.Sorted(maps.Keys(m))
+		if old, ok := keys[level]; ok && !slices.Equal(old, ks) {
+			t.Fatalf("%s keys %q and %q", level, old, ks)
+		}
+		keys[level] = ks
+	}
+	objects := func(raw json.RawMessage) []map[string]json.RawMessage {
+		var out []map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, h := range doc.Devices {
+		add("host", h)
+		for _, ss := range objects(h["Subsystems"]) {
+			add("subsystem", ss)
+			for _, ns := range objects(ss["Namespaces"]) {
+				add("namespace", ns)
+			}
+			for _, c := range objects(ss["Controllers"]) {
+				add("controller", c)
+				for _, ns := range objects(c["Namespaces"]) {
+					add("namespace", ns)
+				}
+			}
+		}
+	}
+	return keys
+}
+
+// --verbose -o json has the keys nvme-cli 2.3 printed on a Linux host
+// (with native multipath: namespaces under the subsystem there, under
+// their controller here).
+func TestPrintJSONVerboseKeys(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	want, err := os.ReadFile("testdata/nvme-list-v-2.3.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := run(t, "scan", "--controllers", "2", "--namespaces", "2", "--rtt", "0s", "-o", "json", "--verbose")
+	if err != nil {
+		t.Fatalf("scan: %v\n%s", err, stderr)
+	}
+	got, wantKeys := jsonKeys(t, []byte(out)), jsonKeys(t, want)
+	for _, level := range []string{"host", "subsystem", "controller", "namespace"} {
+		if !slices.Equal(got[level], wantKeys[level]) {
+			t.Errorf("%s keys %q, nvme-cli 2.3 printed %q", level, got[level], wantKeys[level])
 		}
 	}
 }

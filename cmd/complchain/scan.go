@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +18,7 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/complchain/complchain/nvme"
+	"github.com/complchain/complchain/nvme/fabric"
 	"github.com/complchain/complchain/nvme/host"
 	"github.com/complchain/complchain/nvme/scan"
 	"github.com/complchain/complchain/nvme/target"
@@ -28,8 +30,8 @@ func init() { subcommands = append(subcommands, newScanCmd) }
 
 // scanFlags are the flags scan and bench share.
 type scanFlags struct {
-	addr       string
-	nqn        string
+	addrs      []string
+	nqns       []string
 	mode       string
 	naming     string
 	rtt        time.Duration
@@ -37,6 +39,13 @@ type scanFlags struct {
 	queueDepth int
 	timeout    time.Duration
 	digests    bool
+
+	// scan's fabric flags (registerFabric)
+	discover         []string
+	mapAddr          []string
+	useDiscoveryAddr bool
+	controllers      int
+	maxControllers   int
 }
 
 // register adds the flags of scan; bench has the same but those of one
@@ -53,8 +62,8 @@ func (f *scanFlags) register(cmd *cobra.Command) {
 // registerTarget adds the flags that choose the target and connection.
 func (f *scanFlags) registerTarget(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.addr, "addr", "", "NVMe/TCP target to scan, host:port (default: an embedded target on 127.0.0.1)")
-	fl.StringVar(&f.nqn, "nqn", "", "subsystem NQN (default: the embedded target's; with --addr, the first NVM subsystem its discovery log lists)")
+	fl.StringArrayVar(&f.addrs, "addr", nil, "NVMe/TCP port to scan, host:port; repeat for several (default: an embedded target on 127.0.0.1)")
+	fl.StringArrayVar(&f.nqns, "nqn", nil, "subsystem NQN of the --addr of the same rank, or of every --addr if given once (default: with --addr, every NVM subsystem its discovery log lists)")
 	fl.IntVar(&f.queueDepth, "admin-queue-depth", 0, "admin queue entries to ask for, with no fallback (0: the discovery entry's ASQSZ, or 32 and then CAP.MQES+1 if the target takes it; Linux uses 32)")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "time allowed to connect, and for each command")
 	fl.BoolVar(&f.digests, "digests", false, "use NVMe/TCP header and data digests (CRC32C)")
@@ -69,24 +78,28 @@ const embeddedQueueDepth = 1024
 // connects to the subsystem. stop undoes both; on error there is nothing
 // to undo.
 func (f *scanFlags) connect(ctx context.Context) (c *host.Controller, tg *target.Target, stop func(), err error) {
-	addr, nqn := f.addr, f.nqn
-	if f.namespaces < 0 || f.rtt < 0 || f.queueDepth < 0 || f.queueDepth > host.MaxAdminQueueDepth {
-		return nil, nil, nil, errors.New("--namespaces, --rtt and --admin-queue-depth must not be negative (depth at most 4096)")
+	if len(f.addrs) > 1 || len(f.nqns) > 1 {
+		return nil, nil, nil, errors.New("give at most one --addr and one --nqn")
+	}
+	var addr, nqn string
+	if len(f.addrs) == 1 {
+		addr = f.addrs[0]
+	}
+	if len(f.nqns) == 1 {
+		nqn = f.nqns[0]
+	}
+	if err := f.check(); err != nil {
+		return nil, nil, nil, err
 	}
 	if addr == "" {
-		tg, err = target.New(target.Config{Namespaces: f.namespaces, AdminQueueDepth: embeddedQueueDepth, IOQueueDepth: embeddedQueueDepth, Delay: f.rtt / 2, MaxNSID: uint32(max(f.namespaces, 1024))})
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("embedded target: %w", err)
-		}
-		if addr, err = tg.Start(ctx, ""); err != nil {
-			tg.Close()
-			return nil, nil, nil, fmt.Errorf("start the embedded target: %w", err)
+		if tg, addr, err = f.startTarget(ctx, target.DefaultNQN); err != nil {
+			return nil, nil, nil, err
 		}
 		nqn = tg.NQN()
 	}
 	cctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	cfg := host.Config{AdminQueueDepth: f.queueDepth, CommandTimeout: f.timeout, HeaderDigest: f.digests, DataDigest: f.digests}
+	cfg := f.hostConfig()
 	if nqn == "" {
 		entries, err := host.Discover(cctx, addr, cfg)
 		if err != nil {
@@ -94,7 +107,7 @@ func (f *scanFlags) connect(ctx context.Context) (c *host.Controller, tg *target
 			return nil, nil, nil, fmt.Errorf("discover subsystems at %s (or give --nqn): %w", addr, err)
 		}
 		for _, e := range entries {
-			if e.SubsystemType == 2 {
+			if e.SubsystemType == nvme.SubtypeNVM {
 				nqn, cfg.ASQSZ = e.SubsystemNQN, int(e.AdminQueueMax)
 				break
 			}
@@ -116,6 +129,34 @@ func (f *scanFlags) connect(ctx context.Context) (c *host.Controller, tg *target
 	return c, tg, func() { c.Close(); closeTarget(tg)() }, nil
 }
 
+// check checks the flags of the embedded target and the connection.
+func (f *scanFlags) check() error {
+	if f.namespaces < 0 || f.rtt < 0 || f.queueDepth < 0 || f.queueDepth > host.MaxAdminQueueDepth {
+		return errors.New("--namespaces, --rtt and --admin-queue-depth must not be negative (depth at most 4096)")
+	}
+	return nil
+}
+
+// hostConfig is the configuration of every connection.
+func (f *scanFlags) hostConfig() host.Config {
+	return host.Config{AdminQueueDepth: f.queueDepth, CommandTimeout: f.timeout, HeaderDigest: f.digests, DataDigest: f.digests}
+}
+
+// startTarget starts an embedded target serving nqn with the flags'
+// namespaces and emulated round trip.
+func (f *scanFlags) startTarget(ctx context.Context, nqn string) (*target.Target, string, error) {
+	tg, err := target.New(target.Config{NQN: nqn, Namespaces: f.namespaces, AdminQueueDepth: embeddedQueueDepth, IOQueueDepth: embeddedQueueDepth, Delay: f.rtt / 2, MaxNSID: uint32(max(f.namespaces, 1024))})
+	if err != nil {
+		return nil, "", fmt.Errorf("embedded target: %w", err)
+	}
+	addr, err := tg.Start(ctx, "")
+	if err != nil {
+		tg.Close()
+		return nil, "", fmt.Errorf("start the embedded target: %w", err)
+	}
+	return tg, addr, nil
+}
+
 func closeTarget(tg *target.Target) func() {
 	return func() {
 		if tg != nil {
@@ -128,27 +169,45 @@ func newScanCmd() *cobra.Command {
 	var (
 		f         scanFlags
 		output    string
+		verbose   bool
 		traceFile string
 		watch     bool
 		scanTime  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "scan",
-		Short: "Scan an NVMe/TCP controller's namespaces concurrently and name them in list order",
-		Long: `scan connects to an NVMe/TCP subsystem, lists its namespaces and identifies
+		Short: "Scan NVMe/TCP controllers' namespaces concurrently and name them in order",
+		Long: `scan connects to NVMe/TCP subsystems, lists their namespaces and identifies
 them, and prints them like "nvme list".
 
 With no flags it starts an embedded target on 127.0.0.1 (100 namespaces,
 2 ms emulated round trip) and scans it in ordered mode: all namespaces are
 identified at once, yet registered, and so named, in the order the
 controller lists them. --mode async names them as they finish (as Linux's
-asynchronous scan does); --mode sync scans one at a time.
+asynchronous scan does); --mode sync scans one at a time. --controllers N
+starts N embedded subsystems.
 
-Point it at a real target with --addr (and --nqn, or the first subsystem of
-the target's discovery log is used).`,
+A fabric: --discover reads the discovery log of a discovery controller
+(repeat it for several; nvme-cli's default discovery port is 8009),
+follows referrals, and scans every NVM subsystem port listed. --addr with
+--nqn scans a port directly; --addr without --nqn is a discovery
+controller too. Every controller is connected at once; in ordered mode
+they are numbered nvme0, nvme1, ... in discovery-log order, then
+command-line order, whichever comes up first, and a port that fails is
+reported on one line and takes no number. --mode applies to controllers
+and namespaces alike.
+
+A discovery log lists the addresses the subsystem advertises: a Linux
+target in a virtual machine advertises the guest's own. --map-addr
+ADVERTISED=DIAL dials an advertised host:port elsewhere;
+--use-discovery-addr dials every listed port at the address its log was
+read from.`,
 		Example: `  complchain scan
   complchain scan --mode async --rtt 15ms
+  complchain scan --controllers 4 -o json --verbose
   complchain scan --addr 127.0.0.1:4420 --nqn nqn.2026-01.io.example:interop -o json
+  complchain scan --discover 127.0.0.1:8009 --discover 127.0.0.1:18009
+  complchain scan --discover 127.0.0.1:14420 --map-addr 10.0.2.15:4420=127.0.0.1:14420
   complchain scan --watch --trace scan.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -164,52 +223,103 @@ the target's discovery log is used).`,
 				return fmt.Errorf("unknown output format %q (want table or json)", output)
 			}
 			ctx := cmd.Context()
-			c, _, stop, err := f.connect(ctx)
+			stderr := cmd.ErrOrStderr()
+			ports, stop, err := f.ports(ctx, stderr)
 			if err != nil {
 				return err
 			}
 			defer stop()
-			s := &scan.Scanner{Ctrl: c, Mode: mode, Naming: naming, Timeout: scanTime}
+			if traceFile != "" && len(ports) > 1 {
+				return fmt.Errorf("--trace traces the scan of one port, not %d", len(ports))
+			}
+			s := &fabric.Scanner{Host: f.hostConfig(), ConnectTimeout: f.timeout, Mode: mode, Naming: naming, ScanTimeout: scanTime, MaxControllers: f.maxControllers}
 			if traceFile != "" {
 				s.Trace = trace.New()
 			}
-			stderr := cmd.ErrOrStderr()
 			var bar *progress
 			if isTerminal(stderr) {
 				bar = newProgress(stderr)
 				s.Progress = bar.set
 			}
-			res, err := s.Scan(ctx)
+			res, err := s.Scan(ctx, ports)
 			bar.stop()
+			defer res.Close()
+			if len(ports) == 1 && len(res.Failed) == 1 {
+				return res.Failed[0]
+			}
+			for _, e := range res.Failed {
+				fmt.Fprintf(stderr, "failed: %s\n", printable(e.Error()))
+			}
+			if f.advertisedFailed(ports, res.Failed) {
+				fmt.Fprintln(stderr, "hint: ports are dialled at the addresses the discovery logs advertise; --use-discovery-addr or --map-addr dial them elsewhere")
+			}
 			if err != nil {
 				return err
+			}
+			if len(res.Controllers) == 0 {
+				return fmt.Errorf("no controller came up (%d ports)", len(ports))
+			}
+			for _, c := range res.Controllers {
+				if c.Err != nil {
+					return fmt.Errorf("%s: %w", c.Name, c.Err)
+				}
 			}
 			if traceFile != "" {
 				if err := writeTrace(traceFile, s.Trace); err != nil {
 					return err
 				}
 			}
-			id := c.IdentifyController()
 			out := cmd.OutOrStdout()
-			if output == "json" {
-				err = printJSON(out, id, s.Namespaces())
-			} else {
-				err = printTable(out, id, s.Namespaces())
+			switch {
+			case output == "json" && verbose:
+				err = printJSONVerbose(out, res.Controllers)
+			case output == "json":
+				err = printJSON(out, listOf(res.Controllers))
+			default:
+				err = printTable(out, listOf(res.Controllers))
 			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stderr, "%s scan of %s at %s: %s\n", mode, printable(id.SubNQN), c.Addr(), summary(res, c, f))
-			for _, fe := range res.Failed {
-				fmt.Fprintf(stderr, "  %s\n", printable(fe.Error()))
+			for _, c := range res.Controllers {
+				fmt.Fprintf(stderr, "%s scan of %s at %s (%s): %s\n", mode, printable(c.Ctrl.IdentifyController().SubNQN), c.Ctrl.Addr(), c.Name, summary(c.Result, c.Ctrl, f))
+				for _, fe := range c.Result.Failed {
+					fmt.Fprintf(stderr, "  %s\n", printable(fe.Error()))
+				}
+			}
+			if len(ports) > 1 {
+				fmt.Fprintf(stderr, "%d of %d controllers up, %d namespaces, in %v\n", len(res.Controllers), len(ports), countNamespaces(res.Controllers), res.Elapsed.Round(10*time.Microsecond))
 			}
 			if !watch {
 				return nil
 			}
-			fmt.Fprintln(stderr, "watching for namespace changes; interrupt to stop")
-			err = s.Watch(ctx, func(r *scan.Result, err error) {
+			return watchAll(ctx, out, stderr, res.Controllers, f)
+		},
+	}
+	f.register(cmd)
+	f.registerFabric(cmd)
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json (nvme-cli's \"nvme list -o json\" keys)")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "with -o json: nvme-cli's \"nvme list -v -o json\" shape (Subsystems, Controllers, Namespaces)")
+	cmd.Flags().StringVar(&traceFile, "trace", "", "write a Chrome/Perfetto trace of every namespace task to this file (one port only)")
+	cmd.Flags().BoolVar(&watch, "watch", false, "keep the connections and rescan a controller on each of its namespace change events")
+	cmd.Flags().DurationVar(&scanTime, "scan-timeout", 5*time.Minute, "time allowed for each controller's whole scan, and for each rescan with --watch (0: no limit); --timeout bounds connecting and each command")
+	return cmd
+}
+
+// watchAll rescans each controller on its namespace change events until
+// ctx is done.
+func watchAll(ctx context.Context, out, stderr io.Writer, ctrls []*fabric.Controller, f scanFlags) error {
+	fmt.Fprintln(stderr, "watching for namespace changes; interrupt to stop")
+	var mu sync.Mutex // one report at a time
+	errs := make([]error, len(ctrls))
+	var wg sync.WaitGroup
+	for i, c := range ctrls {
+		wg.Go(func() {
+			errs[i] = c.Scanner.Watch(ctx, func(r *scan.Result, err error) {
+				mu.Lock()
+				defer mu.Unlock()
 				if err != nil {
-					fmt.Fprintf(stderr, "rescan: %s\n", printable(err.Error()))
+					fmt.Fprintf(stderr, "rescan of %s: %s\n", c.Name, printable(err.Error()))
 					return
 				}
 				for _, ns := range r.Removed {
@@ -218,26 +328,31 @@ the target's discovery log is used).`,
 				for _, ns := range r.Added {
 					fmt.Fprintf(out, "added   /dev/%s (NSID %d)\n", ns.Name, ns.NSID)
 				}
-				fmt.Fprintf(stderr, "rescan: %s\n", summary(r, c, f))
+				fmt.Fprintf(stderr, "rescan of %s: %s\n", c.Name, summary(r, c.Ctrl, f))
 			})
-			if errors.Is(err, context.Canceled) {
-				return nil
-			}
-			return err
-		},
+		})
 	}
-	f.register(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json (nvme-cli's \"nvme list -o json\" keys)")
-	cmd.Flags().StringVar(&traceFile, "trace", "", "write a Chrome/Perfetto trace of every namespace task to this file")
-	cmd.Flags().BoolVar(&watch, "watch", false, "keep the connection and rescan on each namespace change event")
-	cmd.Flags().DurationVar(&scanTime, "scan-timeout", 5*time.Minute, "time allowed for the whole scan, and for each rescan with --watch (0: no limit); --timeout bounds each command")
-	return cmd
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	return nil
+}
+
+func countNamespaces(ctrls []*fabric.Controller) int {
+	n := 0
+	for _, c := range ctrls {
+		n += len(c.Result.Added)
+	}
+	return n
 }
 
 func summary(res *scan.Result, c *host.Controller, f scanFlags) string {
 	s := fmt.Sprintf("%d listed, %d added, %d removed, %d revalidated, %d failed in %v (%d identify commands, admin queue depth %d",
 		res.Listed, len(res.Added), len(res.Removed), res.Revalidated, len(res.Failed), res.Elapsed.Round(10*time.Microsecond), res.Commands, c.QueueDepth())
-	if f.addr == "" {
+	if f.embedded() {
 		s += fmt.Sprintf(", emulated RTT %v, bound %v", f.rtt, scan.Bound(f.rtt, res.Listed, c.QueueDepth()))
 	}
 	return s + ")"
@@ -292,42 +407,53 @@ type jsonDevice struct {
 	Aliases      []wireString `json:",omitempty"`
 }
 
-func printJSON(w io.Writer, id *nvme.IdentifyController, nss []*scan.Namespace) error {
+// printJSON prints the namespaces of ctrls as nvme-cli's "nvme list -o
+// json": one flat Devices list, controller after controller, each one's
+// namespaces by name (nvme0n2 before nvme0n10).
+func printJSON(w io.Writer, ctrls []listCtrl) error {
 	// Devices are encoded one at a time, not as one document, so that the
 	// output of ten thousand namespaces never sits in memory whole.
 	bw := bufio.NewWriter(w)
-	if len(nss) == 0 {
+	n := 0
+	for _, c := range ctrls {
+		n += len(c.nss)
+	}
+	if n == 0 {
 		bw.WriteString("{\n  \"Devices\": []\n}\n")
 		return bw.Flush()
 	}
 	bw.WriteString("{\n  \"Devices\": [\n")
-	for i, ns := range byName(nss) {
-		bs := uint64(ns.BlockSize)
-		d := jsonDevice{
-			NameSpace: ns.NSID, DevicePath: "/dev/" + ns.Name, GenericPath: "/dev/" + ns.Generic,
-			Firmware: wireString(id.Firmware), ModelNumber: wireString(id.ModelNumber), SerialNumber: wireString(id.SerialNumber),
-			UsedBytes: ns.Used * bs, MaximumLBA: ns.Size, PhysicalSize: ns.Size * bs, SectorSize: ns.BlockSize,
-			WWID: ns.WWID, Aliases: wireStrings(ns.Aliases),
+	i := 0
+	for _, c := range ctrls {
+		id := c.id
+		for _, ns := range byName(c.nss) {
+			bs := uint64(ns.BlockSize)
+			d := jsonDevice{
+				NameSpace: ns.NSID, DevicePath: "/dev/" + ns.Name, GenericPath: "/dev/" + ns.Generic,
+				Firmware: wireString(id.Firmware), ModelNumber: wireString(id.ModelNumber), SerialNumber: wireString(id.SerialNumber),
+				UsedBytes: ns.Used * bs, MaximumLBA: ns.Size, PhysicalSize: ns.Size * bs, SectorSize: ns.BlockSize,
+				WWID: ns.WWID, Aliases: wireStrings(ns.Aliases),
+			}
+			if ns.NGUID != [16]byte{} {
+				d.NGUID = fmt.Sprintf("%x", ns.NGUID)
+			}
+			if ns.EUI64 != [8]byte{} {
+				d.EUI64 = fmt.Sprintf("%x", ns.EUI64)
+			}
+			if u := ns.UUID; u != [16]byte{} {
+				d.UUID = string(nvme.AppendUUID(nil, u))
+			}
+			b, err := json.MarshalIndent(d, "    ", "  ")
+			if err != nil {
+				return err
+			}
+			bw.WriteString("    ")
+			bw.Write(b)
+			if i++; i < n {
+				bw.WriteByte(',')
+			}
+			bw.WriteByte('\n')
 		}
-		if ns.NGUID != [16]byte{} {
-			d.NGUID = fmt.Sprintf("%x", ns.NGUID)
-		}
-		if ns.EUI64 != [8]byte{} {
-			d.EUI64 = fmt.Sprintf("%x", ns.EUI64)
-		}
-		if u := ns.UUID; u != [16]byte{} {
-			d.UUID = string(nvme.AppendUUID(nil, u))
-		}
-		b, err := json.MarshalIndent(d, "    ", "  ")
-		if err != nil {
-			return err
-		}
-		bw.WriteString("    ")
-		bw.Write(b)
-		if i < len(nss)-1 {
-			bw.WriteByte(',')
-		}
-		bw.WriteByte('\n')
 	}
 	bw.WriteString("  ]\n}\n")
 	return bw.Flush()

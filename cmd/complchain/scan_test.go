@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +14,9 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/complchain/complchain/nvme/fabric"
+	"github.com/complchain/complchain/nvme/target"
 )
 
 // run executes the CLI with args and returns its stdout and stderr.
@@ -104,6 +108,11 @@ func TestScanErrors(t *testing.T) {
 	}{
 		{[]string{"scan", "--addr", closed, "--nqn", "nqn.x"}, closed},
 		{[]string{"scan", "--mode", "fast"}, `unknown scan mode "fast"`},
+		{[]string{"scan", "--addr", closed, "--addr", closed, "--nqn", "a", "--nqn", "b", "--nqn", "c"}, "3 --nqn for 2 --addr"},
+		{[]string{"scan", "--discover", "nohost"}, `address "nohost": want host:port`},
+		{[]string{"scan", "--discover", closed, "--map-addr", "x"}, `--map-addr "x"`},
+		{[]string{"scan", "--controllers", "0"}, "--controllers 0"},
+		{[]string{"scan", "--max-controllers", "0"}, "--max-controllers 0"},
 		{[]string{"scan", "--naming", "uuid"}, `unknown naming "uuid"`},
 		{[]string{"scan", "-o", "xml"}, `unknown output format "xml"`},
 	}
@@ -111,6 +120,120 @@ func TestScanErrors(t *testing.T) {
 		_, _, err := run(t, tt.args...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%v: error %v, want one line containing %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+// --controllers N scans N embedded subsystems: every namespace of every
+// controller in the table, the fabric in the verbose JSON.
+func TestScanControllers(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	out, stderr, err := run(t, "scan", "--controllers", "3", "--namespaces", "2", "--rtt", "0s")
+	if err != nil {
+		t.Fatalf("scan: %v\n%s", err, stderr)
+	}
+	var nodes []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[2:] {
+		nodes = append(nodes, strings.Fields(line)[0])
+	}
+	want := []string{"/dev/nvme0n1", "/dev/nvme0n2", "/dev/nvme1n1", "/dev/nvme1n2", "/dev/nvme2n1", "/dev/nvme2n2"}
+	if !slices.Equal(nodes, want) || !strings.Contains(stderr, "3 of 3 controllers up, 6 namespaces") {
+		t.Fatalf("nodes %q, want %q; stderr %s", nodes, want, stderr)
+	}
+	out, stderr, err = run(t, "scan", "--controllers", "2", "--namespaces", "2", "--rtt", "0s", "-o", "json", "--verbose")
+	if err != nil {
+		t.Fatalf("scan: %v\n%s", err, stderr)
+	}
+	var doc struct {
+		Devices []struct {
+			HostNQN, HostID string
+			Subsystems      []struct {
+				Subsystem, SubsystemNQN string
+				Controllers             []struct {
+					Controller, Transport, Address string
+					Namespaces                     []struct {
+						NameSpace, Generic string
+						NSID               uint32
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if len(doc.Devices) != 1 || len(doc.Devices[0].Subsystems) != 2 || !strings.HasSuffix(doc.Devices[0].HostNQN, doc.Devices[0].HostID) {
+		t.Fatalf("shape: %s", out)
+	}
+	for i, ss := range doc.Devices[0].Subsystems {
+		c := ss.Controllers[0]
+		if ss.Subsystem != fmt.Sprintf("nvme-subsys%d", i) || c.Controller != fmt.Sprintf("nvme%d", i) || c.Transport != "tcp" ||
+			!strings.HasPrefix(c.Address, "traddr=127.0.0.1,trsvcid=") || len(c.Namespaces) != 2 || c.Namespaces[1].NameSpace != fmt.Sprintf("nvme%dn2", i) {
+			t.Errorf("subsystem %d: %+v", i, ss)
+		}
+	}
+}
+
+// A port that fails is reported on one line naming address and NQN; the
+// others are scanned and named as if it were absent.
+func TestScanPortFails(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	tg, err := target.New(target.Config{Namespaces: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	addr, err := tg.Start(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := run(t, "scan", "--addr", closed, "--nqn", "nqn.2026-01.io.test:gone", "--addr", addr, "--nqn", tg.NQN(), "-o", "json")
+	if err != nil {
+		t.Fatalf("scan: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(out, `"DevicePath": "/dev/nvme0n2"`) {
+		t.Errorf("output %s", out)
+	}
+	var failed []string
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(line, "failed: ") {
+			failed = append(failed, line)
+		}
+	}
+	if len(failed) != 1 || !strings.Contains(failed[0], closed) || !strings.Contains(failed[0], "nqn.2026-01.io.test:gone") {
+		t.Errorf("failures %q", failed)
+	}
+}
+
+// The hint about advertised addresses is given only for a failed port
+// from a discovery log that no flag redirects.
+func TestAdvertisedFailed(t *testing.T) {
+	direct := fabric.Port{Addr: "127.0.0.1:4420", NQN: "nqn.a"}
+	listed := fabric.Port{Addr: "10.0.2.15:4420", NQN: "nqn.a", Advertised: "10.0.2.15:4420", From: "127.0.0.1:8009"}
+	failed := func(p fabric.Port) []error {
+		return []error{&fabric.PortError{Addr: p.Addr, NQN: p.NQN, Err: errors.New("refused")}}
+	}
+	ports := []fabric.Port{direct, listed}
+	tests := []struct {
+		f      scanFlags
+		failed []error
+		want   bool
+	}{
+		{scanFlags{}, nil, false},
+		{scanFlags{}, failed(direct), false},
+		{scanFlags{}, failed(listed), true},
+		{scanFlags{useDiscoveryAddr: true}, failed(listed), false},
+		{scanFlags{mapAddr: []string{"10.0.2.15:4420=127.0.0.1:4420"}}, failed(listed), false},
+	}
+	for i, tt := range tests {
+		if got := tt.f.advertisedFailed(ports, tt.failed); got != tt.want {
+			t.Errorf("case %d: %v, want %v", i, got, tt.want)
 		}
 	}
 }

@@ -127,9 +127,7 @@ func Connect(ctx context.Context, addr string, cfg Config) (*Controller, error) 
 		cfg.SubsystemNQN = nvme.DiscoveryNQN
 	}
 	if cfg.HostID == ([16]byte{}) {
-		rand.Read(cfg.HostID[:])
-		cfg.HostID[6] = cfg.HostID[6]&0x0f | 0x40
-		cfg.HostID[8] = cfg.HostID[8]&0x3f | 0x80
+		cfg.HostID = RandomHostID()
 	}
 	if cfg.HostNQN == "" {
 		cfg.HostNQN = string(nvme.AppendUUID([]byte("nqn.2014-08.org.nvmexpress:uuid:"), cfg.HostID))
@@ -154,6 +152,17 @@ func Connect(ctx context.Context, addr string, cfg Config) (*Controller, error) 
 		c.wg.Go(c.keepAlive)
 	}
 	return c, nil
+}
+
+// RandomHostID returns a random host identifier, a version 4 UUID: the
+// one Connect uses when Config.HostID is zero. Hosts that connect to
+// several controllers give them all the same one, as Linux does.
+func RandomHostID() [16]byte {
+	var id [16]byte
+	rand.Read(id[:])
+	id[6] = id[6]&0x0f | 0x40
+	id[8] = id[8]&0x3f | 0x80
+	return id
 }
 
 // connectDeepest opens the admin queue as deep as the package doc says.
@@ -336,6 +345,11 @@ func (c *Controller) Admin(ctx context.Context, cmd *nvme.Command, data []byte) 
 
 // Addr returns the address the controller was reached at.
 func (c *Controller) Addr() string { return c.addr }
+
+// HostNQN and HostID return the host identity the controller was
+// connected with.
+func (c *Controller) HostNQN() string  { return c.cfg.HostNQN }
+func (c *Controller) HostID() [16]byte { return c.cfg.HostID }
 
 // CNTLID returns the controller ID the subsystem gave this association.
 func (c *Controller) CNTLID() uint16 { return c.cntlid }

@@ -42,6 +42,9 @@ func (t *task) registered(s *Scanner) *Namespace {
 
 // register names ns and adds it to the registered namespaces.
 func (s *Scanner) register(r *run, ns *Namespace) {
+	if s.ControllerReady != nil {
+		<-s.ControllerReady
+	}
 	s.mu.Lock()
 	ns.Instance = s.instances.Get(1)
 	suffix := ns.Instance

@@ -90,6 +90,11 @@ type Scanner struct {
 	// then is cancelled and returns an error wrapping
 	// context.DeadlineExceeded, with what it did so far.
 	Timeout time.Duration
+	// ControllerReady, if not nil, holds every registration until it is
+	// closed; Controller is read only then. A caller can so start the
+	// scan before it has numbered the controller (package fabric does):
+	// namespaces are identified meanwhile, and named once it is closed.
+	ControllerReady <-chan struct{}
 
 	scanMu    sync.Mutex
 	mu        sync.Mutex

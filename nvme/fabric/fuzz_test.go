@@ -1,0 +1,50 @@
+package fabric
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/complchain/complchain/nvme"
+)
+
+// FuzzDiscoveryLogPorts decodes a discovery log page from a peer and
+// lists its ports as Discover does: no panic, and every port has an IP
+// address and a port number, the SUBNQN and address pairs are unique, and
+// every entry became a port, a report, a referral or nothing (current
+// discovery).
+func FuzzDiscoveryLogPorts(f *testing.F) {
+	f.Add(nvme.AppendDiscoveryLog(nil, 1, []nvme.DiscoveryEntry{
+		{TransportType: nvme.TransportTCP, AddressFamily: 1, SubsystemType: nvme.SubtypeNVM, ServiceID: "4420", SubsystemNQN: "nqn.s1", Address: "10.0.2.15"},
+		{TransportType: nvme.TransportTCP, AddressFamily: 1, SubsystemType: nvme.SubtypeNVM, ServiceID: "4420", SubsystemNQN: "nqn.s1", Address: "10.0.2.15"},
+		{TransportType: nvme.TransportTCP, AddressFamily: 2, SubsystemType: nvme.SubtypeReferral, ServiceID: "8009", SubsystemNQN: nvme.DiscoveryNQN, Address: "::1"},
+		{TransportType: nvme.TransportTCP, AddressFamily: 1, SubsystemType: nvme.SubtypeReferral, ServiceID: "8009", SubsystemNQN: nvme.DiscoveryNQN, Address: "127.0.0.1"},
+		{TransportType: 1, SubsystemType: nvme.SubtypeNVM, ServiceID: "x", SubsystemNQN: "nqn.\x1b[2J", Address: "fe80::1%eth0"},
+	}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _, entries, err := nvme.ParseDiscoveryLog(b)
+		if err != nil {
+			return
+		}
+		const self = "127.0.0.1:8009"
+		w := &walker{logs: map[string]*logRead{self: {addr: self, entries: entries}}}
+		d := &Discovery{}
+		fl := flattener{w: w, d: d, onPath: map[string]bool{}, expanded: map[string]bool{}, seen: map[[2]string]bool{}}
+		fl.expand(self)
+		seen := map[[2]string]bool{}
+		for _, p := range d.Ports {
+			h, port, err := net.SplitHostPort(p.Addr)
+			if _, aerr := netip.ParseAddr(h); err != nil || aerr != nil || port == "" {
+				t.Fatalf("port %+v: address not IP:port", p)
+			}
+			k := [2]string{p.NQN, p.Addr}
+			if seen[k] {
+				t.Fatalf("port %+v twice", p)
+			}
+			seen[k] = true
+		}
+		if len(d.Ports)+len(d.Errors) > len(entries) {
+			t.Fatalf("%d ports and %d reports from %d entries", len(d.Ports), len(d.Errors), len(entries))
+		}
+	})
+}
