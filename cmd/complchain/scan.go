@@ -190,8 +190,9 @@ starts N embedded subsystems.
 A fabric: --discover reads the discovery log of a discovery controller
 (repeat it for several; nvme-cli's default discovery port is 8009),
 follows referrals, and scans every NVM subsystem port listed. --addr with
---nqn scans a port directly; --addr without --nqn is a discovery
-controller too. Every controller is connected at once; in ordered mode
+--nqn scans a port directly; --addr without --nqn scans every NVM
+subsystem its discovery log lists, at that address (as nvme connect -a
+does: the address given is the one dialled). Every controller is connected at once; in ordered mode
 they are numbered nvme0, nvme1, ... in discovery-log order, then
 command-line order, whichever comes up first, and a port that fails is
 reported on one line and takes no number. --mode applies to controllers

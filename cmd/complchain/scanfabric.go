@@ -45,19 +45,17 @@ func (f *scanFlags) ports(ctx context.Context, stderr io.Writer) ([]fabric.Port,
 	if f.embedded() {
 		return f.embeddedPorts(ctx)
 	}
-	var direct []fabric.Port
-	discover := f.discover
+	var direct, listed []string // --addr without --nqn: its log's subsystems, dialled there
+	var ports []fabric.Port
 	switch {
 	case len(f.nqns) == 0:
-		discover = append(discover, f.addrs...)
+		listed = f.addrs
 	case len(f.nqns) == 1 || len(f.nqns) == len(f.addrs):
-		for i, a := range f.addrs {
-			direct = append(direct, fabric.Port{Addr: a, NQN: f.nqns[min(i, len(f.nqns)-1)]})
-		}
+		direct = f.addrs
 	default:
 		return nil, nil, fmt.Errorf("%d --nqn for %d --addr: give none, one for all, or one each", len(f.nqns), len(f.addrs))
 	}
-	for _, a := range append(discover, f.addrs...) {
+	for _, a := range append(f.discover, f.addrs...) {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			return nil, nil, fmt.Errorf("address %q: want host:port", a)
 		}
@@ -73,15 +71,22 @@ func (f *scanFlags) ports(ctx context.Context, stderr io.Writer) ([]fabric.Port,
 		}
 		cfg.AddrMap[from] = to
 	}
-	var ports []fabric.Port
-	if len(discover) > 0 {
-		d := fabric.Discover(ctx, discover, cfg)
+	read := func(addrs []string, cfg fabric.DiscoverConfig) {
+		if len(addrs) == 0 {
+			return
+		}
+		d := fabric.Discover(ctx, addrs, cfg)
 		for _, err := range d.Errors {
 			fmt.Fprintf(stderr, "discovery: %s\n", printable(err.Error()))
 		}
-		ports = d.Ports
+		ports = append(ports, d.Ports...)
 	}
-	ports = append(ports, direct...)
+	read(f.discover, cfg)
+	cfg.UseDiscoveryAddr = true // as nvme connect -a: the address given is the one dialled
+	read(listed, cfg)
+	for i, a := range direct {
+		ports = append(ports, fabric.Port{Addr: a, NQN: f.nqns[min(i, len(f.nqns)-1)]})
+	}
 	if len(ports) == 0 {
 		return nil, nil, errors.New("no NVM subsystem port to scan")
 	}
