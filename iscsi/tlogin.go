@@ -22,6 +22,7 @@ type tsession struct {
 	params    Params
 	isid      [6]byte
 	tsih      uint16
+	lastReq   *PDU // the last PDU read during login, answered on failure
 
 	statSN    uint32        // next StatSN; under c.mu once in full feature phase
 	expCmdSN  uint32        // reader only
@@ -75,6 +76,7 @@ func (ss *tsession) readLogin() (*PDU, map[string]string, bool, int, int, error)
 		if err != nil {
 			return nil, nil, false, 0, 0, err
 		}
+		ss.lastReq = p
 		h := &p.BHS
 		if h.Opcode() != OpLoginReq {
 			return nil, nil, false, 0, 0, initiatorError(detailInvalidDuringLogin, "%v during login", h.Opcode())
@@ -126,8 +128,8 @@ func (ss *tsession) login() error {
 	var last *PDU
 	err := ss.loginStages(&last)
 	var lf *loginFailure
-	if last != nil && asLoginFailure(err, &lf) {
-		p := ss.loginResp(last, 0, 0, false, nil)
+	if ss.lastReq != nil && asLoginFailure(err, &lf) {
+		p := ss.loginResp(ss.lastReq, 0, 0, false, nil)
 		p.BHS[36], p.BHS[37] = lf.class, lf.detail
 		ss.c.write(p, nil)
 	}
