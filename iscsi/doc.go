@@ -14,6 +14,15 @@
 // protocol violation is a *ProtocolError and ends the connection; a
 // digest mismatch is a *DigestError. Errors wrap with %w.
 //
+// Limits, with their defaults: MaxRecvDataSegmentLength 262144 declared
+// (8192 during login), text of one exchange MaxTextLength (1 MiB), keys
+// MaxKeyLength (63) and values MaxValueLength (8192) bytes, CHAP
+// challenges 1024 bytes; Config.QueueDepth (128) commands in flight and
+// Config.MaxDataIn (16 MiB) per command; on the target
+// TargetConfig.QueueDepth (128, the CmdSN window), MaxSessions (4096),
+// LoginTimeout (15 s), MaxWriteLength (1 MiB); 16 login rounds, 1024
+// text rounds; every PDU write 30 s.
+//
 // One connection per session (MaxConnections=1) and ErrorRecoveryLevel=0:
 // a connection that fails takes its session and its commands with it.
 package iscsi
