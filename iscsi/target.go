@@ -176,6 +176,9 @@ func (t *Target) Serve(ln net.Listener) error {
 			nc.Close() // MaxSessions reached
 			continue
 		}
+		if tc, ok := nc.(*net.TCPConn); ok {
+			tc.SetNoDelay(true) // before netem hides it: each PDU is flushed whole
+		}
 		if t.cfg.Delay > 0 {
 			nc = netem.Wrap(nc, netem.Link{Delay: t.cfg.Delay})
 		}

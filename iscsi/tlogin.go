@@ -2,6 +2,7 @@ package iscsi
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -125,10 +126,9 @@ func (ss *tsession) readLogin() (*PDU, map[string]string, bool, int, int, error)
 func (ss *tsession) login() error {
 	ss.c.nc.SetDeadline(time.Now().Add(ss.t.cfg.LoginTimeout))
 	defer ss.c.nc.SetDeadline(time.Time{})
-	var last *PDU
-	err := ss.loginStages(&last)
+	err := ss.loginStages()
 	var lf *loginFailure
-	if ss.lastReq != nil && asLoginFailure(err, &lf) {
+	if ss.lastReq != nil && errors.As(err, &lf) {
 		p := ss.loginResp(ss.lastReq, 0, 0, false, nil)
 		p.BHS[36], p.BHS[37] = lf.class, lf.detail
 		ss.c.write(p, nil)
@@ -136,19 +136,12 @@ func (ss *tsession) login() error {
 	return err
 }
 
-func asLoginFailure(err error, lf **loginFailure) bool {
-	f, ok := err.(*loginFailure)
-	*lf = f
-	return ok
-}
-
-func (ss *tsession) loginStages(last **PDU) error {
+func (ss *tsession) loginStages() error {
 	cfg := &ss.t.cfg
 	req, kv, transit, csg, nsg, err := ss.readLogin()
 	if err != nil {
 		return err
 	}
-	*last = req
 	if tsih := binary.BigEndian.Uint16(req.BHS[14:]); tsih != 0 {
 		return initiatorError(0x0a, "TSIH %d: sessions take one connection", tsih)
 	}
@@ -199,8 +192,7 @@ func (ss *tsession) loginStages(last **PDU) error {
 			if req, kv, _, _, _, err = ss.readLogin(); err != nil {
 				return err
 			}
-			*last = req
-			if !slices.Contains(splitList(kv["CHAP_A"]), chapMD5) {
+					if !slices.Contains(splitList(kv["CHAP_A"]), chapMD5) {
 				return &loginFailure{loginInitiatorError, detailAuthFailed, "CHAP_A 5 (MD5) not offered"}
 			}
 			ch := newChallenge()
@@ -210,8 +202,7 @@ func (ss *tsession) loginStages(last **PDU) error {
 			if req, kv, transit, csg, nsg, err = ss.readLogin(); err != nil {
 				return err
 			}
-			*last = req
-			if !ch.verify(cfg.CHAP, kv) {
+					if !ch.verify(cfg.CHAP, kv) {
 				return &loginFailure{loginInitiatorError, detailAuthFailed, "CHAP response does not match"}
 			}
 			ans = nil
@@ -223,7 +214,7 @@ func (ss *tsession) loginStages(last **PDU) error {
 			if req, _, transit, csg, nsg, err = ss.readLogin(); err != nil {
 				return err
 			}
-			*last, ans = req, nil
+			ans = nil
 			if csg != StageSecurity {
 				return initiatorError(0, "CSG %d without transit", csg)
 			}
@@ -241,19 +232,18 @@ func (ss *tsession) loginStages(last **PDU) error {
 		if req, kv, transit, csg, nsg, err = ss.readLogin(); err != nil {
 			return err
 		}
-		*last = req
-	} else if cfg.CHAP != nil {
+		} else if cfg.CHAP != nil {
 		return &loginFailure{loginInitiatorError, detailAuthFailed, "the security stage was skipped"}
 	}
 	if csg != StageOperational {
 		return initiatorError(0, "CSG %d", csg)
 	}
-	return ss.operational(req, kv, transit, nsg, last)
+	return ss.operational(req, kv, transit, nsg)
 }
 
 // operational answers the initiator's operational keys until it transits
 // to full feature phase.
-func (ss *tsession) operational(req *PDU, kv map[string]string, transit bool, nsg int, last **PDU) error {
+func (ss *tsession) operational(req *PDU, kv map[string]string, transit bool, nsg int) error {
 	own := &ss.t.cfg.Params
 	neg := DefaultParams()
 	neg.MaxRecvDataSegmentLength = own.MaxRecvDataSegmentLength
@@ -295,8 +285,7 @@ func (ss *tsession) operational(req *PDU, kv map[string]string, transit bool, ns
 		if req, kv, transit, csg, nsg, err = ss.readLogin(); err != nil {
 			return err
 		}
-		*last = req
-		if csg != StageOperational {
+			if csg != StageOperational {
 			return initiatorError(0, "CSG %d in the operational stage", csg)
 		}
 	}

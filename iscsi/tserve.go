@@ -41,9 +41,6 @@ type ffSession struct {
 }
 
 func (t *Target) serveConn(nc net.Conn) {
-	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
-	}
 	ss := &tsession{t: t, c: newConn(nc)}
 	ss.c.in = Limits{MaxRecvDataSegmentLength: DefaultDataSegment}
 	if err := ss.login(); err != nil {
