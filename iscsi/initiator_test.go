@@ -1,6 +1,7 @@
 package iscsi
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -146,5 +147,31 @@ func TestHostileTargetPDUs(t *testing.T) {
 				t.Fatalf("err %v does not wrap ErrClosed", err)
 			}
 		})
+	}
+}
+
+// Commands a target never answers stay counted against the queue depth
+// after their callers gave up: the session holds at most QueueDepth of
+// them, and later commands wait for a slot instead of piling up.
+func TestAbandonedCommandsBounded(t *testing.T) {
+	addr := fakeTarget(t, func(*PDU) [][]byte { return [][]byte{} })
+	s, err := Dial(t.Context(), addr, Config{TargetName: "iqn.x", QueueDepth: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for range 5 {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+		_, err := s.Command(ctx, scsi.Addr{}, scsi.TestUnitReadyCDB())
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err %v", err)
+		}
+	}
+	s.mu.Lock()
+	n := len(s.tasks)
+	s.mu.Unlock()
+	if n != 2 {
+		t.Fatalf("%d tasks held, want the queue depth 2", n)
 	}
 }

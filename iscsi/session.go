@@ -70,7 +70,7 @@ type Session struct {
 	params      Params
 
 	expStatSN atomic.Uint32
-	slots     chan struct{} // QueueDepth tokens
+	slots     chan struct{} // QueueDepth tokens: one per command until its answer or the session's end
 
 	sendMu sync.Mutex // orders CmdSN with the wire: held while numbering and writing
 
@@ -94,11 +94,12 @@ type task struct {
 	got     int
 	dataSN  uint32
 	resp    scsi.Response
-	text    []byte     // Text Response or NOP-In data
-	flags   byte       // of the last Text Response
-	ttt     uint32     // of the last Text Response
-	result  chan error // buffered: one value
-	dropped bool       // the caller gave up; discard the answer
+	text    []byte        // Text Response or NOP-In data
+	flags   byte          // of the last Text Response
+	ttt     uint32        // of the last Text Response
+	slot    chan struct{} // the queue depth token to give back when done, if any
+	result  chan error    // buffered: one value
+	dropped bool          // the caller gave up; discard the answer
 }
 
 // Dial connects to the portal at addr ("host:port") and logs in as cfg
@@ -200,14 +201,28 @@ func (s *Session) closedErr() error {
 	return fmt.Errorf("%w: %w", ErrClosed, s.err)
 }
 
+// release gives back the queue depth token of a task never registered.
+func (t *task) release() {
+	if t.slot != nil {
+		<-t.slot
+	}
+}
+
+// finish hands err to t's caller and gives back its queue depth token:
+// a command stays counted against the depth until its answer comes (or
+// the session ends), also after its caller gave up waiting.
 func (t *task) finish(err error) {
 	select {
 	case t.result <- err:
+		if t.slot != nil {
+			<-t.slot
+		}
 	default:
 	}
 }
 
-// start registers t under a new ITT and sends p for it: immediate PDUs
+// start registers t under a new ITT and sends p for it (on error, t is
+// finished or released): immediate PDUs
 // at once, others when the CmdSN window is open, numbered under the
 // connection's write lock so that CmdSN follows the wire order.
 func (s *Session) start(ctx context.Context, t *task, p *PDU) (uint32, error) {
@@ -219,6 +234,7 @@ func (s *Session) start(ctx context.Context, t *task, p *PDU) (uint32, error) {
 		s.mu.Lock()
 		if s.err != nil {
 			s.mu.Unlock()
+			t.release()
 			return 0, s.closedErr()
 		}
 		if immediate || !serialLess(s.maxCmdSN, s.cmdSN) {
@@ -230,6 +246,7 @@ func (s *Session) start(ctx context.Context, t *task, p *PDU) (uint32, error) {
 		case <-w:
 		case <-s.done:
 		case <-ctx.Done():
+			t.release()
 			return 0, ctx.Err()
 		}
 	}
@@ -288,8 +305,7 @@ func (s *Session) Execute(ctx context.Context, lun [8]byte, cdb []byte, out []by
 	case <-ctx.Done():
 		return scsi.Response{}, ctx.Err()
 	}
-	defer func() { <-s.slots }()
-	t := &task{op: OpSCSICommand, out: out, in: make([]byte, dataIn)}
+	t := &task{op: OpSCSICommand, out: out, in: make([]byte, dataIn), slot: s.slots}
 	p := &PDU{}
 	p.BHS.SetOpcode(OpSCSICommand, false)
 	p.BHS[1] = FlagFinal | AttrSimple

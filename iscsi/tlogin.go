@@ -192,7 +192,7 @@ func (ss *tsession) loginStages() error {
 			if req, kv, _, _, _, err = ss.readLogin(); err != nil {
 				return err
 			}
-					if !slices.Contains(splitList(kv["CHAP_A"]), chapMD5) {
+			if !slices.Contains(splitList(kv["CHAP_A"]), chapMD5) {
 				return &loginFailure{loginInitiatorError, detailAuthFailed, "CHAP_A 5 (MD5) not offered"}
 			}
 			ch := newChallenge()
@@ -202,7 +202,7 @@ func (ss *tsession) loginStages() error {
 			if req, kv, transit, csg, nsg, err = ss.readLogin(); err != nil {
 				return err
 			}
-					if !ch.verify(cfg.CHAP, kv) {
+			if !ch.verify(cfg.CHAP, kv) {
 				return &loginFailure{loginInitiatorError, detailAuthFailed, "CHAP response does not match"}
 			}
 			ans = nil
@@ -232,7 +232,7 @@ func (ss *tsession) loginStages() error {
 		if req, kv, transit, csg, nsg, err = ss.readLogin(); err != nil {
 			return err
 		}
-		} else if cfg.CHAP != nil {
+	} else if cfg.CHAP != nil {
 		return &loginFailure{loginInitiatorError, detailAuthFailed, "the security stage was skipped"}
 	}
 	if csg != StageOperational {
@@ -285,7 +285,7 @@ func (ss *tsession) operational(req *PDU, kv map[string]string, transit bool, ns
 		if req, kv, transit, csg, nsg, err = ss.readLogin(); err != nil {
 			return err
 		}
-			if csg != StageOperational {
+		if csg != StageOperational {
 			return initiatorError(0, "CSG %d in the operational stage", csg)
 		}
 	}
