@@ -7,9 +7,11 @@
 // The scan speaks real SCSI: it encodes SPC/SBC command descriptor blocks
 // (REPORT LUNS, INQUIRY with VPD pages 80h and 83h, READ CAPACITY(16), TEST
 // UNIT READY) and decodes the responses and fixed-format sense data, with
-// length checks. Hosts are emulated, like Linux's scsi_debug: channels,
-// targets and LUNs answering real CDBs with real response bytes after a
-// per-command latency, with faults to inject.
+// length checks. A host is any Transport: an emulated Host, like Linux's
+// scsi_debug (channels, targets and LUNs answering real CDBs with real
+// response bytes after a per-command latency, with faults to inject), or
+// an iSCSI session (package iscsi, which also serves emulated Hosts over
+// TCP).
 package scsi
 
 import (
