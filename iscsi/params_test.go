@@ -94,3 +94,37 @@ func TestSessionOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Every non-immediate request the target answers opens its CmdSN window
+// again, not only SCSI commands: many more text requests and pings than
+// the window holds all get answers.
+func TestWindowMovesForEveryCommand(t *testing.T) {
+	_, addr := startTarget(t, TargetConfig{Hosts: emulated(3, 1), QueueDepth: 2})
+	s, err := Dial(t.Context(), addr, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 20 {
+		targets, err := s.SendTargets(t.Context())
+		if err != nil || len(targets) != 3 {
+			t.Fatalf("SendTargets %d: %v, %v", i, targets, err)
+		}
+	}
+	n, err := Dial(t.Context(), addr, Config{TargetName: DefaultNamePrefix + "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	for i := range 20 {
+		if _, err := n.Command(t.Context(), scsi.Addr{}, scsi.TestUnitReadyCDB()); err != nil {
+			t.Fatalf("command %d: %v", i, err)
+		}
+		// In a normal session SendTargets with no value names the
+		// session's own target (RFC 7143 §12.3).
+		pairs, err := n.Text(t.Context(), []Pair{{"SendTargets", ""}})
+		if err != nil || len(pairs) != 2 || pairs[0] != (Pair{"TargetName", DefaultNamePrefix + "2"}) {
+			t.Fatalf("SendTargets in a normal session: %v, %v", pairs, err)
+		}
+	}
+}

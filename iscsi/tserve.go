@@ -85,6 +85,15 @@ func (f *ffSession) reject(h *BHS, reason byte) error {
 	return f.send(p, true)
 }
 
+// rejectCommand rejects a SCSI Command, which then no longer counts
+// against the CmdSN window.
+func (f *ffSession) rejectCommand(h *BHS, reason byte) error {
+	if !h.Immediate() {
+		f.completed.Add(1)
+	}
+	return f.reject(h, reason)
+}
+
 // serve reads the initiator's PDUs until the connection ends, a PDU
 // breaks the protocol, or the session logs out.
 func (f *ffSession) serve() {
@@ -119,16 +128,19 @@ func (f *ffSession) handle(p *PDU) (bool, error) {
 			return false, &ProtocolError{Op: op, Reason: fmt.Sprintf("CmdSN %d, expected %d", sn, exp)}
 		}
 		f.expected.Add(1)
+		if op != OpSCSICommand {
+			f.completed.Add(1) // answered below, before the next PDU is read
+		}
 	}
 	switch op {
 	case OpSCSICommand:
 		if f.discovery {
-			return false, f.reject(h, rejectProtocol)
+			return false, f.rejectCommand(h, rejectProtocol)
 		}
 		select {
 		case f.slots <- struct{}{}:
 		default:
-			return false, f.reject(h, rejectOutOfResource)
+			return false, f.rejectCommand(h, rejectOutOfResource)
 		}
 		f.cmds.Add(1)
 		f.wg.Go(func() {
@@ -267,7 +279,9 @@ func (f *ffSession) command(p *PDU) error {
 			resp = senseResponse(scsi.SenseError{Key: scsi.SenseIllegalRequest, ASC: 0x25})
 		}
 	}
-	f.completed.Add(1) // the response opens the window by one
+	if !h.Immediate() {
+		f.completed.Add(1) // the response opens the window by one
+	}
 	return f.respond(h, edtl, resp)
 }
 
