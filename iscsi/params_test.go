@@ -2,7 +2,9 @@ package iscsi
 
 import (
 	"context"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/complchain/complchain/scsi"
 )
@@ -125,6 +127,48 @@ func TestWindowMovesForEveryCommand(t *testing.T) {
 		pairs, err := n.Text(t.Context(), []Pair{{"SendTargets", ""}})
 		if err != nil || len(pairs) != 2 || pairs[0] != (Pair{"TargetName", DefaultNamePrefix + "2"}) {
 			t.Fatalf("SendTargets in a normal session: %v, %v", pairs, err)
+		}
+	}
+}
+
+// A session carries several commands at once: the host sees all of them
+// in flight together (each waits for the last to arrive), within the
+// target's window and the initiator's queue depth.
+func TestCommandsInFlight(t *testing.T) {
+	const n = 24
+	var (
+		mu      sync.Mutex
+		arrived int
+		all     = make(chan struct{})
+	)
+	host := &scsi.Host{LUNs: 1, Respond: func(a scsi.Addr, cdb []byte, r scsi.Response) scsi.Response {
+		mu.Lock()
+		arrived++
+		if arrived == n {
+			close(all)
+		}
+		mu.Unlock()
+		<-all
+		return r
+	}}
+	_, addr := startTarget(t, TargetConfig{Hosts: []*scsi.Host{host}, QueueDepth: n})
+	s, err := Dial(t.Context(), addr, Config{TargetName: DefaultNamePrefix + "0", QueueDepth: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := s.Command(ctx, scsi.Addr{}, scsi.InquiryCDB(false, 0, 36))
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
 		}
 	}
 }
