@@ -70,13 +70,13 @@ func (s *Session) handle(p *PDU) error {
 		switch {
 		case sn != t.dataSN:
 			return bad("DataSN %d, expected %d", sn, t.dataSN)
-		case off+int64(len(p.Data)) > int64(len(t.in)):
-			return bad("%d bytes at offset %d beyond the %d expected", len(p.Data), off, len(t.in))
-		case off != int64(t.got):
-			return bad("offset %d, expected %d (DataPDUInOrder)", off, t.got)
+		case off+int64(len(p.Data)) > int64(t.want):
+			return bad("%d bytes at offset %d beyond the %d expected", len(p.Data), off, t.want)
+		case off != int64(len(t.in)):
+			return bad("offset %d, expected %d (DataPDUInOrder)", off, len(t.in))
 		}
 		t.dataSN++
-		t.got += copy(t.in[off:], p.Data)
+		t.in = append(t.in, p.Data...)
 		if h[1]&FlagStatus == 0 {
 			return nil
 		}

@@ -90,8 +90,8 @@ type Session struct {
 type task struct {
 	op      Opcode
 	out     []byte // data-out
-	in      []byte // data-in buffer, ExpectedDataTransferLength bytes
-	got     int
+	in      []byte // data-in received, at most want bytes, grown as it comes
+	want    int    // Expected Data Transfer Length of data-in
 	dataSN  uint32
 	resp    scsi.Response
 	text    []byte        // Text Response or NOP-In data
@@ -305,7 +305,7 @@ func (s *Session) Execute(ctx context.Context, lun [8]byte, cdb []byte, out []by
 	case <-ctx.Done():
 		return scsi.Response{}, ctx.Err()
 	}
-	t := &task{op: OpSCSICommand, out: out, in: make([]byte, dataIn), slot: s.slots}
+	t := &task{op: OpSCSICommand, out: out, want: dataIn, slot: s.slots}
 	p := &PDU{}
 	p.BHS.SetOpcode(OpSCSICommand, false)
 	p.BHS[1] = FlagFinal | AttrSimple
@@ -328,7 +328,7 @@ func (s *Session) Execute(ctx context.Context, lun [8]byte, cdb []byte, out []by
 	if err := s.wait(ctx, itt, t); err != nil {
 		return scsi.Response{}, err
 	}
-	t.resp.Data = t.in[:t.got]
+	t.resp.Data = t.in
 	return t.resp, nil
 }
 
