@@ -27,7 +27,7 @@ func newSCSICmd() *cobra.Command {
 		mode, output, traceFile     string
 		portal, initiator, chapCred string
 		targetNames                 []string
-		discover                    bool
+		discover, digests           bool
 		hang                        []int
 	)
 	cmd := &cobra.Command{
@@ -67,6 +67,11 @@ given up; the others are named.`,
 				return errors.New("--hosts and --luns must be at least 1 (LUNs at most 16384), --latency and --rtt not negative, --timeout positive")
 			}
 			cfg := iscsi.Config{InitiatorName: initiator}
+			if digests {
+				cfg.Params = iscsi.DefaultParams()
+				cfg.Params.MaxRecvDataSegmentLength = 262144
+				cfg.Params.HeaderDigest, cfg.Params.DataDigest = true, true
+			}
 			if chapCred != "" {
 				name, secret, ok := strings.Cut(chapCred, ":")
 				if !ok {
@@ -85,7 +90,7 @@ given up; the others are named.`,
 						emulated[id].Hang = true
 					}
 				}
-				tg := iscsi.NewTarget(iscsi.TargetConfig{Hosts: emulated, Delay: rtt / 2, QueueDepth: 256, CHAP: cfg.CHAP})
+				tg := iscsi.NewTarget(iscsi.TargetConfig{Hosts: emulated, Delay: rtt / 2, QueueDepth: 256, CHAP: cfg.CHAP, Params: cfg.Params})
 				if portal, err = tg.Start(ctx, ""); err != nil {
 					return err
 				}
@@ -152,6 +157,7 @@ given up; the others are named.`,
 	fl.BoolVar(&discover, "discover", false, "with --portal: scan every target SendTargets lists (the default without --target)")
 	fl.StringSliceVar(&targetNames, "target", nil, "with --portal: target names to scan, in host order")
 	fl.StringVar(&initiator, "initiator", iscsi.DefaultInitiatorName, "this initiator's iSCSI name")
+	fl.BoolVar(&digests, "digests", false, "offer CRC32C header and data digests (the target chooses)")
 	fl.StringVar(&chapCred, "chap", "", "CHAP NAME:SECRET to log in with (and, embedded, to require)")
 	fl.IntVar(&hosts, "hosts", 8, "embedded: emulated SCSI hosts, one iSCSI target each")
 	fl.IntVar(&luns, "luns", 4, "embedded: LUNs per host")
