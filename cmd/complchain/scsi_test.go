@@ -3,10 +3,14 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/complchain/complchain/iscsi"
+	"github.com/complchain/complchain/scsi"
 )
 
 func TestSCSICommand(t *testing.T) {
@@ -49,5 +53,41 @@ func TestSCSICommand(t *testing.T) {
 	}
 	if _, _, err := run(t, "scsi", "--mode", "later"); err == nil || !strings.Contains(err.Error(), `unknown scan mode "later"`) {
 		t.Fatalf("bad mode: %v", err)
+	}
+}
+
+// --portal scans a target that is not embedded: every target SendTargets
+// lists, or the --target names given, in that order.
+func TestSCSIPortal(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	tg := iscsi.NewTarget(iscsi.TargetConfig{Hosts: []*scsi.Host{{LUNs: 2, Vendor: "V", Product: "P", Rev: "1"}, {LUNs: 1, Vendor: "V", Product: "P", Rev: "1"}, {LUNs: 3, Vendor: "V", Product: "P", Rev: "1"}}})
+	addr, err := tg.Start(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	tests := []struct {
+		args []string
+		want []string // HCTL and device of each line
+	}{
+		{[]string{"--discover"}, []string{"[0:0:0:0] /dev/sda", "[0:0:0:1] /dev/sdb", "[1:0:0:0] /dev/sdc", "[2:0:0:0] /dev/sdd", "[2:0:0:1] /dev/sde", "[2:0:0:2] /dev/sdf"}},
+		{[]string{"--target", tg.Name(2) + "," + tg.Name(0)}, []string{"[0:0:0:0] /dev/sda", "[0:0:0:1] /dev/sdb", "[0:0:0:2] /dev/sdc", "[1:0:0:0] /dev/sdd", "[1:0:0:1] /dev/sde"}},
+	}
+	for _, tt := range tests {
+		out, stderr, err := run(t, append([]string{"scsi", "--portal", addr}, tt.args...)...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", tt.args, err, stderr)
+		}
+		var got []string
+		for line := range strings.Lines(out) {
+			f := strings.Fields(line)
+			got = append(got, f[0]+" "+f[5])
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%v:\n%s\nwant %q", tt.args, out, tt.want)
+		}
+	}
+	if _, _, err := run(t, "scsi", "--portal", "127.0.0.1:1", "--timeout", "2s"); err == nil || !strings.Contains(err.Error(), "discover targets at 127.0.0.1:1") {
+		t.Errorf("no portal: %v", err)
 	}
 }
