@@ -8,8 +8,8 @@ import (
 	"github.com/complchain/complchain/scsi"
 )
 
-// The target pings an idle session with NOP-In and drops it when a ping
-// goes unanswered; a NOP-Out echoing the TTT keeps it.
+// The target pings a session with NOP-In and drops it when a ping goes
+// unanswered for NOPInTimeout; a NOP-Out echoing the TTT keeps it.
 func TestTargetPing(t *testing.T) {
 	_, addr := startTarget(t, TargetConfig{Hosts: []*scsi.Host{{}}, NOPInInterval: 10 * time.Millisecond})
 	c, err := net.Dial("tcp", addr)
@@ -55,18 +55,36 @@ func TestTargetPing(t *testing.T) {
 	}
 }
 
-// The initiator answers the target's pings: a session busy for many ping
-// intervals stays up.
+// The initiator answers a target's ping at once with a NOP-Out echoing
+// its TTT and LUN, while a command is in flight: the fake target answers
+// the command only after the answer to its ping.
 func TestInitiatorAnswersPings(t *testing.T) {
-	_, addr := startTarget(t, TargetConfig{Hosts: []*scsi.Host{{Latency: 5 * time.Millisecond}}, NOPInInterval: 50 * time.Millisecond})
-	s, err := Dial(t.Context(), addr, Config{TargetName: DefaultNamePrefix + "0"})
+	var cmd *PDU
+	addr := fakeTarget(t, func(p *PDU) [][]byte {
+		switch {
+		case p.BHS.Opcode() == OpSCSICommand:
+			cmd = p
+			ping := &PDU{Data: []byte("are you there")}
+			ping.BHS.SetOpcode(OpNOPIn, false)
+			ping.BHS[1] = FlagFinal
+			ping.BHS.SetLUN(scsi.EncodeLUN(3))
+			ping.BHS.PutU32(offITT, ReservedTag)
+			ping.BHS.PutU32(offTTT, 7)
+			ping.BHS.PutU32(offExpStatSN, 2)
+			ping.BHS.PutU32(offMaxCmdSN, 9)
+			return [][]byte{AppendPDU(nil, ping, Limits{})}
+		case p.BHS.Opcode() == OpNOPOut && p.BHS.ITT() == ReservedTag && p.BHS.U32(offTTT) == 7 &&
+			p.BHS.LUN() == scsi.EncodeLUN(3) && string(p.Data) == "are you there" && p.BHS.Immediate():
+			return [][]byte{targetPDU(cmd, OpSCSIResponse, FlagFinal, nil, nil)}
+		}
+		return [][]byte{targetPDU(p, OpReject, FlagFinal, func(h *BHS) { h[2] = rejectProtocol; h.PutU32(offITT, ReservedTag) }, cmd.BHS[:])}
+	})
+	s, err := Dial(t.Context(), addr, Config{TargetName: "iqn.x"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for i := range 100 { // 500 ms: 10 pings
-		if _, err := s.Command(t.Context(), scsi.Addr{}, scsi.TestUnitReadyCDB()); err != nil {
-			t.Fatalf("command %d: %v", i, err)
-		}
+	if _, err := s.Command(t.Context(), scsi.Addr{}, scsi.TestUnitReadyCDB()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -50,10 +50,12 @@ type TargetConfig struct {
 	// in each direction (round trip = 2 × Delay), as internal/netem
 	// emulates it.
 	Delay time.Duration
-	// NOPInInterval, if positive, makes the target ping each idle
-	// session with a NOP-In this often and drop a session that leaves a
-	// ping unanswered for an interval.
-	NOPInInterval time.Duration
+	// NOPInInterval, if positive, makes the target ping each session
+	// with a NOP-In this often (as LIO's nopin_timeout), and drop a
+	// session that leaves a ping unanswered for NOPInTimeout (as LIO's
+	// nopin_response_timeout; 0 means 2 × NOPInInterval). No new ping
+	// is sent while one is unanswered.
+	NOPInInterval, NOPInTimeout time.Duration
 }
 
 // DefaultNamePrefix prefixes the host number in target names.
@@ -93,6 +95,9 @@ func NewTarget(cfg TargetConfig) *Target {
 	}
 	if cfg.LoginTimeout <= 0 {
 		cfg.LoginTimeout = 15 * time.Second
+	}
+	if cfg.NOPInTimeout <= 0 {
+		cfg.NOPInTimeout = 2 * cfg.NOPInInterval
 	}
 	if cfg.MaxWriteLength <= 0 {
 		cfg.MaxWriteLength = 1 << 20

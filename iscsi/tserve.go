@@ -412,26 +412,34 @@ func (f *ffSession) collect(p *PDU, edtl int) error {
 	return nil
 }
 
-// pinger sends a NOP-In every NOPInInterval and drops the connection
-// when the previous one is still unanswered.
+// pinger sends a NOP-In every NOPInInterval while none is unanswered,
+// and drops the connection when one stays unanswered NOPInTimeout.
 func (f *ffSession) pinger() {
 	tick := time.NewTicker(f.t.cfg.NOPInInterval)
 	defer tick.Stop()
+	var sent time.Time
 	for seq := uint32(1); ; seq++ {
+		var now time.Time
 		select {
 		case <-f.ctx.Done():
 			return
-		case <-tick.C:
+		case now = <-tick.C:
 		}
 		f.mu.Lock()
 		unanswered := f.ping != 0
-		f.ping = 0x80000000 | seq&0x7fffffff
+		if !unanswered {
+			f.ping = 0x80000000 | seq&0x7fffffff
+		}
 		ttt := f.ping
 		f.mu.Unlock()
 		if unanswered {
-			f.c.nc.Close()
-			return
+			if now.Sub(sent) >= f.t.cfg.NOPInTimeout {
+				f.c.nc.Close()
+				return
+			}
+			continue
 		}
+		sent = now
 		p := &PDU{}
 		p.BHS.SetOpcode(OpNOPIn, false)
 		p.BHS[1] = FlagFinal
