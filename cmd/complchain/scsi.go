@@ -22,7 +22,7 @@ func init() { subcommands = append(subcommands, newSCSICmd) }
 
 func newSCSICmd() *cobra.Command {
 	var (
-		hosts, luns                 int
+		hosts, luns, maxTargets     int
 		latency, rtt, timeout       time.Duration
 		mode, output, traceFile     string
 		portal, initiator, chapCred string
@@ -63,8 +63,8 @@ given up; the others are named.`,
 			if output != "table" && output != "json" {
 				return fmt.Errorf("unknown output format %q (want table or json)", output)
 			}
-			if hosts < 1 || luns < 1 || luns > scsi.MaxLUNs || latency < 0 || rtt < 0 || timeout <= 0 {
-				return errors.New("--hosts and --luns must be at least 1 (LUNs at most 16384), --latency and --rtt not negative, --timeout positive")
+			if hosts < 1 || luns < 1 || luns > scsi.MaxLUNs || latency < 0 || rtt < 0 || timeout <= 0 || maxTargets < 1 || portal == "" && hosts > maxTargets {
+				return errors.New("--hosts and --luns must be at least 1 (LUNs at most 16384, hosts at most --max-targets), --latency and --rtt not negative, --timeout and --max-targets positive")
 			}
 			cfg := iscsi.Config{InitiatorName: initiator}
 			if digests {
@@ -109,6 +109,10 @@ given up; the others are named.`,
 				for _, t := range found {
 					targetNames = append(targetNames, t.Name)
 				}
+			}
+			if len(targetNames) > maxTargets {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d targets, more than --max-targets %d: the first %d scanned\n", len(targetNames), maxTargets, maxTargets)
+				targetNames = targetNames[:maxTargets]
 			}
 			s := &scsi.Scanner{Mode: m, Timeout: timeout}
 			if traceFile != "" {
@@ -159,6 +163,7 @@ given up; the others are named.`,
 	fl.StringVar(&initiator, "initiator", iscsi.DefaultInitiatorName, "this initiator's iSCSI name")
 	fl.BoolVar(&digests, "digests", false, "offer CRC32C header and data digests (the target chooses)")
 	fl.StringVar(&chapCred, "chap", "", "CHAP NAME:SECRET to log in with (and, embedded, to require)")
+	fl.IntVar(&maxTargets, "max-targets", 4096, "most targets scanned (sessions opened at once); a discovery listing more scans the first")
 	fl.IntVar(&hosts, "hosts", 8, "embedded: emulated SCSI hosts, one iSCSI target each")
 	fl.IntVar(&luns, "luns", 4, "embedded: LUNs per host")
 	fl.DurationVar(&latency, "latency", 5*time.Millisecond, "embedded: time each command takes")

@@ -71,6 +71,7 @@ func TestSCSIPortal(t *testing.T) {
 		want []string // HCTL and device of each line
 	}{
 		{[]string{"--discover"}, []string{"[0:0:0:0] /dev/sda", "[0:0:0:1] /dev/sdb", "[1:0:0:0] /dev/sdc", "[2:0:0:0] /dev/sdd", "[2:0:0:1] /dev/sde", "[2:0:0:2] /dev/sdf"}},
+		{[]string{"--discover", "--max-targets", "2"}, []string{"[0:0:0:0] /dev/sda", "[0:0:0:1] /dev/sdb", "[1:0:0:0] /dev/sdc"}},
 		{[]string{"--target", tg.Name(2) + "," + tg.Name(0)}, []string{"[0:0:0:0] /dev/sda", "[0:0:0:1] /dev/sdb", "[0:0:0:2] /dev/sdc", "[1:0:0:0] /dev/sdd", "[1:0:0:1] /dev/sde"}},
 	}
 	for _, tt := range tests {
