@@ -118,6 +118,9 @@ func (s *Session) login() error {
 		if _, _, transit, nsg, err = s.loginRound(StageSecurity, StageOperational, true, ans); err != nil {
 			return err
 		}
+		if !transit {
+			return &ProtocolError{Op: OpLoginResp, Reason: "no transit after the CHAP response"}
+		}
 	case m == "None" || m == "" && transit:
 		for round := 0; !transit; round++ {
 			if round == maxLoginRounds {
