@@ -125,7 +125,6 @@ func (s *Scanner) Errors() []error {
 }
 
 func (s *Scanner) scan(ctx context.Context, hs *hostScan) {
-	defer hs.Complete() // a host that fails never stalls the others
 	track := fmt.Sprintf("host%d", hs.num)
 	start := time.Now()
 	sctx, cancel := ctx, context.CancelFunc(func() {})
@@ -136,13 +135,26 @@ func (s *Scanner) scan(ctx context.Context, hs *hostScan) {
 	cancel()
 	scanned := time.Now()
 	s.Trace.Span(track, "scan", start, scanned)
-	if s.Mode == scanmode.Ordered {
-		if err := hs.Wait(ctx); err != nil {
+	if s.Mode != scanmode.Ordered {
+		s.add(track, devs, errs)
+		hs.Complete() // a host that fails never stalls the others
+		return
+	}
+	// The host does not wait for its turn: whichever host completes its
+	// last predecessor adds its devices, so hosts that finish in order
+	// add theirs back to back with no goroutine parked and woken.
+	hs.Then(func() {
+		s.Trace.Span(track, "wait for chain", scanned, time.Now())
+		if err := ctx.Err(); err != nil {
 			errs = append(errs, &CommandError{Addr: Addr{Host: hs.num}, Command: "wait for earlier hosts", Err: err})
 			devs = nil
 		}
-		s.Trace.Span(track, "wait for chain", scanned, time.Now())
-	}
+		s.add(track, devs, errs)
+	})
+}
+
+// add names the disks of devs and adds devs and errs to the results.
+func (s *Scanner) add(track string, devs []*Device, errs []error) {
 	added := time.Now()
 	s.mu.Lock()
 	for _, d := range devs {
