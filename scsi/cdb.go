@@ -7,9 +7,11 @@
 // The scan speaks real SCSI: it encodes SPC/SBC command descriptor blocks
 // (REPORT LUNS, INQUIRY with VPD pages 80h and 83h, READ CAPACITY(16), TEST
 // UNIT READY) and decodes the responses and fixed-format sense data, with
-// length checks. Hosts are emulated, like Linux's scsi_debug: channels,
-// targets and LUNs answering real CDBs with real response bytes after a
-// per-command latency, with faults to inject.
+// length checks. A host is any Transport: an emulated Host, like Linux's
+// scsi_debug (channels, targets and LUNs answering real CDBs with real
+// response bytes after a per-command latency, with faults to inject), or
+// an iSCSI session (package iscsi, which also serves emulated Hosts over
+// TCP).
 package scsi
 
 import (
@@ -372,4 +374,33 @@ func ParseSense(b []byte) (*SenseError, error) {
 		return nil, fmt.Errorf("scsi: sense response code %#x is not fixed format", rc)
 	}
 	return &SenseError{Key: b[2] & 0xf, ASC: b[12], ASCQ: b[13]}, nil
+}
+
+// DataInLength returns the allocation length of cdb — the most data-in
+// the command can return — for the commands of a scan (INQUIRY, REPORT
+// LUNS, READ CAPACITY(16)), and 0 for others and for CDBs too short to
+// hold it.
+func DataInLength(cdb []byte) int {
+	field := func(off, n int) int {
+		if len(cdb) < off+n {
+			return 0
+		}
+		v := 0
+		for _, b := range cdb[off : off+n] {
+			v = v<<8 | int(b)
+		}
+		return v
+	}
+	if len(cdb) == 0 {
+		return 0
+	}
+	switch cdb[0] {
+	case OpInquiry:
+		return field(3, 2)
+	case OpReportLUNs:
+		return field(6, 4)
+	case OpServiceIn16:
+		return field(10, 4)
+	}
+	return 0
 }

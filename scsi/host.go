@@ -97,16 +97,6 @@ func (h *Host) execute(a Addr, cdb []byte) Response {
 	if a.Channel >= channels || a.Target >= targets {
 		return Response{Status: 0xff} // selection timeout: no such target
 	}
-	alloc := func(off, n int) int {
-		if len(cdb) < off+n {
-			return 0
-		}
-		v := 0
-		for _, b := range cdb[off : off+n] {
-			v = v<<8 | int(b)
-		}
-		return v
-	}
 	clip := func(b []byte, n int) Response { return Response{Data: b[:min(len(b), n)]} }
 	if cdb[0] == OpReportLUNs {
 		if h.NoReportLUNs {
@@ -119,7 +109,7 @@ func (h *Host) execute(a Addr, cdb []byte) Response {
 		for i := range list {
 			list[i] = uint16(i)
 		}
-		return clip(AppendReportLUNs(nil, list), alloc(6, 4))
+		return clip(AppendReportLUNs(nil, list), DataInLength(cdb))
 	}
 	if sense, ok := h.Fail[Addr{Channel: a.Channel, Target: a.Target, LUN: a.LUN}]; ok {
 		return checkCondition(sense)
@@ -127,7 +117,7 @@ func (h *Host) execute(a Addr, cdb []byte) Response {
 	present := int(a.LUN) < luns
 	switch cdb[0] {
 	case OpInquiry:
-		n := alloc(3, 2)
+		n := DataInLength(cdb)
 		if cdb[1]&1 == 0 {
 			q := Inquiry{Type: h.Type, Version: 7, Vendor: h.Vendor, Product: h.Product, Revision: h.Rev}
 			if !present {
@@ -164,7 +154,7 @@ func (h *Host) execute(a Addr, cdb []byte) Response {
 		if blocks == 0 {
 			blocks = 32768
 		}
-		return clip(AppendCapacity16(nil, Capacity{LastLBA: blocks - 1, BlockSize: bs}), alloc(10, 4))
+		return clip(AppendCapacity16(nil, Capacity{LastLBA: blocks - 1, BlockSize: bs}), DataInLength(cdb))
 	case OpTestUnitReady:
 		if !present {
 			return checkCondition(noSuchLUN)

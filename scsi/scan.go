@@ -30,15 +30,31 @@ type Device struct {
 	Name     string   // "sda", …, for disks; empty for other types
 }
 
+// A Transport carries CDBs to the logical units of one SCSI host: an
+// emulated *Host, or an iSCSI session (package iscsi). Command runs cdb
+// on the LUN at a (a.Host is the scanner's number for the host) and
+// returns its status, data-in and sense data; an error is the
+// transport's failure (ctx done, connection lost), not a SCSI status.
+// A Transport that is also a fmt.Stringer names its host in errors (an
+// iSCSI target name).
+type Transport interface {
+	Command(ctx context.Context, a Addr, cdb []byte) (Response, error)
+}
+
 // CommandError is the failure of one command of a scan.
 type CommandError struct {
-	Addr    Addr
-	Command string
-	Err     error
+	Addr     Addr
+	HostName string // the Transport's String, if it has one
+	Command  string
+	Err      error
 }
 
 func (e *CommandError) Error() string {
-	return fmt.Sprintf("host %d: [%v] %s: %v", e.Addr.Host, e.Addr, e.Command, e.Err)
+	host := fmt.Sprint(e.Addr.Host)
+	if e.HostName != "" {
+		host += " (" + e.HostName + ")"
+	}
+	return fmt.Sprintf("host %s: [%v] %s: %v", host, e.Addr, e.Command, e.Err)
 }
 
 func (e *CommandError) Unwrap() error { return e.Err }
@@ -64,13 +80,13 @@ type Scanner struct {
 type hostScan struct {
 	complchain.Entry
 	num  int
-	host *Host
+	host Transport
 }
 
 // AddHost registers h as the next host and scans it: in Sync mode before
 // AddHost returns; otherwise in the background, like scsi_scan_host with
 // async scanning. It returns the host number.
-func (s *Scanner) AddHost(ctx context.Context, h *Host) int {
+func (s *Scanner) AddHost(ctx context.Context, h Transport) int {
 	s.mu.Lock()
 	hs := &hostScan{num: s.hosts, host: h}
 	s.hosts++
@@ -109,7 +125,6 @@ func (s *Scanner) Errors() []error {
 }
 
 func (s *Scanner) scan(ctx context.Context, hs *hostScan) {
-	defer hs.Complete() // a host that fails never stalls the others
 	track := fmt.Sprintf("host%d", hs.num)
 	start := time.Now()
 	sctx, cancel := ctx, context.CancelFunc(func() {})
@@ -120,13 +135,26 @@ func (s *Scanner) scan(ctx context.Context, hs *hostScan) {
 	cancel()
 	scanned := time.Now()
 	s.Trace.Span(track, "scan", start, scanned)
-	if s.Mode == scanmode.Ordered {
-		if err := hs.Wait(ctx); err != nil {
+	if s.Mode != scanmode.Ordered {
+		s.add(track, devs, errs)
+		hs.Complete() // a host that fails never stalls the others
+		return
+	}
+	// The host does not wait for its turn: whichever host completes its
+	// last predecessor adds its devices, so hosts that finish in order
+	// add theirs back to back with no goroutine parked and woken.
+	hs.Then(func() {
+		s.Trace.Span(track, "wait for chain", scanned, time.Now())
+		if err := ctx.Err(); err != nil {
 			errs = append(errs, &CommandError{Addr: Addr{Host: hs.num}, Command: "wait for earlier hosts", Err: err})
 			devs = nil
 		}
-		s.Trace.Span(track, "wait for chain", scanned, time.Now())
-	}
+		s.add(track, devs, errs)
+	})
+}
+
+// add names the disks of devs and adds devs and errs to the results.
+func (s *Scanner) add(track string, devs []*Device, errs []error) {
 	added := time.Now()
 	s.mu.Lock()
 	for _, d := range devs {
@@ -143,6 +171,18 @@ func (s *Scanner) scan(ctx context.Context, hs *hostScan) {
 // errSelection is a target that did not answer selection.
 var errSelection = errors.New("selection timeout")
 
+// Unit attention retries, as Linux's: a command that ends in CHECK
+// CONDITION with sense key UNIT ATTENTION is sent again up to uaRetries
+// times (scsi_probe_lun's and sd's retries). A REPORTED LUNS DATA HAS
+// CHANGED unit attention (3Fh/0Eh) seen during a target's scan makes the
+// scan ask REPORT LUNS again and scan the LUNs it did not know, up to
+// maxRescans times (scsi_scan_target after the event).
+const (
+	uaRetries          = 3
+	maxRescans         = 3
+	senseUnitAttention = 0x6
+)
+
 // scanHost finds the devices of host num: REPORT LUNS on LUN 0 of each
 // target (or LUNs 0 to 7 in turn, up to the first with no logical unit,
 // if the target refuses it), then for each LUN INQUIRY, VPD pages 80h and
@@ -151,13 +191,34 @@ var errSelection = errors.New("selection timeout")
 // REPORT LUNS entry that cannot be used, are reported and skipped, and the
 // target's other LUNs scanned; a host that fails (or times out) is
 // reported with what it found before.
-func scanHost(ctx context.Context, num int, h *Host) ([]*Device, []error) {
+func scanHost(ctx context.Context, num int, h Transport) ([]*Device, []error) {
 	var (
-		devs []*Device
-		errs []error
+		devs     []*Device
+		errs     []error
+		changed  bool // a REPORTED LUNS DATA HAS CHANGED unit attention was seen
+		hostName string
 	)
+	if n, ok := h.(fmt.Stringer); ok {
+		hostName = n.String()
+	}
 	run := func(a Addr, name string, cdb []byte) ([]byte, error) {
-		r, err := h.Command(ctx, a, cdb)
+		var (
+			r   Response
+			err error
+		)
+		for try := 0; ; try++ {
+			r, err = h.Command(ctx, a, cdb)
+			if err != nil || r.Status != StatusCheckCondition || try == uaRetries {
+				break
+			}
+			sense, perr := ParseSense(r.Sense)
+			if perr != nil || sense.Key != senseUnitAttention {
+				break
+			}
+			if sense.ASC == 0x3f && sense.ASCQ == 0x0e {
+				changed = true
+			}
+		}
 		switch {
 		case err != nil:
 		case r.Status == 0xff:
@@ -171,11 +232,15 @@ func scanHost(ctx context.Context, num int, h *Host) ([]*Device, []error) {
 			err = fmt.Errorf("status %#x", r.Status)
 		}
 		if err != nil {
-			return nil, &CommandError{Addr: a, Command: name, Err: err}
+			return nil, &CommandError{Addr: a, HostName: hostName, Command: name, Err: err}
 		}
 		return r.Data, nil
 	}
-	channels, targets, _ := h.dims()
+	channels, targets, pdt1FNoLUN := 1, 1, false
+	if eh, ok := h.(*Host); ok {
+		channels, targets, _ = eh.dims()
+		pdt1FNoLUN = eh.PDT1FNoLUN
+	}
 	for ch := range channels {
 		for tg := range targets {
 			a := Addr{Host: num, Channel: ch, Target: tg}
@@ -189,21 +254,39 @@ func scanHost(ctx context.Context, num int, h *Host) ([]*Device, []error) {
 					return devs, errs
 				}
 			}
-			for _, lun := range luns {
-				a.LUN = lun
-				d, err := scanLUN(a, h.PDT1FNoLUN, run)
-				if sequential && d == nil && err == nil {
-					break // the first LUN with no device ends a sequential scan
+			scanned := map[uint16]bool{}
+			for rescan := 0; ; rescan++ {
+				changed = false
+				for _, lun := range luns {
+					if scanned[lun] {
+						continue
+					}
+					scanned[lun] = true
+					a.LUN = lun
+					d, err := scanLUN(a, pdt1FNoLUN, run)
+					if sequential && d == nil && err == nil {
+						break // the first LUN with no device ends a sequential scan
+					}
+					if err != nil {
+						errs = append(errs, err)
+						if ctx.Err() != nil {
+							return devs, errs
+						}
+						continue
+					}
+					if d != nil {
+						devs = append(devs, d)
+					}
 				}
-				if err != nil {
+				if !changed || sequential || rescan == maxRescans {
+					break
+				}
+				a.LUN = 0
+				if luns, _, err = reportLUNs(a, run); err != nil {
 					errs = append(errs, err)
 					if ctx.Err() != nil {
 						return devs, errs
 					}
-					continue
-				}
-				if d != nil {
-					devs = append(devs, d)
 				}
 			}
 		}
