@@ -109,6 +109,9 @@ func OpenNames(path string) (*Names, error) {
 		return nil, &NamesFileError{Path: path, Err: err}
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > MaxNamesFileSize {
+		return nil, &NamesFileError{Path: path, Err: fmt.Errorf("%d bytes, larger than %d", fi.Size(), MaxNamesFileSize)}
+	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxNamesFileSize+1))
 	if err != nil {
 		return nil, &NamesFileError{Path: path, Err: err}
