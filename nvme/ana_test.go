@@ -2,8 +2,11 @@ package nvme
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
+	"os"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -175,4 +178,43 @@ func FuzzANALog(f *testing.F) {
 			t.Fatalf("round trip: %+v, then %+v %v", l, again, err)
 		}
 	})
+}
+
+// The log pages a Linux nvmet target sent through its two ports decode to
+// group 1 holding NSIDs 1-4, optimized through one port and inaccessible
+// through the other; the page the host read was 8208 bytes, zero after.
+func TestANALogFromLinux(t *testing.T) {
+	b, err := os.ReadFile("testdata/linux-6.1-ana-log.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]ANAState{"port 1": ANAOptimized, "port 2": ANAInaccessible}
+	seen := 0
+	for line := range strings.Lines(string(b)) {
+		port, h, ok := strings.Cut(strings.TrimSpace(line), ": ")
+		if !ok || strings.HasPrefix(port, "#") {
+			continue
+		}
+		raw, err := hex.DecodeString(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := append(raw, make([]byte, 8208-len(raw))...)
+		var l ANALog
+		if err := l.UnmarshalBinary(p); err != nil {
+			t.Fatalf("%s: %v", port, err)
+		}
+		g := ANALog{CHGCNT: 1, Groups: []ANAGroup{{ANAGRPID: 1, CHGCNT: 1, State: want[port], NSIDs: []uint32{1, 2, 3, 4}}}}
+		if !reflect.DeepEqual(l, g) {
+			t.Fatalf("%s: %+v, want %+v", port, l, g)
+		}
+		enc, _ := l.AppendBinary(nil)
+		if !bytes.Equal(enc, raw) {
+			t.Fatalf("%s: encodes to % x, Linux sent % x", port, enc, raw)
+		}
+		seen++
+	}
+	if seen != 2 {
+		t.Fatalf("%d pages in the file", seen)
+	}
 }
