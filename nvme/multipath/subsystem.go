@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/complchain/complchain"
 	"github.com/complchain/complchain/internal/ida"
@@ -72,10 +73,11 @@ func (s *Subsystem) NQN() string { return s.cfg.NQN }
 // An Event is a change of a subsystem's heads, given its place in the
 // subsystem's order by Begin. Exactly one of Attach, Detach,
 // DetachController or Cancel must be called on it, once: until then,
-// every event that began after it waits.
+// every event that began after it waits. A second call panics.
 type Event struct {
 	complchain.Entry
-	s *Subsystem
+	s    *Subsystem
+	used atomic.Bool
 }
 
 // Begin returns an event whose turn comes after every event begun
@@ -88,10 +90,21 @@ func (s *Subsystem) Begin() *Event {
 }
 
 // Cancel gives up the event's turn without changing anything.
-func (e *Event) Cancel() { e.Complete() }
+func (e *Event) Cancel() {
+	e.use()
+	e.Complete()
+}
+
+// use marks the event used, and panics if it was.
+func (e *Event) use() {
+	if e.used.Swap(true) {
+		panic("multipath: event used twice")
+	}
+}
 
 // turn waits for the event's turn; on error the event is over.
 func (e *Event) turn(ctx context.Context) error {
+	e.use()
 	if err := e.Wait(ctx); err != nil {
 		e.Complete()
 		return err
@@ -102,9 +115,10 @@ func (e *Event) turn(ctx context.Context) error {
 // Attach joins path p to the head of its NSID in its turn, creating the
 // head (named by the policy, Hooks.AddDisk called) if the NSID has none.
 // Attaching a controller's path again updates it. It returns the head,
-// or ctx's error if ctx ends before the event's turn, an
-// *IDMismatchError, ErrNotShared (wrapped), a *DuplicateIDError,
-// ErrInstancesExhausted (wrapped) or the AddDisk error; then nothing
+// or ctx's error if ctx ends before the event's turn, an error for NSID
+// 0 or FFFFFFFFh, an *IDMismatchError, ErrNotShared (wrapped), a
+// *DuplicateIDError, ErrInstancesExhausted (wrapped) or the AddDisk
+// error; then nothing
 // changed.
 func (e *Event) Attach(ctx context.Context, p Path) (Head, error) {
 	if err := e.turn(ctx); err != nil {
@@ -186,6 +200,9 @@ func (s *Subsystem) Flush(ctx context.Context) error { return s.chain.Flush(ctx)
 
 // attach runs in the event's turn.
 func (s *Subsystem) attach(ctx context.Context, p Path) (Head, error) {
+	if p.NSID == 0 || p.NSID == nvme.NSIDAll {
+		return Head{}, fmt.Errorf("multipath: %s: invalid NSID %#x", s.cfg.NQN, p.NSID)
+	}
 	s.mu.Lock()
 	h := s.heads[p.NSID]
 	if h != nil {

@@ -200,3 +200,24 @@ func TestEventContext(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestEventMisuse(t *testing.T) {
+	s := newSubsystem(t, NSID, Hooks{})
+	ctx := context.Background()
+	for _, nsid := range []uint32{0, nvme.NSIDAll} {
+		if _, err := s.Attach(ctx, path(0, nsid, 1)); err == nil {
+			t.Errorf("NSID %#x attached", nsid)
+		}
+	}
+	e := s.Begin()
+	e.Attach(ctx, path(0, 1, 1))
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a second call on one event did not panic")
+		}
+		if len(s.Heads()) != 1 {
+			t.Fatal("the second call changed heads")
+		}
+	}()
+	e.Detach(ctx, 0, 1)
+}
