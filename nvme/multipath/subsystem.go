@@ -75,9 +75,9 @@ func (s *Subsystem) NQN() string { return s.cfg.NQN }
 // DetachController or Cancel must be called on it, once: until then,
 // every event that began after it waits. A second call panics.
 type Event struct {
-	complchain.Entry
-	s    *Subsystem
-	used atomic.Bool
+	entry complchain.Entry
+	s     *Subsystem
+	used  atomic.Bool
 }
 
 // Begin returns an event whose turn comes after every event begun
@@ -85,14 +85,14 @@ type Event struct {
 // reads the NSID list), do slow work, then run the event.
 func (s *Subsystem) Begin() *Event {
 	e := &Event{s: s}
-	s.chain.Add(&e.Entry)
+	s.chain.Add(&e.entry)
 	return e
 }
 
 // Cancel gives up the event's turn without changing anything.
 func (e *Event) Cancel() {
 	e.use()
-	e.Complete()
+	e.entry.Complete()
 }
 
 // use marks the event used, and panics if it was.
@@ -105,8 +105,8 @@ func (e *Event) use() {
 // turn waits for the event's turn; on error the event is over.
 func (e *Event) turn(ctx context.Context) error {
 	e.use()
-	if err := e.Wait(ctx); err != nil {
-		e.Complete()
+	if err := e.entry.Wait(ctx); err != nil {
+		e.entry.Complete()
 		return err
 	}
 	return nil
@@ -118,13 +118,12 @@ func (e *Event) turn(ctx context.Context) error {
 // or ctx's error if ctx ends before the event's turn, an error for NSID
 // 0 or FFFFFFFFh, an *IDMismatchError, ErrNotShared (wrapped), a
 // *DuplicateIDError, ErrInstancesExhausted (wrapped) or the AddDisk
-// error; then nothing
-// changed.
+// error; then nothing changed.
 func (e *Event) Attach(ctx context.Context, p Path) (Head, error) {
 	if err := e.turn(ctx); err != nil {
 		return Head{}, err
 	}
-	defer e.Complete()
+	defer e.entry.Complete()
 	return e.s.attach(ctx, p)
 }
 
@@ -137,7 +136,7 @@ func (e *Event) Detach(ctx context.Context, ctrl int, nsid uint32) (removed bool
 	if err := e.turn(ctx); err != nil {
 		return false, err
 	}
-	defer e.Complete()
+	defer e.entry.Complete()
 	e.s.mu.Lock()
 	h := e.s.heads[nsid]
 	i := -1
@@ -158,7 +157,7 @@ func (e *Event) DetachController(ctx context.Context, ctrl int) ([]Head, error) 
 	if err := e.turn(ctx); err != nil {
 		return nil, err
 	}
-	defer e.Complete()
+	defer e.entry.Complete()
 	e.s.mu.Lock()
 	var hs []*Head
 	for _, h := range e.s.heads {
