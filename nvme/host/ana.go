@@ -45,6 +45,30 @@ func ANALogSize(id *nvme.IdentifyController) (int, error) {
 	return int(n), nil
 }
 
+// anaRead is the outcome of reading the ANA log.
+type anaRead struct {
+	log *nvme.ANALog
+	err error
+}
+
+// readANA reads the ANA log and keeps the outcome for ANA.
+func (c *Controller) readANA(ctx context.Context) {
+	log, err := c.ANALog(ctx)
+	c.ana.Store(&anaRead{log, err})
+}
+
+// ANA returns the ANA log last read: at bring-up, and again on each ANA
+// change notice before the notice reaches Events. The error is that of
+// the read (see ANALog); ErrNoANA if the controller does not report ANA.
+// The log must not be modified.
+func (c *Controller) ANA() (*nvme.ANALog, error) {
+	r := c.ana.Load()
+	if r == nil {
+		return nil, fmt.Errorf("ANA log at %s: %w", c.addr, ErrNoANA)
+	}
+	return r.log, r.err
+}
+
 // ANALog reads the Asymmetric Namespace Access log page (LID 0Ch, NSID
 // FFFFFFFFh, NSIDs included) at the length ANALogSize gives, as Linux
 // reads it on each ANA change notice, and so clears the notice. The log

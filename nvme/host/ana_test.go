@@ -83,6 +83,10 @@ func TestANALog(t *testing.T) {
 			if tt.err != nil && (err == nil || !tt.err(err)) {
 				t.Fatalf("ANALog: %v", err)
 			}
+			// Bring-up read the same log, or failed the same way.
+			if kept, kerr := c.ANA(); !reflect.DeepEqual(kept, got) || (kerr == nil) != (err == nil) || (tt.err != nil && !tt.err(kerr)) {
+				t.Fatalf("ANA() = %+v, %v; ANALog = %+v, %v", kept, kerr, got, err)
+			}
 			select {
 			case n := <-asked:
 				if n != tt.length {
@@ -104,9 +108,9 @@ func fieldErr(field string) func(error) bool {
 	}
 }
 
-// The host enables exactly the notices the controller advertises, and an
-// ANA change notice arrives on Events; reading the log then shows the new
-// state.
+// The host enables exactly the notices the controller advertises; an
+// ANA change notice makes it read the log before the notice arrives on
+// Events, so ANA shows the new state.
 func TestANAChangeNotice(t *testing.T) {
 	tests := []struct {
 		name string
@@ -120,9 +124,11 @@ func TestANAChangeNotice(t *testing.T) {
 			bounded(t, 1<<20)
 			state := make(chan nvme.ANAState, 1)
 			state <- nvme.ANAOptimized
+			reads := make(chan nvme.ANAState, 8)
 			f := anaCtrl(nil, func(lid uint8, n int) ([]byte, nvme.Status) {
 				s := <-state
 				state <- s
+				reads <- s
 				b, _ := (&nvme.ANALog{Groups: []nvme.ANAGroup{{ANAGRPID: 1, State: s, NSIDs: []uint32{1}}}}).AppendBinary(nil)
 				return pad(b, n), 0
 			})
@@ -150,9 +156,12 @@ func TestANAChangeNotice(t *testing.T) {
 			case <-timeout.C:
 				t.Fatal("no event")
 			}
-			log, err := c.ANALog(context.Background())
+			log, err := c.ANA()
 			if err != nil || log.Group(1).State != nvme.ANAInaccessible {
 				t.Fatalf("after the notice: %+v %v", log, err)
+			}
+			if len(reads) != 2 || <-reads != nvme.ANAOptimized || <-reads != nvme.ANAInaccessible {
+				t.Fatal("want one read at bring-up and one for the notice")
 			}
 		})
 	}
