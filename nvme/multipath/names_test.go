@@ -4,7 +4,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -142,16 +141,21 @@ func TestNamesCorrupt(t *testing.T) {
 func TestNamesExhausted(t *testing.T) {
 	n, _ := OpenNames(filepath.Join(t.TempDir(), "n.json"))
 	never := func(int) bool { return false }
-	for i := 1; i <= MaxInstance; i++ {
-		if _, err := n.instance("a", "nsid."+strconv.Itoa(i), never); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := n.instance("a", "nsid.5", never); err != nil {
+		t.Fatal(err)
+	}
+	sn := n.subs["a"]
+	for range MaxInstance - 1 { // every other instance taken, as by as many identities
+		sn.taken.Get(1)
 	}
 	if _, err := n.instance("a", "x", never); !errors.Is(err, ErrInstancesExhausted) {
 		t.Fatalf("%v, want ErrInstancesExhausted", err)
 	}
+	if i, ok := n.Lookup("a", "nsid.5"); !ok || i != 1 {
+		t.Fatalf("Lookup = %d %v", i, ok)
+	}
 	n.Forget("a", "nsid.5")
-	if i, err := n.instance("a", "x", never); err != nil || i != 5 {
+	if i, err := n.instance("a", "x", never); err != nil || i != 1 {
 		t.Fatalf("after Forget: %d %v", i, err)
 	}
 }
