@@ -70,6 +70,9 @@ func New(cfg Config) (*Subsystem, error) {
 // NQN returns the subsystem NQN.
 func (s *Subsystem) NQN() string { return s.cfg.NQN }
 
+// Instance returns the subsystem instance S (Config.Instance).
+func (s *Subsystem) Instance() int { return s.cfg.Instance }
+
 // An Event is a change of a subsystem's heads, given its place in the
 // subsystem's order by Begin. Exactly one of Attach, Detach,
 // DetachController or Cancel must be called on it, once: until then,
