@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -179,4 +182,94 @@ func TestScanMultipathPersistent(t *testing.T) {
 		!strings.Contains(err.Error(), file) {
 		t.Errorf("corrupt names file: %v", err)
 	}
+}
+
+// scan --multipath --watch: a namespace detached from the subsystem
+// leaves both controllers, and its head is removed once, when its last
+// path goes; a namespace attached joins one new head through both.
+func TestScanMultipathWatch(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // after the target closes
+	tg, ports := twoPorts(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	cmd := newRootCmd()
+	cmd.SetArgs(append([]string{"scan", "--multipath", "--watch", "--rtt", "0s"}, ports...))
+	cmd.SetOut(pw)
+	cmd.SetErr(io.Discard)
+	done := make(chan error, 1)
+	go func() {
+		done <- cmd.ExecuteContext(ctx)
+		pw.Close()
+	}()
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	// expect reads lines until it has seen want, and returns them all.
+	expect := func(want ...string) []string {
+		t.Helper()
+		timeout := time.NewTimer(10 * time.Second)
+		defer timeout.Stop()
+		var seen []string
+		for !contains(seen, want) {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("output ended; saw %q", seen)
+				}
+				seen = append(seen, l)
+			case <-timeout.C:
+				t.Fatalf("saw %q, want %q", seen, want)
+			}
+		}
+		return seen
+	}
+	expect("/dev/nvme0n3") // the table's last row
+	if err := tg.Detach(2); err != nil {
+		t.Fatal(err)
+	}
+	seen := expect("removed path nvme0c0n2", "removed path nvme0c1n2", "removed /dev/nvme0n2 (NSID 2)")
+	if n := count(seen, "removed /dev/nvme0n2"); n != 1 {
+		t.Fatalf("head removed %d times: %q", n, seen)
+	}
+	if err := tg.Attach(target.Namespace{NSID: 9}); err != nil {
+		t.Fatal(err)
+	}
+	seen = expect("added   path nvme0c0n2", "added   path nvme0c1n2", "added   /dev/nvme0n2 (NSID 9)")
+	if n := count(seen, "added   /dev/"); n != 1 {
+		t.Fatalf("head added %d times: %q", n, seen)
+	}
+	cancel()
+	go func() {
+		for range lines {
+		}
+	}()
+	if err := <-done; err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+}
+
+// contains reports whether every string of want starts a line of seen.
+func contains(seen, want []string) bool {
+	for _, w := range want {
+		if !slices.ContainsFunc(seen, func(l string) bool { return strings.HasPrefix(l, w) }) {
+			return false
+		}
+	}
+	return true
+}
+
+func count(seen []string, prefix string) int {
+	n := 0
+	for _, l := range seen {
+		if strings.HasPrefix(l, prefix) {
+			n++
+		}
+	}
+	return n
 }
