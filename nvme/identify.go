@@ -48,7 +48,7 @@ type IdentifyController struct {
 	ModelNumber  string // MN, bytes 24-63
 	Firmware     string // FR, bytes 64-71
 	RAB          uint8  // byte 72: recommended arbitration burst, 2^n commands
-	CMIC         uint8  // byte 76: bit 1, the subsystem may have two or more controllers
+	CMIC         uint8  // byte 76: bit 1, the subsystem may have two or more controllers; bit 3, ANA reporting (CMICANA)
 	MDTS         uint8  // byte 77: maximum data transfer size, 2^n minimum pages
 	CNTLID       uint16 // bytes 78-79
 	Version      uint32 // VER, bytes 80-83
@@ -62,10 +62,15 @@ type IdentifyController struct {
 	WCTEMP       uint16 // bytes 266-267: warning composite temperature threshold, Kelvin
 	CCTEMP       uint16 // bytes 268-269: critical composite temperature threshold, Kelvin
 	KAS          uint16 // bytes 320-321: keep alive granularity, 100 ms units
+	ANATT        uint8  // byte 342: ANA transition time, seconds
+	ANACAP       uint8  // byte 343: ANA capabilities (ANACAP* bits)
+	ANAGRPMAX    uint32 // bytes 344-347: largest ANA group ID
+	NANAGRPID    uint32 // bytes 348-351: number of ANA group IDs the controller supports
 	MAXCMD       uint16 // bytes 514-515
 	NN           uint32 // bytes 516-519: number of namespaces (largest NSID)
 	VWC          uint8  // byte 525: bit 0, a volatile write cache is present
 	SGLS         uint32 // bytes 536-539
+	MNAN         uint32 // bytes 540-543: maximum number of allowed namespaces; Linux requires it with ANA
 	SubNQN       string // bytes 768-1023, NUL padded
 	IOCCSZ       uint32 // bytes 1792-1795: I/O queue command capsule size, 16-byte units
 	IORCSZ       uint32 // bytes 1796-1799
@@ -93,11 +98,15 @@ func (id *IdentifyController) AppendBinary(b []byte) ([]byte, error) {
 	le.PutUint16(p[266:], id.WCTEMP)
 	le.PutUint16(p[268:], id.CCTEMP)
 	le.PutUint16(p[320:], id.KAS)
+	p[342], p[343] = id.ANATT, id.ANACAP
+	le.PutUint32(p[344:], id.ANAGRPMAX)
+	le.PutUint32(p[348:], id.NANAGRPID)
 	p[512], p[513] = 0x66, 0x44 // SQES, CQES: 64- and 16-byte entries
 	le.PutUint16(p[514:], id.MAXCMD)
 	le.PutUint32(p[516:], id.NN)
 	p[525] = id.VWC
 	le.PutUint32(p[536:], id.SGLS)
+	le.PutUint32(p[540:], id.MNAN)
 	copy(p[768:1024], id.SubNQN)
 	le.PutUint32(p[1792:], id.IOCCSZ)
 	le.PutUint32(p[1796:], id.IORCSZ)
@@ -119,8 +128,9 @@ func (id *IdentifyController) UnmarshalBinary(p []byte) error {
 		RAB: p[72], CMIC: p[76], MDTS: p[77], CNTLID: le.Uint16(p[78:]), Version: le.Uint32(p[80:]),
 		OAES: le.Uint32(p[92:]), CTRATT: le.Uint32(p[96:]), CNTRLTYPE: p[111],
 		ACL: p[258], AERL: p[259], FRMW: p[260], LPA: p[261], WCTEMP: le.Uint16(p[266:]), CCTEMP: le.Uint16(p[268:]),
-		KAS: le.Uint16(p[320:]), MAXCMD: le.Uint16(p[514:]), NN: le.Uint32(p[516:]), VWC: p[525],
-		SGLS: le.Uint32(p[536:]), SubNQN: cstring(p[768:1024]),
+		KAS: le.Uint16(p[320:]), ANATT: p[342], ANACAP: p[343], ANAGRPMAX: le.Uint32(p[344:]), NANAGRPID: le.Uint32(p[348:]),
+		MAXCMD: le.Uint16(p[514:]), NN: le.Uint32(p[516:]), VWC: p[525],
+		SGLS: le.Uint32(p[536:]), MNAN: le.Uint32(p[540:]), SubNQN: cstring(p[768:1024]),
 		IOCCSZ: le.Uint32(p[1792:]), IORCSZ: le.Uint32(p[1796:]), ICDOFF: le.Uint16(p[1800:]), MSDBD: p[1803],
 		PS0MaxPower: le.Uint16(p[2048:]),
 	}

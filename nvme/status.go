@@ -47,6 +47,9 @@ const (
 	StatusConnectInvalidHost    Status = 0x184
 	StatusWriteFault            Status = 0x280
 	StatusUnrecoveredReadError  Status = 0x281
+	StatusANAPersistentLoss     Status = 0x301 // Asymmetric Access Persistent Loss (path related)
+	StatusANAInaccessible       Status = 0x302 // Asymmetric Access Inaccessible
+	StatusANATransition         Status = 0x303 // Asymmetric Access Transition
 )
 
 // Code returns the status code type and status code, SCT<<8 | SC, without
@@ -104,4 +107,7 @@ var statusNames = map[Status]string{
 	StatusConnectInvalidHost:    "Connect Invalid Host",
 	StatusWriteFault:            "Write Fault",
 	StatusUnrecoveredReadError:  "Unrecovered Read Error",
+	StatusANAPersistentLoss:     "Asymmetric Access Persistent Loss",
+	StatusANAInaccessible:       "Asymmetric Access Inaccessible",
+	StatusANATransition:         "Asymmetric Access Transition",
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/target"
 )
 
@@ -28,6 +29,8 @@ type fabricFlags struct {
 	identifyDelay []string
 	portDelay     []string // I=DURATION
 	portDelays    map[uint32]time.Duration
+	anaFlags      []string
+	ana           map[uint16]map[uint32]nvme.ANAState // by PORTID, from --ana
 }
 
 func (fab *fabricFlags) flags(f *pflag.FlagSet) {
@@ -41,6 +44,8 @@ func (fab *fabricFlags) flags(f *pflag.FlagSet) {
 	f.StringSliceVar(&fab.connectDelay, "delay-subsys", nil, "I=DURATION: extra time for each Connect to subsystem I (1-based), e.g. 1=40ms,2=10ms")
 	f.StringSliceVar(&fab.identifyDelay, "identify-delay-subsys", nil, "I=DURATION: extra service time for each Identify on subsystem I's controllers")
 	f.StringSliceVar(&fab.portDelay, "delay-port", nil, "I=DURATION: extra time for each Connect that creates a controller through port I (1-based, --listen order)")
+	f.StringArrayVar(&fab.anaFlags, "ana", nil, "PORTID[:GRPID]=STATE: initial ANA state of group GRPID (default 1) through port PORTID "+
+		"(optimized, non-optimized, inaccessible, persistent-loss, change; repeatable); others are optimized")
 }
 
 // subsystemNQN returns the NQN of subsystem i (1-based) of n.
@@ -65,6 +70,11 @@ func (fab *fabricFlags) configure(cfg *target.Config) error {
 	if fab.portDelays, err = parseKeyMap(fab.portDelay, "PORT", time.ParseDuration); err != nil {
 		return fmt.Errorf("--delay-port: %w", err)
 	}
+	ana, err := parseANAStates(fab.anaFlags, len(fab.listen))
+	if err != nil {
+		return fmt.Errorf("--ana: %w", err)
+	}
+	fab.ana = ana
 	connect, err := parseKeyMap(fab.connectDelay, "SUBSYSTEM", time.ParseDuration)
 	if err != nil {
 		return fmt.Errorf("--delay-subsys: %w", err)
@@ -161,7 +171,8 @@ func (fab *fabricFlags) serve(ctx context.Context, t *target.Target, lns []net.L
 	for i, ln := range lns {
 		go func() {
 			id := uint16(i + 1)
-			err := t.ServePort(ctx, ln, target.PortConfig{PortID: id, ConnectDelay: fab.portDelays[uint32(id)]})
+			pc := target.PortConfig{PortID: id, ConnectDelay: fab.portDelays[uint32(id)], ANAStates: fab.ana[id]}
+			err := t.ServePort(ctx, ln, pc)
 			if err != nil {
 				err = fmt.Errorf("port %d (%s): %w", i+1, ln.Addr(), err)
 			}

@@ -37,7 +37,11 @@ type (
 		Transport    string
 		Address      string // as the kernel's address attribute: traddr=…,trsvcid=…
 		Namespaces   []jsonNamespace
-		Paths        []struct{}
+		Paths        []jsonPath // with native multipath (scan --multipath)
+	}
+	jsonPath struct {
+		Path     string // nvme<S>c<C>n<N>
+		ANAState string // nvme.ANAState's name; "" without ANA
 	}
 	jsonNamespace struct {
 		NameSpace    string // device name
@@ -75,7 +79,7 @@ func printJSONVerbose(w io.Writer, ctrls []*fabric.Controller) error {
 		}
 		jc := &jsonController{Controller: c.Name, SerialNumber: wireString(libnvmeAttr(id.SerialNumber)),
 			ModelNumber: wireString(libnvmeAttr(id.ModelNumber)), Firmware: wireString(libnvmeAttr(id.Firmware)),
-			Transport: "tcp", Address: kernelAddress(c.Ctrl.Addr()), Namespaces: []jsonNamespace{}, Paths: []struct{}{}}
+			Transport: "tcp", Address: kernelAddress(c.Ctrl.Addr()), Namespaces: []jsonNamespace{}, Paths: []jsonPath{}}
 		for _, ns := range byName(c.Scanner.Namespaces()) {
 			bs := uint64(ns.BlockSize)
 			jc.Namespaces = append(jc.Namespaces, jsonNamespace{NameSpace: ns.Name, NSID: ns.NSID,

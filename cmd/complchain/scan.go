@@ -20,6 +20,7 @@ import (
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/fabric"
 	"github.com/complchain/complchain/nvme/host"
+	"github.com/complchain/complchain/nvme/multipath"
 	"github.com/complchain/complchain/nvme/scan"
 	"github.com/complchain/complchain/nvme/target"
 	"github.com/complchain/complchain/scanmode"
@@ -168,6 +169,7 @@ func closeTarget(tg *target.Target) func() {
 func newScanCmd() *cobra.Command {
 	var (
 		f         scanFlags
+		mp        multipathFlags
 		output    string
 		verbose   bool
 		traceFile string
@@ -216,7 +218,14 @@ read from.`,
 			if err != nil {
 				return err
 			}
-			naming, err := scan.ParseNaming(f.naming)
+			naming := scan.Index // with --multipath, --naming names the heads
+			var headNaming multipath.Naming
+			var names *multipath.Names
+			if mp.on {
+				headNaming, names, err = mp.naming(f.naming)
+			} else if naming, err = scan.ParseNaming(f.naming); err == nil && mp.namesFile != "" {
+				err = fmt.Errorf("--names-file needs --multipath")
+			}
 			if err != nil {
 				return err
 			}
@@ -271,6 +280,13 @@ read from.`,
 				}
 			}
 			out := cmd.OutOrStdout()
+			if mp.on {
+				subs, err := printHeads(ctx, out, stderr, res.Controllers, headNaming, names, output, verbose)
+				if err != nil || !watch {
+					return err
+				}
+				return watchHeads(ctx, out, stderr, subs, names)
+			}
 			switch {
 			case output == "json" && verbose:
 				err = printJSONVerbose(out, res.Controllers)
@@ -299,6 +315,7 @@ read from.`,
 	}
 	f.register(cmd)
 	f.registerFabric(cmd)
+	mp.register(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json (nvme-cli's \"nvme list -o json\" keys)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "with -o json: nvme-cli's \"nvme list -v -o json\" shape (Subsystems, Controllers, Namespaces)")
 	cmd.Flags().StringVar(&traceFile, "trace", "", "write a Chrome/Perfetto trace of every namespace task to this file (one port only)")

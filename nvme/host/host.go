@@ -6,7 +6,8 @@
 // (QID 0, CNTLID FFFFh, host ID and NQNs, KATO), Property Get CAP, Property
 // Set CC (EN=0, then EN=1), Property Get CSTS until RDY within CAP.TO,
 // Property Get VS, Identify Controller, Set Features Asynchronous Event
-// Configuration for namespace notices when the controller supports them.
+// Configuration for the namespace attribute and ANA change notices the
+// controller supports (OAES bits 8 and 11).
 //
 // Admin queue depth: Config.AdminQueueDepth when set; otherwise the
 // admin submission queue size of the subsystem's discovery log entry
@@ -22,10 +23,17 @@
 // wait.
 //
 // Asynchronous events: one request is kept outstanding while the
-// controller advertises namespace notices (OAES bit 8). A request the
-// controller fails is sent again after a pause that doubles from 100 ms up
-// to 10 s, or, if its status has Do Not Retry, not again. Events is closed
-// when the controller stops, whether or not it advertised the notices.
+// controller advertises namespace or ANA change notices (OAES bit 8 or
+// 11). A request the controller fails is sent again after a pause that
+// doubles from 100 ms up to 10 s, or, if its status has Do Not Retry, not
+// again. Events is closed when the controller stops, whether or not it
+// advertised the notices.
+//
+// ANA: a controller that reports ANA (CMIC bit 3) has its ANA log read
+// at bring-up and, as Linux's ana_work does, on each ANA change notice
+// before the notice is passed on to Events: reading the log re-arms the
+// notice whatever the reader of Events does, and ANA returns the states
+// read.
 //
 // Shutdown (Close): CC.SHN normal shutdown with CC.EN still set, then
 // CSTS.SHST polled, pausing 10 ms doubling up to 100 ms between reads,
@@ -40,6 +48,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/complchain/complchain/nvme"
@@ -97,7 +106,8 @@ type Controller struct {
 	rtd3e  time.Duration // RTD3E, 0 if not reported
 	aer    bool          // an Asynchronous Event Request is kept outstanding
 	events chan nvme.AsyncEvent
-	ctx    context.Context // cancelled by Close
+	ana    atomic.Pointer[anaRead] // the last ANA log read, if the controller reports ANA
+	ctx    context.Context         // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -287,12 +297,16 @@ func (c *Controller) bringUp(ctx context.Context) error {
 		return err
 	}
 	c.rtd3e = time.Duration(binary.LittleEndian.Uint32(buf[88:])) * time.Microsecond
-	c.aer = c.id.OAES&nvme.AsyncEventNamespaceChanged != 0
+	notices := c.id.OAES & (nvme.AsyncEventNamespaceChanged | nvme.AsyncEventANAChange)
+	c.aer = notices != 0
 	if c.aer {
-		set := nvme.SetFeaturesCommand(nvme.FeatureAsyncEvent, nvme.AsyncEventNamespaceChanged)
+		set := nvme.SetFeaturesCommand(nvme.FeatureAsyncEvent, notices)
 		if _, err := c.do(ctx, &set, nil); err != nil {
-			return fmt.Errorf("enable namespace notices at %s: %w", c.addr, err)
+			return fmt.Errorf("enable notices %#x at %s: %w", notices, c.addr, err)
 		}
+	}
+	if c.ANASupported() {
+		c.readANA(ctx)
 	}
 	return nil
 }
@@ -532,8 +546,12 @@ func (c *Controller) requestEvents() {
 			continue
 		}
 		pause = aerBackoffMin
+		ev := nvme.ParseAsyncEvent(uint32(res.Result))
+		if ev.ANAChange() && c.ANASupported() {
+			c.readANA(c.ctx) // before the event is passed on, so ANA shows the new states
+		}
 		select {
-		case c.events <- nvme.ParseAsyncEvent(uint32(res.Result)):
+		case c.events <- ev:
 		case <-c.ctx.Done():
 			return
 		case <-c.q.Done():

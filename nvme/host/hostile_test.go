@@ -34,6 +34,14 @@ type scriptedCtrl struct {
 	// (CNS 03h) for nsid: the data to send, possibly short or none, and
 	// the status; nil answers Invalid Opcode.
 	ns func(cns nvme.CNS, nsid uint32) ([]byte, nvme.Status)
+	// idc, if not nil, edits Identify Controller before it is sent.
+	idc func(*nvme.IdentifyController)
+	// log answers Get Log Page for lid with length bytes; nil answers
+	// Invalid Opcode.
+	log func(lid uint8, length int) ([]byte, nvme.Status)
+	// aerDW0 is dword 0 of the n-th Asynchronous Event Request's
+	// completion (from 1), when aer completes it.
+	aerDW0 func(n int) uint32
 	// raw, if not nil, is sent in place of the answer to the first
 	// command other than those of bring-up and the Asynchronous Event
 	// Request, and the connection then closed.
@@ -47,6 +55,7 @@ type scriptedCtrl struct {
 	aers     []time.Time    // when each Asynchronous Event Request came
 	aerSeen  chan time.Time // the same, as they come
 	ccs      []uint32       // CC values set
+	features []nvme.Command // Set Features commands
 	shnReads int            // CSTS reads once CC.SHN was set
 }
 
@@ -162,6 +171,9 @@ func (f *scriptedCtrl) serve(conn net.Conn) {
 			}
 		case cmd.Opcode == nvme.OpIdentify && cmd.IdentifyCNS() == nvme.CNSController:
 			id := nvme.IdentifyController{OAES: f.oaes, NN: 1, SubNQN: "nqn.2026-01.io.example:hostile", CNTLID: 1, Version: 0x10400}
+			if f.idc != nil {
+				f.idc(&id)
+			}
 			data, _ = id.AppendBinary(nil)
 			binary.LittleEndian.PutUint32(data[88:], f.rtd3e)
 		case f.raw != nil && cmd.Opcode != nvme.OpFabrics && cmd.Opcode != nvme.OpAsyncEvent && cmd.Opcode != nvme.OpSetFeatures &&
@@ -183,8 +195,18 @@ func (f *scriptedCtrl) serve(conn net.Conn) {
 				var ok bool
 				cqe.Status, ok = f.aer(n)
 				hold = !ok
+				if ok && f.aerDW0 != nil {
+					cqe.Result = uint64(f.aerDW0(n))
+				}
 			}
-		case cmd.Opcode == nvme.OpSetFeatures, cmd.Opcode == nvme.OpKeepAlive:
+		case cmd.Opcode == nvme.OpGetLogPage && f.log != nil:
+			lid, n, _ := cmd.LogPage()
+			data, cqe.Status = f.log(lid, n)
+		case cmd.Opcode == nvme.OpSetFeatures:
+			f.mu.Lock()
+			f.features = append(f.features, cmd)
+			f.mu.Unlock()
+		case cmd.Opcode == nvme.OpKeepAlive:
 		default:
 			cqe.Status = nvme.StatusInvalidOpcode | nvme.StatusDNR
 		}

@@ -51,6 +51,11 @@ type Namespace struct {
 	// (see WWID and ByID).
 	WWID    string
 	Aliases []string
+	// Shared is Identify Namespace NMIC bit 0: the namespace may be
+	// attached to several controllers. ANAGRPID is its ANA group, 0
+	// without ANA reporting. nvme/multipath joins paths with them.
+	Shared   bool
+	ANAGRPID uint32
 }
 
 // NSError is the failure of one namespace's task.

@@ -182,6 +182,7 @@ func (r *run) newNamespace(nsid uint32, idt identity) *Namespace {
 	ns := &Namespace{
 		NSID: nsid, Size: idt.id.NSZE, Capacity: idt.id.NCAP, Used: idt.id.NUSE,
 		BlockSize: idt.id.BlockSize(), NGUID: idt.ids.NGUID, EUI64: idt.ids.EUI64, UUID: idt.ids.UUID,
+		Shared: idt.id.NMIC&1 != 0, ANAGRPID: idt.id.ANAGRPID,
 	}
 	if i := idt.id.FormatIndex(); i <= idt.id.NLBAF && int(i) < len(idt.id.LBAF) {
 		ns.MetadataSize = idt.id.LBAF[i].MetadataSize

@@ -144,6 +144,8 @@ func (c *controller) getLogPage(q *conn, cmd *nvme.Command) response {
 		b, _ = s.AppendBinary(nil)
 	case lid == nvme.LogChangedNamespace && !c.discovery:
 		b = c.changedLog(rae)
+	case lid == nvme.LogANA && !c.discovery:
+		b = c.anaLog(cmd.CDW10&(1<<8) != 0, rae)
 	default:
 		return fail(nvme.StatusInvalidLogPage | nvme.StatusDNR)
 	}

@@ -243,6 +243,7 @@ func (q *conn) connect(ctx context.Context, cmd *nvme.Command, data []byte) resp
 			return fail(nvme.StatusAbortRequested)
 		}
 		c := newController(q.t, sub, cd, kato)
+		c.port = q.port
 		if !q.t.addController(c) {
 			c.teardown("no controller ID")
 			return fail(nvme.StatusConnectControllerBusy)

@@ -44,6 +44,9 @@ type controller struct {
 	overflow bool                // more than 1024 changes
 	pending  bool                // a namespace change waits to be reported
 	masked   bool                // reported; masked until log 04h is read
+	port     *Port               // the port its admin queue came through
+	ana      bool                // an ANA change waits to be reported
+	anaMask  bool                // reported; masked until log 0Ch is read
 	aers     []chan uint64       // outstanding Asynchronous Event Requests
 	kaTimer  *time.Timer
 }
@@ -289,15 +292,26 @@ func (c *controller) namespaceChanged(nsid uint32) {
 	}
 }
 
-// deliverLocked completes an outstanding AER if an event may be reported.
+// deliverLocked completes an outstanding AER if an event may be
+// reported: a namespace change, else an ANA change. Each notice is masked
+// once reported until its log is read, as with Linux's nvmet.
 func (c *controller) deliverLocked() {
-	if !c.pending || c.masked || len(c.aers) == 0 {
-		return
+	for len(c.aers) > 0 {
+		var r uint64
+		switch {
+		case c.pending && !c.masked:
+			r = aenResultNSChange
+			c.pending, c.masked = false, true
+		case c.ana && !c.anaMask:
+			r = aenResultANAChange
+			c.ana, c.anaMask = false, true
+		default:
+			return
+		}
+		ch := c.aers[0]
+		c.aers = c.aers[1:]
+		ch <- r
 	}
-	ch := c.aers[0]
-	c.aers = c.aers[1:]
-	ch <- aenResultNSChange
-	c.pending, c.masked = false, true
 }
 
 // asyncEvent serves an Asynchronous Event Request: it completes when an
@@ -327,8 +341,12 @@ func (c *controller) asyncEvent(ctx context.Context) response {
 		}
 	}
 	select {
-	case <-ch: // reported to a host that is gone: report it again
-		c.pending, c.masked = true, false
+	case r := <-ch: // reported to a host that is gone: report it again
+		if r == aenResultANAChange {
+			c.ana, c.anaMask = true, false
+		} else {
+			c.pending, c.masked = true, false
+		}
 	default:
 	}
 	return fail(nvme.StatusAbortRequested)

@@ -67,6 +67,25 @@
 // DisallowHost and AllowAnyHost change the hosts at run time (GENCTR
 // increments); connected controllers stay.
 //
+// # Asymmetric Namespace Access
+//
+// As with Linux's nvmet, each namespace is in an ANA group
+// (Namespace.ANAGRPID, 1 by default, at most MaxANAGroups) and each port
+// gives each group a state, optimized unless PortConfig.ANAStates or
+// Target.SetANAState says otherwise: a host connected through two ports
+// sees each namespace on two paths. Identify Controller reports ANA
+// (CMIC bit 3, ANACAP 1Fh, ANATT 10 s, ANAGRPMAX and NANAGRPID 128, MNAN
+// NN up to 65536, OAES bit 11), Identify Namespace (CNS 00h and 08h) the
+// group, and the ANA log page (0Ch, Return Groups Only honoured) group 1,
+// each group of a namespace and each group the port gives a state, with
+// the states of the port the controller's admin queue came through and a
+// change count per port. SetANAState raises the ANA change notice (type
+// 2h, information 03h, log 0Ch) on that port's controllers that enabled
+// it, masked until the log is read without RAE. Read, Write and Flush of
+// a namespace whose group is inaccessible, in persistent loss or changing
+// through the port fail with Asymmetric Access Inaccessible (302h),
+// Persistent Loss (301h) or Transition (303h).
+//
 // # Controller model
 //
 // The target reports NVMe version 1.4. With it a Linux 6.1 host uses the

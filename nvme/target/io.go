@@ -19,6 +19,9 @@ func (c *controller) io(cmd *nvme.Command, data []byte) response {
 	if ns == nil {
 		return fail(nvme.StatusInvalidNamespace | nvme.StatusDNR)
 	}
+	if st := anaStatus(c.port.ANAState(ns.ANAGRPID)); st != 0 {
+		return fail(st)
+	}
 	if cmd.Opcode == nvme.OpFlush {
 		return response{}
 	}

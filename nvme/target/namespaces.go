@@ -20,6 +20,10 @@ type Namespace struct {
 	// Zero lists identifiers reported as all-zero values: a descriptor of
 	// zeros, and zero in Identify Namespace (hosts take both as absent).
 	Omit, Zero IDs
+	// ANAGRPID is the namespace's ANA group, 1..MaxANAGroups; 0 means 1,
+	// as with Linux's nvmet. Each port gives each group a state
+	// (PortConfig.ANAStates, Target.SetANAState).
+	ANAGRPID uint32
 }
 
 // IDs is a set of namespace identifiers.
@@ -43,7 +47,7 @@ type namespace struct {
 func (ns *namespace) info(shared bool) nsInfo {
 	return nsInfo{
 		active: true, blocks: ns.blocks, lbads: ns.lbads,
-		nguid: ns.NGUID, eui64: ns.EUI64, uuid: ns.UUID, zero: ns.Zero, shared: shared,
+		nguid: ns.NGUID, eui64: ns.EUI64, uuid: ns.UUID, zero: ns.Zero, shared: shared, anagrpid: ns.ANAGRPID,
 	}
 }
 
@@ -57,7 +61,12 @@ func (s *Subsystem) Attach(ns Namespace) error {
 	if ns.Size == 0 {
 		ns.Size = s.cfg.NamespaceSize
 	}
+	if ns.ANAGRPID == 0 {
+		ns.ANAGRPID = 1
+	}
 	switch {
+	case ns.ANAGRPID > MaxANAGroups:
+		return fmt.Errorf("%w: ANA group %d not in 1..%d", ErrInvalidNamespace, ns.ANAGRPID, MaxANAGroups)
 	case ns.NSID == 0 || ns.NSID > s.cfg.MaxNSID:
 		return fmt.Errorf("%w: NSID %d not in 1..%d", ErrInvalidNamespace, ns.NSID, s.cfg.MaxNSID)
 	case ns.BlockSize != 512 && ns.BlockSize != 4096:

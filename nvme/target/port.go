@@ -3,9 +3,12 @@ package target
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"time"
+
+	"github.com/complchain/complchain/nvme"
 )
 
 // PortConfig configures a port of a Target, served by ServePort.
@@ -17,6 +20,10 @@ type PortConfig struct {
 	// ConnectDelay is added to each Connect that creates a controller
 	// through the port, besides the subsystem's SubsystemConfig.ConnectDelay.
 	ConnectDelay time.Duration
+	// ANAStates gives ANA groups (1..MaxANAGroups) their state through
+	// the port at start; a group not listed is optimized. Target.SetANAState
+	// changes them while the port is served.
+	ANAStates map[uint32]nvme.ANAState
 }
 
 // Port is a port of a Target: a listener with its PORTID, served while
@@ -25,6 +32,7 @@ type Port struct {
 	id   uint16
 	addr net.Addr // the listener's
 	cfg  PortConfig
+	ana  anaStates
 }
 
 // ID returns the port's PORTID.
@@ -54,6 +62,9 @@ func (t *Target) addPort(ln net.Listener, pc PortConfig) (*Port, error) {
 	if pc.ConnectDelay < 0 {
 		return nil, fmt.Errorf("%w: PortConfig.ConnectDelay %v is negative", ErrInvalidConfig, pc.ConnectDelay)
 	}
+	if err := checkANAStates(pc.ANAStates); err != nil {
+		return nil, err
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	id := pc.PortID
@@ -66,7 +77,7 @@ func (t *Target) addPort(ln net.Listener, pc PortConfig) (*Port, error) {
 	} else if t.ports[id] != nil {
 		return nil, fmt.Errorf("%w: PortConfig.PortID %d in use", ErrInvalidConfig, id)
 	}
-	p := &Port{id: id, addr: ln.Addr(), cfg: pc}
+	p := &Port{id: id, addr: ln.Addr(), cfg: pc, ana: anaStates{m: maps.Clone(pc.ANAStates)}}
 	if pc.ConnectDelay > 0 {
 		t.connectDelays.Store(true)
 	}

@@ -51,13 +51,19 @@ func (c *controller) identifyController() nvme.IdentifyController {
 		MAXCMD:       uint16(min(c.t.cfg.IOQueueDepth, 0xffff)),
 		NN:           cfg.MaxNSID,
 		VWC:          1, // volatile write cache present
-		OAES:         nvme.AsyncEventNamespaceChanged,
+		OAES:         nvme.AsyncEventNamespaceChanged | nvme.AsyncEventANAChange,
 		SGLS:         1, // SGLs supported, no alignment
 		SubNQN:       cfg.NQN,
 		IOCCSZ:       (64 + inCapsuleSize) / 16,
 		IORCSZ:       1,
 		MSDBD:        1,   // one SGL data block descriptor
 		PS0MaxPower:  900, // power state 0: 9.00 W
+	}
+	if !c.discovery {
+		id.CMIC |= nvme.CMICANA
+		id.ANATT, id.ANACAP = anaTransitionTime, anaCapabilities
+		id.ANAGRPMAX, id.NANAGRPID = MaxANAGroups, MaxANAGroups
+		id.MNAN = min(id.NN, maxMNAN)
 	}
 	if c.discovery {
 		id.CNTRLTYPE = 2
@@ -70,14 +76,15 @@ func (c *controller) identifyController() nvme.IdentifyController {
 
 // nsInfo is what the Identify Namespace structures report.
 type nsInfo struct {
-	blocks uint64
-	lbads  uint8 // log2 block size
-	nguid  [16]byte
-	eui64  [8]byte
-	uuid   [16]byte
-	zero   IDs // identifiers sent as descriptors of zeros
-	shared bool
-	active bool
+	blocks   uint64
+	lbads    uint8 // log2 block size
+	nguid    [16]byte
+	eui64    [8]byte
+	uuid     [16]byte
+	zero     IDs // identifiers sent as descriptors of zeros
+	shared   bool
+	active   bool
+	anagrpid uint32
 }
 
 // appendIdentifyNamespace encodes Identify Namespace (CNS 00h). An inactive
@@ -85,7 +92,7 @@ type nsInfo struct {
 func appendIdentifyNamespace(b []byte, ns *nsInfo) []byte {
 	var id nvme.IdentifyNamespace
 	if ns.active {
-		id = nvme.IdentifyNamespace{NSZE: ns.blocks, NCAP: ns.blocks, NUSE: ns.blocks, NGUID: ns.nguid, EUI64: ns.eui64}
+		id = nvme.IdentifyNamespace{NSZE: ns.blocks, NCAP: ns.blocks, NUSE: ns.blocks, NGUID: ns.nguid, EUI64: ns.eui64, ANAGRPID: ns.anagrpid}
 		id.LBAF[0].DataShift = ns.lbads
 		if ns.shared {
 			id.NMIC = 1
@@ -124,6 +131,7 @@ func appendCSIndependent(b []byte, ns *nsInfo) []byte {
 			id.NMIC = 1
 		}
 		id.NSTAT = 1 // namespace ready
+		id.ANAGRPID = ns.anagrpid
 	}
 	b, _ = id.AppendBinary(b)
 	return b
