@@ -298,7 +298,7 @@ func TestRelease(t *testing.T) {
 		}
 		return resp
 	})
-	q, _ := pair(t, tcp.TargetConfig{}, tcp.HostConfig{}, h, nil)
+	q, served := pair(t, tcp.TargetConfig{}, tcp.HostConfig{}, h, nil)
 	var wg sync.WaitGroup
 	for nsid := range uint32(64) {
 		wg.Go(func() {
@@ -309,6 +309,10 @@ func TestRelease(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	// A response may reach the host before its Release has run; once
+	// ServeTarget has returned, every handler has.
+	q.Close()
+	<-served
 	if n := released.Load(); n != 64 {
 		t.Fatalf("Release called %d times for 64 responses", n)
 	}
