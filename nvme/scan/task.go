@@ -126,7 +126,9 @@ func (r *run) runTask(t *task) {
 			s.Trace.Span(track, "wait for chain", identified, regStart)
 		}
 		s.register(r, ns)
-		s.Trace.Span(track, "register "+ns.Name, regStart, time.Now())
+		if s.Trace != nil {
+			s.Trace.Span(track, "register "+ns.Name, regStart, time.Now())
+		}
 	})
 }
 
@@ -189,6 +191,6 @@ func (r *run) newNamespace(nsid uint32, idt identity) *Namespace {
 	}
 	b := r.names()
 	ns.WWID = b.wwid(nsid, &idt.ids)
-	ns.Aliases = b.links(nsid, &idt.ids)
+	ns.Aliases = b.links(nsid, ns.WWID)
 	return ns
 }
