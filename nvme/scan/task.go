@@ -104,11 +104,11 @@ func (r *run) runTask(t *task) {
 	idt, err := r.identify(t)
 	identified := time.Now()
 	s.Trace.Span(track, "identify", start, identified)
-	var st nvme.Status
-	if r.probing && errors.As(err, &st) && st.Code() == nvme.StatusInvalidNamespace {
-		return // an inactive NSID, as a probe expects
-	}
 	if err != nil {
+		var st nvme.Status // escapes to errors.As: allocated only for an error
+		if r.probing && errors.As(err, &st) && st.Code() == nvme.StatusInvalidNamespace {
+			return // an inactive NSID, as a probe expects
+		}
 		r.fail(t.nsid, err)
 		return
 	}
