@@ -45,8 +45,8 @@ import (
 //     queued tasks in Go order, wait idle while any task is active, and
 //     exit once none is: no goroutine outlives the Group's work, even if
 //     Wait is never called, and tiny tasks cost no goroutine each. Once
-//     tasks prove quick (under 50 µs), a worker takes several at once, up
-//     to 64 lasting about 100 µs and no more than its share of the queue,
+//     tasks prove tiny (at most 5 µs), a worker takes several at once, up
+//     to 64 lasting about 20 µs and no more than its share of the queue,
 //     and runs them one after another: consecutive tasks then do not wait
 //     in Wait for each other across workers. A slow task in a batch
 //     delays the start of the rest of that batch, whose sections would
@@ -351,7 +351,7 @@ func (g *Group) dropped(ts []*groupTask) {
 // worker outlives the Group's work, and tasks that come a moment apart
 // take an idle worker, not a new goroutine.
 //
-// Quick tasks are taken in batches that last about chunkTime, run one
+// Quick tasks are taken in batches that last about batchTime, run one
 // after another in the worker's slot under the limit: one lock per batch
 // instead of one per task, and consecutive tasks in one goroutine, where
 // each would otherwise wait in Wait for its predecessor running on
@@ -429,14 +429,25 @@ func (g *Group) settle(t, end *groupTask) {
 	g.running--
 }
 
+// batchTask is the longest a task may take, as last measured, for tasks
+// to be taken in batches, and batchTime what a batch aims at. Both are
+// short: the tasks of a batch run one after another, so a batch of tasks
+// that wait (for I/O, or a sleep) would wait in turn, where one by one
+// they wait side by side; a batch is worth it only where the hand-off
+// per task costs as much as the task.
+const (
+	batchTask = 5 * time.Microsecond
+	batchTime = 20 * time.Microsecond
+)
+
 // popBatch takes a batch of tasks from the head of the queue, with g.mu
 // held, for a worker whose slot it counts as running: as many as last
-// about chunkTime, up to maxChunk, and no more than a share of the queue
+// about batchTime, up to maxChunk, and no more than a share of the queue
 // for each worker the limit allows.
 func (g *Group) popBatch() *groupTask {
 	n := 1
-	if ns := g.perTask; ns > 0 && ns < int64(chunkTime)/2 {
-		n = int(min(int64(chunkTime)/ns, maxChunk))
+	if ns := g.perTask; ns > 0 && ns <= int64(batchTask) {
+		n = int(min(int64(batchTime)/ns, maxChunk))
 	}
 	n = max(min(n, (g.queued()-g.wakeups)/g.limit), 1)
 	t := g.pop()
