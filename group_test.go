@@ -271,6 +271,33 @@ func TestGroupDropsQueuedAfterCancel(t *testing.T) {
 	}
 }
 
+// Once the context is done, the rest of a worker's batch of quick tasks
+// is dropped as the queue is: with a limit of 1, no task after the
+// failing one runs.
+func TestGroupDropsBatchAfterCancel(t *testing.T) {
+	for _, fail := range []int{0, 1, 500, 1999} {
+		g, _ := WithContext(context.Background())
+		g.SetLimit(1)
+		boom := errors.New("boom")
+		var ran atomic.Int32
+		for i := range 2000 {
+			g.Go(func(context.Context, *Entry) error {
+				ran.Add(1)
+				if i == fail {
+					return boom
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); !errors.Is(err, boom) {
+			t.Fatalf("fail at %d: Wait = %v, want boom", fail, err)
+		}
+		if n := ran.Load(); n != int32(fail+1) {
+			t.Fatalf("fail at %d: %d tasks ran, want %d", fail, n, fail+1)
+		}
+	}
+}
+
 // Workers exit when the queue is empty: a Group whose Wait is never
 // called leaves no goroutine behind.
 func TestGroupNoWorkersWithoutWait(t *testing.T) {
@@ -479,9 +506,6 @@ func TestMapErrorsAndCancel(t *testing.T) {
 }
 
 func TestGroupAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector makes sync.Pool drop items")
-	}
 	var g Group
 	g.SetLimit(8)
 	task := func(ctx context.Context, e *Entry) error { return e.Wait(ctx) }

@@ -108,7 +108,7 @@ func MapWindow[T, R any](ctx context.Context, in iter.Seq[T], limit, window int,
 				}
 				c.out[j] = mapResult[R]{}
 			}
-			if len(c.out) < len(c.in) { // the calls stopped as ctx was done
+			if len(c.out) < c.n { // the calls stopped as ctx was done
 				yield(zero, ctx.Err())
 				return
 			}
@@ -142,14 +142,26 @@ type mapper[T, R any] struct {
 	perCall  atomic.Int64 // ns per call of f, as last measured
 }
 
+// A mapChunk is a run of consecutive values of in and their results. The
+// feeder fills it without a lock: word holds the number of values in it,
+// shifted left by one, and chunkSent once it is handed to a worker, by the
+// feeder or by the consumer (take). The feeder writes a value into its
+// slot, then publishes it with a compare-and-swap of word that fails if
+// the chunk was handed over meanwhile: exactly the values published before
+// the hand-over are the chunk's, and the slots beyond them stay the
+// feeder's.
 type mapChunk[T, R any] struct {
-	mu    sync.Mutex // guards in and sent while the feeder fills the chunk
-	sent  bool       // handed to a worker, by the feeder or by take
-	size  int        // room reserved in the budget
-	in    []T
+	word  atomic.Uint64
+	size  int // room reserved in the budget
+	n     int // values handed over, set by whoever sent the chunk
+	in    []T // the slots, as many as the room first reserved; in[:n] once sent
 	out   []mapResult[R]
 	ready chan struct{} // one token when out is filled
 }
+
+// chunkSent is the bit of mapChunk.word set once the chunk is handed to a
+// worker; the count of values is above it.
+const chunkSent = 1
 
 type mapResult[R any] struct {
 	r   R
@@ -158,12 +170,10 @@ type mapResult[R any] struct {
 
 // feed reads in, in chunks, until it ends or the loop stops.
 func (m *mapper[T, R]) feed(in iter.Seq[T]) {
-	var c *mapChunk[T, R] // the chunk being filled, its lock held between values
+	var c *mapChunk[T, R] // the chunk being filled
 	defer func() {
 		if c != nil { // the loop stopped: nothing may take c any more
-			c.mu.Lock()
-			c.sent = true
-			c.mu.Unlock()
+			c.seal()
 		}
 		m.mu.Lock()
 		m.fed = true
@@ -174,64 +184,80 @@ func (m *mapper[T, R]) feed(in iter.Seq[T]) {
 		m.mu.Unlock()
 	}()
 	for v := range in {
-		if c != nil {
-			c.mu.Lock()
-			if c.sent { // the consumer took it while in was read
-				c.mu.Unlock()
-				c = nil
-			}
-		}
-		if c == nil {
-			if c = m.acquire(); c == nil {
-				return
-			}
-		}
-		c.in = append(c.in, v)
 		// A chunk goes out when it is full, at once while nothing else is
 		// in flight, and while workers are still being started. One the
 		// consumer reaches while in is being read it takes itself (take):
 		// a slow input never leaves values waiting.
-		full := len(c.in) == c.size || m.inflight.Load() == 1 || m.workers.Load() < int64(m.limit) && m.idle.Load() == 0
-		c.sent = full
-		c.mu.Unlock()
-		if full {
-			sent := c
-			c = nil
+		if c == nil || !c.add(v) {
+			if c = m.acquire(v); c == nil {
+				return
+			}
+		}
+		n := int(c.word.Load() >> 1)
+		if n < len(c.in) && m.inflight.Load() != 1 && (m.workers.Load() >= int64(m.limit) || m.idle.Load() != 0) {
+			continue
+		}
+		sent := c
+		c = nil
+		if n, ok := sent.seal(); ok {
+			sent.n = n
 			if !m.send(sent) {
 				return
 			}
 		}
 	}
 	if c != nil {
-		c.mu.Lock()
-		mine := !c.sent
-		c.sent = true
-		c.mu.Unlock()
 		last := c
 		c = nil
-		if mine {
+		if n, ok := last.seal(); ok {
+			last.n = n
 			m.send(last)
 		}
 	}
 }
 
-// isSent reports whether c was handed to a worker.
-func (c *mapChunk[T, R]) isSent() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.sent
+// add puts v in c's next slot and reports false if c is full or was
+// handed to a worker before v was in: then v is not c's.
+func (c *mapChunk[T, R]) add(v T) bool {
+	w := c.word.Load()
+	k := int(w >> 1)
+	if w&chunkSent != 0 || k == len(c.in) {
+		return false
+	}
+	c.in[k] = v
+	if c.word.CompareAndSwap(w, w+2) {
+		return true
+	}
+	var zero T
+	c.in[k] = zero // the slot stays the feeder's: drop v from it
+	return false
 }
+
+// seal hands c over, and reports how many values it holds and whether
+// the caller is the one that handed it over (false: it was already).
+func (c *mapChunk[T, R]) seal() (n int, ok bool) {
+	for {
+		w := c.word.Load()
+		if w&chunkSent != 0 {
+			return 0, false
+		}
+		if c.word.CompareAndSwap(w, w|chunkSent) {
+			return int(w >> 1), true
+		}
+	}
+}
+
+// isSent reports whether c was handed to a worker.
+func (c *mapChunk[T, R]) isSent() bool { return c.word.Load()&chunkSent != 0 }
 
 // take hands c, the head chunk, to a worker if the feeder has not sent it
 // yet: the feeder may be waiting for in, which may wait for c's results.
 func (m *mapper[T, R]) take(c *mapChunk[T, R]) {
-	c.mu.Lock()
-	if c.sent {
-		c.mu.Unlock()
+	n, ok := c.seal()
+	if !ok {
 		return
 	}
-	c.sent = true
-	c.mu.Unlock()
+	c.n = n
 	m.mu.Lock()
 	m.taking++ // the feeder must not close jobs under this send
 	m.mu.Unlock()
@@ -244,10 +270,10 @@ func (m *mapper[T, R]) take(c *mapChunk[T, R]) {
 	m.mu.Unlock()
 }
 
-// acquire waits until the budget has room, and returns a chunk queued in
-// input order with room reserved for up to size values, or nil if the
-// loop stopped.
-func (m *mapper[T, R]) acquire() *mapChunk[T, R] {
+// acquire waits until the budget has room, and returns a chunk holding v,
+// queued in input order with room reserved for up to size values, or nil
+// if the loop stopped.
+func (m *mapper[T, R]) acquire(v T) *mapChunk[T, R] {
 	size := 1
 	if ns := m.perCall.Load(); ns > 0 {
 		size = int(min(max(int64(chunkTime)/ns, 1), maxChunk))
@@ -269,8 +295,12 @@ func (m *mapper[T, R]) acquire() *mapChunk[T, R] {
 	}
 	c.size = min(size, m.budget-m.pending)
 	m.pending += c.size
-	c.sent = false
-	c.mu.Lock() // held by the feeder until the first value is in
+	if cap(c.in) < c.size {
+		c.in = make([]T, c.size)
+	}
+	c.in = c.in[:c.size]
+	c.in[0] = v
+	c.word.Store(1 << 1) // in the queue with its first value
 	m.queue = append(m.queue, c)
 	m.inflight.Add(1)
 	m.space.Broadcast() // the consumer may wait for a chunk to be queued
@@ -281,10 +311,10 @@ func (m *mapper[T, R]) acquire() *mapChunk[T, R] {
 // allows, and reports false if the loop stopped. Room reserved in c and
 // not used returns to the budget.
 func (m *mapper[T, R]) send(c *mapChunk[T, R]) bool {
-	if unused := c.size - len(c.in); unused > 0 {
+	if unused := c.size - c.n; unused > 0 {
 		m.mu.Lock()
 		m.pending -= unused
-		c.size = len(c.in)
+		c.size = c.n
 		m.mu.Unlock()
 	}
 	if m.idle.Load() == 0 {
@@ -312,8 +342,11 @@ func (m *mapper[T, R]) work() {
 			return
 		}
 		start := time.Now()
+		if cap(c.out) < c.n {
+			c.out = make([]mapResult[R], 0, c.n)
+		}
 		c.out = c.out[:0]
-		for _, v := range c.in {
+		for _, v := range c.in[:c.n] {
 			if m.ctx.Err() != nil {
 				break // the loop stopped: no further call
 			}
@@ -342,8 +375,8 @@ func (m *mapper[T, R]) next(c *mapChunk[T, R]) *mapChunk[T, R] {
 		}
 		m.pending -= c.size
 		m.inflight.Add(-1)
-		clear(c.in)
-		c.in, c.out = c.in[:0], c.out[:0]
+		clear(c.in[:c.n])
+		c.out = c.out[:0]
 		m.free = append(m.free, c)
 		m.space.Broadcast()
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,51 +53,104 @@ func listOf(ctrls []*fabric.Controller) []listCtrl {
 // empty), and, unlike nvme-cli, with bytes a terminal would act on
 // escaped (printable).
 func printTable(w io.Writer, ctrls []listCtrl) error {
+	// Each controller's SN, Model and FW Rev cells, worked out once.
+	ids := make([][3]string, len(ctrls))
 	type row struct {
-		ns   *scan.Namespace
-		ctrl *listCtrl
+		ns    *scan.Namespace
+		ctrl  int
+		cells [2]string // Usage and Format
 	}
 	var all []row
 	for i := range ctrls {
+		id := ctrls[i].id
+		ids[i] = [3]string{printable(libnvmeAttr(id.SerialNumber)), printable(libnvmeAttr(id.ModelNumber)), printable(libnvmeAttr(id.Firmware))}
 		for _, ns := range ctrls[i].nss {
-			all = append(all, row{ns, &ctrls[i]})
+			all = append(all, row{ns: ns, ctrl: i})
 		}
 	}
 	slices.SortFunc(all, func(a, b row) int { return strings.Compare(a.ns.Name, b.ns.Name) })
-	rows := make([][len(listColumns)]string, len(all))
+	// The widths come from the cells' lengths; the cells but Usage and
+	// Format are written from their parts.
+	var last listCells
 	var width [len(listColumns)]int
 	for i, c := range listColumns {
 		width[i] = c.width
 	}
-	for r, a := range all {
-		ns, id := a.ns, a.ctrl.id
-		rows[r] = [len(listColumns)]string{"/dev/" + ns.Name, "/dev/" + ns.Generic,
-			printable(libnvmeAttr(id.SerialNumber)), printable(libnvmeAttr(id.ModelNumber)),
-			"0x" + strconv.FormatUint(uint64(ns.NSID), 16), listUsage(ns), listFormat(ns), printable(libnvmeAttr(id.Firmware))}
-		for i, cell := range rows[r] {
-			width[i] = max(width[i], len(cell))
+	for r := range all {
+		a := &all[r]
+		ns, id := a.ns, &ids[a.ctrl]
+		a.cells = last.of(ns)
+		lens := [len(listColumns)]int{len("/dev/") + len(ns.Name), len("/dev/") + len(ns.Generic), len(id[0]), len(id[1]),
+			len("0x") + hexDigits(ns.NSID), len(a.cells[0]), len(a.cells[1]), len(id[2])}
+		for i, n := range lens {
+			width[i] = max(width[i], n)
 		}
 	}
 	bw := bufio.NewWriter(w)
-	line := func(cell func(i int) string) {
-		for i := range listColumns {
-			if i > 0 {
-				bw.WriteByte(' ')
-			}
-			c := cell(i)
-			bw.WriteString(c)
-			for n := len(c); n < width[i]; n++ {
-				bw.WriteByte(' ')
-			}
+	// cell writes column i's cell, made of a and b, padded to its width.
+	cell := func(i int, a, b string) {
+		if i > 0 {
+			bw.WriteByte(' ')
 		}
+		bw.WriteString(a)
+		bw.WriteString(b)
+		for n := len(a) + len(b); n < width[i]; n++ {
+			bw.WriteByte(' ')
+		}
+	}
+	for i, c := range listColumns {
+		cell(i, c.name, "")
+	}
+	bw.WriteByte('\n')
+	for i := range listColumns {
+		cell(i, strings.Repeat("-", width[i]), "")
+	}
+	bw.WriteByte('\n')
+	var nsid [8]byte
+	for _, a := range all {
+		ns, id := a.ns, &ids[a.ctrl]
+		cell(0, "/dev/", ns.Name)
+		cell(1, "/dev/", ns.Generic)
+		cell(2, id[0], "")
+		cell(3, id[1], "")
+		bw.WriteString(" 0x")
+		n, _ := bw.Write(strconv.AppendUint(nsid[:0], uint64(ns.NSID), 16))
+		for n += len("0x"); n < width[4]; n++ {
+			bw.WriteByte(' ')
+		}
+		cell(5, a.cells[0], "")
+		cell(6, a.cells[1], "")
+		cell(7, id[2], "")
 		bw.WriteByte('\n')
 	}
-	line(func(i int) string { return listColumns[i].name })
-	line(func(i int) string { return strings.Repeat("-", width[i]) })
-	for _, row := range rows {
-		line(func(i int) string { return row[i] })
-	}
 	return bw.Flush()
+}
+
+// hexDigits returns the number of lower-case hex digits of v ("%x").
+func hexDigits(v uint32) int { return max(1, (bits.Len32(v)+3)/4) }
+
+// listCells holds the Usage and Format cells of the namespace before:
+// a target's namespaces are mostly alike, and each cell costs a division
+// in 64-bit precision or a Sprintf.
+type listCells struct {
+	used, size        uint64
+	blockSize         uint32
+	metadata          uint16
+	ok                bool
+	usage, formatCell string
+}
+
+// of returns ns's Usage and Format cells, worked out anew only where ns
+// differs from the namespace before.
+func (c *listCells) of(ns *scan.Namespace) [2]string {
+	if !c.ok || ns.Used != c.used || ns.Size != c.size || ns.BlockSize != c.blockSize {
+		c.usage = listUsage(ns)
+	}
+	if !c.ok || ns.BlockSize != c.blockSize || ns.MetadataSize != c.metadata {
+		c.formatCell = listFormat(ns)
+	}
+	c.used, c.size, c.blockSize, c.metadata, c.ok = ns.Used, ns.Size, ns.BlockSize, ns.MetadataSize, true
+	return [2]string{c.usage, c.formatCell}
 }
 
 // libnvmeAttr returns an Identify Controller string as libnvme reads it

@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -56,6 +59,42 @@ func TestPrintTableWidens(t *testing.T) {
 		"/dev/nvme12345n1000000 /dev/ng12345n1000000  S1                   M                                        0x1          0.00   B / 512.00   B    512   B +  0 B   F       \n"
 	if got.String() != want {
 		t.Errorf("table:\n%q\nwant\n%q", got.String(), want)
+	}
+}
+
+// The Usage and Format cells of a namespace like the one before it are
+// reused, and worked out anew for one that differs in any field they
+// show: each row holds its own namespace's cells, and its own
+// controller's.
+func TestPrintTableCellsPerRow(t *testing.T) {
+	ids := []*nvme.IdentifyController{{SerialNumber: "S", ModelNumber: "M", Firmware: "F"}, {SerialNumber: "T", ModelNumber: "N", Firmware: "G"}}
+	ctrls := []listCtrl{{id: ids[0]}, {id: ids[1]}}
+	var nss []*scan.Namespace
+	for i, v := range []struct {
+		size, used uint64
+		bs         uint32
+		ms         uint16
+	}{{8, 8, 512, 0}, {8, 8, 512, 0}, {8, 4, 512, 0}, {9, 4, 512, 0}, {9, 4, 4096, 0}, {9, 4, 4096, 8}, {9, 4, 4096, 8}, {9, 4, 512, 8}, {8, 8, 512, 0}} {
+		ns := &scan.Namespace{NSID: uint32(i + 1), Name: fmt.Sprintf("nvme%dn%d", i%2, i+1), Generic: fmt.Sprintf("ng%dn%d", i%2, i+1),
+			Size: v.size, Used: v.used, BlockSize: v.bs, MetadataSize: v.ms}
+		ctrls[i%2].nss = append(ctrls[i%2].nss, ns)
+		nss = append(nss, ns)
+	}
+	var got bytes.Buffer
+	if err := printTable(&got, ctrls); err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSuffix(got.String(), "\n"), "\n")[2:] {
+		rows[strings.Fields(line)[0]] = line
+	}
+	for i, ns := range nss {
+		id := ids[i%2]
+		want := fmt.Sprintf("%-21s %-21s %-20s %-40s %-10s %-26s %-16s %-8s", "/dev/"+ns.Name, "/dev/"+ns.Generic, id.SerialNumber, id.ModelNumber,
+			fmt.Sprintf("%#x", ns.NSID), listUsage(ns), listFormat(ns), id.Firmware)
+		if got := rows["/dev/"+ns.Name]; got != want {
+			t.Errorf("row of %s:\n%q\nwant\n%q", ns.Name, got, want)
+		}
 	}
 }
 
@@ -148,6 +187,23 @@ func TestPrintJSONVerboseKeys(t *testing.T) {
 	for _, level := range []string{"host", "subsystem", "controller", "namespace"} {
 		if !slices.Equal(got[level], wantKeys[level]) {
 			t.Errorf("%s keys %q, nvme-cli 2.3 printed %q", level, got[level], wantKeys[level])
+		}
+	}
+}
+
+// BenchmarkPrintTable prints the table of 100 000 namespaces alike, as a
+// scan of the emulated target gives them.
+func BenchmarkPrintTable(b *testing.B) {
+	id := &nvme.IdentifyController{SerialNumber: "CC718D4EFF", ModelNumber: "complchain emulated NVMe/TCP", Firmware: "1.0"}
+	nss := make([]*scan.Namespace, 100_000)
+	for i := range nss {
+		nss[i] = &scan.Namespace{NSID: uint32(i + 1), Name: fmt.Sprintf("nvme0n%d", i+1), Generic: fmt.Sprintf("ng0n%d", i+1),
+			Size: 2097152, Used: 2097152, BlockSize: 512}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := printTable(io.Discard, []listCtrl{{id, nss}}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -71,6 +71,9 @@ func utf8Valid(s string) int {
 // white space before another character becomes one '_', trailing white
 // space dropped.
 func ReplaceWhitespace(s string) string {
+	if !hasSpace(s) {
+		return s // nothing to replace: most names
+	}
 	i := 0
 	for i < len(s) && strings.IndexByte(" \t\n\r", s[i]) >= 0 {
 		i++
@@ -92,6 +95,16 @@ func ReplaceWhitespace(s string) string {
 }
 
 // isSpace is C's isspace in the C locale.
+// hasSpace reports whether s holds a byte isSpace accepts.
+func hasSpace(s string) bool {
+	for i := range len(s) {
+		if isSpace(s[i]) {
+			return true
+		}
+	}
+	return false
+}
+
 func isSpace(c byte) bool {
 	return c == ' ' || '\t' <= c && c <= '\r'
 }

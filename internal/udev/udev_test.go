@@ -30,11 +30,19 @@ func TestReplaceWhitespace(t *testing.T) {
 		{"\va", "_a"}, // leading \v and \f are not skipped, only collapsed
 		{"a", "a"},
 		{" \t ", ""},
+		{"", ""},
+		{"a\fb\r", "a_b"},
+		{"uuid.123e4567-e89b-12d3-a456-426614174000", "uuid.123e4567-e89b-12d3-a456-426614174000"},
+		{"\u00e9\u00a0x", "\u00e9\u00a0x"}, // U+00A0 is no white space here
 	}
 	for _, tt := range tests {
 		if got := ReplaceWhitespace(tt.in); got != tt.want {
 			t.Errorf("ReplaceWhitespace(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+	// A name without white space, as most are, comes back as it is.
+	if n := testing.AllocsPerRun(10, func() { ReplaceWhitespace("nvme.1b36-31323334-51454d55-00000001") }); n != 0 {
+		t.Errorf("ReplaceWhitespace of a name without white space: %v allocations, want 0", n)
 	}
 }
 

@@ -45,8 +45,11 @@ func (c *Controller) IdentifyNSDescriptors(ctx context.Context, nsid uint32) (nv
 // descriptorsErr is the error of Identify CNS 03h for nsid, or nil if the
 // controller just does not support the list.
 func descriptorsErr(nsid uint32, err error) error {
-	var st nvme.Status
-	if err == nil || errors.As(err, &st) && (st.Code() == nvme.StatusInvalidField || st.Code() == nvme.StatusInvalidOpcode) {
+	if err == nil {
+		return nil
+	}
+	var st nvme.Status // escapes to errors.As: allocated only for an error
+	if errors.As(err, &st) && (st.Code() == nvme.StatusInvalidField || st.Code() == nvme.StatusInvalidOpcode) {
 		return nil
 	}
 	return fmt.Errorf("identify namespace %d descriptors: %w", nsid, err)

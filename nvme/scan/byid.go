@@ -30,22 +30,23 @@ func newByID(id *nvme.IdentifyController) *byID {
 
 // wwid returns the kernel's wwid attribute of namespace nsid.
 func (b *byID) wwid(nsid uint32, ids *nvme.NSIdentifiers) string {
+	var buf [len("uuid.") + 36]byte // the longest of the first three
 	switch {
 	case ids.UUID != [16]byte{}:
-		return string(nvme.AppendUUID([]byte("uuid."), ids.UUID))
+		return string(nvme.AppendUUID(append(buf[:0], "uuid."...), ids.UUID))
 	case ids.NGUID != [16]byte{}:
-		return "eui." + hex.EncodeToString(ids.NGUID[:])
+		return string(hex.AppendEncode(append(buf[:0], "eui."...), ids.NGUID[:]))
 	case ids.EUI64 != [8]byte{}:
-		return "eui." + hex.EncodeToString(ids.EUI64[:])
+		return string(hex.AppendEncode(append(buf[:0], "eui."...), ids.EUI64[:]))
 	}
 	return "nvme." + hexPad(uint32(b.vid), 4) + b.wwidIDs + hexPad(nsid, 8)
 }
 
-// links returns the by-id names of namespace nsid, in the order the rules
-// add them, each once.
-func (b *byID) links(nsid uint32, ids *nvme.NSIdentifiers) []string {
+// links returns the by-id names of namespace nsid, whose wwid attribute
+// is wwid, in the order the rules add them, each once.
+func (b *byID) links(nsid uint32, wwid string) []string {
 	// sysfs prints the NSID with "%d".
-	return b.udev.links(b.wwid(nsid, ids), strconv.Itoa(int(int32(nsid))))
+	return b.udev.links(wwid, strconv.Itoa(int(int32(nsid))))
 }
 
 // udevNames holds the model_serial names systemd v257's rules make for
@@ -113,7 +114,8 @@ func WWID(id *nvme.IdentifyController, nsid uint32, ids nvme.NSIdentifiers) stri
 // of namespace nsid under /dev/disk/by-id, as the package doc describes:
 // the wwid link first, then the model_serial links, each name once.
 func ByID(id *nvme.IdentifyController, nsid uint32, ids nvme.NSIdentifiers) []string {
-	return newByID(id).links(nsid, &ids)
+	b := newByID(id)
+	return b.links(nsid, b.wwid(nsid, &ids))
 }
 
 // hexPad formats v in lower-case hex, zero padded to digits ("%0*x").

@@ -51,9 +51,14 @@ func (s *Scanner) register(r *run, ns *Namespace) {
 	if s.Naming == NSID {
 		suffix = int(ns.NSID)
 	}
-	ctrl, n := strconv.Itoa(s.Controller), strconv.Itoa(suffix)
-	ns.Name = "nvme" + ctrl + "n" + n
-	ns.Generic = "ng" + ctrl + "n" + n
+	// "nvme<ctrl>n<suffix>ng<ctrl>n<suffix>", cut in two: one allocation.
+	var buf [64]byte
+	b := strconv.AppendInt(append(buf[:0], "nvme"...), int64(s.Controller), 10)
+	b = strconv.AppendInt(append(b, 'n'), int64(suffix), 10)
+	k := len(b)
+	b = append(append(b, "ng"...), b[len("nvme"):k]...)
+	names := string(b)
+	ns.Name, ns.Generic = names[:k], names[k:]
 	s.ns[ns.NSID] = ns
 	s.mu.Unlock()
 	r.mu.Lock()

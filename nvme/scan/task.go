@@ -104,11 +104,11 @@ func (r *run) runTask(t *task) {
 	idt, err := r.identify(t)
 	identified := time.Now()
 	s.Trace.Span(track, "identify", start, identified)
-	var st nvme.Status
-	if r.probing && errors.As(err, &st) && st.Code() == nvme.StatusInvalidNamespace {
-		return // an inactive NSID, as a probe expects
-	}
 	if err != nil {
+		var st nvme.Status // escapes to errors.As: allocated only for an error
+		if r.probing && errors.As(err, &st) && st.Code() == nvme.StatusInvalidNamespace {
+			return // an inactive NSID, as a probe expects
+		}
 		r.fail(t.nsid, err)
 		return
 	}
@@ -126,7 +126,9 @@ func (r *run) runTask(t *task) {
 			s.Trace.Span(track, "wait for chain", identified, regStart)
 		}
 		s.register(r, ns)
-		s.Trace.Span(track, "register "+ns.Name, regStart, time.Now())
+		if s.Trace != nil {
+			s.Trace.Span(track, "register "+ns.Name, regStart, time.Now())
+		}
 	})
 }
 
@@ -189,6 +191,6 @@ func (r *run) newNamespace(nsid uint32, idt identity) *Namespace {
 	}
 	b := r.names()
 	ns.WWID = b.wwid(nsid, &idt.ids)
-	ns.Aliases = b.links(nsid, &idt.ids)
+	ns.Aliases = b.links(nsid, ns.WWID)
 	return ns
 }

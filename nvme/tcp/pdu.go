@@ -243,7 +243,8 @@ type PDU struct {
 // A Reader reads PDUs from a byte stream.
 type Reader struct {
 	r            *bufio.Reader
-	buf          []byte
+	buf          []byte // a PDU larger than r's buffer, copied out of it
+	inPlace      int    // bytes of the last PDU, read in r's buffer: skipped by the next Next
 	maxData      int
 	hdgst, ddgst bool
 }
@@ -269,6 +270,10 @@ var hlens = [...]uint8{
 // *TermError values; I/O errors are returned as they are. A PDU whose data
 // digest does not match is returned with ErrDataDigest.
 func (r *Reader) Next() (PDU, error) {
+	if r.inPlace > 0 {
+		r.r.Discard(r.inPlace) // buffered: cannot fail
+		r.inPlace = 0
+	}
 	ch, err := r.r.Peek(commonLen)
 	if err != nil {
 		if len(ch) > 0 && err == io.EOF {
@@ -310,15 +315,28 @@ func (r *Reader) Next() (PDU, error) {
 	} else if plen > hdrEnd && !isTerm {
 		return PDU{}, protoErr(FESInvalidHeader, 3, "PDO 0 with %d bytes after the header", plen-hdrEnd)
 	}
-	if cap(r.buf) < plen {
-		r.buf = make([]byte, plen)
-	}
-	b := r.buf[:plen]
-	if _, err := io.ReadFull(r.r, b); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	var b []byte
+	if plen <= r.r.Size() {
+		// Most PDUs fit in the buffer: use them where they are, and
+		// skip them on the next call.
+		if b, err = r.r.Peek(plen); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return PDU{}, err
 		}
-		return PDU{}, err
+		r.inPlace = plen
+	} else {
+		if cap(r.buf) < plen {
+			r.buf = make([]byte, plen)
+		}
+		b = r.buf[:plen]
+		if _, err := io.ReadFull(r.r, b); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return PDU{}, err
+		}
 	}
 	if hd != 0 && binary.LittleEndian.Uint32(b[h.HLen:]) != CRC32C(b[:h.HLen]) {
 		return PDU{}, protoErr(FESHeaderDigest, 0, "header digest mismatch")

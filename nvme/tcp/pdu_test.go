@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"testing"
+	"testing/iotest"
 
 	"github.com/complchain/complchain/nvme"
 )
@@ -235,6 +236,85 @@ func TestWritersRoundTrip(t *testing.T) {
 			t.Fatalf("ICResp %+v %v", ic, err)
 		}
 	}
+}
+
+// PDUs that fit in the Reader's buffer are read where they lie, larger
+// ones are copied out of it: either way each PDU's data is whole and
+// intact, also when a PDU straddles a refill of the buffer.
+func TestReaderInPlaceAndCopied(t *testing.T) {
+	sizes := []int{4096, 0, 70000, 4096, 65536 - DataHLen, 65536, 1, 4096}
+	var b []byte
+	for i, n := range sizes {
+		b = Digests{Data: true}.AppendData(b, TypeC2HData, FlagDataLast, DataHeader{CID: uint16(i)}, bytes.Repeat([]byte{byte(i + 1)}, n))
+	}
+	for _, chunk := range []int{1, 1000, 4096, len(b)} {
+		r := NewReader(iotest.OneByteReader(bytes.NewReader(b)), 1<<20)
+		if chunk > 1 {
+			r = NewReader(&chunked{b: b, n: chunk}, 1<<20)
+		}
+		r.SetDigests(false, true)
+		for i, n := range sizes {
+			p, err := r.Next()
+			if err != nil {
+				t.Fatalf("chunks of %d, PDU %d: %v", chunk, i, err)
+			}
+			if h := ParseDataHeader(p); int(h.CID) != i || len(p.Data) != n || bytes.Count(p.Data, []byte{byte(i + 1)}) != n {
+				t.Fatalf("chunks of %d, PDU %d: CID %d, %d bytes of data, want %d", chunk, i, h.CID, len(p.Data), n)
+			}
+		}
+		if _, err := r.Next(); err != io.EOF {
+			t.Fatalf("chunks of %d: after the last PDU, %v, want EOF", chunk, err)
+		}
+	}
+}
+
+// chunked reads b at most n bytes at a time.
+type chunked struct {
+	b []byte
+	n int
+}
+
+func (c *chunked) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), c.n)], c.b)
+	c.b = c.b[n:]
+	return n, nil
+}
+
+// BenchmarkReaderIdentify reads the answer to one Identify command: a
+// C2HData PDU of 4 KiB and a CapsuleResp.
+func BenchmarkReaderIdentify(b *testing.B) {
+	var one []byte
+	one = Digests{}.AppendData(one, TypeC2HData, FlagDataLast, DataHeader{CID: 1}, make([]byte, nvme.IdentifySize))
+	one = Digests{}.AppendCapsuleResp(one, &nvme.Completion{CID: 1})
+	r := NewReader(&cycle{b: one}, 1<<20)
+	b.SetBytes(int64(len(one)))
+	b.ReportAllocs()
+	for b.Loop() {
+		for range 2 {
+			if _, err := r.Next(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// cycle reads b over and over.
+type cycle struct {
+	b   []byte
+	off int
+}
+
+func (c *cycle) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		k := copy(p[n:], c.b[c.off:])
+		n += k
+		c.off = (c.off + k) % len(c.b)
+	}
+	return n, nil
 }
 
 func BenchmarkEncodeCapsuleCmd(b *testing.B) {

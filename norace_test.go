@@ -1,5 +1,0 @@
-//go:build !race
-
-package complchain
-
-const raceEnabled = false
