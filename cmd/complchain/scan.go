@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
 
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/fabric"
@@ -477,13 +478,10 @@ func printJSON(w io.Writer, ctrls []listCtrl) error {
 	return bw.Flush()
 }
 
+// isTerminal reports whether w is a terminal, where progress is drawn.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd())) // not /dev/null, a character device too
 }
 
 // progress is a progress bar of namespaces identified, on a terminal.
