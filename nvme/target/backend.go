@@ -11,7 +11,8 @@ import (
 // blocks within the namespace; an error, or a short read or write, fails
 // that one command (Unrecovered Read Error 281h, Write Fault 280h) and the
 // target goes on serving. The caller that hands a Backend to Attach owns
-// it: the target never closes it, also not on Detach.
+// it: the target never closes it, also not on Detach. Flush calls the
+// backend's Sync method, if it has one (func() error, as FileBackend).
 type Backend interface {
 	io.ReaderAt
 	io.WriterAt

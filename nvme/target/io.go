@@ -25,7 +25,7 @@ func (c *controller) io(cmd *nvme.Command, data []byte) response {
 	}
 	switch cmd.Opcode {
 	case nvme.OpFlush:
-		return response{}
+		return c.flush(ns)
 	case nvme.OpDatasetManagement:
 		return c.datasetManagement(ns, cmd, data)
 	}
@@ -68,6 +68,20 @@ func (c *controller) io(cmd *nvme.Command, data []byte) response {
 	st.reads.Add(1)
 	st.blocksRead.Add(units)
 	return response{data: b, release: tcp.PutBuffer}
+}
+
+// flush executes Flush: a backend with a Sync method (FileBackend)
+// commits its data to stable storage.
+func (c *controller) flush(ns *namespace) response {
+	s, ok := ns.data.(interface{ Sync() error })
+	if !ok {
+		return response{}
+	}
+	if err := s.Sync(); err != nil {
+		c.t.log.Warn("flush failed", "nsid", ns.NSID, "err", err)
+		return fail(nvme.StatusWriteFault)
+	}
+	return response{}
 }
 
 // within reports whether nlb blocks from slba lie within the namespace.
