@@ -37,6 +37,7 @@ func newTargetCmd() *cobra.Command {
 		verbose    bool
 		backingDir string
 		backing    []string
+		idDelay    string
 	)
 	cmd := &cobra.Command{
 		Use:   "target",
@@ -57,7 +58,13 @@ survives restarts; a file that cannot be opened is an error at start.
 Namespace 1 of each subsystem, when in memory, starts with a recognisable
 text in its first sector. Write Zeroes and Dataset Management deallocate
 punch holes in files and discard blocks of devices; deallocated blocks
-read as zeros.`,
+read as zeros.
+
+--identify-delay holds the answers to the Identify commands a host sends
+to identify each namespace, so that a host which scans namespaces
+asynchronously (Linux 6.12) finishes them out of order and, without an
+ordered scan, names them out of order: --namespaces 20 --identify-delay
+reverse:20ms has NSID 1 answer last.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			size, err := parseSize(nsSize)
@@ -112,6 +119,15 @@ read as zeros.`,
 			n := cfg.Namespaces
 			if n < 0 {
 				return fmt.Errorf("--namespaces %d: must not be negative", n)
+			}
+			if idDelay != "" {
+				nsids := make([]uint32, n)
+				for i := range nsids {
+					nsids[i] = uint32(i + 1)
+				}
+				if cfg.Faults.IdentifyDelay, err = target.ParseIdentifyDelay(idDelay, nsids); err != nil {
+					return fmt.Errorf("--identify-delay: %w", err)
+				}
 			}
 			if err := fab.configure(&cfg); err != nil {
 				return err
@@ -176,7 +192,10 @@ read as zeros.`,
 	f.StringVar(&readBudget, "read-budget", "8M", "read data all connections together may hold until it is sent")
 	f.DurationVar(&cfg.ServiceTime, "service-time", 0, "time the controller takes to execute each command")
 	f.StringSliceVar(&failNSID, "fail-nsid", nil, "NSID=STATUS: answer commands for NSID with that NVMe status (hex, e.g. 1=0x4002)")
-	f.StringSliceVar(&delayNSID, "delay-nsid", nil, "NSID=DURATION: extra service time for commands for NSID")
+	f.StringSliceVar(&delayNSID, "delay-nsid", nil, "NSID=DURATION: extra service time for commands for NSID (Identify and I/O)")
+	f.StringVar(&idDelay, "identify-delay", "", "delay the Identify commands that identify each namespace (CNS 00h, 03h, 05h, 08h):\n"+
+		"reverse:STEP (NSID n of N after (N-n+1)×STEP), random:SEED:MAX (uniform 0..MAX per NSID, seeded),\n"+
+		"nsid:1=400ms,2=380ms,… (as listed); each delay at most 1h")
 	f.UintSliceVar(&hangNSID, "hang-nsid", nil, "never answer commands for these NSIDs")
 	f.IntVar(&cfg.Faults.DropAfter, "drop-after", 0, "close each connection after serving this many commands")
 	f.IntVar(&cfg.Faults.MalformedAfter, "malformed-after", 0, "send a malformed PDU in place of each connection's response number N+1")

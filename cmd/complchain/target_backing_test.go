@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,5 +112,45 @@ func TestTargetBackingErrors(t *testing.T) {
 				t.Fatalf("error %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestTargetIdentifyDelay: the profile given to --identify-delay reaches
+// the target (a bad one stops it at start): an async scan names the
+// namespaces in the order their Identify commands complete, last NSID
+// first, and the ordered scan in list order however late NSID 1 answers.
+func TestTargetIdentifyDelay(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	for _, bad := range []string{"reverse", "reverse:-5ms", "random:x:5ms", "nsid:0=1ms", "sideways:1ms"} {
+		if _, _, err := run(t, "target", "--listen", "127.0.0.1:0", "--identify-delay", bad); err == nil || !strings.Contains(err.Error(), "--identify-delay") {
+			t.Errorf("%q: error %v", bad, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addr, done := startTargetCmd(t, ctx, "--namespaces", "4", "--identify-delay", "reverse:50ms")
+	scan := func(mode string) []jsonDevice {
+		out, stderr, err := run(t, "scan", "--addr", addr, "-o", "json", "--mode", mode)
+		if err != nil {
+			t.Fatalf("scan: %v\n%s", err, stderr)
+		}
+		var doc struct{ Devices []jsonDevice }
+		if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Devices) != 4 {
+			t.Fatalf("scan output %v: %s", err, out)
+		}
+		return doc.Devices
+	}
+	async, ordered := scan("async"), scan("ordered")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("target: %v", err)
+	}
+	for i := range 4 {
+		want := fmt.Sprintf("/dev/nvme0n%d", i+1)
+		if d := ordered[i]; d.DevicePath != want || d.NameSpace != uint32(i+1) {
+			t.Errorf("ordered: %s is NSID %d, want NSID %d", d.DevicePath, d.NameSpace, i+1)
+		}
+		if d := async[i]; d.DevicePath != want || d.NameSpace != uint32(4-i) {
+			t.Errorf("async: %s is NSID %d, want NSID %d", d.DevicePath, d.NameSpace, 4-i)
+		}
 	}
 }
