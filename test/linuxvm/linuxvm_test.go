@@ -104,7 +104,10 @@ const (
 // the test calls the returned stop function.
 func serveFiles(t *testing.T, dir string, port int) (stop func()) {
 	t.Helper()
-	tg := target.New(target.Config{NQN: nqn})
+	tg, err := target.New(target.Config{NQN: nqn})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var files []*target.FileBackend
 	for nsid := uint32(1); nsid <= 2; nsid++ {
 		f, err := target.CreateFile(filepath.Join(dir, fmt.Sprintf("nsid-%d.img", nsid)), nsSize)
