@@ -52,7 +52,7 @@ func (c *controller) io(cmd *nvme.Command, data []byte) response {
 			return fail(nvme.StatusSGLInvalidData | nvme.StatusDNR)
 		}
 		if _, err := ns.data.WriteAt(data, off); err != nil {
-			c.t.log.Warn("write failed", "nsid", ns.NSID, "offset", off, "bytes", n, "err", err)
+			c.t.warn.log(c.t, "write failed", "subnqn", c.sub.cfg.NQN, "nsid", ns.NSID, "offset", off, "bytes", n, "err", err)
 			return fail(nvme.StatusWriteFault)
 		}
 		st.writes.Add(1)
@@ -62,7 +62,7 @@ func (c *controller) io(cmd *nvme.Command, data []byte) response {
 	b := tcp.GetBuffer(int(n)) // filled whole by ReadAt
 	if _, err := ns.data.ReadAt(b, off); err != nil {
 		tcp.PutBuffer(b)
-		c.t.log.Warn("read failed", "nsid", ns.NSID, "offset", off, "bytes", n, "err", err)
+		c.t.warn.log(c.t, "read failed", "subnqn", c.sub.cfg.NQN, "nsid", ns.NSID, "offset", off, "bytes", n, "err", err)
 		return fail(nvme.StatusUnrecoveredReadError)
 	}
 	st.reads.Add(1)
@@ -78,7 +78,7 @@ func (c *controller) flush(ns *namespace) response {
 		return response{}
 	}
 	if err := s.Sync(); err != nil {
-		c.t.log.Warn("flush failed", "nsid", ns.NSID, "err", err)
+		c.t.warn.log(c.t, "flush failed", "subnqn", c.sub.cfg.NQN, "nsid", ns.NSID, "err", err)
 		return fail(nvme.StatusWriteFault)
 	}
 	return response{}

@@ -9,7 +9,7 @@ import (
 // if it can, whether or not DEAC asks for it (DLFEAT says so).
 func (c *controller) writeZeroes(ns *namespace, off, n int64) response {
 	if err := zeroAt(ns.data, off, n); err != nil {
-		c.t.log.Warn("write zeroes failed", "nsid", ns.NSID, "offset", off, "bytes", n, "err", err)
+		c.t.warn.log(c.t, "write zeroes failed", "subnqn", c.sub.cfg.NQN, "nsid", ns.NSID, "offset", off, "bytes", n, "err", err)
 		return fail(nvme.StatusWriteFault)
 	}
 	return response{}
@@ -46,7 +46,7 @@ func (c *controller) datasetManagement(ns *namespace, cmd *nvme.Command, data []
 			continue
 		}
 		if err := z.ZeroAt(int64(r.SLBA)*bs, int64(r.Length)*bs); err != nil {
-			c.t.log.Warn("deallocate failed", "nsid", ns.NSID, "slba", r.SLBA, "blocks", r.Length, "err", err)
+			c.t.warn.log(c.t, "deallocate failed", "subnqn", c.sub.cfg.NQN, "nsid", ns.NSID, "slba", r.SLBA, "blocks", r.Length, "err", err)
 			return fail(nvme.StatusInternalError)
 		}
 	}
