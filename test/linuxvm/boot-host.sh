@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # boot-host.sh -p PORT [-P PATHS] [-n NQN] [-d DELAY_MS] [-g] [-w WAIT_S] [-e EXPECT_NS] [-i write|read [-s SLBA] [-b BLOCKS]]
-# -i write: writes BLOCKS (16) random 4 KiB blocks to nvme0n1 at 512-byte LBA SLBA (2048, a multiple of 8), reads them
+# -i write: writes BLOCKS (16) random 4 KiB blocks to NSID 1's block device at 512-byte LBA SLBA (2048, a multiple of 8), reads them
 #   back, then Write Zeroes the first 4 KiB and deallocates the next 4 KiB; -i read: reads them back (=== BEGIN io).
 # -P n: connect to PORT, PORT+1, … PORT+n-1 (n paths to one subsystem: native multipath); also prints `nvme list -v -o json`.
 # Boot a real Linux NVMe/TCP host (kernel nvme-tcp + nvme-cli) in qemu. It runs against the target
