@@ -416,3 +416,44 @@ func TestFileBackendBlockDevice(t *testing.T) {
 		t.Errorf("blocks 0-15 of %s: %x … %x", dev, got[:4], got[8*512:8*512+4])
 	}
 }
+
+// BenchmarkBackend4KDepth32 reads and writes 4 KiB blocks, 32 commands
+// in flight on one I/O queue, on a namespace in memory and on one in a
+// file (in the test's temporary directory, usually the page cache).
+func BenchmarkBackend4KDepth32(b *testing.B) {
+	f, err := CreateFile(filepath.Join(b.TempDir(), "ns.img"), 64<<20)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	tg, addr := startTarget(b, Config{})
+	for _, ns := range []Namespace{{NSID: 1, Size: 64 << 20}, {NSID: 2, Backend: f}} {
+		if err := tg.Attach(ns); err != nil {
+			b.Fatal(err)
+		}
+	}
+	q := ioQueue(b, addr, tg.NQN(), tcp.HostConfig{})
+	for _, bb := range []struct {
+		name string
+		nsid uint32
+		cmd  func(nsid uint32, slba uint64, nlb uint16) *nvme.Command
+	}{
+		{"memory/read", 1, readCmd}, {"memory/write", 1, writeCmd},
+		{"file/read", 2, readCmd}, {"file/write", 2, writeCmd},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			b.SetParallelism(16)
+			b.SetBytes(4096)
+			b.RunParallel(func(pb *testing.PB) {
+				buf := make([]byte, 4096)
+				for i := uint64(0); pb.Next(); i++ {
+					if _, err := q.Do(context.Background(), bb.cmd(bb.nsid, i%2048*8, 8), buf); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "cmds/s")
+		})
+	}
+}
