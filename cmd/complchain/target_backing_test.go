@@ -127,7 +127,7 @@ func TestTargetIdentifyDelay(t *testing.T) {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	addr, done := startTargetCmd(t, ctx, "--namespaces", "4", "--identify-delay", "reverse:50ms")
+	addr, done := startTargetCmd(t, ctx, "--namespaces", "4", "--identify-delay", "reverse:100ms")
 	scan := func(mode string) []jsonDevice {
 		out, stderr, err := run(t, "scan", "--addr", addr, "-o", "json", "--mode", mode)
 		if err != nil {

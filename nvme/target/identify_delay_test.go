@@ -116,7 +116,7 @@ func TestIdentifyDelayScope(t *testing.T) {
 // for NSIDs 1, 2, 3 sent at once completes in the order 3, 2, 1.
 func TestIdentifyDelayOrder(t *testing.T) {
 	nsids := []uint32{1, 2, 3}
-	delays, err := ParseIdentifyDelay("reverse:60ms", nsids)
+	delays, err := ParseIdentifyDelay("reverse:100ms", nsids)
 	if err != nil {
 		t.Fatal(err)
 	}
