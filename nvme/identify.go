@@ -68,6 +68,7 @@ type IdentifyController struct {
 	NANAGRPID    uint32 // bytes 348-351: number of ANA group IDs the controller supports
 	MAXCMD       uint16 // bytes 514-515
 	NN           uint32 // bytes 516-519: number of namespaces (largest NSID)
+	ONCS         uint16 // bytes 520-521: optional NVM commands supported (ONCSDatasetManagement, ONCSWriteZeroes)
 	VWC          uint8  // byte 525: bit 0, a volatile write cache is present
 	SGLS         uint32 // bytes 536-539
 	MNAN         uint32 // bytes 540-543: maximum number of allowed namespaces; Linux requires it with ANA
@@ -104,6 +105,7 @@ func (id *IdentifyController) AppendBinary(b []byte) ([]byte, error) {
 	p[512], p[513] = 0x66, 0x44 // SQES, CQES: 64- and 16-byte entries
 	le.PutUint16(p[514:], id.MAXCMD)
 	le.PutUint32(p[516:], id.NN)
+	le.PutUint16(p[520:], id.ONCS)
 	p[525] = id.VWC
 	le.PutUint32(p[536:], id.SGLS)
 	le.PutUint32(p[540:], id.MNAN)
@@ -129,7 +131,7 @@ func (id *IdentifyController) UnmarshalBinary(p []byte) error {
 		OAES: le.Uint32(p[92:]), CTRATT: le.Uint32(p[96:]), CNTRLTYPE: p[111],
 		ACL: p[258], AERL: p[259], FRMW: p[260], LPA: p[261], WCTEMP: le.Uint16(p[266:]), CCTEMP: le.Uint16(p[268:]),
 		KAS: le.Uint16(p[320:]), ANATT: p[342], ANACAP: p[343], ANAGRPMAX: le.Uint32(p[344:]), NANAGRPID: le.Uint32(p[348:]),
-		MAXCMD: le.Uint16(p[514:]), NN: le.Uint32(p[516:]), VWC: p[525],
+		MAXCMD: le.Uint16(p[514:]), NN: le.Uint32(p[516:]), ONCS: le.Uint16(p[520:]), VWC: p[525],
 		SGLS: le.Uint32(p[536:]), MNAN: le.Uint32(p[540:]), SubNQN: cstring(p[768:1024]),
 		IOCCSZ: le.Uint32(p[1792:]), IORCSZ: le.Uint32(p[1796:]), ICDOFF: le.Uint16(p[1800:]), MSDBD: p[1803],
 		PS0MaxPower: le.Uint16(p[2048:]),
@@ -164,6 +166,7 @@ type IdentifyNamespace struct {
 	NLBAF            uint8  // byte 25: number of LBA formats, 0's based
 	FLBAS            uint8  // byte 26: formatted LBA size (index in bits 3:0, and 6:5 above 16 formats)
 	NMIC             uint8  // byte 30: bit 0, may be attached to several controllers
+	DLFEAT           uint8  // byte 33: deallocate logical block features (DLFEATZeroes, DLFEATWriteZeroesDeallocate)
 	NSATTR           uint8  // byte 99: bit 0, write protected
 	ANAGRPID         uint32 // bytes 92-95
 	NGUID            [16]byte
@@ -249,7 +252,7 @@ func (ns *IdentifyNamespace) AppendBinary(b []byte) ([]byte, error) {
 	le.PutUint64(p[0:], ns.NSZE)
 	le.PutUint64(p[8:], ns.NCAP)
 	le.PutUint64(p[16:], ns.NUSE)
-	p[24], p[25], p[26], p[30] = ns.NSFEAT, ns.NLBAF, ns.FLBAS, ns.NMIC
+	p[24], p[25], p[26], p[30], p[33] = ns.NSFEAT, ns.NLBAF, ns.FLBAS, ns.NMIC, ns.DLFEAT
 	le.PutUint32(p[92:], ns.ANAGRPID)
 	p[99] = ns.NSATTR
 	copy(p[104:120], ns.NGUID[:])
@@ -268,7 +271,7 @@ func (ns *IdentifyNamespace) UnmarshalBinary(p []byte) error {
 	le := binary.LittleEndian
 	*ns = IdentifyNamespace{
 		NSZE: le.Uint64(p[0:]), NCAP: le.Uint64(p[8:]), NUSE: le.Uint64(p[16:]),
-		NSFEAT: p[24], NLBAF: p[25], FLBAS: p[26], NMIC: p[30],
+		NSFEAT: p[24], NLBAF: p[25], FLBAS: p[26], NMIC: p[30], DLFEAT: p[33],
 		ANAGRPID: le.Uint32(p[92:]), NSATTR: p[99],
 	}
 	copy(ns.NGUID[:], p[104:120])

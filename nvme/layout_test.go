@@ -26,7 +26,7 @@ func le64(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
 // the specification, decodes the bytes back to the value it started from,
 // and refuses a buffer one byte short.
 func TestLayouts(t *testing.T) {
-	ns := IdentifyNamespace{NSZE: 1 << 21, NCAP: 1 << 20, NUSE: 7, NSFEAT: 1, NLBAF: 1, FLBAS: 1, NMIC: 1, NSATTR: 1,
+	ns := IdentifyNamespace{NSZE: 1 << 21, NCAP: 1 << 20, NUSE: 7, NSFEAT: 1, NLBAF: 1, FLBAS: 1, NMIC: 1, DLFEAT: 9, NSATTR: 1,
 		ANAGRPID: 5, NGUID: [16]byte{0xa0, 15: 0xaf}, EUI64: [8]byte{0xe0, 7: 0xe7}}
 	ns.LBAF[0] = LBAFormat{DataShift: 9}
 	ns.LBAF[1] = LBAFormat{MetadataSize: 8, DataShift: 12, Performance: 2}
@@ -41,18 +41,18 @@ func TestLayouts(t *testing.T) {
 			RAB: 6, CMIC: 2, MDTS: 8, CNTLID: 0x1234, Version: 0x10400, OAES: AsyncEventNamespaceChanged, CTRATT: 0x80,
 			CNTRLTYPE: 1, ACL: 3, AERL: 3, FRMW: 1, LPA: 4, WCTEMP: 343, CCTEMP: 373, KAS: 1, MAXCMD: 1024, NN: 1024,
 			ANATT: 10, ANACAP: 0x5f, ANAGRPMAX: 0x80000001, NANAGRPID: 0x80000002, MNAN: 1000,
-			VWC: 1, SGLS: 0x100005, SubNQN: "nqn.2026-01.io.example:x", IOCCSZ: 516, IORCSZ: 1, ICDOFF: 0,
+			ONCS: ONCSDatasetManagement | ONCSWriteZeroes, VWC: 1, SGLS: 0x100005, SubNQN: "nqn.2026-01.io.example:x", IOCCSZ: 516, IORCSZ: 1, ICDOFF: 0,
 			MSDBD: 1, PS0MaxPower: 900,
 		}, IdentifySize, map[int][]byte{
 			0: le16(0x1b36), 2: le16(0x1af4), 4: []byte("SN42                "), 24: []byte("complchain  "), 64: []byte("1.0     "),
 			72: {6}, 76: {2, 8}, 78: le16(0x1234), 80: le32(0x10400), 92: le32(1 << 8), 96: le32(0x80), 111: {1},
 			258: {3, 3, 1, 4}, 266: le16(343), 268: le16(373), 320: le16(1), 342: {10, 0x5f},
 			344: le32(0x80000001), 348: le32(0x80000002), 540: le32(1000), 512: {0x66, 0x44}, 514: le16(1024),
-			516: le32(1024), 525: {1}, 536: le32(0x100005), 768: []byte("nqn.2026-01.io.example:x\x00"),
+			516: le32(1024), 520: le16(0x0c), 525: {1}, 536: le32(0x100005), 768: []byte("nqn.2026-01.io.example:x\x00"),
 			1792: le32(516), 1796: le32(1), 1803: {1}, 2048: le16(900),
 		}},
 		{"Identify Namespace", &ns, IdentifySize, map[int][]byte{
-			0: le64(1 << 21), 8: le64(1 << 20), 16: le64(7), 24: {1, 1, 1}, 30: {1}, 92: le32(5), 99: {1},
+			0: le64(1 << 21), 8: le64(1 << 20), 16: le64(7), 24: {1, 1, 1}, 30: {1}, 33: {9}, 92: le32(5), 99: {1},
 			104: {0xa0}, 119: {0xaf, 0xe0}, 127: {0xe7}, 128: {0, 0, 9, 0}, 132: {8, 0, 12, 2},
 		}},
 		{"I/O Command Set Independent Identify Namespace", &IdentifyCSIndependentNS{

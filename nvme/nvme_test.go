@@ -296,7 +296,15 @@ func FuzzDecoders(f *testing.F) {
 	b, _ = smart.AppendBinary(nil)
 	f.Add(b)
 	f.Add(AppendDiscoveryLog(nil, 1, []DiscoveryEntry{{TransportType: 3, ServiceID: "4420", SubsystemNQN: "nqn.x", Address: "::1"}}))
+	f.Add(AppendDSMRanges(nil, DSMRange{Length: 8, SLBA: 1 << 40}, DSMRange{Attributes: 1, Length: math.MaxUint32, SLBA: math.MaxUint64}))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if rs, err := DSMRanges(b, len(b)/DSMRangeSize); err == nil {
+			if enc := AppendDSMRanges(nil, rs...); !bytes.Equal(enc, b) {
+				t.Fatal("Dataset Management ranges round trip differs")
+			}
+		} else if len(b)%DSMRangeSize == 0 && len(b) > 0 && len(b) <= MaxDSMRanges*DSMRangeSize {
+			t.Fatalf("DSMRanges(%d bytes): %v", len(b), err)
+		}
 		var c Command
 		if c.UnmarshalBinary(b) == nil {
 			enc, _ := c.MarshalBinary()
@@ -376,5 +384,38 @@ func BenchmarkCommandRoundTrip(b *testing.B) {
 	for b.Loop() {
 		buf, _ = c.AppendBinary(buf[:0])
 		c.UnmarshalBinary(buf)
+	}
+}
+
+// TestDSMRanges decodes range lists and refuses data whose length does
+// not match the number of ranges.
+func TestDSMRanges(t *testing.T) {
+	two := AppendDSMRanges(nil, DSMRange{Length: 8, SLBA: 16}, DSMRange{Attributes: 4, Length: 1, SLBA: math.MaxUint64})
+	tests := []struct {
+		name string
+		data []byte
+		n    int
+		want []DSMRange
+	}{
+		{"two ranges", two, 2, []DSMRange{{Length: 8, SLBA: 16}, {Attributes: 4, Length: 1, SLBA: math.MaxUint64}}},
+		{"bytes", []byte{1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0x80}, 1, []DSMRange{{Attributes: 1, Length: 2, SLBA: 1<<63 | 3}}},
+		{"short", two[:31], 2, nil},
+		{"long", two, 1, nil},
+		{"no ranges", nil, 0, nil},
+		{"257 ranges", make([]byte, 257*DSMRangeSize), 257, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DSMRanges(tt.data, tt.n)
+			if tt.want == nil {
+				if !errors.Is(err, ErrShortBuffer) {
+					t.Fatalf("err %v, want ErrShortBuffer", err)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
 	}
 }

@@ -18,9 +18,11 @@ const (
 
 // I/O (NVM command set) opcodes.
 const (
-	OpFlush Opcode = 0x00
-	OpWrite Opcode = 0x01
-	OpRead  Opcode = 0x02
+	OpFlush             Opcode = 0x00
+	OpWrite             Opcode = 0x01
+	OpRead              Opcode = 0x02
+	OpWriteZeroes       Opcode = 0x08 // no data; CDW12 bit 25 DEAC asks to deallocate
+	OpDatasetManagement Opcode = 0x09 // data: the ranges; CDW11 bit 2 AD: deallocate them
 )
 
 // FabricsType is the command type (FCTYPE) of a fabrics command.

@@ -35,20 +35,36 @@ func newTargetCmd() *cobra.Command {
 		omitIDs    []string
 		zeroIDs    []string
 		verbose    bool
+		backingDir string
+		backing    []string
+		idDelay    string
 	)
 	cmd := &cobra.Command{
 		Use:   "target",
 		Short: "Serve emulated NVMe/TCP subsystems until interrupted",
 		Long: `target serves emulated NVM subsystems over NVMe/TCP, with the discovery
-subsystem, on one or more ports until interrupted. Namespace 1 of each
-subsystem starts with a recognisable text in its first sector. A Linux host
-connects with the "nvme connect" lines it prints.
+subsystem, on one or more ports until interrupted. A Linux host connects
+with the "nvme connect" lines it prints.
 
 With --subsystems N above 1 the subsystems are <nqn>:sub1 … <nqn>:subN, each
 with --namespaces namespaces, on every --listen address (PORTIDs 1, 2, … in
 flag order). --allow-host applies to every subsystem, --allow-host-subsys to
 one; a subsystem with neither allows any host. The fault flags apply to every
-subsystem.`,
+subsystem.
+
+Namespaces keep their data in sparse memory, lost at exit, unless
+--backing-dir or --backing give them files or block devices, whose data
+survives restarts; a file that cannot be opened is an error at start.
+Namespace 1 of each subsystem, when in memory, starts with a recognisable
+text in its first sector. Write Zeroes and Dataset Management deallocate
+punch holes in files and discard blocks of devices; deallocated blocks
+read as zeros.
+
+--identify-delay holds the answers to the Identify commands a host sends
+to identify each namespace, so that a host which scans namespaces
+asynchronously (Linux 6.12) finishes them out of order and, without an
+ordered scan, names them out of order: --namespaces 20 --identify-delay
+reverse:20ms has NSID 1 answer last.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			size, err := parseSize(nsSize)
@@ -104,9 +120,23 @@ subsystem.`,
 			if n < 0 {
 				return fmt.Errorf("--namespaces %d: must not be negative", n)
 			}
+			if idDelay != "" {
+				nsids := make([]uint32, n)
+				for i := range nsids {
+					nsids[i] = uint32(i + 1)
+				}
+				if cfg.Faults.IdentifyDelay, err = target.ParseIdentifyDelay(idDelay, nsids); err != nil {
+					return fmt.Errorf("--identify-delay: %w", err)
+				}
+			}
 			if err := fab.configure(&cfg); err != nil {
 				return err
 			}
+			backends, closeBackends, err := openBackings(backingDir, backing, fab.subsystems, n, cfg.Subsystems[0].NamespaceSize)
+			if err != nil {
+				return err
+			}
+			defer closeBackends()
 			out := cmd.OutOrStdout()
 			level := slog.LevelWarn
 			if verbose {
@@ -117,15 +147,15 @@ subsystem.`,
 			if err != nil {
 				return err
 			}
-			defer t.Close()
-			for _, s := range t.Subsystems() {
+			defer t.Close() // before the backends close
+			for i, s := range t.Subsystems() {
 				for id := 1; id <= n; id++ {
 					nsid := uint32(id)
-					if err := s.Attach(target.Namespace{NSID: nsid, Omit: omit[nsid], Zero: zero[nsid]}); err != nil {
-						return err
+					if err := s.Attach(target.Namespace{NSID: nsid, Omit: omit[nsid], Zero: zero[nsid], Backend: backends[i][nsid]}); err != nil {
+						return fmt.Errorf("%s namespace %d: %w", s.NQN(), nsid, err)
 					}
 				}
-				if n > 0 {
+				if n > 0 && backends[i][1] == nil { // stored data is the host's
 					if err := s.WriteAt(1, []byte(targetPattern), 0); err != nil {
 						return err
 					}
@@ -162,12 +192,17 @@ subsystem.`,
 	f.StringVar(&readBudget, "read-budget", "8M", "read data all connections together may hold until it is sent")
 	f.DurationVar(&cfg.ServiceTime, "service-time", 0, "time the controller takes to execute each command")
 	f.StringSliceVar(&failNSID, "fail-nsid", nil, "NSID=STATUS: answer commands for NSID with that NVMe status (hex, e.g. 1=0x4002)")
-	f.StringSliceVar(&delayNSID, "delay-nsid", nil, "NSID=DURATION: extra service time for commands for NSID")
+	f.StringSliceVar(&delayNSID, "delay-nsid", nil, "NSID=DURATION: extra service time for commands for NSID (Identify and I/O)")
+	f.StringVar(&idDelay, "identify-delay", "", "delay the Identify commands that identify each namespace (CNS 00h, 03h, 05h, 08h):\n"+
+		"reverse:STEP (NSID n of N after (N-n+1)×STEP), random:SEED:MAX (uniform 0..MAX per NSID, seeded),\n"+
+		"nsid:1=400ms,2=380ms,… (as listed); each delay at most 1h")
 	f.UintSliceVar(&hangNSID, "hang-nsid", nil, "never answer commands for these NSIDs")
 	f.IntVar(&cfg.Faults.DropAfter, "drop-after", 0, "close each connection after serving this many commands")
 	f.IntVar(&cfg.Faults.MalformedAfter, "malformed-after", 0, "send a malformed PDU in place of each connection's response number N+1")
 	f.StringSliceVar(&omitIDs, "omit-ids", nil, "NSID=IDS: the namespace has no such identifiers (IDS: nguid, eui64, uuid joined with '+', or all)")
 	f.StringSliceVar(&zeroIDs, "zero-ids", nil, "NSID=IDS: report these identifiers as all-zero descriptors (IDS as for --omit-ids)")
+	f.StringVar(&backingDir, "backing-dir", "", "keep each namespace's data in DIR/nsid-<NSID>.img (DIR/sub<I>/nsid-<NSID>.img with several subsystems),\ncreated sparse at --ns-size and kept across runs")
+	f.StringSliceVar(&backing, "backing", nil, "NSID=PATH: keep the namespace's data in an existing file or block device, of its size (one subsystem only)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log connects, disconnects and controller teardowns")
 	return cmd
 }

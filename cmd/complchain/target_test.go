@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,33 +61,8 @@ func TestTargetCommand(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pr, pw := io.Pipe()
-	cmd := newRootCmd()
-	cmd.SetArgs([]string{"target", "--listen", "127.0.0.1:0", "--namespaces", "2", "--nqn", "nqn.2026-01.io.example:cli",
-		"--zero-ids", "1=uuid+nguid", "--omit-ids", "2=all"})
-	cmd.SetOut(pw)
-	cmd.SetErr(io.Discard)
-	done := make(chan error, 1)
-	go func() {
-		done <- cmd.ExecuteContext(ctx)
-		pw.Close()
-	}()
-	var addr string
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 10 && f[0] == "nvme" && f[1] == "connect" {
-			if f[9] != "nqn.2026-01.io.example:cli" {
-				t.Errorf("connect line %q", sc.Text())
-			}
-			addr = net.JoinHostPort(f[5], f[7])
-			break
-		}
-	}
-	go io.Copy(io.Discard, pr)
-	if addr == "" {
-		t.Fatal("no nvme connect line")
-	}
+	addr, done := startTargetCmd(t, ctx, "--namespaces", "2", "--nqn", "nqn.2026-01.io.example:cli",
+		"--zero-ids", "1=uuid+nguid", "--omit-ids", "2=all")
 	// The listener speaks NVMe/TCP: an ICReq gets an ICResp.
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -124,6 +100,40 @@ func TestTargetCommand(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("target command: %v", err)
 	}
+}
+
+// startTargetCmd runs "complchain target" with args on 127.0.0.1:0 until
+// ctx is done, and returns the address of its "nvme connect" line and
+// the channel of the command's error.
+func startTargetCmd(t *testing.T, ctx context.Context, args ...string) (string, <-chan error) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	cmd := newRootCmd()
+	cmd.SetArgs(append([]string{"target", "--listen", "127.0.0.1:0"}, args...))
+	cmd.SetOut(pw)
+	cmd.SetErr(io.Discard)
+	done := make(chan error, 1)
+	go func() {
+		done <- cmd.ExecuteContext(ctx)
+		pw.Close()
+	}()
+	var addr string
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 10 && f[0] == "nvme" && f[1] == "connect" {
+			if want := slices.Index(args, "--nqn"); want >= 0 && f[9] != args[want+1] {
+				t.Errorf("connect line %q", sc.Text())
+			}
+			addr = net.JoinHostPort(f[5], f[7])
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if addr == "" {
+		t.Fatalf("no nvme connect line: %v", <-done)
+	}
+	return addr, done
 }
 
 func TestTargetCommandErrors(t *testing.T) {

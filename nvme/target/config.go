@@ -119,8 +119,8 @@ type SubsystemConfig struct {
 	// controllers of a fabric answer in the order they choose.
 	ConnectDelay, IdentifyDelay time.Duration
 	// Faults are injected on this subsystem's controllers besides
-	// Config.Faults; their namespace faults (Status, Delay, Hang,
-	// NoNSIDList, Identify) apply, DropAfter and MalformedAfter must be
+	// Config.Faults; their namespace faults (Status, Delay, IdentifyDelay,
+	// Hang, NoNSIDList, Identify) apply, DropAfter and MalformedAfter must be
 	// zero: they concern connections, which Config.Faults covers.
 	Faults Faults
 }

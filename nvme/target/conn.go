@@ -66,7 +66,7 @@ func (q *conn) serve(ctx context.Context, cmd *nvme.Command, data []byte) respon
 	delay := c.serviceTime(cmd, qid)
 	var st nvme.Status
 	if nsid, ok := targetNSID(cmd, qid); ok {
-		hang, d, s := c.nsFaults(nsid)
+		hang, d, s := c.nsFaults(nsid, qid == 0)
 		if hang {
 			<-ctx.Done()
 			return fail(nvme.StatusAbortRequested)
@@ -104,7 +104,7 @@ func (q *conn) inline(cmd *nvme.Command) bool {
 	if !ok {
 		return true
 	}
-	hang, d, _ := c.nsFaults(nsid)
+	hang, d, _ := c.nsFaults(nsid, qid == 0)
 	return !hang && d <= 0
 }
 
@@ -144,11 +144,15 @@ func (q *conn) connectDelay(sub *Subsystem) time.Duration {
 
 // nsFaults returns the faults injected on c's commands naming namespace
 // nsid, the Target's and the subsystem's: whether it hangs, the delay
-// added and the status returned (the subsystem's, else the Target's).
-func (c *controller) nsFaults(nsid uint32) (hang bool, delay time.Duration, st nvme.Status) {
+// added (with the identify delays for an Identify of the namespace) and
+// the status returned (the subsystem's, else the Target's).
+func (c *controller) nsFaults(nsid uint32, identify bool) (hang bool, delay time.Duration, st nvme.Status) {
 	f := c.t.faults.Load()
 	hang, delay, st = f.Hang[nsid], f.Delay[nsid], f.Status[nsid]
 	sf := c.subFaults()
+	if identify {
+		delay += f.IdentifyDelay[nsid] + sf.IdentifyDelay[nsid]
+	}
 	return hang || sf.Hang[nsid], delay + sf.Delay[nsid], cmp.Or(sf.Status[nsid], st)
 }
 

@@ -111,10 +111,15 @@
 // its queues for KATO plus twice Config.Delay (a command sent just in time
 // still needs one link delay to arrive).
 //
-// Namespaces keep their data in sparse memory: only written 4 KiB chunks
-// exist, so a 1 TiB namespace costs what was written to it, and unwritten
-// blocks read as zeros. Identifiers (NGUID, EUI-64, UUID) not given are
-// derived from the subsystem NQN and the NSID, so they are stable.
+// Namespaces keep their data in a Backend: sparse memory by default, in
+// which only written 4 KiB chunks exist, so a 1 TiB namespace costs what
+// was written to it, and unwritten blocks read as zeros; or a FileBackend,
+// a regular file (created sparse) or a block device, whose data outlives
+// the target. Write Zeroes and Dataset Management deallocate are supported
+// (ONCS); backends that implement Zeroer free the blocks, which then read
+// as zeros (DLFEAT). Flush syncs a FileBackend. Identifiers (NGUID,
+// EUI-64, UUID) not given are derived from the subsystem NQN and the NSID,
+// so they are stable.
 //
 // Attaching or detaching a namespace adds its NSID to the Changed
 // Namespace List log page (04h) of every controller of its subsystem and,
@@ -146,8 +151,11 @@
 // Faults (set in Config or at run time with SetFaults, for every
 // subsystem; in SubsystemConfig or with Subsystem.SetFaults, for one) let
 // tests and the CLI script failures: a status for every command naming a
-// namespace, extra latency for chosen namespaces, namespaces whose commands
-// are never answered, connections dropped after a number of commands, a
-// malformed PDU, Identify data rewritten by a function (a controller that
-// reports nonsense), and a discovery log whose GENCTR moves between reads.
+// namespace, extra latency for chosen namespaces or only for the Identify
+// commands that identify them (IdentifyDelay, with profiles from
+// ParseIdentifyDelay: the naming race of an asynchronously scanning host,
+// on demand), namespaces whose commands are never answered, connections
+// dropped after a number of commands, a malformed PDU, Identify data
+// rewritten by a function (a controller that reports nonsense), and a
+// discovery log whose GENCTR moves between reads.
 package target

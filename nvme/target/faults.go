@@ -13,6 +13,11 @@ type Faults struct {
 	Status map[uint32]nvme.Status
 	// Delay is added to the service time of commands naming the namespace.
 	Delay map[uint32]time.Duration
+	// IdentifyDelay is added to the service time of the Identify commands
+	// a host sends to identify the namespace (CNS 00h, 03h, 05h, 08h),
+	// and of no other: a profile of these (ParseIdentifyDelay) makes an
+	// asynchronously scanning host finish its namespaces out of order.
+	IdentifyDelay map[uint32]time.Duration
 	// Hang lists namespaces whose commands are never answered (until the
 	// connection ends).
 	Hang map[uint32]bool

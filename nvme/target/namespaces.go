@@ -1,20 +1,27 @@
 package target
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"slices"
 )
 
 // Namespace describes a namespace of a subsystem.
 type Namespace struct {
-	NSID      uint32
-	Size      uint64 // bytes, a multiple of BlockSize; 0 means DefaultNSSize
+	NSID uint32
+	// Size is in bytes, a multiple of BlockSize, at most Backend.Size();
+	// 0 means Backend.Size(), or DefaultNSSize with no Backend.
+	Size      uint64
 	BlockSize uint32 // 512 or 4096; 0 means 512
-	NGUID     [16]byte
-	EUI64     [8]byte
-	UUID      [16]byte // all three derived from the NQN and NSID when zero
+	// Backend holds the data; nil means sparse memory, lost on Detach.
+	// See Backend for who closes it.
+	Backend Backend
+	NGUID   [16]byte
+	EUI64   [8]byte
+	UUID    [16]byte // all three derived from the NQN and NSID when zero
 	// Omit lists identifiers the namespace does not have: they are left
 	// out of the descriptor list (CNS 03h) and zero in Identify Namespace.
 	// Zero lists identifiers reported as all-zero values: a descriptor of
@@ -41,11 +48,12 @@ type namespace struct {
 	Namespace
 	blocks uint64
 	lbads  uint8
-	data   store
+	data   Backend
 }
 
 func (ns *namespace) info(shared bool) nsInfo {
-	return nsInfo{
+	_, zeroes := ns.data.(Zeroer)
+	return nsInfo{zeroes: zeroes,
 		active: true, blocks: ns.blocks, lbads: ns.lbads,
 		nguid: ns.NGUID, eui64: ns.EUI64, uuid: ns.UUID, zero: ns.Zero, shared: shared, anagrpid: ns.ANAGRPID,
 	}
@@ -58,9 +66,12 @@ func (s *Subsystem) Attach(ns Namespace) error {
 	if ns.BlockSize == 0 {
 		ns.BlockSize = s.cfg.BlockSize
 	}
-	if ns.Size == 0 {
-		ns.Size = s.cfg.NamespaceSize
+	var have uint64 // bytes the backend holds
+	if ns.Backend != nil {
+		have = uint64(max(ns.Backend.Size(), 0))
+		ns.Size = cmp.Or(ns.Size, have)
 	}
+	ns.Size = cmp.Or(ns.Size, s.cfg.NamespaceSize)
 	if ns.ANAGRPID == 0 {
 		ns.ANAGRPID = 1
 	}
@@ -73,6 +84,10 @@ func (s *Subsystem) Attach(ns Namespace) error {
 		return fmt.Errorf("%w: block size %d, want 512 or 4096", ErrInvalidNamespace, ns.BlockSize)
 	case ns.Size%uint64(ns.BlockSize) != 0:
 		return fmt.Errorf("%w: size %d not a multiple of the block size %d", ErrInvalidNamespace, ns.Size, ns.BlockSize)
+	case ns.Backend != nil && ns.Size > have:
+		return fmt.Errorf("%w: size %d beyond the %d bytes of the backend", ErrInvalidNamespace, ns.Size, have)
+	case ns.Size > math.MaxInt64:
+		return fmt.Errorf("%w: size %d beyond 2^63-1 bytes", ErrInvalidNamespace, ns.Size)
 	}
 	nguid, eui, uuid := deriveIDs(s.cfg.NQN, ns.NSID)
 	if ns.NGUID == ([16]byte{}) {
@@ -95,7 +110,10 @@ func (s *Subsystem) Attach(ns Namespace) error {
 			ns.UUID = [16]byte{}
 		}
 	}
-	n := &namespace{Namespace: ns, blocks: ns.Size / uint64(ns.BlockSize)}
+	n := &namespace{Namespace: ns, blocks: ns.Size / uint64(ns.BlockSize), data: ns.Backend}
+	if n.data == nil {
+		n.data = &memory{size: int64(ns.Size)}
+	}
 	for 1<<n.lbads < ns.BlockSize {
 		n.lbads++
 	}
@@ -140,20 +158,21 @@ func (s *Subsystem) Namespaces() []Namespace {
 }
 
 // WriteAt writes p into namespace nsid at byte offset off, as a Write
-// command would.
+// command would; it returns the backend's error, if any.
 func (s *Subsystem) WriteAt(nsid uint32, p []byte, off int64) error {
 	ns, err := s.extent(nsid, "write", len(p), off)
 	if err == nil {
-		ns.data.writeAt(p, uint64(off))
+		_, err = ns.data.WriteAt(p, off)
 	}
 	return err
 }
 
-// ReadAt reads len(p) bytes of namespace nsid at byte offset off.
+// ReadAt reads len(p) bytes of namespace nsid at byte offset off; it
+// returns the backend's error, if any.
 func (s *Subsystem) ReadAt(nsid uint32, p []byte, off int64) error {
 	ns, err := s.extent(nsid, "read", len(p), off)
 	if err == nil {
-		ns.data.readAt(p, uint64(off))
+		_, err = ns.data.ReadAt(p, off)
 	}
 	return err
 }

@@ -50,6 +50,7 @@ func (c *controller) identifyController() nvme.IdentifyController {
 		KAS:          1, // 100 ms granularity
 		MAXCMD:       uint16(min(c.t.cfg.IOQueueDepth, 0xffff)),
 		NN:           cfg.MaxNSID,
+		ONCS:         nvme.ONCSDatasetManagement | nvme.ONCSWriteZeroes,
 		VWC:          1, // volatile write cache present
 		OAES:         nvme.AsyncEventNamespaceChanged | nvme.AsyncEventANAChange,
 		SGLS:         1, // SGLs supported, no alignment
@@ -68,7 +69,7 @@ func (c *controller) identifyController() nvme.IdentifyController {
 	if c.discovery {
 		id.CNTRLTYPE = 2
 		id.CMIC, id.AERL, id.NN, id.OAES, id.IOCCSZ, id.IORCSZ = 0, 0, 0, 0, 0, 0
-		id.WCTEMP, id.CCTEMP, id.VWC = 0, 0, 0
+		id.WCTEMP, id.CCTEMP, id.VWC, id.ONCS = 0, 0, 0, 0
 		id.SubNQN = nvme.DiscoveryNQN
 	}
 	return id
@@ -85,6 +86,7 @@ type nsInfo struct {
 	shared   bool
 	active   bool
 	anagrpid uint32
+	zeroes   bool // the backend deallocates: DLFEAT
 }
 
 // appendIdentifyNamespace encodes Identify Namespace (CNS 00h). An inactive
@@ -96,6 +98,9 @@ func appendIdentifyNamespace(b []byte, ns *nsInfo) []byte {
 		id.LBAF[0].DataShift = ns.lbads
 		if ns.shared {
 			id.NMIC = 1
+		}
+		if ns.zeroes {
+			id.DLFEAT = nvme.DLFEATZeroes | nvme.DLFEATWriteZeroesDeallocate
 		}
 	}
 	b, _ = id.AppendBinary(b)

@@ -721,7 +721,7 @@ func TestReadWrite(t *testing.T) {
 			if _, err := q.Do(ctx, &nvme.Command{Opcode: nvme.OpFlush, NSID: 2}, nil); err != nil {
 				t.Fatal(err)
 			}
-			if n := tg.subs[0].namespace(2).data.allocated(); n > 1<<20 {
+			if n := tg.subs[0].namespace(2).data.(*memory).allocated(); n > 1<<20 {
 				t.Errorf("1 TiB namespace holds %d bytes after a 64 KiB write", n)
 			}
 		})
@@ -868,19 +868,6 @@ func TestConfigErrors(t *testing.T) {
 		if err := tg.Attach(ns); !errors.Is(err, ErrInvalidNamespace) {
 			t.Errorf("Attach(%+v) = %v", ns, err)
 		}
-	}
-}
-
-func TestStorage(t *testing.T) {
-	var s store
-	s.writeAt([]byte("hello"), chunkSize-2)
-	got := make([]byte, 9)
-	s.readAt(got, chunkSize-4)
-	if string(got) != "\x00\x00hello\x00\x00" {
-		t.Errorf("read %q", got)
-	}
-	if s.allocated() != 2*chunkSize {
-		t.Errorf("allocated %d", s.allocated())
 	}
 }
 

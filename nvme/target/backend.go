@@ -1,0 +1,167 @@
+package target
+
+import (
+	"fmt"
+	"io"
+	"sync"
+)
+
+// Backend is the storage of a namespace: Size bytes, read and written at
+// byte offsets. The target calls ReadAt and WriteAt concurrently, for whole
+// blocks within the namespace; an error, or a short read or write, fails
+// that one command (Unrecovered Read Error 281h, Write Fault 280h) and the
+// target goes on serving. The caller that hands a Backend to Attach owns
+// it: the target never closes it, also not on Detach. Flush calls the
+// backend's Sync method, if it has one (func() error, as FileBackend).
+type Backend interface {
+	io.ReaderAt
+	io.WriterAt
+	Size() int64 // bytes
+}
+
+// Zeroer is implemented by a Backend that makes a range read as zeros
+// without writing it, freeing its storage where it can (deallocation).
+// For such namespaces Identify Namespace DLFEAT says that deallocated
+// blocks read as zeros and that Write Zeroes honours DEAC; Dataset
+// Management with the AD bit (deallocate) and Write Zeroes call ZeroAt.
+// For other backends deallocation does nothing and Write Zeroes writes
+// zeros with WriteAt.
+type Zeroer interface {
+	ZeroAt(off, n int64) error
+}
+
+// zeroAt makes n bytes of b at off read as zeros.
+func zeroAt(b Backend, off, n int64) error {
+	if z, ok := b.(Zeroer); ok {
+		return z.ZeroAt(off, n)
+	}
+	return writeZeros(b, off, n)
+}
+
+// zeros is what writeZeros writes, a chunk at a time.
+var zeros [64 << 10]byte
+
+// writeZeros writes n zero bytes to w at off.
+func writeZeros(w io.WriterAt, off, n int64) error {
+	for n > 0 {
+		k := min(n, int64(len(zeros)))
+		if _, err := w.WriteAt(zeros[:k], off); err != nil {
+			return err
+		}
+		off, n = off+k, n-k
+	}
+	return nil
+}
+
+const chunkSize = 4096
+
+// memory is the default Backend: sparse byte storage in which only chunks
+// that were written exist, and missing chunks read as zeros.
+type memory struct {
+	size   int64
+	mu     sync.RWMutex
+	chunks map[int64]*[chunkSize]byte
+}
+
+func (s *memory) Size() int64 { return s.size }
+
+// check returns an error unless n bytes at off lie within the store.
+func (s *memory) check(op string, n int, off int64) error {
+	if off < 0 || off > s.size || int64(n) > s.size-off {
+		return fmt.Errorf("target: %s of %d bytes at %d beyond %d: %w", op, n, off, s.size, io.ErrUnexpectedEOF)
+	}
+	return nil
+}
+
+func (s *memory) ReadAt(p []byte, off int64) (int, error) {
+	if err := s.check("read", len(p), off); err != nil {
+		return 0, err
+	}
+	n := len(p)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for len(p) > 0 {
+		i, o := off/chunkSize, off%chunkSize
+		k := min(int64(len(p)), chunkSize-o)
+		if c := s.chunks[i]; c != nil {
+			copy(p[:k], c[o:])
+		} else {
+			clear(p[:k])
+		}
+		p, off = p[k:], off+k
+	}
+	return n, nil
+}
+
+func (s *memory) WriteAt(p []byte, off int64) (int, error) {
+	if err := s.check("write", len(p), off); err != nil {
+		return 0, err
+	}
+	n := len(p)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.chunks == nil {
+		s.chunks = make(map[int64]*[chunkSize]byte)
+	}
+	for len(p) > 0 {
+		i, o := off/chunkSize, off%chunkSize
+		k := min(int64(len(p)), chunkSize-o)
+		c := s.chunks[i]
+		if c == nil {
+			c = new([chunkSize]byte)
+			s.chunks[i] = c
+		}
+		copy(c[o:], p[:k])
+		p, off = p[k:], off+k
+	}
+	return n, nil
+}
+
+// ZeroAt frees the chunks n bytes at off cover whole and clears the
+// parts of the others.
+func (s *memory) ZeroAt(off, n int64) error {
+	if n < 0 || n > int64(^uint(0)>>1) {
+		return fmt.Errorf("target: zero %d bytes: %w", n, io.ErrUnexpectedEOF)
+	}
+	if err := s.check("zero", int(n), off); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if int64(len(s.chunks)) < n/chunkSize {
+		// Fewer chunks than the range covers: visit the chunks, not the range.
+		for i, c := range s.chunks {
+			lo, hi := max(i*chunkSize, off), min((i+1)*chunkSize, off+n)
+			if lo < hi {
+				s.clearLocked(i, c, lo-i*chunkSize, hi-i*chunkSize)
+			}
+		}
+		return nil
+	}
+	for n > 0 {
+		i, o := off/chunkSize, off%chunkSize
+		k := min(n, chunkSize-o)
+		if c := s.chunks[i]; c != nil {
+			s.clearLocked(i, c, o, o+k)
+		}
+		off, n = off+k, n-k
+	}
+	return nil
+}
+
+// clearLocked clears bytes lo..hi of chunk i, and frees it when that is
+// all of it.
+func (s *memory) clearLocked(i int64, c *[chunkSize]byte, lo, hi int64) {
+	if lo == 0 && hi == chunkSize {
+		delete(s.chunks, i)
+		return
+	}
+	clear(c[lo:hi])
+}
+
+// allocated returns the number of bytes the store holds.
+func (s *memory) allocated() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.chunks) * chunkSize
+}
