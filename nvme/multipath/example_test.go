@@ -41,15 +41,14 @@ func ExampleSubsystem_Begin() {
 	s, _ := multipath.New(multipath.Config{NQN: "nqn.2026-01.io.example:array", Naming: multipath.Index})
 	ctx := context.Background()
 	first, second := s.Begin(), s.Begin()
-	done := make(chan struct{})
+	done := make(chan string)
 	go func() {
-		defer close(done)
 		h, _ := second.Attach(ctx, multipath.Path{NSID: 2, Shared: true}) // waits for first
-		fmt.Println("NSID 2 is", h.Name())
+		done <- h.Name()
 	}()
 	h, _ := first.Attach(ctx, multipath.Path{NSID: 5, Shared: true})
 	fmt.Println("NSID 5 is", h.Name())
-	<-done
+	fmt.Println("NSID 2 is", <-done)
 	// Output:
 	// NSID 5 is nvme0n1
 	// NSID 2 is nvme0n2
