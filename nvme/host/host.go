@@ -116,20 +116,6 @@ type Controller struct {
 	closed bool
 }
 
-// ConnectError is returned by Connect when the controller refused the
-// Connect command: Status says why (for instance Connect Invalid Parameters
-// for an unknown subsystem NQN).
-type ConnectError struct {
-	Addr, NQN string
-	Status    nvme.Status
-}
-
-func (e *ConnectError) Error() string {
-	return fmt.Sprintf("connect to %s at %s: %v", e.NQN, e.Addr, e.Status)
-}
-
-func (e *ConnectError) Unwrap() error { return e.Status }
-
 // Connect connects to the subsystem cfg.SubsystemNQN at addr (host:port)
 // and brings its controller up. ctx bounds the whole bring-up.
 func Connect(ctx context.Context, addr string, cfg Config) (*Controller, error) {
@@ -236,7 +222,7 @@ func connect(ctx context.Context, addr string, cfg Config, depth int) (*Controll
 		q.Close()
 		var st nvme.Status
 		if errors.As(err, &st) {
-			return nil, &ConnectError{Addr: addr, NQN: cfg.SubsystemNQN, Status: st}
+			return nil, &ConnectError{Addr: addr, Command: cmd, Data: cd, Status: st, Result: uint32(res.Result)}
 		}
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}

@@ -24,9 +24,12 @@ import (
 type scriptedCtrl struct {
 	mqes     uint16 // CAP.MQES
 	maxAdmin int    // admin Connect with a larger SQSIZE is refused; 0: none
-	oaes     uint32 // Identify Controller OAES
-	rtd3e    uint32 // Identify Controller RTD3E, µs
-	shst     bool   // report shutdown complete once CC.SHN is set
+	// refuse, if its status is not 0, answers every Connect with that
+	// status and dword 0.
+	refuse nvme.Completion
+	oaes   uint32 // Identify Controller OAES
+	rtd3e  uint32 // Identify Controller RTD3E, µs
+	shst   bool   // report shutdown complete once CC.SHN is set
 	// aer answers the n-th Asynchronous Event Request (from 1) with a
 	// status, or holds it if ok is false.
 	aer func(n int) (st nvme.Status, ok bool)
@@ -138,9 +141,12 @@ func (f *scriptedCtrl) serve(conn net.Conn) {
 			f.mu.Lock()
 			f.connects = append(f.connects, int(sqsize))
 			f.mu.Unlock()
-			if f.maxAdmin > 0 && int(sqsize) > f.maxAdmin {
+			switch {
+			case f.refuse.Status != 0:
+				cqe.Status, cqe.Result = f.refuse.Status, f.refuse.Result
+			case f.maxAdmin > 0 && int(sqsize) > f.maxAdmin:
 				cqe.Status = nvme.StatusConnectInvalidParam | nvme.StatusDNR
-			} else {
+			default:
 				cqe.Result = 1 // CNTLID
 			}
 		case cmd.Opcode == nvme.OpFabrics && cmd.FabricsType() == nvme.FabricsPropertyGet:
