@@ -42,7 +42,6 @@ package host
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -56,11 +55,15 @@ import (
 )
 
 // Config configures a connection to a controller. The zero value connects
-// to the discovery subsystem with a random host identity.
+// to the discovery subsystem with a host identity random but the same for
+// the whole process; LoadIdentity gives the machine's, as nvme-cli has it.
 type Config struct {
-	SubsystemNQN string   // NQN of the subsystem; nvme.DiscoveryNQN if empty
-	HostNQN      string   // derived from HostID if empty
-	HostID       [16]byte // random if zero
+	SubsystemNQN string // NQN of the subsystem; nvme.DiscoveryNQN if empty
+	// HostNQN is UUIDNQNPrefix and HostID in text if empty.
+	HostNQN string
+	// HostID, if zero, is the UUID of a HostNQN of the form
+	// UUIDNQNPrefix<UUID>, or else the process's random one.
+	HostID [16]byte
 	// KATO is the keep alive timeout asked for; the host sends Keep Alive
 	// every KATO/2. 0 means 10 s; negative disables keep-alive.
 	KATO time.Duration
@@ -123,10 +126,13 @@ func Connect(ctx context.Context, addr string, cfg Config) (*Controller, error) 
 		cfg.SubsystemNQN = nvme.DiscoveryNQN
 	}
 	if cfg.HostID == ([16]byte{}) {
-		cfg.HostID = RandomHostID()
+		var ok bool
+		if cfg.HostID, ok = nqnUUID(cfg.HostNQN); !ok {
+			cfg.HostID = processID()
+		}
 	}
 	if cfg.HostNQN == "" {
-		cfg.HostNQN = string(nvme.AppendUUID([]byte("nqn.2014-08.org.nvmexpress:uuid:"), cfg.HostID))
+		cfg.HostNQN = string(nvme.AppendUUID([]byte(UUIDNQNPrefix), cfg.HostID))
 	}
 	if cfg.KATO == 0 {
 		cfg.KATO = 10 * time.Second
@@ -148,17 +154,6 @@ func Connect(ctx context.Context, addr string, cfg Config) (*Controller, error) 
 		c.wg.Go(c.keepAlive)
 	}
 	return c, nil
-}
-
-// RandomHostID returns a random host identifier, a version 4 UUID: the
-// one Connect uses when Config.HostID is zero. Hosts that connect to
-// several controllers give them all the same one, as Linux does.
-func RandomHostID() [16]byte {
-	var id [16]byte
-	rand.Read(id[:])
-	id[6] = id[6]&0x0f | 0x40
-	id[8] = id[8]&0x3f | 0x80
-	return id
 }
 
 // connectDeepest opens the admin queue as deep as the package doc says.

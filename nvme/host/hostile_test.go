@@ -54,12 +54,13 @@ type scriptedCtrl struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	conns    []net.Conn
-	connects []int          // SQSIZE of each admin Connect, in entries
-	aers     []time.Time    // when each Asynchronous Event Request came
-	aerSeen  chan time.Time // the same, as they come
-	ccs      []uint32       // CC values set
-	features []nvme.Command // Set Features commands
-	shnReads int            // CSTS reads once CC.SHN was set
+	connects []int              // SQSIZE of each admin Connect, in entries
+	hosts    []nvme.ConnectData // the Connect data of each Connect
+	aers     []time.Time        // when each Asynchronous Event Request came
+	aerSeen  chan time.Time     // the same, as they come
+	ccs      []uint32           // CC values set
+	features []nvme.Command     // Set Features commands
+	shnReads int                // CSTS reads once CC.SHN was set
 }
 
 func (f *scriptedCtrl) start(t *testing.T) string {
@@ -138,8 +139,11 @@ func (f *scriptedCtrl) serve(conn net.Conn) {
 		switch {
 		case cmd.Opcode == nvme.OpFabrics && cmd.FabricsType() == nvme.FabricsConnect:
 			_, sqsize, _ := cmd.ConnectQueue()
+			var cd nvme.ConnectData
+			cd.UnmarshalBinary(p.Data)
 			f.mu.Lock()
 			f.connects = append(f.connects, int(sqsize))
+			f.hosts = append(f.hosts, cd)
 			f.mu.Unlock()
 			switch {
 			case f.refuse.Status != 0:
