@@ -25,26 +25,32 @@ type ConnectError struct {
 // Status is Connect Invalid Parameters.
 func (e *ConnectError) Param() nvme.ConnectParam { return nvme.ParseConnectParam(e.Result) }
 
-// Error says which subsystem at which address refused the Connect and, as
-// far as the status tells, why: the refused field and the value sent for
-// Connect Invalid Parameters, the host NQN for Connect Invalid Host. NQNs
-// are quoted with %q, since a caller may print the message to a terminal.
+// Error says which subsystem at which address refused the Connect, then
+// Reason. NQNs are quoted with %q, since a caller may print the message to
+// a terminal.
 func (e *ConnectError) Error() string {
-	prefix := fmt.Sprintf("connect to %q at %s: ", e.Data.SubsystemNQN, e.Addr)
+	return fmt.Sprintf("connect to %q at %s: %s", e.Data.SubsystemNQN, e.Addr, e.Reason())
+}
+
+// Reason says why the controller refused, as far as the status tells: the
+// refused field and the value sent in it for Connect Invalid Parameters,
+// the host NQN for Connect Invalid Host, what Restart Discovery and
+// Controller Busy mean; then the status.
+func (e *ConnectError) Reason() string {
 	switch e.Status.Code() {
 	case nvme.StatusConnectInvalidParam:
-		return prefix + "controller refused " + e.paramValue() + " (" + e.Status.Error() + ")"
+		return "controller refused " + e.paramValue() + " (" + e.Status.Error() + ")"
 	case nvme.StatusConnectInvalidHost:
-		return prefix + fmt.Sprintf("host NQN %q not allowed by subsystem %q (%v)", e.Data.HostNQN, e.Data.SubsystemNQN, e.Status)
+		return fmt.Sprintf("host NQN %q not allowed by subsystem %q (%v)", e.Data.HostNQN, e.Data.SubsystemNQN, e.Status)
 	case nvme.StatusConnectRestartDisc:
-		return prefix + fmt.Sprintf("subsystem not available here; discover it again (%v)", e.Status)
+		return fmt.Sprintf("subsystem not available here; discover it again (%v)", e.Status)
 	case nvme.StatusConnectControllerBusy:
-		return prefix + fmt.Sprintf("controller busy or not available (%v)", e.Status)
+		return fmt.Sprintf("controller busy or not available (%v)", e.Status)
 	case nvme.StatusConnectIncompatible:
 		qid, _, _ := e.Command.ConnectQueue()
-		return prefix + fmt.Sprintf("RECFMT %d of queue %d not supported (%v)", uint16(e.Command.CDW10), qid, e.Status)
+		return fmt.Sprintf("RECFMT %d of queue %d not supported (%v)", uint16(e.Command.CDW10), qid, e.Status)
 	}
-	return prefix + e.Status.Error()
+	return e.Status.Error()
 }
 
 // paramValue names the refused parameter and the value sent in it.
