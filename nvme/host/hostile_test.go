@@ -27,9 +27,11 @@ type scriptedCtrl struct {
 	// refuse, if its status is not 0, answers every Connect with that
 	// status and dword 0.
 	refuse nvme.Completion
-	oaes   uint32 // Identify Controller OAES
-	rtd3e  uint32 // Identify Controller RTD3E, µs
-	shst   bool   // report shutdown complete once CC.SHN is set
+	// kaStatus answers each Keep Alive.
+	kaStatus nvme.Status
+	oaes     uint32 // Identify Controller OAES
+	rtd3e    uint32 // Identify Controller RTD3E, µs
+	shst     bool   // report shutdown complete once CC.SHN is set
 	// aer answers the n-th Asynchronous Event Request (from 1) with a
 	// status, or holds it if ok is false.
 	aer func(n int) (st nvme.Status, ok bool)
@@ -56,6 +58,8 @@ type scriptedCtrl struct {
 	conns    []net.Conn
 	connects []int              // SQSIZE of each admin Connect, in entries
 	hosts    []nvme.ConnectData // the Connect data of each Connect
+	katos    []uint32           // the KATO of each Connect, ms
+	kaSeen   chan time.Time     // when each Keep Alive came
 	aers     []time.Time        // when each Asynchronous Event Request came
 	aerSeen  chan time.Time     // the same, as they come
 	ccs      []uint32           // CC values set
@@ -69,7 +73,7 @@ func (f *scriptedCtrl) start(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.ln, f.aerSeen = ln, make(chan time.Time, 1024)
+	f.ln, f.aerSeen, f.kaSeen = ln, make(chan time.Time, 1024), make(chan time.Time, 1024)
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
@@ -144,6 +148,7 @@ func (f *scriptedCtrl) serve(conn net.Conn) {
 			f.mu.Lock()
 			f.connects = append(f.connects, int(sqsize))
 			f.hosts = append(f.hosts, cd)
+			f.katos = append(f.katos, cmd.CDW12)
 			f.mu.Unlock()
 			switch {
 			case f.refuse.Status != 0:
@@ -217,6 +222,11 @@ func (f *scriptedCtrl) serve(conn net.Conn) {
 			f.features = append(f.features, cmd)
 			f.mu.Unlock()
 		case cmd.Opcode == nvme.OpKeepAlive:
+			select {
+			case f.kaSeen <- time.Now():
+			default:
+			}
+			cqe.Status = f.kaStatus
 		default:
 			cqe.Status = nvme.StatusInvalidOpcode | nvme.StatusDNR
 		}
