@@ -3,6 +3,7 @@ package nvme
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -49,4 +50,24 @@ func TestParseUUID(t *testing.T) {
 			t.Errorf("%s: ParseUUID(%q) = %x, %v; want ErrInvalidUUID", tt.name, tt.in, got, err)
 		}
 	}
+}
+
+// FuzzParseUUID: ParseUUID accepts exactly what AppendUUID writes, in
+// either case, and nothing else.
+func FuzzParseUUID(f *testing.F) {
+	for _, s := range []string{"123e4567-e89b-12d3-a456-426614174000", "123E4567-E89B-12D3-A456-426614174000", "", "{123e4567-e89b-12d3-a456-426614174000}", "123e4567-e89b-12d3-a456-42661417400\x00", "123e4567+e89b-12d3-a456-426614174000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		u, err := ParseUUID(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidUUID) {
+				t.Fatalf("ParseUUID(%q): %v", s, err)
+			}
+			return
+		}
+		if got := string(AppendUUID(nil, u)); !strings.EqualFold(got, s) {
+			t.Fatalf("ParseUUID(%q) = %s", s, got)
+		}
+	})
 }

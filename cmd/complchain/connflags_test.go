@@ -125,7 +125,8 @@ func TestScanHostIdentityOnTheWire(t *testing.T) {
 	}
 }
 
-// --verbose names the host identity and its sources on stderr.
+// --verbose names the host identity and its sources on stderr, in scan
+// and bench.
 func TestScanVerboseIdentity(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	tests := []struct {
@@ -149,10 +150,14 @@ func TestScanVerboseIdentity(t *testing.T) {
 	if err != nil || strings.Contains(stderr, "host NQN") {
 		t.Errorf("scan without --verbose: %v, stderr %q names the host", err, stderr)
 	}
+	_, stderr, err = run(t, "bench", "-v", "--rtts", "0s", "--namespaces", "1", "--modes", "ordered", "--floor=false", "--repeat", "1", "--min-time", "0", "-o", "json")
+	if want := tests[0].want; err != nil || !strings.HasPrefix(stderr, want) {
+		t.Errorf("bench -v: %v, stderr %q, want it to start with %q", err, stderr, want)
+	}
 }
 
 // Flags that contradict each other or hold invalid values are errors
-// before anything connects.
+// before anything connects, in every command that connects.
 func TestConnFlagErrors(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	tests := []struct {
@@ -172,10 +177,15 @@ func TestConnFlagErrors(t *testing.T) {
 		{[]string{"-I", "42"}, "invalid host identity: host ID: nvme: not a UUID"},
 		{[]string{"-o", "xml"}, `unknown output format "xml" (want table, normal or json)`},
 	}
-	for _, tt := range tests {
-		_, _, err := run(t, append([]string{"scan"}, tt.args...)...)
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("scan %q: %v, want an error saying %q", tt.args, err, tt.want)
+	for _, sub := range []string{"scan", "bench"} {
+		for _, tt := range tests {
+			if sub == "bench" && tt.args[0] == "-o" {
+				continue // bench has its own output formats
+			}
+			_, _, err := run(t, append([]string{sub}, tt.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("%s %q: %v, want an error saying %q", sub, tt.args, err, tt.want)
+			}
 		}
 	}
 }

@@ -193,3 +193,37 @@ func TestConnectHostIdentity(t *testing.T) {
 		})
 	}
 }
+
+// FuzzLoadIdentity reads any contents from /etc/nvme/hostnqn,
+// /etc/nvme/hostid and /etc/machine-id: the result is an error wrapping
+// ErrInvalidIdentity, or an identity with a valid host NQN and a non-nil
+// host ID.
+func FuzzLoadIdentity(f *testing.F) {
+	f.Add("nqn.2014-08.org.nvmexpress:uuid:78d3e2bd-d06e-4534-b149-0832aa110cff\n", "7606632c-1966-40e1-95e8-7f72b2825e5c\n", "0123456789abcdef0123456789abcdef\n")
+	f.Add("", "", "")
+	f.Add("nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-000000000000", "", "00000000000000000000000000000000")
+	f.Add("nqn.\x1b[2J", "\x00\x00", "zz")
+	f.Add("nqn.a\r\nb", "7606632c-1966-40e1-95e8-7f72b2825e5c garbage", "0123456789abcdef0123456789abcdeg")
+	f.Fuzz(func(t *testing.T, nqn, id, machine string) {
+		files := fstest.MapFS{
+			host.HostNQNFile:   {Data: []byte(nqn)},
+			host.HostIDFile:    {Data: []byte(id)},
+			host.MachineIDFile: {Data: []byte(machine)},
+		}
+		idn, err := host.LoadIdentity(files, "", "")
+		if err != nil {
+			if !errors.Is(err, host.ErrInvalidIdentity) {
+				t.Fatalf("LoadIdentity: %v", err)
+			}
+			return
+		}
+		if len(idn.NQN) > host.MaxNQN || !strings.HasPrefix(idn.NQN, "nqn.") || idn.ID == ([16]byte{}) {
+			t.Fatalf("LoadIdentity = %+v", idn)
+		}
+		for i := range len(idn.NQN) {
+			if idn.NQN[i] < 0x20 || idn.NQN[i] > 0x7e {
+				t.Fatalf("host NQN %q has byte %#x", idn.NQN, idn.NQN[i])
+			}
+		}
+	})
+}
