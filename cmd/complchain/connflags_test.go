@@ -190,13 +190,36 @@ func TestConnFlagErrors(t *testing.T) {
 	}
 }
 
-// A refused Connect names the refused field.
+// A target that allows only the host of /etc/nvme/hostnqn admits the
+// default identity and refuses another, naming it; an unknown subsystem
+// is refused naming SUBNQN.
 func TestScanConnectRefused(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) }) // after the target's Close
-	_, addr, _ := startLoggedTarget(t)
-	_, _, err := run(t, "scan", "--addr", addr, "-n", "nqn.2026-01.io.example:nope")
-	if err == nil || !strings.Contains(err.Error(), `controller refused SUBNQN "nqn.2026-01.io.example:nope" (Connect Invalid Parameters (0x182))`) {
-		t.Fatalf("scan of an unknown subsystem: %v", err)
+	tg, addr, _ := startLoggedTarget(t, testHostNQN)
+	const stranger = "nqn.2026-01.io.example:stranger"
+	tests := []struct {
+		name string
+		args []string
+		want string // in the error; "" for success
+	}{
+		{"Allowed", []string{"-n", tg.NQN()}, ""},
+		{"AllowedByDiscovery", nil, ""},
+		{"OtherHost", []string{"-n", tg.NQN(), "-q", stranger},
+			`host NQN "` + stranger + `" not allowed by subsystem "` + tg.NQN() + `" (Connect Invalid Host (0x184))`},
+		{"OtherHostDiscovers", []string{"-q", stranger}, "no NVM subsystem port to scan"},
+		{"UnknownSubsystem", []string{"-n", "nqn.2026-01.io.example:nope"},
+			`controller refused SUBNQN "nqn.2026-01.io.example:nope" (Connect Invalid Parameters (0x182))`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, stderr, err := run(t, append([]string{"scan", "--addr", addr}, tt.args...)...)
+			switch {
+			case tt.want == "" && (err != nil || !strings.Contains(out, "/dev/nvme0n2 ")):
+				t.Fatalf("scan: %v\n%s%s", err, out, stderr)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("scan: %v, want an error saying %q", err, tt.want)
+			}
+		})
 	}
 }
 

@@ -44,10 +44,6 @@ const (
 // longer file is refused (a host NQN has at most 223 bytes).
 const MaxIdentityFile = 4096
 
-// MaxNQN is the most bytes an NQN may have (NVMe Base Specification,
-// "NVMe Qualified Names").
-const MaxNQN = 223
-
 // ErrInvalidIdentity is wrapped by LoadIdentity's errors about a host NQN
 // or host ID that is not valid, given or read.
 var ErrInvalidIdentity = errors.New("invalid host identity")
@@ -76,13 +72,13 @@ var hostNQNAppID = [16]byte{0xc7, 0xf4, 0x61, 0x81, 0x12, 0xbe, 0x49, 0x32, 0x8c
 //   - with none of these, a random UUID, the same for the whole process;
 //   - a missing host NQN is UUIDNQNPrefix followed by the host ID.
 //
-// A host NQN must have at most MaxNQN bytes of printable ASCII and start
-// with "nqn."; a host ID must be a UUID in text (8-4-4-4-12 hexadecimal
-// digits), not all zeros. Invalid values, given or read from
-// /etc/nvme, are errors wrapping ErrInvalidIdentity that name the file
-// without quoting its content; invalid machine sources are skipped. Each
-// file is read only if it is a regular file of at most MaxIdentityFile
-// bytes. A host ID and a host NQN that name different UUIDs are kept as
+// A host NQN must have at most nvme.MaxNQNLen (223) bytes of printable
+// ASCII and start with "nqn."; a host ID must be a UUID in text
+// (8-4-4-4-12 hexadecimal digits), not all zeros. Invalid values, given
+// or read from /etc/nvme, are errors wrapping ErrInvalidIdentity that
+// name the file without quoting its content; invalid machine sources are
+// skipped. Each file is read only if it is a regular file of at most
+// MaxIdentityFile bytes. A host ID and a host NQN that name different UUIDs are kept as
 // they are, as nvme-cli does.
 func LoadIdentity(fsys fs.FS, nqn, id string) (Identity, error) {
 	idn := Identity{NQN: nqn, NQNFrom: "given", IDFrom: "given"}
@@ -202,11 +198,11 @@ func parseHostID(s string) ([16]byte, error) {
 	return u, nil
 }
 
-// checkNQN checks a host NQN: at most MaxNQN bytes of printable ASCII
-// starting with "nqn.".
+// checkNQN checks a host NQN: at most nvme.MaxNQNLen bytes of printable
+// ASCII starting with "nqn.".
 func checkNQN(s string) error {
-	if len(s) > MaxNQN {
-		return fmt.Errorf("%d bytes, more than %d", len(s), MaxNQN)
+	if len(s) > nvme.MaxNQNLen {
+		return fmt.Errorf("%d bytes, more than %d", len(s), nvme.MaxNQNLen)
 	}
 	for i := range len(s) {
 		if s[i] < 0x20 || s[i] > 0x7e {

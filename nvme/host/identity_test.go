@@ -217,7 +217,7 @@ func FuzzLoadIdentity(f *testing.F) {
 			}
 			return
 		}
-		if len(idn.NQN) > host.MaxNQN || !strings.HasPrefix(idn.NQN, "nqn.") || idn.ID == ([16]byte{}) {
+		if len(idn.NQN) > nvme.MaxNQNLen || !strings.HasPrefix(idn.NQN, "nqn.") || idn.ID == ([16]byte{}) {
 			t.Fatalf("LoadIdentity = %+v", idn)
 		}
 		for i := range len(idn.NQN) {
