@@ -38,6 +38,7 @@ const maxKATO = math.MaxUint32 / 1000
 // connFlags are nvme-cli's "nvme connect" flags that complchain shares,
 // with nvme-cli's letters.
 type connFlags struct {
+	transport             string
 	traddr, trsvcid       string
 	hostNQN, hostID       string
 	hdrDigest, dataDigest bool
@@ -49,6 +50,7 @@ type connFlags struct {
 
 // register adds the flags to fl.
 func (f *connFlags) register(fl *pflag.FlagSet) {
+	fl.StringVarP(&f.transport, "transport", "t", "tcp", "transport, as nvme-cli's; only tcp")
 	fl.StringVarP(&f.traddr, "traddr", "a", "", "target address, as nvme-cli's (an alternative to --addr)")
 	fl.StringVarP(&f.trsvcid, "trsvcid", "s", "", "target TCP port with --traddr (default "+ioPort+" with --nqn, else "+discoveryPort+", the discovery port, as nvme-cli)")
 	fl.StringVarP(&f.hostNQN, "hostnqn", "q", "", "host NQN (default /etc/nvme/hostnqn, else "+host.UUIDNQNPrefix+"<host ID>)")
@@ -63,6 +65,8 @@ func (f *connFlags) register(fl *pflag.FlagSet) {
 // --verbose.
 func (f *scanFlags) resolve(stderr io.Writer) error {
 	switch {
+	case f.transport != "tcp":
+		return fmt.Errorf("--transport %q: only tcp is supported", printable(f.transport))
 	case len(f.addrs) > 0 && (f.traddr != "" || f.trsvcid != ""):
 		return errors.New("--addr and --traddr/--trsvcid both say where the target is: give one")
 	case f.trsvcid != "" && f.traddr == "":

@@ -175,6 +175,7 @@ func TestConnFlagErrors(t *testing.T) {
 		{[]string{"-q", "host1"}, `invalid host identity: host NQN: does not start with "nqn."`},
 		{[]string{"-q", "nqn.x\x1b[2J"}, "byte 0x1b at offset 5 is not printable ASCII"},
 		{[]string{"-I", "42"}, "invalid host identity: host ID: nvme: not a UUID"},
+		{[]string{"-t", "rdma", "-a", "192.0.2.1"}, `--transport "rdma": only tcp is supported`},
 		{[]string{"-o", "xml"}, `unknown output format "xml" (want table, normal or json)`},
 	}
 	for _, sub := range []string{"scan", "bench"} {
@@ -242,6 +243,7 @@ func TestConnFlagsConfig(t *testing.T) {
 		{[]string{"-a", "192.0.2.1"}, "192.0.2.1:8009", false, false, 10 * time.Second, testHostNQN},
 		{[]string{"-a", "192.0.2.1", "-n", "nqn.2026-01.io.example:s"}, "192.0.2.1:4420", false, false, 10 * time.Second, testHostNQN},
 		{[]string{"-a", "fe80::1", "-s", "4421"}, "[fe80::1]:4421", false, false, 10 * time.Second, testHostNQN},
+		{[]string{"-t", "tcp", "-a", "192.0.2.1", "-s", "4420", "-n", "nqn.2026-01.io.example:s"}, "192.0.2.1:4420", false, false, 10 * time.Second, testHostNQN},
 		{[]string{"--addr", "192.0.2.1:4420"}, "192.0.2.1:4420", false, false, 10 * time.Second, testHostNQN},
 		{[]string{"-q", "nqn.2026-01.io.example:h"}, "", false, false, 10 * time.Second, "nqn.2026-01.io.example:h"},
 	}
