@@ -246,5 +246,5 @@ func (f *fabricScan) progress() {
 // NQN and the address its PortError gives.
 type connectRefused struct{ *host.ConnectError }
 
-func (e connectRefused) Error() string { return "connect refused: " + e.Reason() }
+func (e connectRefused) Error() string { return "connect: " + e.Reason() }
 func (e connectRefused) Unwrap() error { return e.ConnectError }
