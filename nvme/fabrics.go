@@ -11,6 +11,10 @@ import (
 // DiscoveryNQN is the well-known NQN of a discovery subsystem.
 const DiscoveryNQN = "nqn.2014-08.org.nvmexpress.discovery"
 
+// MaxNQNLen is the most bytes an NQN may have (NVMe Base Specification,
+// "NVMe Qualified Names"; Linux's NVMF_NQN_SIZE).
+const MaxNQNLen = 223
+
 // ConnectDataSize is the size in bytes of the Connect command's data.
 const ConnectDataSize = 1024
 
@@ -42,14 +46,14 @@ func (c *Command) ConnectQueue() (qid uint16, sqsize uint32, kato uint32) {
 type ConnectData struct {
 	HostID       [16]byte
 	CNTLID       uint16 // DynamicController for a new admin queue
-	SubsystemNQN string // at most 223 bytes
+	SubsystemNQN string // at most MaxNQNLen bytes
 	HostNQN      string
 }
 
 // AppendBinary appends the 1024-byte encoding of d to b.
 func (d *ConnectData) AppendBinary(b []byte) ([]byte, error) {
-	if len(d.SubsystemNQN) > 223 || len(d.HostNQN) > 223 {
-		return b, fmt.Errorf("nvme: NQN longer than 223 bytes")
+	if len(d.SubsystemNQN) > MaxNQNLen || len(d.HostNQN) > MaxNQNLen {
+		return b, fmt.Errorf("nvme: NQN longer than %d bytes", MaxNQNLen)
 	}
 	b, p := grow(b, ConnectDataSize)
 	copy(p[0:16], d.HostID[:])

@@ -55,7 +55,6 @@ func newBenchCmd() *cobra.Command {
 		cpuLoad    int
 		plotFile   string
 		output     string
-		verbose    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -116,9 +115,6 @@ The seed measured, over NVMe/TCP with 100 namespaces: RTT 150 ms: sync
 					return fmt.Errorf("--namespaces: %d namespaces: want 0 to %d", n, maxBenchNamespaces)
 				}
 			}
-			if len(f.addrs) > 0 {
-				rs, namespaces, floor = []time.Duration{0}, []int{0}, false
-			}
 			if repeat < 1 || syncRepeat < 1 {
 				return fmt.Errorf("--repeat %d, --sync-repeat %d: need at least one run", repeat, syncRepeat)
 			}
@@ -131,9 +127,15 @@ The seed measured, over NVMe/TCP with 100 namespaces: RTT 150 ms: sync
 			if err := checkPlotFile(plotFile); err != nil {
 				return err
 			}
+			if err := f.resolve(cmd.ErrOrStderr()); err != nil {
+				return err
+			}
+			if len(f.addrs) > 0 {
+				rs, namespaces, floor = []time.Duration{0}, []int{0}, false
+			}
 			ctx := cmd.Context()
 			var log io.Writer
-			if verbose {
+			if f.verbose {
 				log = cmd.ErrOrStderr()
 			}
 			if cpuLoad > 0 {
@@ -183,7 +185,7 @@ The seed measured, over NVMe/TCP with 100 namespaces: RTT 150 ms: sync
 	fl.IntVar(&cpuLoad, "cpu-load", 0, "threads spinning in a sibling process during the bench (0: none)")
 	fl.StringVar(&plotFile, "plot", "", "draw the results to this .svg or .png file")
 	fl.StringVarP(&output, "output", "o", "table", "output format: table or json")
-	fl.BoolVarP(&verbose, "verbose", "v", false, "print every run on stderr as it finishes")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print the host NQN and host ID, and every run as it finishes, on stderr")
 	return cmd
 }
 

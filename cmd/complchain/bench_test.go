@@ -15,6 +15,9 @@ import (
 
 func TestMain(m *testing.M) {
 	runCPULoad() // the test binary is bench --cpu-load's sibling too
+	// The host identity comes from the tests' files, never the
+	// machine's /etc.
+	identityRoot = testIdentityRoot
 	os.Exit(m.Run())
 }
 

@@ -48,6 +48,8 @@ type scanFlags struct {
 	useDiscoveryAddr bool
 	controllers      int
 	maxControllers   int
+
+	connFlags
 }
 
 // register adds the flags of scan; bench has the same but those of one
@@ -65,10 +67,11 @@ func (f *scanFlags) register(cmd *cobra.Command) {
 func (f *scanFlags) registerTarget(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.addrs, "addr", nil, "NVMe/TCP port to scan, host:port; repeat for several (default: an embedded target on 127.0.0.1)")
-	fl.StringArrayVar(&f.nqns, "nqn", nil, "subsystem NQN of the --addr of the same rank, or of every --addr if given once (default: with --addr, every NVM subsystem its discovery log lists)")
+	fl.StringArrayVarP(&f.nqns, "nqn", "n", nil, "subsystem NQN of the --addr of the same rank, or of every --addr if given once (default: with --addr, every NVM subsystem its discovery log lists)")
 	fl.IntVar(&f.queueDepth, "admin-queue-depth", 0, "admin queue entries to ask for, with no fallback (0: the discovery entry's ASQSZ, or 32 and then CAP.MQES+1 if the target takes it; Linux uses 32)")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "time allowed to connect, and for each command")
-	fl.BoolVar(&f.digests, "digests", false, "use NVMe/TCP header and data digests (CRC32C)")
+	fl.BoolVar(&f.digests, "digests", false, "use NVMe/TCP header and data digests (CRC32C): --hdr-digest and --data-digest both")
+	f.connFlags.register(fl)
 }
 
 // embeddedQueueDepth is the deepest admin and I/O queue the embedded
@@ -139,11 +142,6 @@ func (f *scanFlags) check() error {
 	return nil
 }
 
-// hostConfig is the configuration of every connection.
-func (f *scanFlags) hostConfig() host.Config {
-	return host.Config{AdminQueueDepth: f.queueDepth, CommandTimeout: f.timeout, HeaderDigest: f.digests, DataDigest: f.digests}
-}
-
 // startTarget starts an embedded target serving nqn with the flags'
 // namespaces and emulated round trip.
 func (f *scanFlags) startTarget(ctx context.Context, nqn string) (*target.Target, string, error) {
@@ -172,7 +170,6 @@ func newScanCmd() *cobra.Command {
 		f         scanFlags
 		mp        multipathFlags
 		output    string
-		verbose   bool
 		traceFile string
 		watch     bool
 		scanTime  time.Duration
@@ -230,8 +227,11 @@ read from.`,
 			if err != nil {
 				return err
 			}
-			if output != "table" && output != "json" {
-				return fmt.Errorf("unknown output format %q (want table or json)", output)
+			if output != "table" && output != "normal" && output != "json" {
+				return fmt.Errorf("unknown output format %q (want table, normal or json)", output)
+			}
+			if err := f.resolve(cmd.ErrOrStderr()); err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			stderr := cmd.ErrOrStderr()
@@ -282,14 +282,14 @@ read from.`,
 			}
 			out := cmd.OutOrStdout()
 			if mp.on {
-				subs, err := printHeads(ctx, out, stderr, res.Controllers, headNaming, names, output, verbose)
+				subs, err := printHeads(ctx, out, stderr, res.Controllers, headNaming, names, output, f.verbose)
 				if err != nil || !watch {
 					return err
 				}
 				return watchHeads(ctx, out, stderr, subs, names)
 			}
 			switch {
-			case output == "json" && verbose:
+			case output == "json" && f.verbose:
 				err = printJSONVerbose(out, res.Controllers)
 			case output == "json":
 				err = printJSON(out, listOf(res.Controllers))
@@ -317,8 +317,8 @@ read from.`,
 	f.register(cmd)
 	f.registerFabric(cmd)
 	mp.register(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json (nvme-cli's \"nvme list -o json\" keys)")
-	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "with -o json: nvme-cli's \"nvme list -v -o json\" shape (Subsystems, Controllers, Namespaces)")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table (or normal, nvme-cli's name for it) or json (nvme-cli's \"nvme list -o json\" keys)")
+	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "print the host NQN and host ID, and where they came from, on stderr; with -o json: nvme-cli's \"nvme list -v -o json\" shape (Subsystems, Controllers, Namespaces)")
 	cmd.Flags().StringVar(&traceFile, "trace", "", "write a Chrome/Perfetto trace of every namespace task to this file (one port only)")
 	cmd.Flags().BoolVar(&watch, "watch", false, "keep the connections and rescan a controller on each of its namespace change events")
 	cmd.Flags().DurationVar(&scanTime, "scan-timeout", 5*time.Minute, "time allowed for each controller's whole scan, and for each rescan with --watch (0: no limit); --timeout bounds connecting and each command")

@@ -162,7 +162,7 @@ func TestScanControllers(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
-	if len(doc.Devices) != 1 || len(doc.Devices[0].Subsystems) != 2 || !strings.HasSuffix(doc.Devices[0].HostNQN, doc.Devices[0].HostID) {
+	if len(doc.Devices) != 1 || len(doc.Devices[0].Subsystems) != 2 || doc.Devices[0].HostNQN != testHostNQN || doc.Devices[0].HostID != testHostID {
 		t.Fatalf("shape: %s", out)
 	}
 	for i, ss := range doc.Devices[0].Subsystems {

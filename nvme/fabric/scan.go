@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"sync"
@@ -201,7 +200,7 @@ func (f *fabricScan) connect(p *probe) bool {
 		err = timeoutErr(ctx, err, f.s.ConnectTimeout)
 		var ce *host.ConnectError
 		if errors.As(err, &ce) {
-			err = fmt.Errorf("connect refused: %w", ce.Status)
+			err = connectRefused{ce}
 		}
 		f.mu.Lock()
 		f.failed = append(f.failed, &probeError{p.index, &PortError{Addr: p.port.Addr, NQN: p.port.NQN, Err: err}})
@@ -242,3 +241,10 @@ func (f *fabricScan) progress() {
 	}
 	f.s.Progress(int(done), int(listed))
 }
+
+// connectRefused is a Connect the controller refused, said without the
+// NQN and the address its PortError gives.
+type connectRefused struct{ *host.ConnectError }
+
+func (e connectRefused) Error() string { return "connect: " + e.Reason() }
+func (e connectRefused) Unwrap() error { return e.ConnectError }

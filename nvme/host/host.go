@@ -42,7 +42,6 @@ package host
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -56,11 +55,15 @@ import (
 )
 
 // Config configures a connection to a controller. The zero value connects
-// to the discovery subsystem with a random host identity.
+// to the discovery subsystem with a host identity random but the same for
+// the whole process; LoadIdentity gives the machine's, as nvme-cli has it.
 type Config struct {
-	SubsystemNQN string   // NQN of the subsystem; nvme.DiscoveryNQN if empty
-	HostNQN      string   // derived from HostID if empty
-	HostID       [16]byte // random if zero
+	SubsystemNQN string // NQN of the subsystem; nvme.DiscoveryNQN if empty
+	// HostNQN is UUIDNQNPrefix and HostID in text if empty.
+	HostNQN string
+	// HostID, if zero, is the UUID of a HostNQN of the form
+	// UUIDNQNPrefix<UUID>, or else the process's random one.
+	HostID [16]byte
 	// KATO is the keep alive timeout asked for; the host sends Keep Alive
 	// every KATO/2. 0 means 10 s; negative disables keep-alive.
 	KATO time.Duration
@@ -116,20 +119,6 @@ type Controller struct {
 	closed bool
 }
 
-// ConnectError is returned by Connect when the controller refused the
-// Connect command: Status says why (for instance Connect Invalid Parameters
-// for an unknown subsystem NQN).
-type ConnectError struct {
-	Addr, NQN string
-	Status    nvme.Status
-}
-
-func (e *ConnectError) Error() string {
-	return fmt.Sprintf("connect to %s at %s: %v", e.NQN, e.Addr, e.Status)
-}
-
-func (e *ConnectError) Unwrap() error { return e.Status }
-
 // Connect connects to the subsystem cfg.SubsystemNQN at addr (host:port)
 // and brings its controller up. ctx bounds the whole bring-up.
 func Connect(ctx context.Context, addr string, cfg Config) (*Controller, error) {
@@ -137,10 +126,13 @@ func Connect(ctx context.Context, addr string, cfg Config) (*Controller, error) 
 		cfg.SubsystemNQN = nvme.DiscoveryNQN
 	}
 	if cfg.HostID == ([16]byte{}) {
-		cfg.HostID = RandomHostID()
+		var ok bool
+		if cfg.HostID, ok = nqnUUID(cfg.HostNQN); !ok {
+			cfg.HostID = processID()
+		}
 	}
 	if cfg.HostNQN == "" {
-		cfg.HostNQN = string(nvme.AppendUUID([]byte("nqn.2014-08.org.nvmexpress:uuid:"), cfg.HostID))
+		cfg.HostNQN = string(nvme.AppendUUID([]byte(UUIDNQNPrefix), cfg.HostID))
 	}
 	if cfg.KATO == 0 {
 		cfg.KATO = 10 * time.Second
@@ -162,17 +154,6 @@ func Connect(ctx context.Context, addr string, cfg Config) (*Controller, error) 
 		c.wg.Go(c.keepAlive)
 	}
 	return c, nil
-}
-
-// RandomHostID returns a random host identifier, a version 4 UUID: the
-// one Connect uses when Config.HostID is zero. Hosts that connect to
-// several controllers give them all the same one, as Linux does.
-func RandomHostID() [16]byte {
-	var id [16]byte
-	rand.Read(id[:])
-	id[6] = id[6]&0x0f | 0x40
-	id[8] = id[8]&0x3f | 0x80
-	return id
 }
 
 // connectDeepest opens the admin queue as deep as the package doc says.
@@ -236,7 +217,7 @@ func connect(ctx context.Context, addr string, cfg Config, depth int) (*Controll
 		q.Close()
 		var st nvme.Status
 		if errors.As(err, &st) {
-			return nil, &ConnectError{Addr: addr, NQN: cfg.SubsystemNQN, Status: st}
+			return nil, &ConnectError{Addr: addr, Command: cmd, Data: cd, Status: st, Result: uint32(res.Result)}
 		}
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}

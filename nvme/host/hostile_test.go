@@ -24,6 +24,11 @@ import (
 type scriptedCtrl struct {
 	mqes     uint16 // CAP.MQES
 	maxAdmin int    // admin Connect with a larger SQSIZE is refused; 0: none
+	// refuse, if its status is not 0, answers every Connect with that
+	// status and dword 0.
+	refuse nvme.Completion
+	// kaStatus answers each Keep Alive.
+	kaStatus nvme.Status
 	oaes     uint32 // Identify Controller OAES
 	rtd3e    uint32 // Identify Controller RTD3E, µs
 	shst     bool   // report shutdown complete once CC.SHN is set
@@ -51,12 +56,15 @@ type scriptedCtrl struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	conns    []net.Conn
-	connects []int          // SQSIZE of each admin Connect, in entries
-	aers     []time.Time    // when each Asynchronous Event Request came
-	aerSeen  chan time.Time // the same, as they come
-	ccs      []uint32       // CC values set
-	features []nvme.Command // Set Features commands
-	shnReads int            // CSTS reads once CC.SHN was set
+	connects []int              // SQSIZE of each admin Connect, in entries
+	hosts    []nvme.ConnectData // the Connect data of each Connect
+	katos    []uint32           // the KATO of each Connect, ms
+	kaSeen   chan time.Time     // when each Keep Alive came
+	aers     []time.Time        // when each Asynchronous Event Request came
+	aerSeen  chan time.Time     // the same, as they come
+	ccs      []uint32           // CC values set
+	features []nvme.Command     // Set Features commands
+	shnReads int                // CSTS reads once CC.SHN was set
 }
 
 func (f *scriptedCtrl) start(t *testing.T) string {
@@ -65,7 +73,7 @@ func (f *scriptedCtrl) start(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.ln, f.aerSeen = ln, make(chan time.Time, 1024)
+	f.ln, f.aerSeen, f.kaSeen = ln, make(chan time.Time, 1024), make(chan time.Time, 1024)
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
@@ -135,12 +143,19 @@ func (f *scriptedCtrl) serve(conn net.Conn) {
 		switch {
 		case cmd.Opcode == nvme.OpFabrics && cmd.FabricsType() == nvme.FabricsConnect:
 			_, sqsize, _ := cmd.ConnectQueue()
+			var cd nvme.ConnectData
+			cd.UnmarshalBinary(p.Data)
 			f.mu.Lock()
 			f.connects = append(f.connects, int(sqsize))
+			f.hosts = append(f.hosts, cd)
+			f.katos = append(f.katos, cmd.CDW12)
 			f.mu.Unlock()
-			if f.maxAdmin > 0 && int(sqsize) > f.maxAdmin {
+			switch {
+			case f.refuse.Status != 0:
+				cqe.Status, cqe.Result = f.refuse.Status, f.refuse.Result
+			case f.maxAdmin > 0 && int(sqsize) > f.maxAdmin:
 				cqe.Status = nvme.StatusConnectInvalidParam | nvme.StatusDNR
-			} else {
+			default:
 				cqe.Result = 1 // CNTLID
 			}
 		case cmd.Opcode == nvme.OpFabrics && cmd.FabricsType() == nvme.FabricsPropertyGet:
@@ -207,6 +222,11 @@ func (f *scriptedCtrl) serve(conn net.Conn) {
 			f.features = append(f.features, cmd)
 			f.mu.Unlock()
 		case cmd.Opcode == nvme.OpKeepAlive:
+			select {
+			case f.kaSeen <- time.Now():
+			default:
+			}
+			cqe.Status = f.kaStatus
 		default:
 			cqe.Status = nvme.StatusInvalidOpcode | nvme.StatusDNR
 		}

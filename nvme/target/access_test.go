@@ -86,7 +86,7 @@ func TestAllowedHosts(t *testing.T) {
 		if !errors.As(err, &st) || st != nvme.StatusConnectInvalidHost|nvme.StatusDNR || st&0x7ff != 0x184 {
 			t.Errorf("%s to %s: %v, want Connect Invalid Host (184h)", tt.host, tt.sub, err)
 		}
-		if c.Result != 1<<16|offCDHostnqn {
+		if c.Result != uint64(nvme.ConnectParamHOSTNQN) {
 			t.Errorf("%s to %s: IATTR/IPO %#x, want HOSTNQN", tt.host, tt.sub, c.Result)
 		}
 	}

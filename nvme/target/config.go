@@ -21,7 +21,7 @@ const (
 	DefaultNSSize          = 1 << 30
 	DefaultBlockSize       = 512
 	MaxSubsystems          = 1024 // NVM subsystems in one Target
-	MaxNQNLen              = 223  // bytes, NVMF_NQN_SIZE
+	MaxNQNLen              = nvme.MaxNQNLen
 	defaultIOQueues        = 16
 	defaultMaxNSID         = 1024
 	mdts                   = 8 // 2^8 pages of 4 KiB: 1 MiB per command

@@ -196,14 +196,10 @@ func (q *conn) fabrics(ctx context.Context, cmd *nvme.Command, data []byte) resp
 	return fail(nvme.StatusInvalidOpcode | nvme.StatusDNR)
 }
 
-// invalidParam is Connect Invalid Parameters with the offending field:
-// onData says whether off is in the Connect data or in the command.
-func invalidParam(onData bool, off int) response {
-	r := response{status: nvme.StatusConnectInvalidParam | nvme.StatusDNR, result: uint64(off)}
-	if onData {
-		r.result |= 1 << 16
-	}
-	return r
+// invalidParam is Connect Invalid Parameters naming the refused
+// parameter p in the response's dword 0 (IATTR and IPO).
+func invalidParam(p nvme.ConnectParam) response {
+	return response{status: nvme.StatusConnectInvalidParam | nvme.StatusDNR, result: uint64(p)}
 }
 
 // connect executes Connect: it creates a controller (admin queue) or binds
@@ -225,23 +221,23 @@ func (q *conn) connect(ctx context.Context, cmd *nvme.Command, data []byte) resp
 	if !disc && sub == nil {
 		q.t.warn.log(q.t, "connect refused: unknown subsystem", "subnqn", cd.SubsystemNQN, "hostnqn", cd.HostNQN,
 			"remote", q.remote.String())
-		return invalidParam(true, offCDSubnqn)
+		return invalidParam(nvme.ConnectParamSUBNQN)
 	}
 	if !disc && !sub.allows(cd.HostNQN) {
 		q.t.warn.log(q.t, "connect refused: host not allowed", "hostnqn", cd.HostNQN, "subnqn", sub.cfg.NQN,
 			"remote", q.remote.String())
-		return response{status: nvme.StatusConnectInvalidHost | nvme.StatusDNR, result: 1<<16 | offCDHostnqn}
+		return response{status: nvme.StatusConnectInvalidHost | nvme.StatusDNR, result: uint64(nvme.ConnectParamHOSTNQN)}
 	}
 	depth := q.t.cfg.IOQueueDepth
 	if qid == 0 {
 		depth = q.t.cfg.AdminQueueDepth
 	}
 	if sqsize == 0 || int(sqsize) >= depth {
-		return invalidParam(false, offSQESqsize)
+		return invalidParam(nvme.ConnectParamSQSIZE)
 	}
 	if qid == 0 {
 		if cd.CNTLID != nvme.DynamicController {
-			return invalidParam(true, offCDCntlid)
+			return invalidParam(nvme.ConnectParamCNTLID)
 		}
 		if d := q.connectDelay(sub); d > 0 && sleep(ctx, d) != nil {
 			return fail(nvme.StatusAbortRequested)
@@ -262,14 +258,14 @@ func (q *conn) connect(ctx context.Context, cmd *nvme.Command, data []byte) resp
 	}
 	c := q.t.controller(cd.CNTLID)
 	if c == nil || c.sub != sub || c.hostnqn != cd.HostNQN {
-		return invalidParam(true, offCDCntlid)
+		return invalidParam(nvme.ConnectParamCNTLID)
 	}
 	if disc {
-		return invalidParam(false, offSQEQid)
+		return invalidParam(nvme.ConnectParamQID)
 	}
 	if st := c.addQueue(qid, q); st != 0 {
 		if st.Code() == nvme.StatusConnectInvalidParam {
-			return invalidParam(false, offSQEQid)
+			return invalidParam(nvme.ConnectParamQID)
 		}
 		return fail(st)
 	}
@@ -279,16 +275,3 @@ func (q *conn) connect(ctx context.Context, cmd *nvme.Command, data []byte) resp
 	q.t.log.Debug("I/O queue connected", "cntlid", c.id, "qid", qid, "remote", q.remote.String())
 	return response{result: uint64(c.id)}
 }
-
-// Byte offsets in the Connect data, reported in Connect Invalid Parameters.
-const (
-	offCDCntlid  = 16
-	offCDSubnqn  = 256
-	offCDHostnqn = 512
-)
-
-// Byte offsets in the Connect SQE, reported in Connect Invalid Parameters.
-const (
-	offSQEQid    = 42
-	offSQESqsize = 44
-)

@@ -372,7 +372,7 @@ func TestHostileRejectedConnect(t *testing.T) {
 				h := dialRaw(t, addr)
 				h.icreq()
 				c := h.connect(tt.qid, tt.sqsize, cntlid, tg.NQN())
-				if c.Status.Code() != nvme.StatusConnectInvalidParam || c.Result != offSQESqsize {
+				if c.Status.Code() != nvme.StatusConnectInvalidParam || c.Result != uint64(nvme.ConnectParamSQSIZE) {
 					t.Fatalf("Connect: status %v result %#x, want Connect Invalid Parameters on SQSIZE", c.Status, c.Result)
 				}
 				var b []byte
@@ -705,13 +705,13 @@ func TestHostileRefusedConnects(t *testing.T) {
 		start := time.Now()
 		q := dial(t, addr, tcp.HostConfig{})
 		for i := range 300 {
-			subnqn, hostnqn, want, ipo := "nqn.2026-01.io.example:unknown-"+strconv.Itoa(i), testHostNQN, nvme.StatusConnectInvalidParam, offCDSubnqn
+			subnqn, hostnqn, want, ipo := "nqn.2026-01.io.example:unknown-"+strconv.Itoa(i), testHostNQN, nvme.StatusConnectInvalidParam, nvme.ConnectParamSUBNQN
 			if i%2 == 1 {
-				subnqn, hostnqn, want, ipo = locked, "nqn.2026-01.io.example:intruder-"+strconv.Itoa(i), nvme.StatusConnectInvalidHost, offCDHostnqn
+				subnqn, hostnqn, want, ipo = locked, "nqn.2026-01.io.example:intruder-"+strconv.Itoa(i), nvme.StatusConnectInvalidHost, nvme.ConnectParamHOSTNQN
 			}
 			c, err := q.Do(context.Background(), connectCmd(0, 31, 0), connectDataBytes(nvme.DynamicController, subnqn, hostnqn))
 			var st nvme.Status
-			if !errors.As(err, &st) || st.Code() != want || c.Result != 1<<16|uint64(ipo) {
+			if !errors.As(err, &st) || st.Code() != want || c.Result != uint64(ipo) {
 				t.Fatalf("Connect %d: %v, result %#x", i, err, c.Result)
 			}
 		}

@@ -118,8 +118,8 @@ func TestConnectUnknownSubsystem(t *testing.T) {
 		q := dial(t, addr, tcp.HostConfig{})
 		c, err := q.Do(context.Background(), connectCmd(0, 31, 0), connectDataBytes(nvme.DynamicController, nqn, testHostNQN))
 		wantStatus(t, err, nvme.StatusConnectInvalidParam)
-		if iattr, ipo := c.Result>>16&1, uint16(c.Result); iattr != 1 || ipo != offCDSubnqn {
-			t.Errorf("%q: IATTR %d IPO %d, want 1 and %d (SUBNQN)", nqn, iattr, ipo, offCDSubnqn)
+		if iattr, ipo := c.Result>>16&1, uint16(c.Result); iattr != 1 || ipo != nvme.ConnectParamSUBNQN.Offset() {
+			t.Errorf("%q: IATTR %d IPO %d, want 1 and %d (SUBNQN)", nqn, iattr, ipo, nvme.ConnectParamSUBNQN.Offset())
 		}
 	}
 }
