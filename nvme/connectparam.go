@@ -15,12 +15,12 @@ type ConnectParam uint32
 // The parameters of a Connect command, as ConnectParam values: each one's
 // offset, and for those of the Connect data the IATTR bit.
 const (
-	ConnectParamRECFMT  ConnectParam = 40 // record format, command bytes 41:40
-	ConnectParamQID     ConnectParam = 42 // queue ID, command bytes 43:42
-	ConnectParamSQSIZE  ConnectParam = 44 // submission queue size, 0's based, command bytes 45:44
-	ConnectParamCATTR   ConnectParam = 46 // connect attributes, command byte 46
-	ConnectParamKATO    ConnectParam = 48 // keep alive timeout in ms, command bytes 51:48
-	ConnectParamHOSTID  ConnectParam = connectParamInData | 0
+	ConnectParamRECFMT  ConnectParam = 40                 // record format, command bytes 41:40
+	ConnectParamQID     ConnectParam = 42                 // queue ID, command bytes 43:42
+	ConnectParamSQSIZE  ConnectParam = 44                 // submission queue size, 0's based, command bytes 45:44
+	ConnectParamCATTR   ConnectParam = 46                 // connect attributes, command byte 46
+	ConnectParamKATO    ConnectParam = 48                 // keep alive timeout in ms, command bytes 51:48
+	ConnectParamHOSTID  ConnectParam = connectParamInData // offset 0
 	ConnectParamCNTLID  ConnectParam = connectParamInData | 16
 	ConnectParamSUBNQN  ConnectParam = connectParamInData | 256
 	ConnectParamHOSTNQN ConnectParam = connectParamInData | 512

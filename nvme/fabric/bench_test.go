@@ -26,10 +26,11 @@ func benchFabric(b *testing.B, n, ns int, rtt time.Duration) {
 	ports := startTargets(b, ns, delays...)
 	scanOnce := func(mode scanmode.Mode, ports []Port) time.Duration {
 		res, err := (&Scanner{Mode: mode}).Scan(context.Background(), ports)
-		defer res.Close()
 		if err != nil || len(res.Controllers) != len(ports) {
+			res.Close()
 			b.Fatalf("%v, %d controllers, failed %v", err, len(res.Controllers), res.Failed)
 		}
+		defer res.Close()
 		for _, c := range res.Controllers {
 			if c.Err != nil || len(c.Result.Added) != ns {
 				b.Fatalf("%s: %v, %d added, failed %v", c.Name, c.Err, len(c.Result.Added), c.Result.Failed[:min(3, len(c.Result.Failed))])
