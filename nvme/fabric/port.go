@@ -57,5 +57,25 @@ func entryAddr(e *nvme.DiscoveryEntry) (string, error) {
 	if err != nil || port == 0 {
 		return "", fmt.Errorf("%w: TRSVCID %q is not a port number", ErrUnusable, e.ServiceID)
 	}
-	return net.JoinHostPort(ip.String(), strconv.FormatUint(port, 10)), nil
+	return net.JoinHostPort(ip.Unmap().String(), strconv.FormatUint(port, 10)), nil
+}
+
+// canonicalAddr returns host:port addr spelled one way, so that one
+// address compares equal however it was written: an IP address in its
+// shortest form, an IPv4-mapped IPv6 address (::ffff:a.b.c.d) as IPv4,
+// the port without leading zeros. A host name, or anything that is not
+// host:port, is returned unchanged.
+func canonicalAddr(addr string) string {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	port, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		return addr
+	}
+	if ip, err := netip.ParseAddr(h); err == nil {
+		h = ip.Unmap().String()
+	}
+	return net.JoinHostPort(h, strconv.FormatUint(port, 10))
 }
