@@ -48,6 +48,7 @@ type scanFlags struct {
 	useDiscoveryAddr bool
 	controllers      int
 	maxControllers   int
+	given            func(name string) bool // whether a flag was given
 }
 
 // register adds the flags of scan; bench has the same but those of one

@@ -115,6 +115,15 @@ func TestScanErrors(t *testing.T) {
 		{[]string{"scan", "--max-controllers", "0"}, "--max-controllers 0"},
 		{[]string{"scan", "--naming", "uuid"}, `unknown naming "uuid"`},
 		{[]string{"scan", "-o", "xml"}, `unknown output format "xml"`},
+		{[]string{"scan", "--nqn", "nqn.x"}, "--nqn names the subsystem of an --addr"},
+		{[]string{"scan", "--discover", closed, "--nqn", "nqn.x"}, "--nqn names the subsystem of an --addr"},
+		{[]string{"scan", "--addr", closed, "--nqn", "nqn.x", "--controllers", "3"}, "--controllers sets up the embedded targets"},
+		{[]string{"scan", "--discover", closed, "--controllers", "1"}, "--controllers sets up the embedded targets"},
+		{[]string{"scan", "--addr", closed, "--namespaces", "5"}, "--namespaces sets up the embedded targets"},
+		{[]string{"scan", "--discover", closed, "--rtt", "1ms"}, "--rtt sets up the embedded targets"},
+		{[]string{"scan", "--map-addr", "10.0.0.1:4420=127.0.0.1:4420"}, "--map-addr applies to the ports discovery logs list"},
+		{[]string{"scan", "--map-addr", "x"}, "--map-addr applies"},
+		{[]string{"scan", "--addr", closed, "--use-discovery-addr"}, "--use-discovery-addr applies"},
 	}
 	for _, tt := range tests {
 		_, _, err := run(t, tt.args...)

@@ -26,6 +26,31 @@ func (f *scanFlags) registerFabric(cmd *cobra.Command) {
 	fl.BoolVar(&f.useDiscoveryAddr, "use-discovery-addr", false, "dial every port a discovery log lists at the address the log was read from")
 	fl.IntVar(&f.maxControllers, "max-controllers", fabric.DefaultMaxControllers, "most ports connected to; those beyond are reported and left out")
 	fl.IntVar(&f.controllers, "controllers", 1, fmt.Sprintf("embedded subsystems to start and scan when no port is given (at most %d)", maxEmbeddedControllers))
+	f.given = fl.Changed
+}
+
+// conflicts returns an error naming a flag given that the others make
+// meaningless, rather than ignoring it: the embedded targets' flags with
+// a port, --nqn without --addr, the discovery flags without --discover.
+func (f *scanFlags) conflicts() error {
+	switch {
+	case len(f.nqns) > 0 && len(f.addrs) == 0:
+		return errors.New("--nqn names the subsystem of an --addr: give --addr too (--discover finds subsystems itself)")
+	case !f.embedded():
+		for _, name := range []string{"controllers", "namespaces", "rtt"} {
+			if f.given(name) {
+				return fmt.Errorf("--%s sets up the embedded targets, which --addr and --discover replace", name)
+			}
+		}
+	}
+	if len(f.discover) == 0 {
+		for _, name := range []string{"map-addr", "use-discovery-addr"} {
+			if f.given(name) {
+				return fmt.Errorf("--%s applies to the ports discovery logs list: give --discover too", name)
+			}
+		}
+	}
+	return nil
 }
 
 // embedded reports whether scan starts embedded targets.
@@ -37,6 +62,9 @@ func (f *scanFlags) embedded() bool { return len(f.addrs) == 0 && len(f.discover
 // embedded targets.
 func (f *scanFlags) ports(ctx context.Context, stderr io.Writer) ([]fabric.Port, func(), error) {
 	if err := f.check(); err != nil {
+		return nil, nil, err
+	}
+	if err := f.conflicts(); err != nil {
 		return nil, nil, err
 	}
 	if f.maxControllers < 1 {
