@@ -246,3 +246,41 @@ func TestAdvertisedFailed(t *testing.T) {
 		}
 	}
 }
+
+// A fabric of many failing ports (or a discovery log of many unusable
+// entries) is reported in a bounded number of lines, the rest counted.
+func TestScanManyFailures(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	const n = 40
+	subs := make([]target.SubsystemConfig, n)
+	for i := range subs {
+		subs[i] = target.SubsystemConfig{NQN: fmt.Sprintf("nqn.2026-01.io.test:s%02d", i), Namespaces: 1}
+	}
+	tg, err := target.New(target.Config{Subsystems: subs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	addr, err := tg.Start(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const up = 2
+	out, stderr, err := run(t, "scan", "--discover", addr, "--max-controllers", fmt.Sprint(up))
+	if err != nil {
+		t.Fatalf("scan: %v\n%s", err, stderr)
+	}
+	if got := strings.Count(out, "/dev/nvme"); got != up {
+		t.Errorf("%d namespaces listed, want %d:\n%s", got, up, out)
+	}
+	var failed []string
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(line, "failed: ") {
+			failed = append(failed, line)
+		}
+	}
+	more := fmt.Sprintf("failed: %d more, not shown", n-up-maxReported)
+	if len(failed) != maxReported+1 || !strings.Contains(failed[0], "nqn.2026-01.io.test:s02") || failed[maxReported] != more {
+		t.Errorf("failures %q, want %d and %q", failed, maxReported, more)
+	}
+}

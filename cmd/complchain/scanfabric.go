@@ -18,6 +18,22 @@ import (
 // starts.
 const maxEmbeddedControllers = 256
 
+// maxReported is the most failures of one kind (discovery, ports) scan
+// prints one line each; the others are counted on one more line.
+const maxReported = 16
+
+// report prints errs to w, one line each with prefix, at most maxReported
+// of them, then how many more there were.
+func report(w io.Writer, prefix string, errs []error) {
+	for i, err := range errs {
+		if i == maxReported {
+			fmt.Fprintf(w, "%s: %d more, not shown\n", prefix, len(errs)-i)
+			return
+		}
+		fmt.Fprintf(w, "%s: %s\n", prefix, printable(err.Error()))
+	}
+}
+
 // registerFabric adds scan's flags that choose several ports.
 func (f *scanFlags) registerFabric(cmd *cobra.Command) {
 	fl := cmd.Flags()
@@ -104,9 +120,7 @@ func (f *scanFlags) ports(ctx context.Context, stderr io.Writer) ([]fabric.Port,
 			return
 		}
 		d := fabric.Discover(ctx, addrs, cfg)
-		for _, err := range d.Errors {
-			fmt.Fprintf(stderr, "discovery: %s\n", printable(err.Error()))
-		}
+		report(stderr, "discovery", d.Errors)
 		ports = append(ports, d.Ports...)
 	}
 	read(f.discover, cfg)
