@@ -38,18 +38,22 @@ func (c *Command) ConnectQueue() (qid uint16, sqsize uint32, kato uint32) {
 	return uint16(c.CDW10 >> 16), uint32(uint16(c.CDW11)) + 1, c.CDW12
 }
 
+// MaxNQNLen is the longest NQN in bytes (NVMe Base 2.0 section 4.5, NVMe
+// Qualified Names): the 256-byte fields that hold one keep room for a NUL.
+const MaxNQNLen = 223
+
 // ConnectData is the data of a fabrics Connect command.
 type ConnectData struct {
 	HostID       [16]byte
 	CNTLID       uint16 // DynamicController for a new admin queue
-	SubsystemNQN string // at most 223 bytes
-	HostNQN      string
+	SubsystemNQN string // at most MaxNQNLen bytes
+	HostNQN      string // at most MaxNQNLen bytes
 }
 
 // AppendBinary appends the 1024-byte encoding of d to b.
 func (d *ConnectData) AppendBinary(b []byte) ([]byte, error) {
-	if len(d.SubsystemNQN) > 223 || len(d.HostNQN) > 223 {
-		return b, fmt.Errorf("nvme: NQN longer than 223 bytes")
+	if len(d.SubsystemNQN) > MaxNQNLen || len(d.HostNQN) > MaxNQNLen {
+		return b, fmt.Errorf("nvme: NQN longer than %d bytes", MaxNQNLen)
 	}
 	b, p := grow(b, ConnectDataSize)
 	copy(p[0:16], d.HostID[:])

@@ -203,6 +203,9 @@ func (f *flattener) expand(addr string) {
 			}
 		case nvme.SubtypeNVM:
 			a, err := f.w.dialAddr(e)
+			if err == nil && (e.SubsystemNQN == "" || len(e.SubsystemNQN) > nvme.MaxNQNLen) {
+				err = fmt.Errorf("%w: SUBNQN of %d bytes, want 1 to %d", ErrUnusable, len(e.SubsystemNQN), nvme.MaxNQNLen)
+			}
 			if err != nil {
 				f.fail(addr, e.SubsystemNQN, fmt.Errorf("entry %d: %w", i, err))
 				continue

@@ -10,9 +10,10 @@ import (
 
 // FuzzDiscoveryLogPorts decodes a discovery log page from a peer and
 // lists its ports as Discover does: no panic, and every port has an IP
-// address and a port number spelled one way (canonicalAddr), the SUBNQN
-// and address pairs are unique, and every entry became a port, a report,
-// a referral or nothing (current discovery).
+// address and a port number spelled one way (canonicalAddr) and an NQN
+// of 1 to 223 bytes, the SUBNQN and address pairs are unique, and every
+// entry became a port, a report, a referral or nothing (current
+// discovery).
 func FuzzDiscoveryLogPorts(f *testing.F) {
 	f.Add(nvme.AppendDiscoveryLog(nil, 1, []nvme.DiscoveryEntry{
 		{TransportType: nvme.TransportTCP, AddressFamily: 1, SubsystemType: nvme.SubtypeNVM, ServiceID: "4420", SubsystemNQN: "nqn.s1", Address: "10.0.2.15"},
@@ -36,6 +37,9 @@ func FuzzDiscoveryLogPorts(f *testing.F) {
 			h, port, err := net.SplitHostPort(p.Addr)
 			if _, aerr := netip.ParseAddr(h); err != nil || aerr != nil || port == "" {
 				t.Fatalf("port %+v: address not IP:port", p)
+			}
+			if p.NQN == "" || len(p.NQN) > nvme.MaxNQNLen {
+				t.Fatalf("port %+v: SUBNQN of %d bytes", p, len(p.NQN))
 			}
 			if c := canonicalAddr(p.Addr); c != p.Addr {
 				t.Fatalf("port %+v: address not canonical, want %s", p, c)
