@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/complchain/complchain/iscsi"
 	"github.com/complchain/complchain/nvme/fabric"
 	"github.com/complchain/complchain/nvme/target"
 )
@@ -282,5 +283,58 @@ func TestScanManyFailures(t *testing.T) {
 	more := fmt.Sprintf("failed: %d more, not shown", n-up-maxReported)
 	if len(failed) != maxReported+1 || !strings.Contains(failed[0], "nqn.2026-01.io.test:s02") || failed[maxReported] != more {
 		t.Errorf("failures %q, want %d and %q", failed, maxReported, more)
+	}
+}
+
+// A discovery address or port that is not NVMe/TCP (an iSCSI portal, a
+// server that answers garbage) fails within --timeout, naming the
+// address and NQN.
+func TestScanNotNVMe(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	portal := iscsi.NewTarget(iscsi.TargetConfig{})
+	defer portal.Close()
+	iscsiAddr, err := portal.Start(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan struct{})
+	defer func() { ln.Close(); <-done }()
+	go func() { // an HTTP server's answer to anything
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
+			c.Close()
+		}
+	}()
+	httpAddr := ln.Addr().String()
+	tests := []struct {
+		args      []string
+		wantErr   string
+		wantLines []string // on stderr
+	}{
+		{[]string{"--discover", iscsiAddr}, "no NVM subsystem port", []string{"discovery: nqn.2014-08.org.nvmexpress.discovery at " + iscsiAddr + ": no answer within 500ms"}},
+		{[]string{"--addr", iscsiAddr, "--nqn", "nqn.x"}, "nqn.x at " + iscsiAddr + ": no answer within 500ms", nil},
+		{[]string{"--discover", httpAddr}, "no NVM subsystem port", []string{"discovery: nqn.2014-08.org.nvmexpress.discovery at " + httpAddr + ": "}},
+		{[]string{"--addr", httpAddr, "--nqn", "nqn.x"}, "nqn.x at " + httpAddr + ": ", nil},
+	}
+	for _, tt := range tests {
+		_, stderr, err := run(t, append([]string{"scan", "--timeout", "500ms"}, tt.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("%v: error %v, want %q", tt.args, err, tt.wantErr)
+		}
+		for _, w := range tt.wantLines {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%v: stderr %q, want %q", tt.args, stderr, w)
+			}
+		}
 	}
 }
