@@ -338,3 +338,39 @@ func TestScanNotNVMe(t *testing.T) {
 		}
 	}
 }
+
+// A port given twice, or given and found by discovery, under one spelling
+// or another, is scanned once: one controller, the repeat reported.
+func TestScanDuplicatePorts(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	tg, err := target.New(target.Config{Namespaces: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	addr, err := tg.Start(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	mapped := net.JoinHostPort("::ffff:127.0.0.1", port)
+	tests := [][]string{
+		{"--addr", addr, "--addr", addr, "--nqn", tg.NQN()},
+		{"--addr", addr, "--addr", mapped, "--nqn", tg.NQN()},
+		{"--discover", addr, "--addr", addr, "--nqn", tg.NQN()},
+		{"--discover", addr, "--addr", mapped},
+	}
+	for _, args := range tests {
+		out, stderr, err := run(t, append([]string{"scan"}, args...)...)
+		if err != nil {
+			t.Errorf("%v: %v\n%s", args, err, stderr)
+			continue
+		}
+		if n := strings.Count(out, "/dev/nvme"); n != 1 || !strings.Contains(out, "/dev/nvme0n1") {
+			t.Errorf("%v: %d namespaces, want nvme0n1 alone:\n%s", args, n, out)
+		}
+		if !strings.Contains(stderr, "duplicate") {
+			t.Errorf("%v: stderr %q, want the duplicate reported", args, stderr)
+		}
+	}
+}

@@ -74,8 +74,8 @@ func (f *scanFlags) embedded() bool { return len(f.addrs) == 0 && len(f.discover
 
 // ports returns the ports to scan: the embedded targets', or those the
 // discovery controllers list (discovery errors are printed to stderr, one
-// line each), then those given with --addr and --nqn. stop closes the
-// embedded targets.
+// line each), then those given with --addr and --nqn, each port once (the
+// repeats are printed to stderr too). stop closes the embedded targets.
 func (f *scanFlags) ports(ctx context.Context, stderr io.Writer) ([]fabric.Port, func(), error) {
 	if err := f.check(); err != nil {
 		return nil, nil, err
@@ -129,6 +129,8 @@ func (f *scanFlags) ports(ctx context.Context, stderr io.Writer) ([]fabric.Port,
 	for i, a := range direct {
 		ports = append(ports, fabric.Port{Addr: a, NQN: f.nqns[min(i, len(f.nqns)-1)]})
 	}
+	ports, dups := fabric.Dedup(ports)
+	report(stderr, "skipped", dups)
 	if len(ports) == 0 {
 		return nil, nil, errors.New("no NVM subsystem port to scan")
 	}

@@ -79,3 +79,23 @@ func canonicalAddr(addr string) string {
 	}
 	return net.JoinHostPort(h, strconv.FormatUint(port, 10))
 }
+
+// Dedup returns ports without the repeats of an earlier port: the same
+// NQN at the same address, addresses compared as one spelling (an
+// IPv4-mapped IPv6 address as IPv4, the port without leading zeros). Each
+// repeat is reported by a *PortError wrapping ErrDuplicate, in order.
+func Dedup(ports []Port) ([]Port, []error) {
+	var out []Port
+	var dups []error
+	seen := make(map[[2]string]bool, len(ports))
+	for _, p := range ports {
+		k := [2]string{p.NQN, canonicalAddr(p.Addr)}
+		if seen[k] {
+			dups = append(dups, &PortError{Addr: p.Addr, NQN: p.NQN, Err: ErrDuplicate})
+			continue
+		}
+		seen[k] = true
+		out = append(out, p)
+	}
+	return out, dups
+}

@@ -67,3 +67,32 @@ func TestDiscoverSpellings(t *testing.T) {
 		})
 	}
 }
+
+// Dedup keeps the first of the ports with one NQN at one address, however
+// the address is spelled, and reports the others.
+func TestDedup(t *testing.T) {
+	ports := []Port{
+		{Addr: "127.0.0.1:4420", NQN: "nqn.a"},
+		{Addr: "[::ffff:127.0.0.1]:4420", NQN: "nqn.a"},
+		{Addr: "127.0.0.1:04420", NQN: "nqn.a"},
+		{Addr: "127.0.0.1:4420", NQN: "nqn.b"},
+		{Addr: "[::1]:4420", NQN: "nqn.a"},
+		{Addr: "[0:0::1]:4420", NQN: "nqn.a"},
+		{Addr: "localhost:4420", NQN: "nqn.a"}, // a name is never looked up
+	}
+	got, dups := Dedup(ports)
+	want := []Port{ports[0], ports[3], ports[4], ports[6]}
+	if !slices.Equal(got, want) {
+		t.Errorf("ports %v, want %v", got, want)
+	}
+	wantDups := []Port{ports[1], ports[2], ports[5]}
+	if len(dups) != len(wantDups) {
+		t.Fatalf("duplicates %v, want %d", dups, len(wantDups))
+	}
+	for i, err := range dups {
+		var pe *PortError
+		if !errors.As(err, &pe) || !errors.Is(err, ErrDuplicate) || pe.Addr != wantDups[i].Addr || pe.NQN != wantDups[i].NQN {
+			t.Errorf("duplicate %d: %v, want %v", i, err, wantDups[i])
+		}
+	}
+}
