@@ -3,6 +3,7 @@ package fabric
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"testing"
@@ -94,5 +95,39 @@ func TestDedup(t *testing.T) {
 		if !errors.As(err, &pe) || !errors.Is(err, ErrDuplicate) || pe.Addr != wantDups[i].Addr || pe.NQN != wantDups[i].NQN {
 			t.Errorf("duplicate %d: %v, want %v", i, err, wantDups[i])
 		}
+	}
+}
+
+// A referral cycle of any length is read once round and reported once;
+// each discovery controller's ports are listed once.
+func TestDiscoverReferralCycles(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 5} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			ring := make([]*discServer, n)
+			for i := range ring {
+				ring[i] = startDisc(t)
+			}
+			var want []string
+			for i, s := range ring {
+				next := ring[(i+1)%n]
+				nqn := fmt.Sprintf("nqn.s%d", i)
+				es := []nvme.DiscoveryEntry{nvmEntry(t, nqn, "127.0.0.1:5001"), referral(t, next.addr)}
+				s.log = func(int) []byte { return nvme.AppendDiscoveryLog(nil, 1, es) }
+				want = append(want, nqn+"@127.0.0.1:5001")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			// Entering the ring twice, at its start and in its middle.
+			d := Discover(ctx, []string{ring[0].addr, ring[n/2].addr}, DiscoverConfig{})
+			if got := portNames(d.Ports); !slices.Equal(got, want) {
+				t.Errorf("ports %q, want %q", got, want)
+			}
+			if d.Logs != n {
+				t.Errorf("%d logs read, want %d", d.Logs, n)
+			}
+			if len(d.Errors) != 1 || !errors.Is(d.Errors[0], ErrReferralLoop) {
+				t.Errorf("errors %v, want one referral loop", d.Errors)
+			}
+		})
 	}
 }
