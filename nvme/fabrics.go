@@ -47,7 +47,7 @@ type ConnectData struct {
 	HostID       [16]byte
 	CNTLID       uint16 // DynamicController for a new admin queue
 	SubsystemNQN string // at most MaxNQNLen bytes
-	HostNQN      string
+	HostNQN      string // at most MaxNQNLen bytes
 }
 
 // AppendBinary appends the 1024-byte encoding of d to b.

@@ -194,7 +194,7 @@ func TestScanMultipathWatch(t *testing.T) {
 	defer cancel()
 	pr, pw := io.Pipe()
 	cmd := newRootCmd()
-	cmd.SetArgs(append([]string{"scan", "--multipath", "--watch", "--rtt", "0s"}, ports...))
+	cmd.SetArgs(append([]string{"scan", "--multipath", "--watch"}, ports...))
 	cmd.SetOut(pw)
 	cmd.SetErr(io.Discard)
 	done := make(chan error, 1)

@@ -48,6 +48,7 @@ type scanFlags struct {
 	useDiscoveryAddr bool
 	controllers      int
 	maxControllers   int
+	given            func(name string) bool // whether a flag was given
 
 	connFlags
 }
@@ -258,9 +259,7 @@ read from.`,
 			if len(ports) == 1 && len(res.Failed) == 1 {
 				return res.Failed[0]
 			}
-			for _, e := range res.Failed {
-				fmt.Fprintf(stderr, "failed: %s\n", printable(e.Error()))
-			}
+			report(stderr, "failed", res.Failed)
 			if f.advertisedFailed(ports, res.Failed) {
 				fmt.Fprintln(stderr, "hint: ports are dialled at the addresses the discovery logs advertise; --use-discovery-addr or --map-addr dial them elsewhere")
 			}

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/complchain/complchain/iscsi"
 	"github.com/complchain/complchain/nvme/fabric"
 	"github.com/complchain/complchain/nvme/target"
 )
@@ -115,6 +116,15 @@ func TestScanErrors(t *testing.T) {
 		{[]string{"scan", "--max-controllers", "0"}, "--max-controllers 0"},
 		{[]string{"scan", "--naming", "uuid"}, `unknown naming "uuid"`},
 		{[]string{"scan", "-o", "xml"}, `unknown output format "xml"`},
+		{[]string{"scan", "--nqn", "nqn.x"}, "--nqn names the subsystem of an --addr"},
+		{[]string{"scan", "--discover", closed, "--nqn", "nqn.x"}, "--nqn names the subsystem of an --addr"},
+		{[]string{"scan", "--addr", closed, "--nqn", "nqn.x", "--controllers", "3"}, "--controllers sets up the embedded targets"},
+		{[]string{"scan", "--discover", closed, "--controllers", "1"}, "--controllers sets up the embedded targets"},
+		{[]string{"scan", "--addr", closed, "--namespaces", "5"}, "--namespaces sets up the embedded targets"},
+		{[]string{"scan", "--discover", closed, "--rtt", "1ms"}, "--rtt sets up the embedded targets"},
+		{[]string{"scan", "--map-addr", "10.0.0.1:4420=127.0.0.1:4420"}, "--map-addr applies to the ports discovery logs list"},
+		{[]string{"scan", "--map-addr", "x"}, "--map-addr applies"},
+		{[]string{"scan", "--addr", closed, "--use-discovery-addr"}, "--use-discovery-addr applies"},
 	}
 	for _, tt := range tests {
 		_, _, err := run(t, tt.args...)
@@ -234,6 +244,133 @@ func TestAdvertisedFailed(t *testing.T) {
 	for i, tt := range tests {
 		if got := tt.f.advertisedFailed(ports, tt.failed); got != tt.want {
 			t.Errorf("case %d: %v, want %v", i, got, tt.want)
+		}
+	}
+}
+
+// A fabric of many failing ports (or a discovery log of many unusable
+// entries) is reported in a bounded number of lines, the rest counted.
+func TestScanManyFailures(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	const n = 40
+	subs := make([]target.SubsystemConfig, n)
+	for i := range subs {
+		subs[i] = target.SubsystemConfig{NQN: fmt.Sprintf("nqn.2026-01.io.test:s%02d", i), Namespaces: 1}
+	}
+	tg, err := target.New(target.Config{Subsystems: subs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	addr, err := tg.Start(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const up = 2
+	out, stderr, err := run(t, "scan", "--discover", addr, "--max-controllers", fmt.Sprint(up))
+	if err != nil {
+		t.Fatalf("scan: %v\n%s", err, stderr)
+	}
+	if got := strings.Count(out, "/dev/nvme"); got != up {
+		t.Errorf("%d namespaces listed, want %d:\n%s", got, up, out)
+	}
+	var failed []string
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(line, "failed: ") {
+			failed = append(failed, line)
+		}
+	}
+	more := fmt.Sprintf("failed: %d more, not shown", n-up-maxReported)
+	if len(failed) != maxReported+1 || !strings.Contains(failed[0], "nqn.2026-01.io.test:s02") || failed[maxReported] != more {
+		t.Errorf("failures %q, want %d and %q", failed, maxReported, more)
+	}
+}
+
+// A discovery address or port that is not NVMe/TCP (an iSCSI portal, a
+// server that answers garbage) fails within --timeout, naming the
+// address and NQN.
+func TestScanNotNVMe(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	portal := iscsi.NewTarget(iscsi.TargetConfig{})
+	defer portal.Close()
+	iscsiAddr, err := portal.Start(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan struct{})
+	defer func() { ln.Close(); <-done }()
+	go func() { // an HTTP server's answer to anything
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
+			c.Close()
+		}
+	}()
+	httpAddr := ln.Addr().String()
+	tests := []struct {
+		args      []string
+		wantErr   string
+		wantLines []string // on stderr
+	}{
+		{[]string{"--discover", iscsiAddr}, "no NVM subsystem port", []string{"discovery: nqn.2014-08.org.nvmexpress.discovery at " + iscsiAddr + ": no answer within 500ms"}},
+		{[]string{"--addr", iscsiAddr, "--nqn", "nqn.x"}, "nqn.x at " + iscsiAddr + ": no answer within 500ms", nil},
+		{[]string{"--discover", httpAddr}, "no NVM subsystem port", []string{"discovery: nqn.2014-08.org.nvmexpress.discovery at " + httpAddr + ": "}},
+		{[]string{"--addr", httpAddr, "--nqn", "nqn.x"}, "nqn.x at " + httpAddr + ": ", nil},
+	}
+	for _, tt := range tests {
+		_, stderr, err := run(t, append([]string{"scan", "--timeout", "500ms"}, tt.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("%v: error %v, want %q", tt.args, err, tt.wantErr)
+		}
+		for _, w := range tt.wantLines {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%v: stderr %q, want %q", tt.args, stderr, w)
+			}
+		}
+	}
+}
+
+// A port given twice, or given and found by discovery, under one spelling
+// or another, is scanned once: one controller, the repeat reported.
+func TestScanDuplicatePorts(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	tg, err := target.New(target.Config{Namespaces: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	addr, err := tg.Start(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	mapped := net.JoinHostPort("::ffff:127.0.0.1", port)
+	tests := [][]string{
+		{"--addr", addr, "--addr", addr, "--nqn", tg.NQN()},
+		{"--addr", addr, "--addr", mapped, "--nqn", tg.NQN()},
+		{"--discover", addr, "--addr", addr, "--nqn", tg.NQN()},
+		{"--discover", addr, "--addr", mapped},
+	}
+	for _, args := range tests {
+		out, stderr, err := run(t, append([]string{"scan"}, args...)...)
+		if err != nil {
+			t.Errorf("%v: %v\n%s", args, err, stderr)
+			continue
+		}
+		if n := strings.Count(out, "/dev/nvme"); n != 1 || !strings.Contains(out, "/dev/nvme0n1") {
+			t.Errorf("%v: %d namespaces, want nvme0n1 alone:\n%s", args, n, out)
+		}
+		if !strings.Contains(stderr, "duplicate") {
+			t.Errorf("%v: stderr %q, want the duplicate reported", args, stderr)
 		}
 	}
 }

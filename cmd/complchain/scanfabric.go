@@ -18,6 +18,22 @@ import (
 // starts.
 const maxEmbeddedControllers = 256
 
+// maxReported is the most failures of one kind (discovery, ports) scan
+// prints one line each; the others are counted on one more line.
+const maxReported = 16
+
+// report prints errs to w, one line each with prefix, at most maxReported
+// of them, then how many more there were.
+func report(w io.Writer, prefix string, errs []error) {
+	for i, err := range errs {
+		if i == maxReported {
+			fmt.Fprintf(w, "%s: %d more, not shown\n", prefix, len(errs)-i)
+			return
+		}
+		fmt.Fprintf(w, "%s: %s\n", prefix, printable(err.Error()))
+	}
+}
+
 // registerFabric adds scan's flags that choose several ports.
 func (f *scanFlags) registerFabric(cmd *cobra.Command) {
 	fl := cmd.Flags()
@@ -26,6 +42,31 @@ func (f *scanFlags) registerFabric(cmd *cobra.Command) {
 	fl.BoolVar(&f.useDiscoveryAddr, "use-discovery-addr", false, "dial every port a discovery log lists at the address the log was read from")
 	fl.IntVar(&f.maxControllers, "max-controllers", fabric.DefaultMaxControllers, "most ports connected to; those beyond are reported and left out")
 	fl.IntVar(&f.controllers, "controllers", 1, fmt.Sprintf("embedded subsystems to start and scan when no port is given (at most %d)", maxEmbeddedControllers))
+	f.given = fl.Changed
+}
+
+// conflicts returns an error naming a flag given that the others make
+// meaningless, rather than ignoring it: the embedded targets' flags with
+// a port, --nqn without --addr, the discovery flags without --discover.
+func (f *scanFlags) conflicts() error {
+	switch {
+	case len(f.nqns) > 0 && len(f.addrs) == 0:
+		return errors.New("--nqn names the subsystem of an --addr: give --addr too (--discover finds subsystems itself)")
+	case !f.embedded():
+		for _, name := range []string{"controllers", "namespaces", "rtt"} {
+			if f.given(name) {
+				return fmt.Errorf("--%s sets up the embedded targets, which --addr and --discover replace", name)
+			}
+		}
+	}
+	if len(f.discover) == 0 {
+		for _, name := range []string{"map-addr", "use-discovery-addr"} {
+			if f.given(name) {
+				return fmt.Errorf("--%s applies to the ports discovery logs list: give --discover too", name)
+			}
+		}
+	}
+	return nil
 }
 
 // embedded reports whether scan starts embedded targets.
@@ -33,10 +74,13 @@ func (f *scanFlags) embedded() bool { return len(f.addrs) == 0 && len(f.discover
 
 // ports returns the ports to scan: the embedded targets', or those the
 // discovery controllers list (discovery errors are printed to stderr, one
-// line each), then those given with --addr and --nqn. stop closes the
-// embedded targets.
+// line each), then those given with --addr and --nqn, each port once (the
+// repeats are printed to stderr too). stop closes the embedded targets.
 func (f *scanFlags) ports(ctx context.Context, stderr io.Writer) ([]fabric.Port, func(), error) {
 	if err := f.check(); err != nil {
+		return nil, nil, err
+	}
+	if err := f.conflicts(); err != nil {
 		return nil, nil, err
 	}
 	if f.maxControllers < 1 {
@@ -76,9 +120,7 @@ func (f *scanFlags) ports(ctx context.Context, stderr io.Writer) ([]fabric.Port,
 			return
 		}
 		d := fabric.Discover(ctx, addrs, cfg)
-		for _, err := range d.Errors {
-			fmt.Fprintf(stderr, "discovery: %s\n", printable(err.Error()))
-		}
+		report(stderr, "discovery", d.Errors)
 		ports = append(ports, d.Ports...)
 	}
 	read(f.discover, cfg)
@@ -87,6 +129,8 @@ func (f *scanFlags) ports(ctx context.Context, stderr io.Writer) ([]fabric.Port,
 	for i, a := range direct {
 		ports = append(ports, fabric.Port{Addr: a, NQN: f.nqns[min(i, len(f.nqns)-1)]})
 	}
+	ports, dups := fabric.Dedup(ports)
+	report(stderr, "skipped", dups)
 	if len(ports) == 0 {
 		return nil, nil, errors.New("no NVM subsystem port to scan")
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,6 +36,7 @@ type DiscoverConfig struct {
 	// net.JoinHostPort writes it) at another host:port: for ports behind
 	// NAT or a port forward. It applies to referrals and NVM subsystem
 	// entries.
+	// Both sides are compared and dialled as canonicalAddr spells them.
 	AddrMap map[string]string
 	// UseDiscoveryAddr dials every NVM subsystem entry at the address of
 	// the discovery controller whose log listed it, whatever it
@@ -76,12 +78,26 @@ type walker struct {
 
 // Discover reads the discovery logs of the discovery controllers at addrs
 // (host:port) and of those they refer to, concurrently, and returns the
-// NVM subsystem ports they list, as the package doc says. It returns once
+// NVM subsystem ports they list, as the package doc says. Addresses, given
+// and advertised, are compared as canonicalAddr spells them, so that a
+// discovery controller or a port reached under two spellings is read or
+// listed once. It returns once
 // every log has been read or has failed; what failed is in
 // Discovery.Errors.
 func Discover(ctx context.Context, addrs []string, cfg DiscoverConfig) *Discovery {
 	if cfg.MaxDiscoveryControllers <= 0 {
 		cfg.MaxDiscoveryControllers = DefaultMaxDiscoveryControllers
+	}
+	addrs = slices.Clone(addrs)
+	for i, a := range addrs {
+		addrs[i] = canonicalAddr(a)
+	}
+	if len(cfg.AddrMap) > 0 {
+		m := make(map[string]string, len(cfg.AddrMap))
+		for from, to := range cfg.AddrMap {
+			m[canonicalAddr(from)] = canonicalAddr(to)
+		}
+		cfg.AddrMap = m
 	}
 	w := &walker{ctx: ctx, cfg: cfg, logs: map[string]*logRead{}}
 	for _, a := range addrs {
@@ -187,6 +203,9 @@ func (f *flattener) expand(addr string) {
 			}
 		case nvme.SubtypeNVM:
 			a, err := f.w.dialAddr(e)
+			if err == nil && (e.SubsystemNQN == "" || len(e.SubsystemNQN) > nvme.MaxNQNLen) {
+				err = fmt.Errorf("%w: SUBNQN of %d bytes, want 1 to %d", ErrUnusable, len(e.SubsystemNQN), nvme.MaxNQNLen)
+			}
 			if err != nil {
 				f.fail(addr, e.SubsystemNQN, fmt.Errorf("entry %d: %w", i, err))
 				continue

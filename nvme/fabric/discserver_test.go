@@ -19,6 +19,10 @@ type discServer struct {
 	// log returns the log page as it is when its header is read for the
 	// n-th time (n from 0); records are read from the last page returned.
 	log func(n int) []byte
+	// misbehave, if not nil, is asked first about every command: to
+	// leave it unanswered until the server stops (hang), or to close the
+	// connection instead of answering (drop). Set it before connecting.
+	misbehave func(cmd *nvme.Command) (hang, drop bool)
 
 	mu      sync.Mutex
 	headers int    // header reads so far
@@ -52,6 +56,14 @@ func startDiscFunc(t *testing.T, log func(n int) []byte) *discServer {
 				var cc uint32
 				var mu sync.Mutex
 				tcp.ServeTarget(ctx, conn, tcp.TargetConfig{}, tcp.HandlerFunc(func(_ context.Context, req *tcp.Request) tcp.Response {
+					if s.misbehave != nil {
+						switch hang, drop := s.misbehave(&req.Command); {
+						case hang:
+							<-ctx.Done()
+						case drop:
+							conn.Close()
+						}
+					}
 					mu.Lock()
 					defer mu.Unlock()
 					return s.serve(req, &cc)

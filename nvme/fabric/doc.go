@@ -13,14 +13,16 @@
 // host.MaxDiscoveryRecords records). Referral entries (SUBTYPE 1) are
 // followed once each, concurrently; a discovery controller is read at most
 // once, whatever refers to it (the visited set is keyed by the address
-// dialled), and a referral back to a discovery controller that led to it
+// dialled, spelled one way: ::ffff:127.0.0.1 is 127.0.0.1), and a referral back to a discovery controller that led to it
 // is a loop, reported and not followed. At most
 // DiscoverConfig.MaxDiscoveryControllers are read in all. NVM subsystem
 // entries (SUBTYPE 2) with the same SUBNQN and the same address are one
 // port: the repeats are reported as duplicates. Entries of another
-// transport than TCP, or whose TRADDR is not an IP address or whose
-// TRSVCID is not a port number, are reported and skipped; no name is ever
-// looked up.
+// transport than TCP, or whose TRADDR is not an IP address (a zone
+// included) or whose TRSVCID is not a port number, or whose SUBNQN is
+// empty or longer than nvme.MaxNQNLen, are reported and skipped; no name
+// is ever looked up. ADRFAM is not checked: TRADDR alone decides, as for
+// Linux's nvme-tcp.
 //
 // The ports come out in a deterministic order, whatever the timing of the
 // reads: the discovery controllers in the order given, each one's entries

@@ -57,5 +57,45 @@ func entryAddr(e *nvme.DiscoveryEntry) (string, error) {
 	if err != nil || port == 0 {
 		return "", fmt.Errorf("%w: TRSVCID %q is not a port number", ErrUnusable, e.ServiceID)
 	}
-	return net.JoinHostPort(ip.String(), strconv.FormatUint(port, 10)), nil
+	return net.JoinHostPort(ip.Unmap().String(), strconv.FormatUint(port, 10)), nil
+}
+
+// canonicalAddr returns host:port addr spelled one way, so that one
+// address compares equal however it was written: an IP address in its
+// shortest form, an IPv4-mapped IPv6 address (::ffff:a.b.c.d) as IPv4,
+// the port without leading zeros. A host name, or anything that is not
+// host:port, is returned unchanged.
+func canonicalAddr(addr string) string {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	port, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		return addr
+	}
+	if ip, err := netip.ParseAddr(h); err == nil {
+		h = ip.Unmap().String()
+	}
+	return net.JoinHostPort(h, strconv.FormatUint(port, 10))
+}
+
+// Dedup returns ports without the repeats of an earlier port: the same
+// NQN at the same address, addresses compared as one spelling (an
+// IPv4-mapped IPv6 address as IPv4, the port without leading zeros). Each
+// repeat is reported by a *PortError wrapping ErrDuplicate, in order.
+func Dedup(ports []Port) ([]Port, []error) {
+	var out []Port
+	var dups []error
+	seen := make(map[[2]string]bool, len(ports))
+	for _, p := range ports {
+		k := [2]string{p.NQN, canonicalAddr(p.Addr)}
+		if seen[k] {
+			dups = append(dups, &PortError{Addr: p.Addr, NQN: p.NQN, Err: ErrDuplicate})
+			continue
+		}
+		seen[k] = true
+		out = append(out, p)
+	}
+	return out, dups
 }

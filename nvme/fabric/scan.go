@@ -115,17 +115,14 @@ type probeError struct {
 // Scan connects to ports, gives each controller that comes up its
 // instance number under s.Mode, and scans the namespaces of each, all
 // controllers at once except in Sync mode. Every controller is connected
-// with the same host identity: s.Host's, or a random HostID if it has
-// none. It returns when every scan has
-// ended. The error is ctx's if it ended first; failures of single ports
+// with the same host identity: s.Host's, completed as host.Connect does
+// (a zero HostID is the one in a UUID-form HostNQN, else one drawn once
+// for the process). It returns when every scan has ended. The error is ctx's if it ended first; failures of single ports
 // are in Result.Failed and failures of single scans in Controller.Err.
 // The caller closes the controllers (Result.Close).
 func (s *Scanner) Scan(ctx context.Context, ports []Port) (*Result, error) {
 	start := time.Now()
 	f := &fabricScan{s: s, ctx: ctx, host: s.Host, res: &Result{}, listed: make([]atomic.Int64, len(ports))}
-	if f.host.HostID == ([16]byte{}) {
-		f.host.HostID = host.RandomHostID() // one host identity for every controller
-	}
 	limit := s.MaxControllers
 	if limit <= 0 {
 		limit = DefaultMaxControllers

@@ -173,18 +173,18 @@ func uuidV4(u [16]byte) [16]byte {
 	return u
 }
 
-// RandomHostID returns a new random host identifier, a version 4 UUID.
+// randomHostID returns a new random host identifier, a version 4 UUID.
 // Connect, when Config.HostID is zero and HostNQN names no UUID, uses one
 // drawn once for the whole process, so that every controller it connects
 // sees the same host, as with Linux; LoadIdentity gives the machine's.
-func RandomHostID() [16]byte {
+func randomHostID() [16]byte {
 	var id [16]byte
 	rand.Read(id[:])
 	return uuidV4(id)
 }
 
 // processID is a random version 4 UUID, the same for the whole process.
-var processID = sync.OnceValue(RandomHostID)
+var processID = sync.OnceValue(randomHostID)
 
 // parseHostID parses a host ID: a UUID in text, not all zeros.
 func parseHostID(s string) ([16]byte, error) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/complchain/complchain/nvme"
 )
 
 // ErrNoHost is returned by DisallowHost for a host not allowed.
@@ -25,8 +27,8 @@ func checkHosts(hosts []string, field string) error {
 		switch {
 		case h == "":
 			return fmt.Errorf("%w: %sAllowedHosts[%d] is empty", ErrInvalidConfig, field, i)
-		case len(h) > MaxNQNLen:
-			return fmt.Errorf("%w: %sAllowedHosts[%d] is %d bytes long, at most %d", ErrInvalidConfig, field, i, len(h), MaxNQNLen)
+		case len(h) > nvme.MaxNQNLen:
+			return fmt.Errorf("%w: %sAllowedHosts[%d] is %d bytes long, at most %d", ErrInvalidConfig, field, i, len(h), nvme.MaxNQNLen)
 		case seen[h]:
 			return fmt.Errorf("%w: %sAllowedHosts[%d] %q given twice", ErrInvalidConfig, field, i, h)
 		}

@@ -21,7 +21,6 @@ const (
 	DefaultNSSize          = 1 << 30
 	DefaultBlockSize       = 512
 	MaxSubsystems          = 1024 // NVM subsystems in one Target
-	MaxNQNLen              = nvme.MaxNQNLen
 	defaultIOQueues        = 16
 	defaultMaxNSID         = 1024
 	mdts                   = 8 // 2^8 pages of 4 KiB: 1 MiB per command
@@ -171,8 +170,8 @@ func (sc *SubsystemConfig) check(field string) error {
 	switch {
 	case sc.NQN == "":
 		return fmt.Errorf("%w: %sNQN is empty", ErrInvalidConfig, field)
-	case len(sc.NQN) > MaxNQNLen:
-		return fmt.Errorf("%w: %sNQN is %d bytes long, at most %d", ErrInvalidConfig, field, len(sc.NQN), MaxNQNLen)
+	case len(sc.NQN) > nvme.MaxNQNLen:
+		return fmt.Errorf("%w: %sNQN is %d bytes long, at most %d", ErrInvalidConfig, field, len(sc.NQN), nvme.MaxNQNLen)
 	case sc.NQN == nvme.DiscoveryNQN:
 		return fmt.Errorf("%w: %sNQN is the discovery NQN", ErrInvalidConfig, field)
 	case len(sc.Serial) > 20:
