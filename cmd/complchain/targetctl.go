@@ -32,7 +32,8 @@ attaches, detaches and resizes namespaces and allows or disallows hosts.
 Each change raises what the NVMe specification says on connected hosts:
 a namespace change the namespace attribute changed event (Linux rescans,
 adds or removes the disk, or changes its size), a host change the
-discovery log's GENCTR. docs/target-control.md describes the HTTP API
+discovery log's GENCTR and the Discovery Log Page Change notice.
+docs/target-control.md describes the HTTP API
 under it.`,
 		Example: `  complchain target --control /tmp/ct.sock &
   complchain target ctl --control /tmp/ct.sock list
