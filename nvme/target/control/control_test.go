@@ -39,7 +39,9 @@ type fixture struct {
 	c    *Client
 }
 
-func start(t *testing.T) *fixture {
+func start(t *testing.T) *fixture { return startTB(t) }
+
+func startTB(t testing.TB) *fixture {
 	t.Helper()
 	tg, err := target.New(target.Config{NQN: subNQN, Namespaces: 2, NamespaceSize: 1 << 20, MaxNSID: 16})
 	if err != nil {
