@@ -232,6 +232,11 @@ func TestHosts(t *testing.T) {
 	if discover(other) {
 		t.Fatal("a disallowed host still discovers the subsystem")
 	}
+	// Host NQNs travel path-escaped: '/' and '%' reach the target as given.
+	const odd = "nqn.2014-08.example:a/b%20c"
+	if s, err = f.c.AllowHost(ctx, subNQN, odd); err != nil || !slices.Equal(s.AllowedHosts, []string{odd}) {
+		t.Fatalf("AllowHost(%q) = %+v, %v", odd, s, err)
+	}
 }
 
 func TestPorts(t *testing.T) {
