@@ -28,11 +28,13 @@ func newTargetCtlCmd() *cobra.Command {
 		Short: "Change a running target through its control socket",
 		Long: `ctl changes a running "complchain target --control PATH" through the
 socket PATH: it lists the subsystems, namespaces, allowed hosts and ports,
-attaches, detaches and resizes namespaces and allows or disallows hosts.
+attaches, detaches and resizes namespaces, allows or disallows hosts and
+sets a port's ANA states.
 Each change raises what the NVMe specification says on connected hosts:
 a namespace change the namespace attribute changed event (Linux rescans,
 adds or removes the disk, or changes its size), a host change the
-discovery log's GENCTR and the Discovery Log Page Change notice.
+discovery log's GENCTR and the Discovery Log Page Change notice, an ANA
+state the ANA change notice on the controllers connected through the port.
 docs/target-control.md describes the HTTP API
 under it.`,
 		Example: `  complchain target --control /tmp/ct.sock &
@@ -50,7 +52,8 @@ under it.`,
 	cmd.MarkPersistentFlagRequired("control")
 	cmd.AddCommand(fl.listCmd(), fl.attachCmd(), fl.detachCmd(), fl.resizeCmd(),
 		fl.hostCmd("allow-host", "Allow a host NQN to connect to the subsystem", (*control.Client).AllowHost),
-		fl.hostCmd("disallow-host", "Remove a host NQN from the subsystem's allowed hosts", (*control.Client).DisallowHost))
+		fl.hostCmd("disallow-host", "Remove a host NQN from the subsystem's allowed hosts", (*control.Client).DisallowHost),
+		fl.anaCmd())
 	return cmd
 }
 

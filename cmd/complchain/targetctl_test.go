@@ -77,6 +77,10 @@ func TestTargetCtl(t *testing.T) {
 		{[]string{"resize", "--nsid", "5", "--size", "-1"}, "--size", true},
 		{[]string{"detach", "--nsid", "2"}, "404: nsid", true},
 		{[]string{"--nqn", "nqn.none", "detach", "--nsid", "1"}, "404: nqn", true},
+		{[]string{"ana", "--portid", "1", "non-optimized"}, "port 1, ANA group 1: non-optimized", false},
+		{[]string{"ana", "--portid", "1", "--grpid", "2", "inaccessible"}, "port 1, ANA group 2: inaccessible", false},
+		{[]string{"ana", "--portid", "2", "optimized"}, "404: portid", true},
+		{[]string{"ana", "--portid", "1", "fast"}, "400: state", true},
 		{[]string{"list", "-o", "xml"}, `unknown output format "xml"`, true},
 		{[]string{"attach"}, `"nsid" not set`, true},
 	} {

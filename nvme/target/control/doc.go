@@ -2,9 +2,10 @@
 // HTTP with JSON bodies, served on a unix socket, in the spirit of SPDK's
 // RPC socket and of what nvmetcli writes into Linux's configfs. It lists
 // the subsystems and ports, attaches, detaches and resizes namespaces,
-// and changes a subsystem's allowed hosts; each change raises on
-// connected hosts what the NVMe specification says it raises (see
-// target.Subsystem.Attach, Detach, Resize and AllowHost).
+// and changes a subsystem's allowed hosts and a port's ANA states; each
+// change raises on connected hosts what the NVMe specification says it
+// raises (see target.Subsystem.Attach, Detach, Resize and AllowHost, and
+// target.Target.SetANAState).
 //
 // # API, version 1
 //
@@ -16,6 +17,7 @@
 //	POST   /v1/subsystems/{nqn}/hosts/{hostnqn}           200 Subsystem
 //	DELETE /v1/subsystems/{nqn}/hosts/{hostnqn}           200 Subsystem
 //	GET    /v1/ports                                      200 []Port
+//	PUT    /v1/ports/{portid}/ana/{grpid}                 200 ANA         body ANARequest
 //
 // NQNs in paths are path-escaped (url.PathEscape). Request bodies are
 // JSON objects of at most MaxRequestBytes bytes with no unknown fields.

@@ -24,6 +24,7 @@ func FuzzRequest(f *testing.F) {
 	f.Add("DELETE", base+"/hosts/%2F", "")
 	f.Add("POST", base+"/namespaces", `{"nsid":3}{"nsid":4}`)
 	f.Add("PUT", "/v1/ports", "[]")
+	f.Add("PUT", "/v1/ports/1/ana/1", `{"state":"inaccessible"}`)
 	tg, err := target.New(target.Config{NQN: subNQN, Namespaces: 2, NamespaceSize: 1 << 20, MaxNSID: 16})
 	if err != nil {
 		f.Fatal(err)

@@ -25,6 +25,7 @@ func NewHandler(t *target.Target) http.Handler {
 	mux.HandleFunc("POST /v1/subsystems/{nqn}/hosts/{hostnqn}", h.allowHost)
 	mux.HandleFunc("DELETE /v1/subsystems/{nqn}/hosts/{hostnqn}", h.disallowHost)
 	mux.HandleFunc("GET /v1/ports", h.listPorts)
+	mux.HandleFunc("PUT /v1/ports/{portid}/ana/{grpid}", h.setANA)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Status: http.StatusNotFound, Message: "no such resource"})
 	})
