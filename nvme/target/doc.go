@@ -125,7 +125,8 @@
 // EUI-64, UUID) not given are derived from the subsystem NQN and the NSID,
 // so they are stable.
 //
-// Attaching or detaching a namespace adds its NSID to the Changed
+// Attaching, detaching or resizing (Subsystem.Resize) a namespace adds its
+// NSID to the Changed
 // Namespace List log page (04h) of every controller of its subsystem and,
 // on those that enabled
 // namespace attribute notices (Set Features 0Bh bit 8), completes an
