@@ -126,12 +126,11 @@
 // so they are stable.
 //
 // Attaching, detaching or resizing (Subsystem.Resize) a namespace adds its
-// NSID to the Changed
-// Namespace List log page (04h) of every controller of its subsystem and,
-// on those that enabled
-// namespace attribute notices (Set Features 0Bh bit 8), completes an
-// outstanding Asynchronous Event Request with "namespace attribute changed";
-// further events wait until the host has read the log page.
+// NSID to the Changed Namespace List log page (04h) of every controller of
+// its subsystem and, on those that enabled namespace attribute notices
+// (Set Features 0Bh bit 8), completes an outstanding Asynchronous Event
+// Request with "namespace attribute changed"; further events wait until
+// the host has read the log page.
 //
 // # Transport
 //
