@@ -72,14 +72,17 @@ func (s *memory) Resize(size int64) error {
 
 // Resize truncates or extends the file to size bytes (os.File.Truncate):
 // an extension is sparse and reads as zeros. A block device keeps its
-// size: resizing it is an error. Errors wrap ErrBackend.
+// size: a namespace may use less of it, not more. Errors wrap ErrBackend.
 func (b *FileBackend) Resize(size int64) error {
 	fi, err := b.f.Stat()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBackend, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%w: %s is a block device, whose size is its own", ErrBackend, b.f.Name())
+		if size <= b.Size() {
+			return nil // the namespace uses part of the device
+		}
+		return fmt.Errorf("%w: %s is a block device of %d bytes", ErrBackend, b.f.Name(), b.Size())
 	}
 	if err := b.f.Truncate(size); err != nil {
 		return fmt.Errorf("%w: %w", ErrBackend, err)
