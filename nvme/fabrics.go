@@ -173,6 +173,11 @@ const (
 // that enables "namespace attribute changed" notices.
 const AsyncEventNamespaceChanged = 1 << 8
 
+// AsyncEventDiscoveryChanged is the Asynchronous Event Configuration bit
+// of a discovery controller that enables Discovery Log Page Change
+// notices.
+const AsyncEventDiscoveryChanged = 1 << 31
+
 // SetFeaturesCommand returns a Set Features command for fid with value in
 // CDW11.
 func SetFeaturesCommand(fid uint8, value uint32) Command {
@@ -190,6 +195,7 @@ type AsyncEvent struct {
 const (
 	AsyncTypeNotice             = 2
 	AsyncNoticeNamespaceChanged = 0
+	AsyncNoticeDiscoveryChanged = 0xf0
 )
 
 // ParseAsyncEvent decodes dword 0 of an Asynchronous Event Request's
@@ -202,6 +208,12 @@ func ParseAsyncEvent(dw0 uint32) AsyncEvent {
 // notice.
 func (e AsyncEvent) NamespaceChanged() bool {
 	return e.Type == AsyncTypeNotice && e.Info == AsyncNoticeNamespaceChanged
+}
+
+// DiscoveryChanged reports whether e is the Discovery Log Page Change
+// notice.
+func (e AsyncEvent) DiscoveryChanged() bool {
+	return e.Type == AsyncTypeNotice && e.Info == AsyncNoticeDiscoveryChanged
 }
 
 // DiscoveryLogHeaderSize and DiscoveryEntrySize are the sizes of the

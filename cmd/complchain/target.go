@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,7 @@ func newTargetCmd() *cobra.Command {
 		backingDir string
 		backing    []string
 		idDelay    string
+		ctlPath    string
 	)
 	cmd := &cobra.Command{
 		Use:   "target",
@@ -165,8 +167,14 @@ reverse:20ms has NSID 1 answer last.`,
 			if err != nil {
 				return err
 			}
-			fab.banner(out, t, lns, n, rtt)
-			return fab.serve(cmd.Context(), t, lns)
+			if ctlPath == "" {
+				fab.banner(out, t, lns, n, rtt)
+				return fab.serve(cmd.Context(), t, lns)
+			}
+			return serveWithControl(cmd.Context(), out, ctlPath, t, func(ctx context.Context) error {
+				fab.banner(out, t, lns, n, rtt)
+				return fab.serve(ctx, t, lns)
+			}, lns)
 		},
 	}
 	f := cmd.Flags()
@@ -204,6 +212,8 @@ reverse:20ms has NSID 1 answer last.`,
 	f.StringVar(&backingDir, "backing-dir", "", "keep each namespace's data in DIR/nsid-<NSID>.img (DIR/sub<I>/nsid-<NSID>.img with several subsystems),\ncreated sparse at --ns-size and kept across runs")
 	f.StringSliceVar(&backing, "backing", nil, "NSID=PATH: keep the namespace's data in an existing file or block device, of its size (one subsystem only)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log connects, disconnects and controller teardowns")
+	f.StringVar(&ctlPath, "control", "", `unix socket to serve the control API on (permissions 0600; see "target ctl"); off if empty`)
+	cmd.AddCommand(newTargetCtlCmd())
 	return cmd
 }
 

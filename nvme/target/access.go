@@ -66,7 +66,7 @@ func (s *Subsystem) AllowHost(host string) error {
 	defer s.t.mu.Unlock()
 	s.access.any = false
 	s.access.hosts[host] = true
-	s.t.genctr++
+	s.t.discoveryChangedLocked()
 	return nil
 }
 
@@ -81,7 +81,7 @@ func (s *Subsystem) DisallowHost(host string) error {
 		return fmt.Errorf("%w: %q", ErrNoHost, host)
 	}
 	delete(s.access.hosts, host)
-	s.t.genctr++
+	s.t.discoveryChangedLocked()
 	return nil
 }
 
@@ -91,6 +91,6 @@ func (s *Subsystem) AllowAnyHost() {
 	defer s.t.mu.Unlock()
 	if !s.access.any {
 		s.access.any = true
-		s.t.genctr++
+		s.t.discoveryChangedLocked()
 	}
 }

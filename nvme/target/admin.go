@@ -138,6 +138,7 @@ func (c *controller) getLogPage(q *conn, cmd *nvme.Command) response {
 		if !ok {
 			return fail(nvme.StatusInvalidField | nvme.StatusDNR)
 		}
+		c.discoveryLogRead(rae)
 		return response{data: b}
 	case lid == nvme.LogSMART && !c.discovery:
 		s := c.t.smartLog()

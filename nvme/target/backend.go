@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // Backend is the storage of a namespace: Size bytes, read and written at
@@ -58,17 +59,24 @@ const chunkSize = 4096
 // memory is the default Backend: sparse byte storage in which only chunks
 // that were written exist, and missing chunks read as zeros.
 type memory struct {
-	size   int64
+	size   atomic.Int64 // bytes; changed by Resize
 	mu     sync.RWMutex
 	chunks map[int64]*[chunkSize]byte
 }
 
-func (s *memory) Size() int64 { return s.size }
+// newMemory returns an empty store of size bytes.
+func newMemory(size int64) *memory {
+	m := new(memory)
+	m.size.Store(size)
+	return m
+}
+
+func (s *memory) Size() int64 { return s.size.Load() }
 
 // check returns an error unless n bytes at off lie within the store.
 func (s *memory) check(op string, n int, off int64) error {
-	if off < 0 || off > s.size || int64(n) > s.size-off {
-		return fmt.Errorf("target: %s of %d bytes at %d beyond %d: %w", op, n, off, s.size, io.ErrUnexpectedEOF)
+	if size := s.size.Load(); off < 0 || off > size || int64(n) > size-off {
+		return fmt.Errorf("target: %s of %d bytes at %d beyond %d: %w", op, n, off, size, io.ErrUnexpectedEOF)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 )
 
 // ErrBackend is wrapped by the errors of CreateFile and OpenFile.
@@ -16,7 +17,7 @@ var ErrBackend = errors.New("target: backend")
 // or device cannot.
 type FileBackend struct {
 	f    *os.File
-	size int64
+	size atomic.Int64 // bytes; changed by Resize
 }
 
 // CreateFile opens the regular file at path as the storage of a namespace
@@ -35,12 +36,12 @@ func CreateFile(path string, size int64) (*FileBackend, error) {
 	b, err := fileBackend(f)
 	switch {
 	case err != nil:
-	case b.size == 0:
+	case b.Size() == 0:
 		if err = f.Truncate(size); err == nil {
-			b.size = size
+			b.size.Store(size)
 		}
-	case b.size != size:
-		err = fmt.Errorf("%w: %s has %d bytes, not %d (remove it, or give its size)", ErrBackend, path, b.size, size)
+	case b.Size() != size:
+		err = fmt.Errorf("%w: %s has %d bytes, not %d (remove it, or give its size)", ErrBackend, path, b.Size(), size)
 	}
 	if err != nil {
 		f.Close()
@@ -58,7 +59,7 @@ func OpenFile(path string) (*FileBackend, error) {
 		return nil, fmt.Errorf("%w: %w", ErrBackend, err)
 	}
 	b, err := fileBackend(f)
-	if err == nil && b.size == 0 {
+	if err == nil && b.Size() == 0 {
 		err = fmt.Errorf("%w: %s is empty", ErrBackend, path)
 	}
 	if err != nil {
@@ -83,11 +84,13 @@ func fileBackend(f *os.File) (*FileBackend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBackend, err)
 	}
-	return &FileBackend{f: f, size: size}, nil
+	b := &FileBackend{f: f}
+	b.size.Store(size)
+	return b, nil
 }
 
 // Size returns the size in bytes the file had when opened.
-func (b *FileBackend) Size() int64 { return b.size }
+func (b *FileBackend) Size() int64 { return b.size.Load() }
 
 // ReadAt reads len(p) bytes at off; see os.File.ReadAt.
 func (b *FileBackend) ReadAt(p []byte, off int64) (int, error) { return b.f.ReadAt(p, off) }
@@ -98,8 +101,8 @@ func (b *FileBackend) WriteAt(p []byte, off int64) (int, error) { return b.f.Wri
 // ZeroAt makes n bytes at off read as zeros, freeing their blocks where
 // the file system or device can.
 func (b *FileBackend) ZeroAt(off, n int64) error {
-	if off < 0 || n < 0 || off > b.size || n > b.size-off {
-		return fmt.Errorf("%w: zero %d bytes at %d beyond %d", ErrBackend, n, off, b.size)
+	if size := b.Size(); off < 0 || n < 0 || off > size || n > size-off {
+		return fmt.Errorf("%w: zero %d bytes at %d beyond %d", ErrBackend, n, off, size)
 	}
 	if punchHole(b.f, off, n) == nil {
 		return nil

@@ -37,7 +37,7 @@ func TestMemoryBackend(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &memory{size: 4 * chunkSize}
+			s := newMemory(4 * chunkSize)
 			if _, err := s.WriteAt([]byte(tt.write), tt.writeAt); err != nil {
 				t.Fatal(err)
 			}
@@ -55,7 +55,7 @@ func TestMemoryBackend(t *testing.T) {
 			}
 		})
 	}
-	s := &memory{size: 4 * chunkSize}
+	s := newMemory(4 * chunkSize)
 	for name, err := range map[string]error{
 		"read past the end":  func() error { _, err := s.ReadAt(make([]byte, 2), 4*chunkSize-1); return err }(),
 		"write past the end": func() error { _, err := s.WriteAt(make([]byte, 1), 4*chunkSize); return err }(),

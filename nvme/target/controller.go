@@ -293,12 +293,16 @@ func (c *controller) namespaceChanged(nsid uint32) {
 }
 
 // deliverLocked completes an outstanding AER if an event may be
-// reported: a namespace change, else an ANA change. Each notice is masked
+// reported: a namespace change (on a discovery controller, a discovery
+// log change), else an ANA change. Each notice is masked
 // once reported until its log is read, as with Linux's nvmet.
 func (c *controller) deliverLocked() {
 	for len(c.aers) > 0 {
 		var r uint64
 		switch {
+		case c.pending && !c.masked && c.discovery:
+			r = aenResultDiscoveryChange
+			c.pending, c.masked = false, true
 		case c.pending && !c.masked:
 			r = aenResultNSChange
 			c.pending, c.masked = false, true

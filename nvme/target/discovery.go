@@ -89,7 +89,7 @@ func (t *Target) addReferral(r Referral, field string) error {
 		return fmt.Errorf("%w: %sAddr %s referred to twice", ErrInvalidConfig, field, r.Addr)
 	}
 	t.referrals = append(t.referrals, r)
-	t.genctr++
+	t.discoveryChangedLocked()
 	return nil
 }
 
@@ -103,7 +103,7 @@ func (t *Target) RemoveReferral(addr string) error {
 		return fmt.Errorf("%w: %s", ErrNoReferral, addr)
 	}
 	t.referrals = slices.Delete(t.referrals, i, i+1)
-	t.genctr++
+	t.discoveryChangedLocked()
 	return nil
 }
 

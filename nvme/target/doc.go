@@ -47,9 +47,13 @@
 // the listener's IP address — for a wildcard listener the address the
 // host connected to, as Linux's nvmet gives. Referrals (Config.Referrals,
 // AddReferral) follow as entries of SUBTYPE 1. GENCTR increments when a
-// port starts or stops being served and when a referral is added or
-// removed, not when namespaces change; Faults.DiscoveryChanges moves it
-// between a host's reads on demand.
+// port starts or stops being served, when a referral is added or removed
+// and when a subsystem's allowed hosts change, not when namespaces change;
+// Faults.DiscoveryChanges moves it between a host's reads on demand. Each
+// of those changes but the fault raises the Discovery Log Page Change
+// notice (AEN type 2h, information F0h, log 70h) on discovery controllers
+// that enabled it (Asynchronous Event Configuration bit 31, OAES bit 31),
+// masked once reported until the host reads the log, as Linux's nvmet.
 //
 // Ordering knobs: SubsystemConfig.ConnectDelay and PortConfig.ConnectDelay
 // delay each Connect that creates a controller, SubsystemConfig.IdentifyDelay
@@ -121,12 +125,12 @@
 // EUI-64, UUID) not given are derived from the subsystem NQN and the NSID,
 // so they are stable.
 //
-// Attaching or detaching a namespace adds its NSID to the Changed
-// Namespace List log page (04h) of every controller of its subsystem and,
-// on those that enabled
-// namespace attribute notices (Set Features 0Bh bit 8), completes an
-// outstanding Asynchronous Event Request with "namespace attribute changed";
-// further events wait until the host has read the log page.
+// Attaching, detaching or resizing (Subsystem.Resize) a namespace adds its
+// NSID to the Changed Namespace List log page (04h) of every controller of
+// its subsystem and, on those that enabled namespace attribute notices
+// (Set Features 0Bh bit 8), completes an outstanding Asynchronous Event
+// Request with "namespace attribute changed"; further events wait until
+// the host has read the log page.
 //
 // # Transport
 //

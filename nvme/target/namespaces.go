@@ -112,7 +112,7 @@ func (s *Subsystem) Attach(ns Namespace) error {
 	}
 	n := &namespace{Namespace: ns, blocks: ns.Size / uint64(ns.BlockSize), data: ns.Backend}
 	if n.data == nil {
-		n.data = &memory{size: int64(ns.Size)}
+		n.data = newMemory(int64(ns.Size))
 	}
 	for 1<<n.lbads < ns.BlockSize {
 		n.lbads++

@@ -82,7 +82,7 @@ func (t *Target) addPort(ln net.Listener, pc PortConfig) (*Port, error) {
 		t.connectDelays.Store(true)
 	}
 	t.ports[id] = p
-	t.genctr++
+	t.discoveryChangedLocked()
 	return p, nil
 }
 
@@ -92,7 +92,7 @@ func (t *Target) removePort(p *Port) {
 	defer t.mu.Unlock()
 	if t.ports[p.id] == p {
 		delete(t.ports, p.id)
-		t.genctr++
+		t.discoveryChangedLocked()
 	}
 }
 

@@ -68,7 +68,7 @@ func (c *controller) identifyController() nvme.IdentifyController {
 	}
 	if c.discovery {
 		id.CNTRLTYPE = 2
-		id.CMIC, id.AERL, id.NN, id.OAES, id.IOCCSZ, id.IORCSZ = 0, 0, 0, 0, 0, 0
+		id.CMIC, id.AERL, id.NN, id.OAES, id.IOCCSZ, id.IORCSZ = 0, 0, 0, nvme.AsyncEventDiscoveryChanged, 0, 0
 		id.WCTEMP, id.CCTEMP, id.VWC, id.ONCS = 0, 0, 0, 0
 		id.SubNQN = nvme.DiscoveryNQN
 	}
