@@ -318,17 +318,31 @@ func (m *mapper[T, R]) send(c *mapChunk[T, R]) bool {
 		m.mu.Unlock()
 	}
 	if m.idle.Load() == 0 {
-		if m.workers.Add(1) <= int64(m.limit) {
-			m.wg.Go(m.work)
-		} else {
-			m.workers.Add(-1)
-		}
+		m.start()
 	}
+	select {
+	case m.jobs <- c:
+		return true
+	default:
+	}
+	// No room: the idle worker counted above may have taken a chunk
+	// since, and be busy with it (it may even be the slow call all the
+	// others wait for). Another worker, if the limit allows, takes c.
+	m.start()
 	select {
 	case m.jobs <- c:
 		return true
 	case <-m.ctx.Done():
 		return false
+	}
+}
+
+// start starts a worker if fewer than limit were started.
+func (m *mapper[T, R]) start() {
+	if m.workers.Add(1) <= int64(m.limit) {
+		m.wg.Go(m.work)
+	} else {
+		m.workers.Add(-1)
 	}
 }
 
