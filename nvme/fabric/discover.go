@@ -41,7 +41,8 @@ type DiscoverConfig struct {
 	// UseDiscoveryAddr dials every NVM subsystem entry at the address of
 	// the discovery controller whose log listed it, whatever it
 	// advertises (after AddrMap, which it overrides). Entries of one log
-	// that differ only in their address are then duplicates. A Linux
+	// that differ only in their address are then one port (and not
+	// reported as duplicates). A Linux
 	// target lists, on each port, the subsystems of that port only, so
 	// reading the log of each of its ports reaches every port.
 	UseDiscoveryAddr bool
@@ -105,7 +106,7 @@ func Discover(ctx context.Context, addrs []string, cfg DiscoverConfig) *Discover
 	}
 	w.wg.Wait()
 	d := &Discovery{Logs: len(w.logs)}
-	f := flattener{w: w, d: d, onPath: map[string]bool{}, expanded: map[string]bool{}, seen: map[[2]string]bool{}}
+	f := flattener{w: w, d: d, onPath: map[string]bool{}, expanded: map[string]bool{}, seen: map[[2]string]string{}}
 	for _, a := range addrs {
 		if !f.expanded[a] {
 			f.expand(a)
@@ -168,9 +169,9 @@ func (w *walker) dialAddr(e *nvme.DiscoveryEntry) (string, error) {
 type flattener struct {
 	w        *walker
 	d        *Discovery
-	onPath   map[string]bool    // discovery controllers being expanded
-	expanded map[string]bool    // discovery controllers expanded already
-	seen     map[[2]string]bool // SUBNQN and address of the ports listed
+	onPath   map[string]bool      // discovery controllers being expanded
+	expanded map[string]bool      // discovery controllers expanded already
+	seen     map[[2]string]string // SUBNQN and address of the ports listed: the address advertised
 }
 
 func (f *flattener) fail(addr, nqn string, err error) {
@@ -216,11 +217,15 @@ func (f *flattener) expand(addr string) {
 				p.Addr = addr
 			}
 			key := [2]string{p.NQN, p.Addr}
-			if f.seen[key] {
-				f.fail(p.Addr, p.NQN, fmt.Errorf("entry %d of %s: %w", i, addr, ErrDuplicate))
+			if adv, ok := f.seen[key]; ok {
+				// With UseDiscoveryAddr, the other ports of a subsystem
+				// become the port dialled: expected, not reported.
+				if !f.w.cfg.UseDiscoveryAddr || adv == p.Advertised {
+					f.fail(p.Addr, p.NQN, fmt.Errorf("entry %d of %s: %w", i, addr, ErrDuplicate))
+				}
 				continue
 			}
-			f.seen[key] = true
+			f.seen[key] = p.Advertised
 			f.d.Ports = append(f.d.Ports, p)
 		case nvme.SubtypeCurrentDiscovery:
 			// The subsystem this log was read from: nothing to connect to.

@@ -34,7 +34,7 @@ func FuzzDiscoveryLogPorts(f *testing.F) {
 		const self = "127.0.0.1:8009"
 		w := &walker{logs: map[string]*logRead{self: {addr: self, entries: entries}}}
 		d := &Discovery{}
-		fl := flattener{w: w, d: d, onPath: map[string]bool{}, expanded: map[string]bool{}, seen: map[[2]string]bool{}}
+		fl := flattener{w: w, d: d, onPath: map[string]bool{}, expanded: map[string]bool{}, seen: map[[2]string]string{}}
 		fl.expand(self)
 		seen := map[[2]string]bool{}
 		for _, p := range d.Ports {
