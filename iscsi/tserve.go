@@ -25,6 +25,13 @@ const (
 // CmdSN window; more are rejected.
 const maxImmediate = 16
 
+// dataOutWait is a write command waiting for Data-Out under one TTT:
+// ch carries its PDUs, done is closed when it stops taking them.
+type dataOutWait struct {
+	ch   chan *PDU
+	done chan struct{}
+}
+
 // ffSession is a session in full feature phase on the target.
 type ffSession struct {
 	*tsession
@@ -33,7 +40,7 @@ type ffSession struct {
 	wg     sync.WaitGroup // the pinger and the commands
 	cmds   sync.WaitGroup // the commands
 	mu     sync.Mutex
-	r2t    map[uint32]chan *PDU // Data-Out routing by TTT
+	r2t    map[uint32]*dataOutWait // Data-Out routing by TTT
 	ttt    uint32
 	ping   uint32 // TTT of the NOP-In ping unanswered, 0 if none
 	text   []byte // SendTargets answer still to send
@@ -50,7 +57,7 @@ func (t *Target) serveConn(nc net.Conn) {
 	ss.c.in.MaxRecvDataSegmentLength = t.cfg.Params.MaxRecvDataSegmentLength
 	ss.c.out = ss.params.limits()
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &ffSession{tsession: ss, ctx: ctx, slots: make(chan struct{}, t.cfg.QueueDepth+maxImmediate), r2t: map[uint32]chan *PDU{}}
+	f := &ffSession{tsession: ss, ctx: ctx, slots: make(chan struct{}, t.cfg.QueueDepth+maxImmediate), r2t: map[uint32]*dataOutWait{}}
 	if t.cfg.NOPInInterval > 0 {
 		f.wg.Go(f.pinger)
 	}
@@ -152,13 +159,15 @@ func (f *ffSession) handle(p *PDU) (bool, error) {
 		})
 	case OpDataOut:
 		f.mu.Lock()
-		ch := f.r2t[h.U32(offTTT)]
+		w := f.r2t[h.U32(offTTT)]
 		f.mu.Unlock()
-		if ch == nil {
+		if w == nil {
 			return false, &ProtocolError{Op: op, Reason: fmt.Sprintf("TTT %#x of no R2T", h.U32(offTTT))}
 		}
 		select {
-		case ch <- p:
+		case w.ch <- p:
+		case <-w.done: // its command has all its data, or failed
+			return false, &ProtocolError{Op: op, Reason: fmt.Sprintf("TTT %#x of an R2T already answered", h.U32(offTTT))}
 		case <-f.ctx.Done():
 		}
 	case OpNOPOut:
@@ -359,19 +368,20 @@ func (f *ffSession) collect(p *PDU, edtl int) error {
 	if !f.params.InitialR2T || h[1]&FlagFinal == 0 {
 		return &ProtocolError{Op: OpSCSICommand, Reason: "unsolicited Data-Out: InitialR2T is Yes"}
 	}
-	ch := make(chan *PDU, 4)
+	w := &dataOutWait{ch: make(chan *PDU, 4), done: make(chan struct{})}
 	f.mu.Lock()
 	f.ttt++
 	if f.ttt == ReservedTag {
 		f.ttt = 1
 	}
 	ttt := f.ttt
-	f.r2t[ttt] = ch
+	f.r2t[ttt] = w
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
 		delete(f.r2t, ttt)
 		f.mu.Unlock()
+		close(w.done)
 	}()
 	for r2tsn := uint32(0); got < edtl; r2tsn++ {
 		n := min(edtl-got, f.params.MaxBurstLength)
@@ -391,7 +401,7 @@ func (f *ffSession) collect(p *PDU, edtl int) error {
 		for dataSN := uint32(0); got < end; dataSN++ {
 			var d *PDU
 			select {
-			case d = <-ch:
+			case d = <-w.ch:
 			case <-f.ctx.Done():
 				return f.ctx.Err()
 			}
