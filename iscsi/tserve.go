@@ -35,16 +35,17 @@ type dataOutWait struct {
 // ffSession is a session in full feature phase on the target.
 type ffSession struct {
 	*tsession
-	ctx    context.Context
-	slots  chan struct{}
-	wg     sync.WaitGroup // the pinger and the commands
-	cmds   sync.WaitGroup // the commands
-	mu     sync.Mutex
-	r2t    map[uint32]*dataOutWait // Data-Out routing by TTT
-	ttt    uint32
-	ping   uint32 // TTT of the NOP-In ping unanswered, 0 if none
-	text   []byte // SendTargets answer still to send
-	textAt int
+	ctx     context.Context
+	slots   chan struct{}
+	wg      sync.WaitGroup // the pinger and the commands
+	cmds    sync.WaitGroup // the commands
+	mu      sync.Mutex
+	r2t     map[uint32]*dataOutWait // Data-Out routing by TTT
+	ttt     uint32                  // the last TTT handed out
+	ping    uint32                  // TTT of the NOP-In ping unanswered, 0 if none
+	text    []byte                  // SendTargets answer still to send
+	textTTT uint32                  // the TTT its next piece is asked for with
+	textAt  int
 }
 
 func (t *Target) serveConn(nc net.Conn) {
@@ -212,6 +213,18 @@ func (f *ffSession) handle(p *PDU) (bool, error) {
 	return false, nil
 }
 
+// nextTTT returns a new Target Transfer Tag, never ReservedTag; the
+// reader (text) and the write commands (R2T) take them concurrently.
+func (f *ffSession) nextTTT() uint32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ttt++
+	if f.ttt == ReservedTag {
+		f.ttt = 1
+	}
+	return f.ttt
+}
+
 // textReq answers SendTargets (RFC 7143 §12.3): in a discovery session
 // every target, in a normal session its own, each at the portal the
 // connection came to. An answer longer than MaxXmitDataSegmentLength
@@ -225,11 +238,16 @@ func (f *ffSession) textReq(p *PDU) error {
 			return f.reject(h, rejectInvalidField)
 		}
 		var ans []Pair
+		asked := false
 		for _, kv := range pairs {
+			if kv.Key == "SendTargets" && asked {
+				return f.reject(h, rejectInvalidField) // one list per request, not one per key
+			}
 			if kv.Key != "SendTargets" {
 				ans = append(ans, Pair{kv.Key, valNotUnderstood})
 				continue
 			}
+			asked = true
 			addr := f.c.nc.LocalAddr().String() + ",1"
 			for n := range f.t.cfg.Hosts {
 				name := f.t.Name(n)
@@ -239,7 +257,7 @@ func (f *ffSession) textReq(p *PDU) error {
 			}
 		}
 		f.text, f.textAt = AppendText(nil, ans...), 0
-	} else if h.U32(offTTT) != f.ttt || f.text == nil {
+	} else if h.U32(offTTT) != f.textTTT || f.text == nil {
 		return f.reject(h, rejectInvalidField)
 	}
 	n := min(len(f.text)-f.textAt, f.params.MaxXmitDataSegmentLength)
@@ -249,11 +267,8 @@ func (f *ffSession) textReq(p *PDU) error {
 	r.BHS.PutU32(offITT, h.ITT())
 	if f.textAt < len(f.text) {
 		r.BHS[1] = FlagContinue
-		f.ttt++
-		if f.ttt == ReservedTag {
-			f.ttt = 1
-		}
-		r.BHS.PutU32(offTTT, f.ttt)
+		f.textTTT = f.nextTTT()
+		r.BHS.PutU32(offTTT, f.textTTT)
 	} else {
 		r.BHS[1] = FlagFinal
 		r.BHS.PutU32(offTTT, ReservedTag)
@@ -369,12 +384,8 @@ func (f *ffSession) collect(p *PDU, edtl int) error {
 		return &ProtocolError{Op: OpSCSICommand, Reason: "unsolicited Data-Out: InitialR2T is Yes"}
 	}
 	w := &dataOutWait{ch: make(chan *PDU, 4), done: make(chan struct{})}
+	ttt := f.nextTTT()
 	f.mu.Lock()
-	f.ttt++
-	if f.ttt == ReservedTag {
-		f.ttt = 1
-	}
-	ttt := f.ttt
 	f.r2t[ttt] = w
 	f.mu.Unlock()
 	defer func() {
