@@ -2,8 +2,11 @@ package iscsi
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
+	"syscall"
 )
 
 // maxLoginRounds bounds the Login PDUs of one login: a target that never
@@ -37,13 +40,17 @@ func (s *Session) loginRound(csg, nsg int, transit bool, pairs []Pair) (map[stri
 			return nil, nil, false, 0, err
 		}
 		p, err := s.c.read()
+		if err == nil && p.BHS.Opcode() != OpLoginResp {
+			err = &ProtocolError{Op: p.BHS.Opcode(), Reason: "during login"}
+		}
 		if err != nil {
+			if !s.answered && notISCSI(err) {
+				err = fmt.Errorf("%w: %w", ErrNotISCSI, err)
+			}
 			return nil, nil, false, 0, err
 		}
+		s.answered = true
 		h := &p.BHS
-		if h.Opcode() != OpLoginResp {
-			return nil, nil, false, 0, &ProtocolError{Op: h.Opcode(), Reason: "during login"}
-		}
 		if class, detail := h[36], h[37]; class != 0 {
 			return nil, nil, false, 0, &LoginError{Target: s.cfg.TargetName, Class: class, Detail: detail}
 		}
@@ -206,3 +213,12 @@ func (s *Session) operational(discovery bool) error {
 // declarative are keys each side states for itself, never answered
 // (RFC 7143 §6.2, §13).
 var declarative = []string{"MaxRecvDataSegmentLength", "TargetAlias", "InitiatorAlias", "TargetAddress", "TargetPortalGroupTag"}
+
+// notISCSI reports whether err, reading the first answer to a login,
+// says that the peer does not speak iSCSI: a PDU breaking the protocol,
+// or the connection closed or reset without an answer. A time-out says
+// nothing: the target may be slow.
+func notISCSI(err error) bool {
+	var pe *ProtocolError
+	return errors.As(err, &pe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+}
