@@ -5,8 +5,9 @@ import (
 	"fmt"
 )
 
-// maxTextRounds bounds the Text Requests of one exchange: a target whose
-// answer never ends (C bit) is given up.
+// maxTextRounds bounds the PDUs of one text exchange, Login or Text: a
+// target whose answer never ends (C bit), in pieces however small, is
+// given up.
 const maxTextRounds = 1024
 
 // TargetInfo is one target of a SendTargets answer (RFC 7143 §12.3).

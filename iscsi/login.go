@@ -31,11 +31,15 @@ func (s *Session) loginPDU(csg, nsg int, transit bool, text []byte) *PDU {
 
 // loginRound sends one stage's keys and returns the target's keys, with
 // the response's T bit and NSG. A response with the C bit is followed
-// by empty requests until the text is complete.
+// by empty requests until the text is complete, for at most
+// maxTextRounds responses.
 func (s *Session) loginRound(csg, nsg int, transit bool, pairs []Pair) (map[string]string, []Pair, bool, int, error) {
 	var text []byte
 	req := s.loginPDU(csg, nsg, transit, AppendText(nil, pairs...))
-	for {
+	for round := 0; ; round++ {
+		if round == maxTextRounds {
+			return nil, nil, false, 0, &ProtocolError{Op: OpLoginResp, Reason: fmt.Sprintf("login text not ended after %d responses (C bit)", maxTextRounds)}
+		}
 		if err := s.c.write(req, nil); err != nil {
 			return nil, nil, false, 0, err
 		}
