@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 // loginTarget answers every Login Request with answer(req) and every
@@ -80,6 +81,44 @@ func TestEndlessLoginText(t *testing.T) {
 			var pe *ProtocolError
 			if !errors.As(err, &pe) || !strings.Contains(err.Error(), "login text not ended") {
 				t.Fatalf("Dial: %v, want a *ProtocolError", err)
+			}
+		})
+	}
+}
+
+// SendTargets names that are no iSCSI names — empty (which would make
+// the next login a discovery session), longer than 223 bytes, or with
+// control characters such as terminal escape sequences — are a
+// *ProtocolError.
+func TestSendTargetsNames(t *testing.T) {
+	tests := []struct {
+		name, text string
+		bad        bool
+	}{
+		{"good", "TargetName=iqn.2003-01.org.linux-iscsi.x:sn.1\x00TargetAddress=127.0.0.1:3260,1\x00", false},
+		{"empty name", "TargetName=\x00TargetAddress=127.0.0.1:3260,1\x00", true},
+		{"escape sequence", "TargetName=iqn.x\x1b]0;pwned\x07\x00", true},
+		{"newline", "TargetName=iqn.x\nhost 9: all good\x00", true},
+		{"224 bytes", "TargetName=iqn." + strings.Repeat("x", 220) + "\x00", true},
+		{"control in the address", "TargetName=iqn.x\x00TargetAddress=127.0.0.1\x1b[2J:3260,1\x00", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := loginTarget(t, func(req *PDU) *PDU {
+				return loginResp(req, FlagTransit|req.BHS[1]&3, "") // to the stage asked for
+			}, func(req *PDU) *PDU {
+				r := &PDU{Data: []byte(tt.text)}
+				r.BHS.SetOpcode(OpTextResp, false)
+				r.BHS[1] = FlagFinal
+				r.BHS.PutU32(offTTT, ReservedTag)
+				return r
+			})
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			found, err := Discover(ctx, addr, Config{})
+			var pe *ProtocolError
+			if got := errors.As(err, &pe); got != tt.bad {
+				t.Fatalf("Discover: %q, %v; want a *ProtocolError: %v", found, err, tt.bad)
 			}
 		})
 	}
