@@ -39,3 +39,31 @@ func TestDataOutAfterCollector(t *testing.T) {
 		tg.Close()
 	}
 }
+
+// A Logout while a write waits for its Data-Out may not wait for that
+// data: the reader that would take it is the one handling the Logout.
+// The connection ends (or the Logout is answered) and Close returns.
+func TestLogoutDuringWrite(t *testing.T) {
+	for _, immediate := range []bool{true, false} {
+		tg, addr := startTarget(t, TargetConfig{Hosts: []*scsi.Host{{LUNs: 1}}})
+		c, sn := rawSession(t, addr)
+		c.Write(rawCommand(1, sn, []byte{0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0}, FlagWrite, 512))
+		r, err := ReadPDU(c, Limits{})
+		if err != nil || r.BHS.Opcode() != OpR2T {
+			t.Fatalf("R2T: %v, %v", r, err)
+		}
+		p := &PDU{}
+		p.BHS.SetOpcode(OpLogoutReq, immediate)
+		p.BHS[1] = FlagFinal
+		p.BHS.PutU32(offITT, 2)
+		p.BHS.PutU32(offCmdSN, sn+1)
+		c.Write(AppendPDU(nil, p, Limits{}))
+		for {
+			p, err := ReadPDU(c, Limits{})
+			if err != nil || p.BHS.Opcode() == OpLogoutResp {
+				break
+			}
+		}
+		tg.Close()
+	}
+}

@@ -25,6 +25,9 @@ const (
 // CmdSN window; more are rejected.
 const maxImmediate = 16
 
+// errAborted ends a write whose Data-Out a Logout cut short.
+var errAborted = errors.New("iscsi: write aborted by a logout")
+
 // dataOutWait is a write command waiting for Data-Out under one TTT:
 // ch carries its PDUs, done is closed when it stops taking them.
 type dataOutWait struct {
@@ -43,6 +46,7 @@ type ffSession struct {
 	r2t     map[uint32]*dataOutWait // Data-Out routing by TTT
 	ttt     uint32                  // the last TTT handed out
 	ping    uint32                  // TTT of the NOP-In ping unanswered, 0 if none
+	logout  chan struct{}           // closed by a Logout Request: writes waiting for Data-Out are aborted
 	text    []byte                  // SendTargets answer still to send
 	textTTT uint32                  // the TTT its next piece is asked for with
 	textAt  int
@@ -58,7 +62,7 @@ func (t *Target) serveConn(nc net.Conn) {
 	ss.c.in.MaxRecvDataSegmentLength = t.cfg.Params.MaxRecvDataSegmentLength
 	ss.c.out = ss.params.limits()
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &ffSession{tsession: ss, ctx: ctx, slots: make(chan struct{}, t.cfg.QueueDepth+maxImmediate), r2t: map[uint32]*dataOutWait{}}
+	f := &ffSession{tsession: ss, ctx: ctx, slots: make(chan struct{}, t.cfg.QueueDepth+maxImmediate), r2t: map[uint32]*dataOutWait{}, logout: make(chan struct{})}
 	if t.cfg.NOPInInterval > 0 {
 		f.wg.Go(f.pinger)
 	}
@@ -190,7 +194,8 @@ func (f *ffSession) handle(p *PDU) (bool, error) {
 	case OpTextReq:
 		return false, f.textReq(p)
 	case OpLogoutReq:
-		f.cmds.Wait() // commands in flight are answered first
+		close(f.logout) // this reader no longer takes Data-Out
+		f.cmds.Wait()   // commands in flight are answered first
 		r := &PDU{}
 		r.BHS.SetOpcode(OpLogoutResp, false)
 		r.BHS[1] = FlagFinal
@@ -290,7 +295,9 @@ func (f *ffSession) command(p *PDU) error {
 	case h[1]&FlagWrite != 0 && edtl > f.t.cfg.MaxWriteLength:
 		resp = senseResponse(scsi.SenseError{Key: scsi.SenseIllegalRequest, ASC: 0x24}) // INVALID FIELD IN CDB
 	case h[1]&FlagWrite != 0:
-		if err := f.collect(p, edtl); err != nil {
+		if err := f.collect(p, edtl); err == errAborted {
+			return nil // ended by the session's logout, without a response
+		} else if err != nil {
 			return err
 		}
 		fallthrough
@@ -374,6 +381,8 @@ func (f *ffSession) respond(req *BHS, edtl int, resp scsi.Response) error {
 // collect receives a write command's data (RFC 7143 §11.7, §11.8):
 // immediate data, then R2Ts of at most MaxBurstLength bytes, one at a
 // time. The data is checked and dropped: the emulated hosts keep none.
+// A Logout while it waits ends it with errAborted: closing the session
+// terminates its tasks (RFC 7143 §11.14.1).
 func (f *ffSession) collect(p *PDU, edtl int) error {
 	h := &p.BHS
 	got := len(p.Data)
@@ -413,6 +422,8 @@ func (f *ffSession) collect(p *PDU, edtl int) error {
 			var d *PDU
 			select {
 			case d = <-w.ch:
+			case <-f.logout:
+				return errAborted
 			case <-f.ctx.Done():
 				return f.ctx.Err()
 			}
