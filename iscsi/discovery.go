@@ -3,10 +3,13 @@ package iscsi
 import (
 	"context"
 	"fmt"
+	"strings"
+	"unicode"
 )
 
-// maxTextRounds bounds the Text Requests of one exchange: a target whose
-// answer never ends (C bit) is given up.
+// maxTextRounds bounds the PDUs of one text exchange, Login or Text: a
+// target whose answer never ends (C bit), in pieces however small, is
+// given up.
 const maxTextRounds = 1024
 
 // TargetInfo is one target of a SendTargets answer (RFC 7143 §12.3).
@@ -49,9 +52,14 @@ func (s *Session) Text(ctx context.Context, pairs []Pair) ([]Pair, error) {
 	return nil, &ProtocolError{Op: OpTextResp, Reason: fmt.Sprintf("text answer not ended after %d requests", maxTextRounds)}
 }
 
+// MaxNameLength is the longest iSCSI name (RFC 7143 §4.2.7.1), in bytes.
+const MaxNameLength = 223
+
 // SendTargets asks the target for its targets (RFC 7143 §12.3,
 // SendTargets=All in a discovery session). A TargetAddress before any
-// TargetName is a *ProtocolError.
+// TargetName, a TargetName empty or longer than MaxNameLength, and a
+// name or address with a control character (which no iSCSI name or
+// address has, and which a terminal would obey) are a *ProtocolError.
 func (s *Session) SendTargets(ctx context.Context) ([]TargetInfo, error) {
 	pairs, err := s.Text(ctx, []Pair{{"SendTargets", "All"}})
 	if err != nil {
@@ -59,8 +67,14 @@ func (s *Session) SendTargets(ctx context.Context) ([]TargetInfo, error) {
 	}
 	var out []TargetInfo
 	for _, p := range pairs {
+		if (p.Key == "TargetName" || p.Key == "TargetAddress") && strings.ContainsFunc(p.Value, unicode.IsControl) {
+			return nil, &ProtocolError{Op: OpTextResp, Reason: fmt.Sprintf("%s %.64q has control characters", p.Key, p.Value)}
+		}
 		switch p.Key {
 		case "TargetName":
+			if p.Value == "" || len(p.Value) > MaxNameLength {
+				return nil, &ProtocolError{Op: OpTextResp, Reason: fmt.Sprintf("TargetName of %d bytes (1 to %d)", len(p.Value), MaxNameLength)}
+			}
 			out = append(out, TargetInfo{Name: p.Value})
 		case "TargetAddress":
 			if len(out) == 0 {

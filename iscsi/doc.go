@@ -20,8 +20,10 @@
 // challenges 1024 bytes; Config.QueueDepth (128) commands in flight and
 // Config.MaxDataIn (16 MiB) per command; on the target
 // TargetConfig.QueueDepth (128, the CmdSN window), MaxSessions (4096),
-// LoginTimeout (15 s), MaxWriteLength (1 MiB); 16 login rounds, 1024
-// text rounds; every PDU write 30 s.
+// LoginTimeout (15 s), MaxWriteLength (1 MiB), one SendTargets key per
+// Text Request; 16 login rounds, 1024 PDUs of one Login or Text
+// exchange (C bit); SendTargets names MaxNameLength (223) bytes without
+// control characters; every PDU write 30 s.
 //
 // One connection per session (MaxConnections=1) and ErrorRecoveryLevel=0:
 // a connection that fails takes its session and its commands with it.

@@ -69,3 +69,9 @@ const (
 // ErrClosed is returned for commands on a session that was closed or
 // whose connection failed; the failure that closed it is wrapped beside.
 var ErrClosed = errors.New("iscsi: session closed")
+
+// ErrNotISCSI is wrapped in the error of a login whose first answer is
+// not a Login Response — a PDU of another opcode, bytes that are no PDU,
+// or the connection closed or reset — as from a portal of another
+// protocol (HTTP, NVMe/TCP) or a server that closes every connection.
+var ErrNotISCSI = errors.New("iscsi: no Login Response from the portal (not an iSCSI target?)")

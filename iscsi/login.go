@@ -2,8 +2,11 @@ package iscsi
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
+	"syscall"
 )
 
 // maxLoginRounds bounds the Login PDUs of one login: a target that never
@@ -28,22 +31,30 @@ func (s *Session) loginPDU(csg, nsg int, transit bool, text []byte) *PDU {
 
 // loginRound sends one stage's keys and returns the target's keys, with
 // the response's T bit and NSG. A response with the C bit is followed
-// by empty requests until the text is complete.
+// by empty requests until the text is complete, for at most
+// maxTextRounds responses.
 func (s *Session) loginRound(csg, nsg int, transit bool, pairs []Pair) (map[string]string, []Pair, bool, int, error) {
 	var text []byte
 	req := s.loginPDU(csg, nsg, transit, AppendText(nil, pairs...))
-	for {
+	for round := 0; ; round++ {
+		if round == maxTextRounds {
+			return nil, nil, false, 0, &ProtocolError{Op: OpLoginResp, Reason: fmt.Sprintf("login text not ended after %d responses (C bit)", maxTextRounds)}
+		}
 		if err := s.c.write(req, nil); err != nil {
 			return nil, nil, false, 0, err
 		}
 		p, err := s.c.read()
+		if err == nil && p.BHS.Opcode() != OpLoginResp {
+			err = &ProtocolError{Op: p.BHS.Opcode(), Reason: "during login"}
+		}
 		if err != nil {
+			if !s.answered && notISCSI(err) {
+				err = fmt.Errorf("%w: %w", ErrNotISCSI, err)
+			}
 			return nil, nil, false, 0, err
 		}
+		s.answered = true
 		h := &p.BHS
-		if h.Opcode() != OpLoginResp {
-			return nil, nil, false, 0, &ProtocolError{Op: h.Opcode(), Reason: "during login"}
-		}
 		if class, detail := h[36], h[37]; class != 0 {
 			return nil, nil, false, 0, &LoginError{Target: s.cfg.TargetName, Class: class, Detail: detail}
 		}
@@ -206,3 +217,12 @@ func (s *Session) operational(discovery bool) error {
 // declarative are keys each side states for itself, never answered
 // (RFC 7143 §6.2, §13).
 var declarative = []string{"MaxRecvDataSegmentLength", "TargetAlias", "InitiatorAlias", "TargetAddress", "TargetPortalGroupTag"}
+
+// notISCSI reports whether err, reading the first answer to a login,
+// says that the peer does not speak iSCSI: a PDU breaking the protocol,
+// or the connection closed or reset without an answer. A time-out says
+// nothing: the target may be slow.
+func notISCSI(err error) bool {
+	var pe *ProtocolError
+	return errors.As(err, &pe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+}

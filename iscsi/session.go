@@ -68,6 +68,7 @@ type Session struct {
 	loginITT    uint32
 	targetAlias string
 	params      Params
+	answered    bool // a Login Response came
 
 	expStatSN atomic.Uint32
 	slots     chan struct{} // QueueDepth tokens: one per command until its answer or the session's end

@@ -25,19 +25,31 @@ const (
 // CmdSN window; more are rejected.
 const maxImmediate = 16
 
+// errAborted ends a write whose Data-Out a Logout cut short.
+var errAborted = errors.New("iscsi: write aborted by a logout")
+
+// dataOutWait is a write command waiting for Data-Out under one TTT:
+// ch carries its PDUs, done is closed when it stops taking them.
+type dataOutWait struct {
+	ch   chan *PDU
+	done chan struct{}
+}
+
 // ffSession is a session in full feature phase on the target.
 type ffSession struct {
 	*tsession
-	ctx    context.Context
-	slots  chan struct{}
-	wg     sync.WaitGroup // the pinger and the commands
-	cmds   sync.WaitGroup // the commands
-	mu     sync.Mutex
-	r2t    map[uint32]chan *PDU // Data-Out routing by TTT
-	ttt    uint32
-	ping   uint32 // TTT of the NOP-In ping unanswered, 0 if none
-	text   []byte // SendTargets answer still to send
-	textAt int
+	ctx     context.Context
+	slots   chan struct{}
+	wg      sync.WaitGroup // the pinger and the commands
+	cmds    sync.WaitGroup // the commands
+	mu      sync.Mutex
+	r2t     map[uint32]*dataOutWait // Data-Out routing by TTT
+	ttt     uint32                  // the last TTT handed out
+	ping    uint32                  // TTT of the NOP-In ping unanswered, 0 if none
+	logout  chan struct{}           // closed by a Logout Request: writes waiting for Data-Out are aborted
+	text    []byte                  // SendTargets answer still to send
+	textTTT uint32                  // the TTT its next piece is asked for with
+	textAt  int
 }
 
 func (t *Target) serveConn(nc net.Conn) {
@@ -50,7 +62,7 @@ func (t *Target) serveConn(nc net.Conn) {
 	ss.c.in.MaxRecvDataSegmentLength = t.cfg.Params.MaxRecvDataSegmentLength
 	ss.c.out = ss.params.limits()
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &ffSession{tsession: ss, ctx: ctx, slots: make(chan struct{}, t.cfg.QueueDepth+maxImmediate), r2t: map[uint32]chan *PDU{}}
+	f := &ffSession{tsession: ss, ctx: ctx, slots: make(chan struct{}, t.cfg.QueueDepth+maxImmediate), r2t: map[uint32]*dataOutWait{}, logout: make(chan struct{})}
 	if t.cfg.NOPInInterval > 0 {
 		f.wg.Go(f.pinger)
 	}
@@ -152,13 +164,15 @@ func (f *ffSession) handle(p *PDU) (bool, error) {
 		})
 	case OpDataOut:
 		f.mu.Lock()
-		ch := f.r2t[h.U32(offTTT)]
+		w := f.r2t[h.U32(offTTT)]
 		f.mu.Unlock()
-		if ch == nil {
+		if w == nil {
 			return false, &ProtocolError{Op: op, Reason: fmt.Sprintf("TTT %#x of no R2T", h.U32(offTTT))}
 		}
 		select {
-		case ch <- p:
+		case w.ch <- p:
+		case <-w.done: // its command has all its data, or failed
+			return false, &ProtocolError{Op: op, Reason: fmt.Sprintf("TTT %#x of an R2T already answered", h.U32(offTTT))}
 		case <-f.ctx.Done():
 		}
 	case OpNOPOut:
@@ -180,7 +194,8 @@ func (f *ffSession) handle(p *PDU) (bool, error) {
 	case OpTextReq:
 		return false, f.textReq(p)
 	case OpLogoutReq:
-		f.cmds.Wait() // commands in flight are answered first
+		close(f.logout) // this reader no longer takes Data-Out
+		f.cmds.Wait()   // commands in flight are answered first
 		r := &PDU{}
 		r.BHS.SetOpcode(OpLogoutResp, false)
 		r.BHS[1] = FlagFinal
@@ -203,6 +218,18 @@ func (f *ffSession) handle(p *PDU) (bool, error) {
 	return false, nil
 }
 
+// nextTTT returns a new Target Transfer Tag, never ReservedTag; the
+// reader (text) and the write commands (R2T) take them concurrently.
+func (f *ffSession) nextTTT() uint32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ttt++
+	if f.ttt == ReservedTag {
+		f.ttt = 1
+	}
+	return f.ttt
+}
+
 // textReq answers SendTargets (RFC 7143 §12.3): in a discovery session
 // every target, in a normal session its own, each at the portal the
 // connection came to. An answer longer than MaxXmitDataSegmentLength
@@ -216,11 +243,16 @@ func (f *ffSession) textReq(p *PDU) error {
 			return f.reject(h, rejectInvalidField)
 		}
 		var ans []Pair
+		asked := false
 		for _, kv := range pairs {
+			if kv.Key == "SendTargets" && asked {
+				return f.reject(h, rejectInvalidField) // one list per request, not one per key
+			}
 			if kv.Key != "SendTargets" {
 				ans = append(ans, Pair{kv.Key, valNotUnderstood})
 				continue
 			}
+			asked = true
 			addr := f.c.nc.LocalAddr().String() + ",1"
 			for n := range f.t.cfg.Hosts {
 				name := f.t.Name(n)
@@ -230,7 +262,7 @@ func (f *ffSession) textReq(p *PDU) error {
 			}
 		}
 		f.text, f.textAt = AppendText(nil, ans...), 0
-	} else if h.U32(offTTT) != f.ttt || f.text == nil {
+	} else if h.U32(offTTT) != f.textTTT || f.text == nil {
 		return f.reject(h, rejectInvalidField)
 	}
 	n := min(len(f.text)-f.textAt, f.params.MaxXmitDataSegmentLength)
@@ -240,11 +272,8 @@ func (f *ffSession) textReq(p *PDU) error {
 	r.BHS.PutU32(offITT, h.ITT())
 	if f.textAt < len(f.text) {
 		r.BHS[1] = FlagContinue
-		f.ttt++
-		if f.ttt == ReservedTag {
-			f.ttt = 1
-		}
-		r.BHS.PutU32(offTTT, f.ttt)
+		f.textTTT = f.nextTTT()
+		r.BHS.PutU32(offTTT, f.textTTT)
 	} else {
 		r.BHS[1] = FlagFinal
 		r.BHS.PutU32(offTTT, ReservedTag)
@@ -266,7 +295,9 @@ func (f *ffSession) command(p *PDU) error {
 	case h[1]&FlagWrite != 0 && edtl > f.t.cfg.MaxWriteLength:
 		resp = senseResponse(scsi.SenseError{Key: scsi.SenseIllegalRequest, ASC: 0x24}) // INVALID FIELD IN CDB
 	case h[1]&FlagWrite != 0:
-		if err := f.collect(p, edtl); err != nil {
+		if err := f.collect(p, edtl); err == errAborted {
+			return nil // ended by the session's logout, without a response
+		} else if err != nil {
 			return err
 		}
 		fallthrough
@@ -350,6 +381,8 @@ func (f *ffSession) respond(req *BHS, edtl int, resp scsi.Response) error {
 // collect receives a write command's data (RFC 7143 §11.7, §11.8):
 // immediate data, then R2Ts of at most MaxBurstLength bytes, one at a
 // time. The data is checked and dropped: the emulated hosts keep none.
+// A Logout while it waits ends it with errAborted: closing the session
+// terminates its tasks (RFC 7143 §11.14.1).
 func (f *ffSession) collect(p *PDU, edtl int) error {
 	h := &p.BHS
 	got := len(p.Data)
@@ -359,19 +392,16 @@ func (f *ffSession) collect(p *PDU, edtl int) error {
 	if !f.params.InitialR2T || h[1]&FlagFinal == 0 {
 		return &ProtocolError{Op: OpSCSICommand, Reason: "unsolicited Data-Out: InitialR2T is Yes"}
 	}
-	ch := make(chan *PDU, 4)
+	w := &dataOutWait{ch: make(chan *PDU, 4), done: make(chan struct{})}
+	ttt := f.nextTTT()
 	f.mu.Lock()
-	f.ttt++
-	if f.ttt == ReservedTag {
-		f.ttt = 1
-	}
-	ttt := f.ttt
-	f.r2t[ttt] = ch
+	f.r2t[ttt] = w
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
 		delete(f.r2t, ttt)
 		f.mu.Unlock()
+		close(w.done)
 	}()
 	for r2tsn := uint32(0); got < edtl; r2tsn++ {
 		n := min(edtl-got, f.params.MaxBurstLength)
@@ -391,7 +421,9 @@ func (f *ffSession) collect(p *PDU, edtl int) error {
 		for dataSN := uint32(0); got < end; dataSN++ {
 			var d *PDU
 			select {
-			case d = <-ch:
+			case d = <-w.ch:
+			case <-f.logout:
+				return errAborted
 			case <-f.ctx.Done():
 				return f.ctx.Err()
 			}

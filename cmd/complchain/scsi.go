@@ -66,6 +66,9 @@ given up; the others are named.`,
 			if hosts < 1 || luns < 1 || luns > scsi.MaxLUNs || latency < 0 || rtt < 0 || timeout <= 0 || maxTargets < 1 || portal == "" && hosts > maxTargets {
 				return errors.New("--hosts and --luns must be at least 1 (LUNs at most 16384, hosts at most --max-targets), --latency and --rtt not negative, --timeout and --max-targets positive")
 			}
+			if err := scsiFlagsApply(cmd.Flags().Changed, portal != ""); err != nil {
+				return err
+			}
 			cfg := iscsi.Config{InitiatorName: initiator}
 			if digests {
 				cfg.Params = iscsi.DefaultParams()
@@ -86,9 +89,10 @@ given up; the others are named.`,
 					emulated[h] = &scsi.Host{LUNs: luns, Latency: latency, Vendor: "Linux", Product: "scsi_debug", Rev: "0191", Blocks: 16 << 11}
 				}
 				for _, id := range hang {
-					if id >= 0 && id < hosts {
-						emulated[id].Hang = true
+					if id < 0 || id >= hosts {
+						return fmt.Errorf("--hang-host %d: no such host (0 to %d)", id, hosts-1)
 					}
+					emulated[id].Hang = true
 				}
 				tg := iscsi.NewTarget(iscsi.TargetConfig{Hosts: emulated, Delay: rtt / 2, QueueDepth: 256, CHAP: cfg.CHAP, Params: cfg.Params})
 				if portal, err = tg.Start(ctx, ""); err != nil {
@@ -174,6 +178,27 @@ given up; the others are named.`,
 	fl.StringVarP(&output, "output", "o", "table", "output format: table or json")
 	fl.StringVar(&traceFile, "trace", "", "write a Chrome/Perfetto trace of every host's scan to this file")
 	return cmd
+}
+
+// Flags that apply only with --portal, and only to the embedded target.
+var (
+	portalFlags   = []string{"discover", "target"}
+	embeddedFlags = []string{"hosts", "luns", "latency", "rtt", "hang-host"}
+)
+
+// scsiFlagsApply refuses flags set that the scan would ignore: a portal's
+// with the embedded target, the embedded target's with --portal.
+func scsiFlagsApply(changed func(name string) bool, portal bool) error {
+	names, why := portalFlags, "needs --portal"
+	if portal {
+		names, why = embeddedFlags, "applies only to the embedded target, not with --portal"
+	}
+	for _, n := range names {
+		if changed(n) {
+			return fmt.Errorf("--%s %s", n, why)
+		}
+	}
+	return nil
 }
 
 // logout logs out of every session, at once, each within timeout.

@@ -92,3 +92,27 @@ func TestSCSIPortal(t *testing.T) {
 		t.Errorf("no portal: %v", err)
 	}
 }
+
+// A flag the scan would ignore is refused: the portal's without
+// --portal, the embedded target's with it.
+func TestSCSIFlagCombinations(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--target", "iqn.x"}, "--target needs --portal"},
+		{[]string{"--discover"}, "--discover needs --portal"},
+		{[]string{"--portal", "127.0.0.1:1", "--hosts", "3"}, "--hosts applies only to the embedded target"},
+		{[]string{"--portal", "127.0.0.1:1", "--luns", "3"}, "--luns applies only to the embedded target"},
+		{[]string{"--portal", "127.0.0.1:1", "--latency", "1ms"}, "--latency applies only"},
+		{[]string{"--portal", "127.0.0.1:1", "--rtt", "1ms"}, "--rtt applies only"},
+		{[]string{"--portal", "127.0.0.1:1", "--hang-host", "0"}, "--hang-host applies only"},
+		{[]string{"--hosts", "2", "--hang-host", "2"}, "--hang-host 2: no such host (0 to 1)"},
+	}
+	for _, tt := range tests {
+		_, _, err := run(t, append([]string{"scsi"}, tt.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v, want %q", tt.args, err, tt.want)
+		}
+	}
+}
