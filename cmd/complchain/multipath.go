@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -152,25 +151,13 @@ func printJSONVerboseHeads(w io.Writer, subs []*headSubsystem) error {
 			ss.Controllers = append(ss.Controllers, jc)
 		}
 		for _, hd := range heads {
-			ns := hs.ns[hd.Paths[0].Controller][hd.NSID]
-			bs := uint64(ns.BlockSize)
-			ss.Namespaces = append(ss.Namespaces, jsonNamespace{NameSpace: hd.Name(), NSID: hd.NSID,
-				UsedBytes: ns.Used * bs, MaximumLBA: ns.Size, PhysicalSize: ns.Size * bs, SectorSize: ns.BlockSize})
+			ss.Namespaces = append(ss.Namespaces, newJSONNamespace(hd.Name(), hs.ns[hd.Paths[0].Controller][hd.NSID]))
 		}
 		ss.Subsystem = "nvme-subsys" + strconv.Itoa(hs.s.Instance())
 		ss.SubsystemNQN = wireString(hs.s.NQN())
 		h.Subsystems = append(h.Subsystems, ss)
 	}
-	hosts := []*jsonHost{}
-	if len(subs) > 0 {
-		hosts = append(hosts, h)
-	}
-	b, err := json.MarshalIndent(struct{ Devices []*jsonHost }{hosts}, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
+	return writeHosts(w, h, len(subs) > 0)
 }
 
 // printHeads joins ctrls into heads and prints them in the format asked;

@@ -8,6 +8,7 @@ import (
 
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/fabric"
+	"github.com/complchain/complchain/nvme/scan"
 )
 
 // The shape of nvme-cli 2.3's "nvme list -v -o json" (json_detail_list),
@@ -81,14 +82,25 @@ func printJSONVerbose(w io.Writer, ctrls []*fabric.Controller) error {
 			ModelNumber: wireString(libnvmeAttr(id.ModelNumber)), Firmware: wireString(libnvmeAttr(id.Firmware)),
 			Transport: "tcp", Address: kernelAddress(c.Ctrl.Addr()), Namespaces: []jsonNamespace{}, Paths: []jsonPath{}}
 		for _, ns := range byName(c.Scanner.Namespaces()) {
-			bs := uint64(ns.BlockSize)
-			jc.Namespaces = append(jc.Namespaces, jsonNamespace{NameSpace: ns.Name, NSID: ns.NSID,
-				UsedBytes: ns.Used * bs, MaximumLBA: ns.Size, PhysicalSize: ns.Size * bs, SectorSize: ns.BlockSize})
+			jc.Namespaces = append(jc.Namespaces, newJSONNamespace(ns.Name, ns))
 		}
 		ss.Controllers = append(ss.Controllers, jc)
 	}
+	return writeHosts(w, h, len(ctrls) > 0)
+}
+
+// newJSONNamespace is ns, named name, as nvme list -v -o json shows it.
+func newJSONNamespace(name string, ns *scan.Namespace) jsonNamespace {
+	bs := uint64(ns.BlockSize)
+	return jsonNamespace{NameSpace: name, NSID: ns.NSID,
+		UsedBytes: ns.Used * bs, MaximumLBA: ns.Size, PhysicalSize: ns.Size * bs, SectorSize: ns.BlockSize}
+}
+
+// writeHosts writes nvme list -v -o json's Devices: h if show, else
+// none.
+func writeHosts(w io.Writer, h *jsonHost, show bool) error {
 	hosts := []*jsonHost{}
-	if len(ctrls) > 0 {
+	if show {
 		hosts = append(hosts, h)
 	}
 	b, err := json.MarshalIndent(struct{ Devices []*jsonHost }{hosts}, "", "  ")
