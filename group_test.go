@@ -53,9 +53,11 @@ func TestGroupErrorDoesNotStall(t *testing.T) {
 	g, ctx := WithContext(context.Background())
 	boom := errors.New("boom")
 	var ran atomic.Int32
+	gone := make(chan struct{}) // every task was given to Go: none is dropped
 	for i := range 10 {
 		g.Go(func(ctx context.Context, e *Entry) error {
 			if i == 3 {
+				<-gone
 				return boom // before its critical section
 			}
 			if i > 3 {
@@ -66,6 +68,7 @@ func TestGroupErrorDoesNotStall(t *testing.T) {
 			return nil
 		})
 	}
+	close(gone)
 	if err := g.Wait(); !errors.Is(err, boom) {
 		t.Fatalf("Wait = %v, want boom", err)
 	}
