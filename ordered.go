@@ -139,7 +139,7 @@ type mapper[T, R any] struct {
 	taking   int          // sends by take under way, guarded by mu
 	idle     atomic.Int32 // workers waiting for a chunk
 	inflight atomic.Int32 // chunks queued and not yet consumed
-	perCall  atomic.Int64 // ns per call of f, as last measured
+	perCall  atomic.Int64 // ns per call of f, a moving average of the chunks run
 }
 
 // A mapChunk is a run of consecutive values of in and their results. The
@@ -368,7 +368,16 @@ func (m *mapper[T, R]) work() {
 			c.out = append(c.out, mapResult[R]{r, err})
 		}
 		if n := len(c.out); n > 0 {
-			m.perCall.Store(max(int64(time.Since(start))/int64(n), 1))
+			// An average over the last chunks, not the last one: with
+			// calls of mixed lengths, one quick chunk must not make the
+			// next chunks long enough to hold a slow call and those
+			// behind it in one worker. (Concurrent updates may lose one:
+			// it is a hint.)
+			ns := int64(time.Since(start)) / int64(n)
+			if old := m.perCall.Load(); old > 0 {
+				ns = old + (ns-old)/8
+			}
+			m.perCall.Store(max(ns, 1))
 		}
 		c.ready <- struct{}{}
 	}
