@@ -190,11 +190,91 @@ func TestScanMultipathPersistent(t *testing.T) {
 func TestScanMultipathWatch(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) }) // after the target closes
 	tg, ports := twoPorts(t)
+	expect, stop := watch(t, append([]string{"scan", "--multipath", "--watch"}, ports...)...)
+	defer stop()
+	expect("/dev/nvme0n3") // the table's last row
+	if err := tg.Detach(2); err != nil {
+		t.Fatal(err)
+	}
+	seen := expect("removed path nvme0c0n2", "removed path nvme0c1n2", "removed /dev/nvme0n2 (NSID 2)")
+	if n := count(seen, "removed /dev/nvme0n2"); n != 1 {
+		t.Fatalf("head removed %d times: %q", n, seen)
+	}
+	if err := tg.Attach(target.Namespace{NSID: 9}); err != nil {
+		t.Fatal(err)
+	}
+	seen = expect("added   path nvme0c0n2", "added   path nvme0c1n2", "added   /dev/nvme0n2 (NSID 9)")
+	if n := count(seen, "added   /dev/"); n != 1 {
+		t.Fatalf("head added %d times: %q", n, seen)
+	}
+}
+
+// scan --multipath --watch against a namespace hidden from one port,
+// then the other, then shown again: the head keeps its name while a path
+// is left, goes once with the last, and comes back named as the naming
+// says: its old number under persistent, the smallest free under index
+// (taken meanwhile by a new namespace).
+func TestScanMultipathWatchVisibility(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // after the targets close
+	tests := []struct {
+		naming  string
+		newName string // of NSID 9, attached while NSID 1 is hidden everywhere
+		back    string // of NSID 1 shown again
+	}{
+		{"persistent", "nvme0n4", "nvme0n1"},
+		{"index", "nvme0n1", "nvme0n4"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.naming, func(t *testing.T) {
+			tg, ports := twoPorts(t)
+			args := append([]string{"scan", "--multipath", "--watch", "--naming", tt.naming}, ports...)
+			if tt.naming == "persistent" {
+				args = append(args, "--names-file", filepath.Join(t.TempDir(), "names.json"))
+			}
+			expect, stop := watch(t, args...)
+			defer stop()
+			expect("/dev/nvme0n3") // the table's last row
+			if err := tg.SetVisible(1, 2, false); err != nil {
+				t.Fatal(err)
+			}
+			seen := expect("removed path nvme0c1n1")
+			if err := tg.SetVisible(1, 1, false); err != nil {
+				t.Fatal(err)
+			}
+			seen = append(seen, expect("removed path nvme0c0n1", "removed /dev/nvme0n1 (NSID 1)")...)
+			if n := count(seen, "removed /dev/"); n != 1 {
+				t.Fatalf("heads removed %d times: %q", n, seen)
+			}
+			if i, j := index(seen, "removed path nvme0c0n1"), index(seen, "removed /dev/nvme0n1"); j != i-1 { // the head, then its last path
+				t.Fatalf("head not removed with its last path: %q", seen)
+			}
+			if err := tg.Attach(target.Namespace{NSID: 9}); err != nil {
+				t.Fatal(err)
+			}
+			expect("added   /dev/" + tt.newName + " (NSID 9)")
+			for _, port := range []uint16{2, 1} {
+				if err := tg.SetVisible(1, port, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := strings.TrimPrefix(tt.back, "nvme0")
+			seen = expect("added   path nvme0c1"+s, "added   path nvme0c0"+s, "added   /dev/"+tt.back+" (NSID 1)")
+			if n := count(seen, "added   /dev/"); n != 1 {
+				t.Fatalf("heads added %d times: %q", n, seen)
+			}
+		})
+	}
+}
+
+// watch runs the command of args until stop, which fails the test if it
+// fails. expect reads its output lines until every one of want starts a
+// line, and returns the lines read; it fails the test if the output ends
+// or want is not seen within 10 s.
+func watch(t *testing.T, args ...string) (expect func(want ...string) []string, stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	pr, pw := io.Pipe()
 	cmd := newRootCmd()
-	cmd.SetArgs(append([]string{"scan", "--multipath", "--watch"}, ports...))
+	cmd.SetArgs(args)
 	cmd.SetOut(pw)
 	cmd.SetErr(io.Discard)
 	done := make(chan error, 1)
@@ -210,8 +290,7 @@ func TestScanMultipathWatch(t *testing.T) {
 		}
 		close(lines)
 	}()
-	// expect reads lines until it has seen want, and returns them all.
-	expect := func(want ...string) []string {
+	expect = func(want ...string) []string {
 		t.Helper()
 		timeout := time.NewTimer(10 * time.Second)
 		defer timeout.Stop()
@@ -229,29 +308,24 @@ func TestScanMultipathWatch(t *testing.T) {
 		}
 		return seen
 	}
-	expect("/dev/nvme0n3") // the table's last row
-	if err := tg.Detach(2); err != nil {
-		t.Fatal(err)
-	}
-	seen := expect("removed path nvme0c0n2", "removed path nvme0c1n2", "removed /dev/nvme0n2 (NSID 2)")
-	if n := count(seen, "removed /dev/nvme0n2"); n != 1 {
-		t.Fatalf("head removed %d times: %q", n, seen)
-	}
-	if err := tg.Attach(target.Namespace{NSID: 9}); err != nil {
-		t.Fatal(err)
-	}
-	seen = expect("added   path nvme0c0n2", "added   path nvme0c1n2", "added   /dev/nvme0n2 (NSID 9)")
-	if n := count(seen, "added   /dev/"); n != 1 {
-		t.Fatalf("head added %d times: %q", n, seen)
-	}
-	cancel()
-	go func() {
-		for range lines {
+	stop = func() {
+		t.Helper()
+		cancel()
+		go func() {
+			for range lines {
+			}
+		}()
+		if err := <-done; err != nil {
+			t.Errorf("scan: %v", err)
 		}
-	}()
-	if err := <-done; err != nil {
-		t.Fatalf("scan: %v", err)
 	}
+	return expect, stop
+}
+
+// index returns the index of the first line of seen starting with prefix,
+// or -1.
+func index(seen []string, prefix string) int {
+	return slices.IndexFunc(seen, func(l string) bool { return strings.HasPrefix(l, prefix) })
 }
 
 // contains reports whether every string of want starts a line of seen.

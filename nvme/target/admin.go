@@ -83,14 +83,14 @@ func (c *controller) identifyData(b []byte, cmd *nvme.Command) ([]byte, nvme.Sta
 		if cmd.NSID >= nvme.NSIDAll-1 {
 			return nil, invalidNamespace
 		}
-		return nvme.AppendNSIDList(b, c.sub.activeAfter(cmd.NSID, nvme.NSIDsPerList)), 0
+		return nvme.AppendNSIDList(b, c.activeAfter(cmd.NSID, nvme.NSIDsPerList)), 0
 	case nvme.CNSNamespace, nvme.CNSCSIndependentNS, nvme.CNSNSDescriptors:
 		if cmd.NSID == 0 || (cmd.NSID > c.sub.cfg.MaxNSID && cmd.NSID != nvme.NSIDAll) ||
 			(cmd.NSID == nvme.NSIDAll && cns != nvme.CNSNamespace) {
 			return nil, invalidNamespace
 		}
 		var info nsInfo
-		if ns := c.sub.namespace(cmd.NSID); ns != nil {
+		if ns := c.namespace(cmd.NSID); ns != nil {
 			info = ns.info(true)
 		}
 		switch cns {

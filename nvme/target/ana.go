@@ -123,6 +123,9 @@ func (c *controller) anaLog(rgo, rae bool) []byte {
 	groups := map[uint32][]uint32{1: nil}
 	c.sub.mu.RLock()
 	for _, id := range c.sub.nsids {
+		if !c.visibleLocked(c.sub.ns[id]) {
+			continue
+		}
 		g := c.sub.ns[id].ANAGRPID
 		groups[g] = append(groups[g], id)
 	}

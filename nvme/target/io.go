@@ -16,7 +16,7 @@ func (c *controller) io(cmd *nvme.Command, data []byte) response {
 	if cmd.Opcode == nvme.OpFlush && cmd.NSID == nvme.NSIDAll {
 		return response{}
 	}
-	ns := c.sub.namespace(cmd.NSID)
+	ns := c.namespace(cmd.NSID)
 	if ns == nil {
 		return fail(nvme.StatusInvalidNamespace | nvme.StatusDNR)
 	}

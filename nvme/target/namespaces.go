@@ -49,6 +49,7 @@ type namespace struct {
 	blocks uint64
 	lbads  uint8
 	data   Backend
+	hidden map[uint16]bool // PORTIDs it is hidden from (SetVisible); guarded by Subsystem.mu
 }
 
 func (ns *namespace) info(shared bool) nsInfo {
@@ -193,17 +194,6 @@ func (s *Subsystem) namespace(nsid uint32) *namespace {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.ns[nsid]
-}
-
-// activeAfter returns up to n active NSIDs greater than after.
-func (s *Subsystem) activeAfter(after uint32, n int) []uint32 {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	i, found := slices.BinarySearch(s.nsids, after)
-	if found {
-		i++
-	}
-	return slices.Clone(s.nsids[i:min(len(s.nsids), i+n)])
 }
 
 // deriveIDs returns identifiers for a namespace that depend only on the
