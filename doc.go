@@ -37,17 +37,17 @@
 // waiting parks no goroutine, and the sections of tasks that finish in
 // order run back to back.
 //
-// Measured side by side in one run on a shared 2-core machine (bench/peers,
+// Measured side by side in one run on a 2-core machine, quiet (bench/peers,
 // `go run ./cmd/workloads -rounds 7 -seed 1`; wall time as a multiple of an
 // unordered errgroup with the same limit, median of 7 rounds):
 //
 //	limit 64                         Map      Map       Group     Group
 //	window (× limit)                 16       64 (*)    16 (*)    64
-//	heavy tail: wall × unordered     1.66     1.09      1.63      1.01
-//	heavy tail: peak heap, MiB       0.2      0.5       3.4       10.8
-//	slow consumer: wall × unordered  1.03     1.00      1.19      1.21
-//	slow consumer: read-ahead        1024     4096      1024      4096
-//	slow consumer: peak heap, MiB    0.0      0.2       3.7       11.2
+//	heavy tail: wall × unordered     1.63     1.02      1.65      1.07
+//	heavy tail: peak heap, MiB       0.2      1.0       5.5       18.9
+//	slow consumer: wall × unordered  1.03     0.99      1.21      1.35
+//	slow consumer: read-ahead        1024     4224      1024      4096
+//	slow consumer: peak heap, MiB    0.0      0.1       5.7       19.4
 //	(*) the default (Map's is 64 × (limit + 2))
 //
 // The heavy tail is 5 000 tasks whose durations are lognormal with a median
