@@ -163,3 +163,39 @@ func stopped(c <-chan struct{}) bool {
 		return false
 	}
 }
+
+// TestResizeRefusedByFileSystem: a size the file system refuses (past
+// its largest file) fails the resize with ErrInvalidNamespace and leaves
+// the namespace, the file and the data as they were.
+func TestResizeRefusedByFileSystem(t *testing.T) {
+	const mib = 1 << 20
+	file, err := CreateFile(filepath.Join(t.TempDir(), "ns"), mib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	tg := newTarget(t, Config{})
+	defer tg.Close()
+	s := tg.Subsystems()[0]
+	if err := s.Attach(Namespace{NSID: 1, Backend: file}); err != nil {
+		t.Fatal(err)
+	}
+	marker := []byte("still here")
+	if err := s.WriteAt(1, append(marker, make([]byte, 512-len(marker))...), mib-512); err != nil {
+		t.Fatal(err)
+	}
+	const huge = 1<<63 - 512 // beyond any Linux file system's largest file
+	if err := s.Resize(1, huge); !errors.Is(err, ErrInvalidNamespace) || !errors.Is(err, ErrBackend) {
+		t.Fatalf("resize to %d: %v, want ErrInvalidNamespace and ErrBackend", uint64(huge), err)
+	}
+	if got := s.Namespaces()[0].Size; got != mib {
+		t.Errorf("namespace size %d after the refused resize, want %d", got, mib)
+	}
+	if fi, err := os.Stat(file.f.Name()); err != nil || fi.Size() != mib || file.Size() != mib {
+		t.Errorf("file after the refused resize: %d bytes, Size %d, %v", fi.Size(), file.Size(), err)
+	}
+	got := make([]byte, 512)
+	if err := s.ReadAt(1, got, mib-512); err != nil || string(got[:len(marker)]) != string(marker) {
+		t.Errorf("last block after the refused resize: %q, %v", got[:len(marker)], err)
+	}
+}
