@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -16,8 +17,9 @@ import (
 // which is created if missing (DIR/nsid-<NSID>.img, or
 // DIR/sub<I>/nsid-<NSID>.img with several subsystems; each created sparse
 // at size bytes, or reused with its data). NSIDs in neither have no
-// backend: sparse memory. The returned function closes every file; on
-// error nothing stays open.
+// backend: sparse memory. A file backs one namespace only, whatever
+// path names it. The returned function closes every file; on error
+// nothing stays open.
 func openBackings(dir string, pairs []string, subs, n int, size uint64) ([]map[uint32]target.Backend, func() error, error) {
 	paths, err := parseKeyMap(pairs, "NSID", func(s string) (string, error) {
 		if s == "" {
@@ -36,6 +38,29 @@ func openBackings(dir string, pairs []string, subs, n int, size uint64) ([]map[u
 		out[i] = make(map[uint32]target.Backend)
 	}
 	var files []*target.FileBackend
+	type owner struct {
+		fi   os.FileInfo
+		nsid uint32
+	}
+	var owners []owner
+	// claim records that path backs nsid, unless it already backs
+	// another; a path that does not exist yet backs none.
+	claim := func(path string, nsid uint32) error {
+		fi, err := os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, o := range owners {
+			if os.SameFile(o.fi, fi) {
+				return fmt.Errorf("%s is already the storage of NSID %d", path, o.nsid)
+			}
+		}
+		owners = append(owners, owner{fi, nsid})
+		return nil
+	}
 	closeAll := func() error {
 		var errs []error
 		for _, f := range files {
@@ -49,6 +74,11 @@ func openBackings(dir string, pairs []string, subs, n int, size uint64) ([]map[u
 			return nil, nil, fmt.Errorf("--backing %d=%s: NSID %d not in 1..%d (--namespaces)", nsid, path, nsid, n)
 		}
 		f, err := target.OpenFile(path)
+		if err == nil {
+			if err = claim(path, nsid); err != nil {
+				f.Close()
+			}
+		}
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("--backing %d=%s: %w", nsid, path, err)
@@ -73,7 +103,12 @@ func openBackings(dir string, pairs []string, subs, n int, size uint64) ([]map[u
 			if out[i][nsid] != nil {
 				continue
 			}
-			f, err := target.CreateFile(filepath.Join(d, fmt.Sprintf("nsid-%d.img", nsid)), int64(min(size, 1<<62)))
+			path := filepath.Join(d, fmt.Sprintf("nsid-%d.img", nsid))
+			var f *target.FileBackend
+			err := claim(path, nsid) // before CreateFile checks its size
+			if err == nil {
+				f, err = target.CreateFile(path, int64(min(size, 1<<62)))
+			}
 			if err != nil {
 				closeAll()
 				return nil, nil, fmt.Errorf("--backing-dir: %w", err)

@@ -154,3 +154,45 @@ func TestTargetIdentifyDelay(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenBackingsSameFile: one file may back one namespace only, however
+// it is named: twice to --backing (once through a symlink), or to
+// --backing and as a --backing-dir file. Nothing stays open.
+func TestOpenBackingsSameFile(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "4k.img")
+	if err := os.WriteFile(img, make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.img")
+	if err := os.Symlink(img, link); err != nil {
+		t.Fatal(err)
+	}
+	store := filepath.Join(dir, "store")
+	tests := []struct {
+		name  string
+		dir   string
+		pairs []string
+	}{
+		{"the same file twice", "", []string{"1=" + img, "2=" + link}},
+		{"a --backing-dir file also given to --backing", store, []string{"2=" + filepath.Join(store, "nsid-1.img")}},
+	}
+	if err := os.MkdirAll(store, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(store, "nsid-1.img"), make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, closeAll, err := openBackings(tt.dir, tt.pairs, 1, 2, 4096)
+			if err == nil {
+				closeAll()
+				t.Fatal("openBackings accepted it")
+			}
+			if !strings.Contains(err.Error(), "already the storage of NSID") {
+				t.Fatalf("error %v, want one naming the NSID the file backs", err)
+			}
+		})
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/complchain/complchain/nvme"
 )
@@ -20,16 +22,33 @@ type hostSet struct {
 	hosts map[string]bool
 }
 
+// checkNQN returns an error, which reads after the NQN's name, unless
+// nqn is an NQN as a Connect or a discovery log entry carries it: 1 to
+// nvme.MaxNQNLen bytes of UTF-8 without NUL (NVMe Base Specification,
+// "NVMe Qualified Names"), so that it can be matched against a
+// Connect's NUL-terminated field and listed in JSON as it is.
+func checkNQN(nqn string) error {
+	switch {
+	case nqn == "":
+		return errors.New("is empty")
+	case len(nqn) > nvme.MaxNQNLen:
+		return fmt.Errorf("is %d bytes long, at most %d", len(nqn), nvme.MaxNQNLen)
+	case !utf8.ValidString(nqn):
+		return errors.New("is not UTF-8")
+	case strings.IndexByte(nqn, 0) >= 0:
+		return errors.New("holds a NUL byte")
+	}
+	return nil
+}
+
 // checkHosts checks a list of allowed host NQNs; field names it in errors.
 func checkHosts(hosts []string, field string) error {
 	seen := make(map[string]bool, len(hosts))
 	for i, h := range hosts {
-		switch {
-		case h == "":
-			return fmt.Errorf("%w: %sAllowedHosts[%d] is empty", ErrInvalidConfig, field, i)
-		case len(h) > nvme.MaxNQNLen:
-			return fmt.Errorf("%w: %sAllowedHosts[%d] is %d bytes long, at most %d", ErrInvalidConfig, field, i, len(h), nvme.MaxNQNLen)
-		case seen[h]:
+		if err := checkNQN(h); err != nil {
+			return fmt.Errorf("%w: %sAllowedHosts[%d] %w", ErrInvalidConfig, field, i, err)
+		}
+		if seen[h] {
 			return fmt.Errorf("%w: %sAllowedHosts[%d] %q given twice", ErrInvalidConfig, field, i, h)
 		}
 		seen[h] = true

@@ -174,6 +174,8 @@ func TestAllowedHostsRejects(t *testing.T) {
 		{[]string{hostA, ""}, "Subsystems[0].AllowedHosts[1]"},
 		{[]string{hostA, hostA}, "Subsystems[0].AllowedHosts[1]"},
 		{[]string{strings.Repeat("h", 224)}, "Subsystems[0].AllowedHosts[0]"},
+		{[]string{hostA, "nqn.h\x00"}, "Subsystems[0].AllowedHosts[1] holds a NUL"},
+		{[]string{"nqn.h\xff"}, "Subsystems[0].AllowedHosts[0] is not UTF-8"},
 	}
 	for _, tt := range tests {
 		_, err := New(Config{Subsystems: []SubsystemConfig{{NQN: "nqn.a", AllowedHosts: tt.hosts}}})

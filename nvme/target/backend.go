@@ -1,6 +1,7 @@
 package target
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -11,7 +12,10 @@ import (
 // byte offsets. The target calls ReadAt and WriteAt concurrently, for whole
 // blocks within the namespace; an error, or a short read or write, fails
 // that one command (Unrecovered Read Error 281h, Write Fault 280h) and the
-// target goes on serving. The caller that hands a Backend to Attach owns
+// target goes on serving. The memory store and FileBackend refuse bytes
+// beyond their Size under the lock their Resize takes, so that a command
+// racing a Resize that shrinks its namespace fails with LBA Out of Range
+// (80h) instead. The caller that hands a Backend to Attach owns
 // it: the target never closes it, also not on Detach. Flush calls the
 // backend's Sync method, if it has one (func() error, as FileBackend).
 type Backend interface {
@@ -54,13 +58,19 @@ func writeZeros(w io.WriterAt, off, n int64) error {
 	return nil
 }
 
+// errBeyondEnd is wrapped by the errors of the memory store and of
+// FileBackend for bytes beyond their size: a command that passed the
+// namespace's bounds before a Resize shrank it fails with LBA Out of
+// Range, as if it had come after.
+var errBeyondEnd = errors.New("beyond the end")
+
 const chunkSize = 4096
 
 // memory is the default Backend: sparse byte storage in which only chunks
 // that were written exist, and missing chunks read as zeros.
 type memory struct {
-	size   atomic.Int64 // bytes; changed by Resize
-	mu     sync.RWMutex
+	size   atomic.Int64 // bytes; changed by Resize under mu
+	mu     sync.RWMutex // held to check bounds and access chunks
 	chunks map[int64]*[chunkSize]byte
 }
 
@@ -73,21 +83,22 @@ func newMemory(size int64) *memory {
 
 func (s *memory) Size() int64 { return s.size.Load() }
 
-// check returns an error unless n bytes at off lie within the store.
-func (s *memory) check(op string, n int, off int64) error {
-	if size := s.size.Load(); off < 0 || off > size || int64(n) > size-off {
-		return fmt.Errorf("target: %s of %d bytes at %d beyond %d: %w", op, n, off, size, io.ErrUnexpectedEOF)
+// check returns an error wrapping errBeyondEnd and io.ErrUnexpectedEOF
+// unless n bytes at off lie within size bytes.
+func check(op string, n, off, size int64) error {
+	if off < 0 || n < 0 || off > size || n > size-off {
+		return fmt.Errorf("target: %s of %d bytes at %d: %w of %d bytes: %w", op, n, off, errBeyondEnd, size, io.ErrUnexpectedEOF)
 	}
 	return nil
 }
 
 func (s *memory) ReadAt(p []byte, off int64) (int, error) {
-	if err := s.check("read", len(p), off); err != nil {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := check("read", int64(len(p)), off, s.Size()); err != nil {
 		return 0, err
 	}
 	n := len(p)
-	s.mu.RLock()
-	defer s.mu.RUnlock()
 	for len(p) > 0 {
 		i, o := off/chunkSize, off%chunkSize
 		k := min(int64(len(p)), chunkSize-o)
@@ -102,12 +113,12 @@ func (s *memory) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (s *memory) WriteAt(p []byte, off int64) (int, error) {
-	if err := s.check("write", len(p), off); err != nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := check("write", int64(len(p)), off, s.Size()); err != nil {
 		return 0, err
 	}
 	n := len(p)
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.chunks == nil {
 		s.chunks = make(map[int64]*[chunkSize]byte)
 	}
@@ -128,14 +139,11 @@ func (s *memory) WriteAt(p []byte, off int64) (int, error) {
 // ZeroAt frees the chunks n bytes at off cover whole and clears the
 // parts of the others.
 func (s *memory) ZeroAt(off, n int64) error {
-	if n < 0 || n > int64(^uint(0)>>1) {
-		return fmt.Errorf("target: zero %d bytes: %w", n, io.ErrUnexpectedEOF)
-	}
-	if err := s.check("zero", int(n), off); err != nil {
-		return err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := check("zero", n, off, s.Size()); err != nil {
+		return err
+	}
 	if int64(len(s.chunks)) < n/chunkSize {
 		// Fewer chunks than the range covers: visit the chunks, not the range.
 		for i, c := range s.chunks {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 )
 
@@ -16,8 +17,11 @@ var ErrBackend = errors.New("target: backend")
 // blocks of devices (fallocate), and writes zeros where the file system
 // or device cannot.
 type FileBackend struct {
-	f    *os.File
-	size atomic.Int64 // bytes; changed by Resize
+	f *os.File
+	// mu is held for reading across each access and its bounds check,
+	// and for writing by Resize: no access lands beyond a shrunk end.
+	mu   sync.RWMutex
+	size atomic.Int64 // bytes; changed by Resize under mu
 }
 
 // CreateFile opens the regular file at path as the storage of a namespace
@@ -89,20 +93,41 @@ func fileBackend(f *os.File) (*FileBackend, error) {
 	return b, nil
 }
 
-// Size returns the size in bytes the file had when opened.
+// Size returns the size in bytes: the file's when opened, or the last
+// Resize's.
 func (b *FileBackend) Size() int64 { return b.size.Load() }
 
-// ReadAt reads len(p) bytes at off; see os.File.ReadAt.
-func (b *FileBackend) ReadAt(p []byte, off int64) (int, error) { return b.f.ReadAt(p, off) }
+// ReadAt reads len(p) bytes at off (os.File.ReadAt); bytes beyond Size
+// are refused with an error wrapping ErrBackend, also if the file grew
+// under the target.
+func (b *FileBackend) ReadAt(p []byte, off int64) (int, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if err := check("read", int64(len(p)), off, b.Size()); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrBackend, err)
+	}
+	return b.f.ReadAt(p, off)
+}
 
-// WriteAt writes p at off; see os.File.WriteAt.
-func (b *FileBackend) WriteAt(p []byte, off int64) (int, error) { return b.f.WriteAt(p, off) }
+// WriteAt writes p at off (os.File.WriteAt); bytes beyond Size are
+// refused with an error wrapping ErrBackend, and the file does not grow.
+func (b *FileBackend) WriteAt(p []byte, off int64) (int, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if err := check("write", int64(len(p)), off, b.Size()); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrBackend, err)
+	}
+	return b.f.WriteAt(p, off)
+}
 
 // ZeroAt makes n bytes at off read as zeros, freeing their blocks where
-// the file system or device can.
+// the file system or device can. Bytes beyond Size are refused with an
+// error wrapping ErrBackend.
 func (b *FileBackend) ZeroAt(off, n int64) error {
-	if size := b.Size(); off < 0 || n < 0 || off > size || n > size-off {
-		return fmt.Errorf("%w: zero %d bytes at %d beyond %d", ErrBackend, n, off, size)
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if err := check("zero", n, off, b.Size()); err != nil {
+		return fmt.Errorf("%w: %w", ErrBackend, err)
 	}
 	if punchHole(b.f, off, n) == nil {
 		return nil

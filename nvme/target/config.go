@@ -167,11 +167,10 @@ func (t *Target) checkConfig() error {
 // check checks a subsystem's configuration, defaults filled in; field
 // is its name in errors, such as "Subsystems[2]." or "".
 func (sc *SubsystemConfig) check(field string) error {
+	if err := checkNQN(sc.NQN); err != nil {
+		return fmt.Errorf("%w: %sNQN %w", ErrInvalidConfig, field, err)
+	}
 	switch {
-	case sc.NQN == "":
-		return fmt.Errorf("%w: %sNQN is empty", ErrInvalidConfig, field)
-	case len(sc.NQN) > nvme.MaxNQNLen:
-		return fmt.Errorf("%w: %sNQN is %d bytes long, at most %d", ErrInvalidConfig, field, len(sc.NQN), nvme.MaxNQNLen)
 	case sc.NQN == nvme.DiscoveryNQN:
 		return fmt.Errorf("%w: %sNQN is the discovery NQN", ErrInvalidConfig, field)
 	case len(sc.Serial) > 20:

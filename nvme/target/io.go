@@ -1,6 +1,8 @@
 package target
 
 import (
+	"errors"
+
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/tcp"
 )
@@ -53,7 +55,7 @@ func (c *controller) io(cmd *nvme.Command, data []byte) response {
 		}
 		if _, err := ns.data.WriteAt(data, off); err != nil {
 			c.t.warn.log(c.t, "write failed", "subnqn", c.sub.cfg.NQN, "nsid", ns.NSID, "offset", off, "bytes", n, "err", err)
-			return fail(nvme.StatusWriteFault)
+			return failIO(err, nvme.StatusWriteFault)
 		}
 		st.writes.Add(1)
 		st.blocksWritten.Add(units)
@@ -63,7 +65,7 @@ func (c *controller) io(cmd *nvme.Command, data []byte) response {
 	if _, err := ns.data.ReadAt(b, off); err != nil {
 		tcp.PutBuffer(b)
 		c.t.warn.log(c.t, "read failed", "subnqn", c.sub.cfg.NQN, "nsid", ns.NSID, "offset", off, "bytes", n, "err", err)
-		return fail(nvme.StatusUnrecoveredReadError)
+		return failIO(err, nvme.StatusUnrecoveredReadError)
 	}
 	st.reads.Add(1)
 	st.blocksRead.Add(units)
@@ -82,6 +84,16 @@ func (c *controller) flush(ns *namespace) response {
 		return fail(nvme.StatusWriteFault)
 	}
 	return response{}
+}
+
+// failIO fails a command whose backend access returned err: with LBA
+// Out of Range if a Resize shrank the namespace since the command's
+// bounds were checked, with status otherwise.
+func failIO(err error, status nvme.Status) response {
+	if errors.Is(err, errBeyondEnd) {
+		return fail(nvme.StatusLBAOutOfRange | nvme.StatusDNR)
+	}
+	return fail(status)
 }
 
 // within reports whether nlb blocks from slba lie within the namespace.

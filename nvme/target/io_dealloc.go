@@ -10,7 +10,7 @@ import (
 func (c *controller) writeZeroes(ns *namespace, off, n int64) response {
 	if err := zeroAt(ns.data, off, n); err != nil {
 		c.t.warn.log(c.t, "write zeroes failed", "subnqn", c.sub.cfg.NQN, "nsid", ns.NSID, "offset", off, "bytes", n, "err", err)
-		return fail(nvme.StatusWriteFault)
+		return failIO(err, nvme.StatusWriteFault)
 	}
 	return response{}
 }
@@ -47,7 +47,7 @@ func (c *controller) datasetManagement(ns *namespace, cmd *nvme.Command, data []
 		}
 		if err := z.ZeroAt(int64(r.SLBA)*bs, int64(r.Length)*bs); err != nil {
 			c.t.warn.log(c.t, "deallocate failed", "subnqn", c.sub.cfg.NQN, "nsid", ns.NSID, "slba", r.SLBA, "blocks", r.Length, "err", err)
-			return fail(nvme.StatusInternalError)
+			return failIO(err, nvme.StatusInternalError)
 		}
 	}
 	return response{}

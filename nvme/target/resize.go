@@ -74,6 +74,8 @@ func (s *memory) Resize(size int64) error {
 // an extension is sparse and reads as zeros. A block device keeps its
 // size: a namespace may use less of it, not more. Errors wrap ErrBackend.
 func (b *FileBackend) Resize(size int64) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	fi, err := b.f.Stat()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBackend, err)

@@ -147,6 +147,8 @@ func TestNewRejects(t *testing.T) {
 		{"block size", sub(SubsystemConfig{NQN: "nqn.a", BlockSize: 1000}), "Subsystems[0].BlockSize"},
 		{"size not in blocks", Config{NamespaceSize: 1000}, "NamespaceSize"},
 		{"namespace size not in blocks", sub(SubsystemConfig{NQN: "nqn.a", NamespaceList: []Namespace{{NSID: 1, Size: 1000}}}), "Subsystems[0].NamespaceList[0]"},
+		{"NQN with NUL", sub(SubsystemConfig{NQN: "nqn.a\x00b"}), "Subsystems[0].NQN holds a NUL"},
+		{"NQN not UTF-8", Config{NQN: "nqn.\xc0"}, "NQN is not UTF-8"},
 		{"serial too long", Config{Serial: strings.Repeat("s", 21)}, "Serial"},
 		{"model too long", sub(SubsystemConfig{NQN: "nqn.a", Model: strings.Repeat("m", 41)}), "Subsystems[0].Model"},
 		{"connection fault in a subsystem", sub(SubsystemConfig{NQN: "nqn.a", Faults: Faults{DropAfter: 1}}), "Subsystems[0].Faults.DropAfter"},

@@ -280,6 +280,8 @@ func TestRefused(t *testing.T) {
 		{"body too large", "PATCH", base + "/namespaces/1", `{"size":` + strings.Repeat(" ", MaxRequestBytes) + `4096}`, 413, "body"},
 		{"disallow a host not allowed", "DELETE", base + "/hosts/nqn.x", "", 404, "hostnqn"},
 		{"allow a host NQN too long", "POST", base + "/hosts/" + strings.Repeat("h", 224), "", 400, "hostnqn"},
+		{"allow a host NQN with NUL", "POST", base + "/hosts/nqn.h%00x", "", 400, "hostnqn"},
+		{"allow a host NQN not UTF-8", "POST", base + "/hosts/nqn.h%FF%FE", "", 400, "hostnqn"},
 		{"no such resource", "GET", "/v2/subsystems", "", 404, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

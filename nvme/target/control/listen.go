@@ -19,7 +19,8 @@ var ErrInUse = errors.New("control: path in use")
 // socket (nothing listens on it), which is replaced. The socket is
 // created with its permissions in a private directory beside path and
 // then renamed into place, so that no other user can connect meanwhile.
-// Closing the listener removes path.
+// Closing the listener removes path if it is still this socket, not if
+// it was removed or replaced meanwhile (by another target's Listen).
 func Listen(path string) (net.Listener, error) {
 	if err := checkStale(path); err != nil {
 		return nil, err
@@ -39,11 +40,16 @@ func Listen(path string) (net.Listener, error) {
 		ln.Close()
 		return nil, fmt.Errorf("control: %w", err)
 	}
+	fi, err := os.Lstat(tmp)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control: %w", err)
+	}
 	if err := os.Rename(tmp, path); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("control: %w", err)
 	}
-	return &listener{UnixListener: ln, path: path}, nil
+	return &listener{UnixListener: ln, path: path, fi: fi}, nil
 }
 
 // checkStale returns nil if path does not exist or was a stale socket,
@@ -74,16 +80,20 @@ func checkStale(path string) error {
 }
 
 // listener is the socket Listen created: it reports path as its address
-// and removes it when closed.
+// and removes it when closed, if path is still the socket fi describes.
 type listener struct {
 	*net.UnixListener
 	path string
+	fi   fs.FileInfo
 }
 
 func (l *listener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
 
 func (l *listener) Close() error {
 	err := l.UnixListener.Close()
+	if fi, lerr := os.Lstat(l.path); lerr != nil || !os.SameFile(fi, l.fi) {
+		return err // removed or replaced: not ours any more
+	}
 	if rerr := os.Remove(l.path); err == nil && !errors.Is(rerr, fs.ErrNotExist) {
 		err = rerr
 	}
