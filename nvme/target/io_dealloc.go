@@ -1,6 +1,9 @@
 package target
 
 import (
+	"cmp"
+	"slices"
+
 	"github.com/complchain/complchain/nvme"
 )
 
@@ -41,14 +44,37 @@ func (c *controller) datasetManagement(ns *namespace, cmd *nvme.Command, data []
 		return response{}
 	}
 	bs := int64(ns.BlockSize)
-	for _, r := range ranges {
-		if r.Length == 0 {
-			continue
-		}
-		if err := z.ZeroAt(int64(r.SLBA)*bs, int64(r.Length)*bs); err != nil {
-			c.t.warn.log(c.t, "deallocate failed", "subnqn", c.sub.cfg.NQN, "nsid", ns.NSID, "slba", r.SLBA, "blocks", r.Length, "err", err)
+	for _, r := range coalesce(ranges) {
+		if err := z.ZeroAt(int64(r.start)*bs, int64(r.end-r.start)*bs); err != nil {
+			c.t.warn.log(c.t, "deallocate failed", "subnqn", c.sub.cfg.NQN, "nsid", ns.NSID, "slba", r.start, "blocks", r.end-r.start, "err", err)
 			return failIO(err, nvme.StatusInternalError)
 		}
 	}
 	return response{}
+}
+
+// blockSpan is the logical blocks from start up to end, excluded.
+type blockSpan struct{ start, end uint64 }
+
+// coalesce returns the blocks the non-empty ranges cover, each block
+// once, in increasing order: a command of 256 ranges that overlap
+// deallocates each block once, so a backend that has to write zeros
+// writes at most the namespace. The ranges are within the namespace.
+func coalesce(ranges []nvme.DSMRange) []blockSpan {
+	var spans []blockSpan
+	for _, r := range ranges {
+		if r.Length > 0 {
+			spans = append(spans, blockSpan{r.SLBA, r.SLBA + uint64(r.Length)})
+		}
+	}
+	slices.SortFunc(spans, func(a, b blockSpan) int { return cmp.Compare(a.start, b.start) })
+	out := spans[:0]
+	for _, s := range spans {
+		if n := len(out); n > 0 && s.start <= out[n-1].end {
+			out[n-1].end = max(out[n-1].end, s.end)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }
