@@ -18,12 +18,15 @@ const ShutdownTimeout = 5 * time.Second
 // closes ln, lets the requests under way end (ShutdownTimeout at most),
 // closes every connection and returns nil. Otherwise it returns ln's
 // error. A request must send its headers (at most 16 KiB) within 10 s
-// and its body within 30 s.
+// and its body within 30 s, and take its answer within 30 s of its
+// headers; an idle connection is closed after 30 s.
 func Serve(ctx context.Context, ln net.Listener, t *target.Target) error {
 	srv := &http.Server{
 		Handler:           NewHandler(t),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second, // a client that does not read its answer
+		IdleTimeout:       30 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 	}
 	down := make(chan struct{})
