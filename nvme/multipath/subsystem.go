@@ -76,7 +76,12 @@ func (s *Subsystem) Instance() int { return s.cfg.Instance }
 // An Event is a change of a subsystem's heads, given its place in the
 // subsystem's order by Begin. Exactly one of Attach, Detach,
 // DetachController or Cancel must be called on it, once: until then,
-// every event that began after it waits. A second call panics.
+// every event that began after it waits. A second call panics: an Event
+// is used once and never reused. If the call's ctx ends before the
+// event's turn, the event changes nothing, returns ctx's error and no
+// longer holds back the events after it. A panic in a Hooks function is
+// not recovered: the event's turn ends (the events after it go on) and
+// the panic goes on up the caller's goroutine, as in complchain.Group.
 type Event struct {
 	entry complchain.Entry
 	s     *Subsystem
