@@ -22,6 +22,7 @@ const (
 	CNSController       CNS = 0x01 // Identify Controller
 	CNSActiveNamespaces CNS = 0x02 // active NSID list, NSIDs greater than CDW1 NSID
 	CNSNSDescriptors    CNS = 0x03 // Namespace Identification Descriptor list
+	CNSCSNamespace      CNS = 0x05 // I/O Command Set specific Identify Namespace (CDW11 CSI)
 	CNSCSController     CNS = 0x06 // I/O Command Set specific Identify Controller (CDW11 CSI)
 	CNSCSIndependentNS  CNS = 0x08 // I/O Command Set Independent Identify Namespace
 	NSIDsPerList            = IdentifySize / 4

@@ -164,7 +164,7 @@ func targetNSID(cmd *nvme.Command, qid uint16) (uint32, bool) {
 	}
 	if cmd.Opcode == nvme.OpIdentify {
 		switch cmd.IdentifyCNS() {
-		case nvme.CNSNamespace, nvme.CNSNSDescriptors, 0x05, nvme.CNSCSIndependentNS:
+		case nvme.CNSNamespace, nvme.CNSNSDescriptors, nvme.CNSCSNamespace, nvme.CNSCSIndependentNS:
 			return cmd.NSID, true
 		}
 	}

@@ -73,8 +73,7 @@ func (h *handler) attach(w http.ResponseWriter, r *http.Request) {
 		writeError(w, namespaceError(err, "size"))
 		return
 	}
-	ns, _ := namespaceOf(s, req.NSID)
-	writeJSON(w, http.StatusCreated, ns)
+	writeJSON(w, http.StatusCreated, namespaceOf(s, req.NSID))
 }
 
 func (h *handler) resize(w http.ResponseWriter, r *http.Request) {
@@ -90,8 +89,7 @@ func (h *handler) resize(w http.ResponseWriter, r *http.Request) {
 		writeError(w, namespaceError(err, "size"))
 		return
 	}
-	ns, _ := namespaceOf(s, nsid)
-	writeJSON(w, http.StatusOK, ns)
+	writeJSON(w, http.StatusOK, namespaceOf(s, nsid))
 }
 
 func (h *handler) detach(w http.ResponseWriter, r *http.Request) {
@@ -189,19 +187,24 @@ func subsystemOf(s *target.Subsystem) Subsystem {
 		out.AllowedHosts = []string{}
 	}
 	for _, ns := range s.Namespaces() {
-		out.Namespaces = append(out.Namespaces, Namespace{NSID: ns.NSID, Size: ns.Size, BlockSize: ns.BlockSize})
+		out.Namespaces = append(out.Namespaces, apiNamespace(ns))
 	}
 	return out
 }
 
-// namespaceOf returns namespace nsid of s as it is now.
-func namespaceOf(s *target.Subsystem, nsid uint32) (Namespace, bool) {
+// namespaceOf returns namespace nsid of s as it is now; the zero
+// Namespace if it was detached meanwhile.
+func namespaceOf(s *target.Subsystem, nsid uint32) Namespace {
 	for _, ns := range s.Namespaces() {
 		if ns.NSID == nsid {
-			return Namespace{NSID: ns.NSID, Size: ns.Size, BlockSize: ns.BlockSize}, true
+			return apiNamespace(ns)
 		}
 	}
-	return Namespace{}, false
+	return Namespace{}
+}
+
+func apiNamespace(ns target.Namespace) Namespace {
+	return Namespace{NSID: ns.NSID, Size: ns.Size, BlockSize: ns.BlockSize}
 }
 
 // readJSON decodes r's body, one JSON object of at most MaxRequestBytes
