@@ -386,11 +386,7 @@ func (m *mapper[T, R]) next(c *mapChunk[T, R]) *mapChunk[T, R] {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if c != nil {
-		m.queue[m.qhead] = nil
-		m.qhead++
-		if m.qhead == len(m.queue) {
-			m.queue, m.qhead = m.queue[:0], 0
-		}
+		popFront(&m.queue, &m.qhead)
 		m.pending -= c.size
 		m.inflight.Add(-1)
 		clear(c.in[:c.n])
