@@ -280,16 +280,7 @@ func (g *Group) cancelled() bool { return g.ctx != nil && g.ctx.Err() != nil }
 
 // pop removes the task at the head of the queue, with g.mu held.
 func (g *Group) pop() *groupTask {
-	t := g.queue[g.qhead]
-	g.queue[g.qhead] = nil
-	g.qhead++
-	if g.qhead == len(g.queue) {
-		g.queue, g.qhead = g.queue[:0], 0
-	} else if g.qhead >= 1024 && g.qhead > len(g.queue)/2 {
-		n := copy(g.queue, g.queue[g.qhead:])
-		clear(g.queue[n:])
-		g.queue, g.qhead = g.queue[:n], 0
-	}
+	t := popFront(&g.queue, &g.qhead)
 	if g.blocked > 0 && g.queued() <= g.queueLen()/2 {
 		g.notFull.Broadcast() // wake producers once half the queue is free
 	}

@@ -199,18 +199,13 @@ func (m *mapper[T, R]) feed(in iter.Seq[T]) {
 		}
 		sent := c
 		c = nil
-		if n, ok := sent.seal(); ok {
-			sent.n = n
-			if !m.send(sent) {
-				return
-			}
+		if sent.seal() && !m.send(sent) {
+			return
 		}
 	}
-	if c != nil {
-		last := c
+	if last := c; last != nil {
 		c = nil
-		if n, ok := last.seal(); ok {
-			last.n = n
+		if last.seal() {
 			m.send(last)
 		}
 	}
@@ -233,16 +228,18 @@ func (c *mapChunk[T, R]) add(v T) bool {
 	return false
 }
 
-// seal hands c over, and reports how many values it holds and whether
-// the caller is the one that handed it over (false: it was already).
-func (c *mapChunk[T, R]) seal() (n int, ok bool) {
+// seal hands c over, sets c.n to the number of values it holds, and
+// reports whether the caller is the one that handed it over (false: it
+// was already, and c.n is the sender's).
+func (c *mapChunk[T, R]) seal() bool {
 	for {
 		w := c.word.Load()
 		if w&chunkSent != 0 {
-			return 0, false
+			return false
 		}
 		if c.word.CompareAndSwap(w, w|chunkSent) {
-			return int(w >> 1), true
+			c.n = int(w >> 1)
+			return true
 		}
 	}
 }
@@ -253,11 +250,9 @@ func (c *mapChunk[T, R]) isSent() bool { return c.word.Load()&chunkSent != 0 }
 // take hands c, the head chunk, to a worker if the feeder has not sent it
 // yet: the feeder may be waiting for in, which may wait for c's results.
 func (m *mapper[T, R]) take(c *mapChunk[T, R]) {
-	n, ok := c.seal()
-	if !ok {
+	if !c.seal() {
 		return
 	}
-	c.n = n
 	m.mu.Lock()
 	m.taking++ // the feeder must not close jobs under this send
 	m.mu.Unlock()
@@ -391,11 +386,7 @@ func (m *mapper[T, R]) next(c *mapChunk[T, R]) *mapChunk[T, R] {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if c != nil {
-		m.queue[m.qhead] = nil
-		m.qhead++
-		if m.qhead == len(m.queue) {
-			m.queue, m.qhead = m.queue[:0], 0
-		}
+		popFront(&m.queue, &m.qhead)
 		m.pending -= c.size
 		m.inflight.Add(-1)
 		clear(c.in[:c.n])
