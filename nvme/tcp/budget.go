@@ -62,9 +62,6 @@ func (b *Budget) take(n int64, grant func()) *budgetWaiter {
 // wait reserves n bytes, waiting until they are available; it reports
 // false, holding nothing, if ctx is done first.
 func (b *Budget) wait(ctx context.Context, n int64) bool {
-	if b.tryTake(n) {
-		return true
-	}
 	ready := make(chan struct{})
 	w := b.take(n, func() { close(ready) })
 	if w == nil {
@@ -80,18 +77,6 @@ func (b *Budget) wait(ctx context.Context, n int64) bool {
 		}
 		return false
 	}
-}
-
-// tryTake reserves n bytes if they are available now and no one waits.
-func (b *Budget) tryTake(n int64) bool {
-	n = min(n, b.limit)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.waiters) == 0 && b.used+n <= b.limit {
-		b.used += n
-		return true
-	}
-	return false
 }
 
 // cancel removes w from the queue; it reports false if w was granted

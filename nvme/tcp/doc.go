@@ -71,7 +71,11 @@
 // A command that moves no data (SGL length 0) is executed whatever its
 // descriptor type, as Linux's nvmet does; in-capsule data with any
 // descriptor but 01h fails the command with SGL Descriptor Type Invalid; a
-// second ICReq is a PDU Sequence Error.
+// second ICReq is a PDU Sequence Error. Write data, in-capsule or H2CData,
+// whose data digest does not match fails its command with Transient
+// Transport Error (no DNR) without running the handler, and the
+// connection goes on, as the host side does for C2HData (Linux's nvmet
+// resets the connection instead).
 //
 // Limits: InCapsuleSize, MaxH2CData, MaxTransfer (a larger command fails
 // with StatusInvalidField), MaxOutstanding executing commands (beyond

@@ -6,8 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -536,5 +538,107 @@ func TestHostDigestErrorsFatal(t *testing.T) {
 				t.Fatalf("host sent PDU type %d, want H2CTermReq", typ)
 			}
 		})
+	}
+}
+
+// A data digest error in a host's in-capsule data or H2CData fails that
+// write alone, with Transient Transport Error and no DNR, without running
+// its handler; the connection goes on and the next write succeeds.
+func TestTargetDataDigestError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	h := newTestHandler()
+	served := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			served <- err
+			return
+		}
+		served <- tcp.ServeTarget(context.Background(), c, tcp.TargetConfig{}, acceptConnect(h))
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dg := tcp.Digests{Data: true}
+	connect := nvme.ConnectCommand(0, 32, 0)
+	connect.SetSGL(nvme.SGL{Length: nvme.ConnectDataSize, Type: nvme.SGLDataBlockOffset})
+	cd := nvme.ConnectData{CNTLID: nvme.DynamicController, SubsystemNQN: "nqn.test:sub", HostNQN: "nqn.test:host"}
+	cdata, _ := cd.AppendBinary(nil)
+	if _, err := c.Write(dg.AppendCapsuleCmd(tcp.AppendICReq(nil, tcp.ICReq{Digests: tcp.DigestData}), &connect, cdata)); err != nil {
+		t.Fatal(err)
+	}
+	r := tcp.NewReader(c, 8192)
+	r.SetDigests(false, true)
+	next := func(want tcp.PDUType) tcp.PDU {
+		t.Helper()
+		p, err := r.Next()
+		if err != nil || p.Type != want {
+			t.Fatalf("got PDU type %#x, %v; want %#x", uint8(p.Type), err, uint8(want))
+		}
+		return p
+	}
+	status := func(cid uint16) nvme.Status {
+		t.Helper()
+		var cpl nvme.Completion
+		if err := cpl.UnmarshalBinary(next(tcp.TypeCapsuleRsp).Specific); err != nil || cpl.CID != cid {
+			t.Fatalf("response for CID %d, %v; want CID %d", cpl.CID, err, cid)
+		}
+		return cpl.Status
+	}
+	next(tcp.TypeICResp)
+	if st := status(connect.CID); st != 0 {
+		t.Fatalf("Connect: %v", st)
+	}
+	write := func(cid uint16, sgl uint8) nvme.Command {
+		cmd := nvme.Command{Opcode: nvme.OpWrite, NSID: 1, CID: cid, CDW10: uint32(cid)}
+		cmd.SetSGL(nvme.SGL{Length: 512, Type: sgl})
+		return cmd
+	}
+	data := pattern(1, 512)
+	tests := []struct {
+		name string
+		cmd  nvme.Command
+		send func(cmd *nvme.Command) []byte
+		want nvme.Status
+	}{
+		{"InCapsule", write(1, nvme.SGLDataBlockOffset), func(cmd *nvme.Command) []byte {
+			return corrupt(dg.AppendCapsuleCmd(nil, cmd, data))
+		}, nvme.StatusTransientTransport},
+		{"H2CData", write(2, nvme.SGLTransportDataBlock), func(cmd *nvme.Command) []byte {
+			if _, err := c.Write(dg.AppendCapsuleCmd(nil, cmd, nil)); err != nil {
+				t.Fatal(err)
+			}
+			r2t := tcp.ParseDataHeader(next(tcp.TypeR2T))
+			return corrupt(dg.AppendData(nil, tcp.TypeH2CData, tcp.FlagDataLast, tcp.DataHeader{CID: cmd.CID, TTag: r2t.TTag, Length: 512}, data))
+		}, nvme.StatusTransientTransport},
+		{"Sound", write(3, nvme.SGLTransportDataBlock), func(cmd *nvme.Command) []byte {
+			if _, err := c.Write(dg.AppendCapsuleCmd(nil, cmd, nil)); err != nil {
+				t.Fatal(err)
+			}
+			r2t := tcp.ParseDataHeader(next(tcp.TypeR2T))
+			return dg.AppendData(nil, tcp.TypeH2CData, tcp.FlagDataLast, tcp.DataHeader{CID: cmd.CID, TTag: r2t.TTag, Length: 512}, data)
+		}, 0},
+	}
+	for _, tt := range tests {
+		if _, err := c.Write(tt.send(&tt.cmd)); err != nil {
+			t.Fatal(err)
+		}
+		if st := status(tt.cmd.CID); st != tt.want {
+			t.Fatalf("%s: status %v, want %v", tt.name, st, tt.want)
+		}
+	}
+	c.Close()
+	if err := <-served; err != nil {
+		t.Fatalf("ServeTarget: %v", err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.blocks) != 1 || !bytes.Equal(h.blocks[3], data) {
+		t.Fatalf("handler saw writes %v; want only the sound one", slices.Sorted(maps.Keys(h.blocks)))
 	}
 }

@@ -346,24 +346,20 @@ func (r *Reader) Next() (PDU, error) {
 		return p, nil
 	}
 	data := b[dataStart:]
+	var ddgst []byte
 	if len(data) > 0 && r.ddgst {
 		if h.Flags&FlagDDGST == 0 || len(data) < digestLen {
 			return PDU{}, protoErr(FESInvalidHeader, 1, "data digest missing")
 		}
-		n := len(data) - digestLen
-		if n > r.maxData {
-			return PDU{}, protoErr(FESDataLimit, 4, "%d bytes of data, limit %d", n, r.maxData)
-		}
-		if binary.LittleEndian.Uint32(data[n:]) != CRC32C(data[:n]) {
-			p.Data = data[:n]
-			return p, ErrDataDigest
-		}
-		data = data[:n]
+		data, ddgst = data[:len(data)-digestLen], data[len(data)-digestLen:]
 	}
 	if len(data) > r.maxData {
 		return PDU{}, protoErr(FESDataLimit, 4, "%d bytes of data, limit %d", len(data), r.maxData)
 	}
 	p.Data = data
+	if ddgst != nil && binary.LittleEndian.Uint32(ddgst) != CRC32C(data) {
+		return p, ErrDataDigest
+	}
 	return p, nil
 }
 

@@ -258,6 +258,8 @@ type xfer struct {
 	data   []byte // allocated when the first H2CData arrives
 	got    int
 	timer  *time.Timer // DataTimeout
+
+	badDigest bool // an H2CData PDU failed its data digest
 }
 
 func (t *target) serve(conn net.Conn) error {
@@ -299,7 +301,8 @@ func (t *target) serve(conn net.Conn) error {
 	ncmds := 0
 	for {
 		p, err := r.Next()
-		if err != nil {
+		badDigest := errors.Is(err, ErrDataDigest)
+		if err != nil && !badDigest {
 			return t.readErr(err)
 		}
 		var te *TermError
@@ -311,7 +314,7 @@ func (t *target) serve(conn net.Conn) error {
 				return ErrDropped
 			}
 			wasConnected := t.connected
-			te = t.capsule(p)
+			te = t.capsule(p, badDigest)
 			if t.connected && !wasConnected {
 				if t.connTimer != nil {
 					t.connTimer.Stop() // if it fired meanwhile, the host was late anyway
@@ -319,7 +322,7 @@ func (t *target) serve(conn net.Conn) error {
 				r.maxData = max(int(t.cfg.MaxH2CData), t.cfg.InCapsuleSize)
 			}
 		case TypeH2CData:
-			te = t.h2cData(p)
+			te = t.h2cData(p, badDigest)
 		case TypeH2CTermReq:
 			return ParseTermReq(p)
 		case TypeICReq:
@@ -366,7 +369,10 @@ func isConnect(cmd *nvme.Command) bool {
 	return cmd.Opcode == nvme.OpFabrics && cmd.FabricsType() == nvme.FabricsConnect
 }
 
-func (t *target) capsule(p PDU) *TermError {
+// capsule takes a command capsule. badDigest says its in-capsule data
+// failed the data digest: the command fails with Transient Transport
+// Error (NVMe/TCP 7.4.6.1) and the connection goes on.
+func (t *target) capsule(p PDU, badDigest bool) *TermError {
 	var cmd nvme.Command
 	cmd.UnmarshalBinary(p.Specific)
 	sq := t.fetched()
@@ -384,6 +390,8 @@ func (t *target) capsule(p PDU) *TermError {
 		return protoErr(FESDataLimit, 4, "%d bytes of in-capsule data, limit %d", len(p.Data), t.cfg.InCapsuleSize)
 	case !t.connected && !isConnect(&cmd):
 		t.fail(&cmd, sq, nvme.StatusCommandSequenceError)
+	case badDigest:
+		t.failDigest(&cmd, sq)
 	case len(p.Data) != 0 && sgl.Type != nvme.SGLDataBlockOffset:
 		t.fail(&cmd, sq, nvme.StatusSGLInvalidType) // in-capsule data needs the offset descriptor
 	case sgl.Length == 0:
@@ -445,7 +453,10 @@ func (t *target) fetched() sqPos {
 // sqPos is a submission queue's ID and head as a command left it.
 type sqPos struct{ id, head uint16 }
 
-func (t *target) h2cData(p PDU) *TermError {
+// h2cData takes an H2CData PDU. badDigest says its data failed the data
+// digest: the data is dropped, and the write fails with Transient
+// Transport Error once its last PDU is in, without running its handler.
+func (t *target) h2cData(p PDU, badDigest bool) *TermError {
 	h := ParseDataHeader(p)
 	t.mu.Lock()
 	x := t.xfers[h.TTag]
@@ -460,10 +471,15 @@ func (t *target) h2cData(p PDU) *TermError {
 	case int(h.Offset) != x.got || int(h.Offset)+len(p.Data) > x.n:
 		return protoErr(FESDataRange, 12, "H2CData offset %d length %d for a %d-byte write at %d", h.Offset, h.Length, x.n, x.got)
 	}
-	if x.data == nil {
-		x.data = getBuf(x.n) // only now: a host that sends nothing costs budget, not memory
+	if badDigest {
+		x.badDigest = true
+	} else {
+		if x.data == nil {
+			x.data = getBuf(x.n) // only now: a host that sends nothing costs budget, not memory
+		}
+		copy(x.data[h.Offset:], p.Data)
 	}
-	x.got += copy(x.data[h.Offset:], p.Data)
+	x.got += len(p.Data)
 	last := x.got == x.n
 	if last != (p.Flags&FlagDataLast != 0) {
 		return protoErr(FESInvalidHeader, 1, "LAST_PDU flag %v at %d of %d bytes", !last, x.got, x.n)
@@ -477,6 +493,11 @@ func (t *target) h2cData(p PDU) *TermError {
 		}
 		done := func() { putBuf(x.data); t.releaseWrite(x.charge) }
 		if !t.acquire() {
+			done()
+			return nil
+		}
+		if x.badDigest {
+			t.failDigest(&x.cmd, x.sq)
 			done()
 			return nil
 		}
@@ -509,6 +530,12 @@ func (t *target) serveOne(req *Request, sq sqPos, done func(), charge int64) {
 // fail completes cmd with status st and DNR, moving no data.
 func (t *target) fail(cmd *nvme.Command, sq sqPos, st nvme.Status) {
 	t.respond(cmd, sq, Response{Completion: nvme.Completion{Status: st | nvme.StatusDNR}}, 0)
+}
+
+// failDigest completes cmd, whose data failed the data digest, with
+// Transient Transport Error, without DNR: the host may retry it.
+func (t *target) failDigest(cmd *nvme.Command, sq sqPos) {
+	t.respond(cmd, sq, Response{Completion: nvme.Completion{Status: nvme.StatusTransientTransport}}, 0)
 }
 
 // respond queues the response to cmd and releases its token. charge is

@@ -129,9 +129,12 @@ func (w *batchWriter) loop() {
 		var err error
 		if len(b) > 0 {
 			if timeout > 0 {
-				// Re-armed only when half used up: setting a deadline on
-				// each write costs more than the write on some wrappers.
-				if now := time.Now(); w.deadline.Sub(now) < timeout/2 {
+				// Re-armed only when half used up, or when further off
+				// than timeout (setTimeout shortened it): setting a
+				// deadline on each write costs more than the write on
+				// some wrappers.
+				now := time.Now()
+				if left := w.deadline.Sub(now); left < timeout/2 || left > timeout {
 					w.deadline = now.Add(timeout)
 					w.conn.SetWriteDeadline(w.deadline)
 				}
