@@ -112,6 +112,7 @@ func TestScanErrors(t *testing.T) {
 		{[]string{"scan", "--addr", closed, "--addr", closed, "--nqn", "a", "--nqn", "b", "--nqn", "c"}, "3 --nqn for 2 --addr"},
 		{[]string{"scan", "--discover", "nohost"}, `address "nohost": want host:port`},
 		{[]string{"scan", "--discover", closed, "--map-addr", "x"}, `--map-addr "x"`},
+		{[]string{"scan", "--discover", closed, "--map-addr", "10.0.0.1:4420=x"}, `--map-addr "10.0.0.1:4420=x"`},
 		{[]string{"scan", "--controllers", "0"}, "--controllers 0"},
 		{[]string{"scan", "--max-controllers", "0"}, "--max-controllers 0"},
 		{[]string{"scan", "--naming", "uuid"}, `unknown naming "uuid"`},

@@ -107,10 +107,9 @@ func (f *scanFlags) ports(ctx context.Context, stderr io.Writer) ([]fabric.Port,
 	cfg := fabric.DiscoverConfig{Host: f.hostConfig(), Timeout: f.timeout, UseDiscoveryAddr: f.useDiscoveryAddr, AddrMap: map[string]string{}}
 	for _, m := range f.mapAddr {
 		from, to, ok := strings.Cut(m, "=")
-		if _, _, err := net.SplitHostPort(from); !ok || err != nil {
-			return nil, nil, fmt.Errorf("--map-addr %q: want ADVERTISED=DIAL, each host:port", m)
-		}
-		if _, _, err := net.SplitHostPort(to); err != nil {
+		_, _, errFrom := net.SplitHostPort(from)
+		_, _, errTo := net.SplitHostPort(to)
+		if !ok || errFrom != nil || errTo != nil {
 			return nil, nil, fmt.Errorf("--map-addr %q: want ADVERTISED=DIAL, each host:port", m)
 		}
 		cfg.AddrMap[from] = to

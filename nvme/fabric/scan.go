@@ -104,7 +104,8 @@ type fabricScan struct {
 	failed []*probeError
 	scans  sync.WaitGroup
 	done   atomic.Int64
-	listed []atomic.Int64 // per port
+	listed []atomic.Int64 // per port: the last count its scan reported
+	total  atomic.Int64   // sum of listed
 }
 
 type probeError struct {
@@ -210,8 +211,7 @@ func (f *fabricScan) connect(p *probe) bool {
 	if f.s.Progress != nil {
 		listed := &f.listed[p.index]
 		c.Scanner.Progress = func(_, l int) {
-			listed.Store(int64(l))
-			f.progress()
+			f.progress(int64(l) - listed.Swap(int64(l)))
 		}
 	}
 	f.scans.Go(func() { c.Result, c.Err = c.Scanner.Scan(f.ctx) })
@@ -229,14 +229,13 @@ func (f *fabricScan) name(p *probe) {
 	close(p.ready)
 }
 
-// progress reports the namespaces done and listed on every controller.
-func (f *fabricScan) progress() {
+// progress reports the namespaces done and listed on every controller,
+// one more done and delta more listed than before. It keeps a running
+// total, not a sum over the ports, so that each namespace costs O(1)
+// however many controllers there are.
+func (f *fabricScan) progress(delta int64) {
 	done := f.done.Add(1)
-	var listed int64
-	for i := range f.listed {
-		listed += f.listed[i].Load()
-	}
-	f.s.Progress(int(done), int(listed))
+	f.s.Progress(int(done), int(f.total.Add(delta)))
 }
 
 // connectRefused is a Connect the controller refused, said without the

@@ -25,7 +25,6 @@ const (
 	MaxNamesFileSize = 16 << 20 // bytes
 	MaxInstance      = 1 << 16  // largest head instance the persistent policy hands out or reads
 	maxIdentityLen   = 64       // "nguid." and 32 hex digits fit
-	maxNQNLen        = 223      // NVMF_NQN_SIZE
 )
 
 // ErrInstancesExhausted is returned when every persistent instance from
@@ -145,8 +144,8 @@ func (n *Names) decode(b []byte) error {
 		return errors.New("data after the JSON object")
 	}
 	for _, s := range f.Subsystems {
-		if s.NQN == "" || len(s.NQN) > maxNQNLen {
-			return fmt.Errorf("subsystem NQN of %d bytes (want 1 to %d)", len(s.NQN), maxNQNLen)
+		if s.NQN == "" || len(s.NQN) > nvme.MaxNQNLen {
+			return fmt.Errorf("subsystem NQN of %d bytes (want 1 to %d)", len(s.NQN), nvme.MaxNQNLen)
 		}
 		if n.subs[s.NQN] != nil {
 			return fmt.Errorf("subsystem %q listed twice", s.NQN)

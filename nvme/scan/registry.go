@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 )
@@ -13,7 +14,7 @@ func (s *Scanner) Namespaces() []*Namespace {
 	for _, ns := range s.ns {
 		out = append(out, ns)
 	}
-	slices.SortFunc(out, func(a, b *Namespace) int { return int(a.NSID) - int(b.NSID) })
+	slices.SortFunc(out, func(a, b *Namespace) int { return cmp.Compare(a.NSID, b.NSID) })
 	return out
 }
 

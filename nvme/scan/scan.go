@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -185,7 +186,7 @@ func (s *Scanner) Scan(ctx context.Context) (*Result, error) {
 	r.res.Elapsed = time.Since(start)
 	r.res.Commands = r.commands.Load()
 	r.res.Listed = int(r.listed.Load())
-	slices.SortFunc(r.res.Failed, func(a, b *NSError) int { return int(a.NSID) - int(b.NSID) })
+	slices.SortFunc(r.res.Failed, func(a, b *NSError) int { return cmp.Compare(a.NSID, b.NSID) })
 	if err == nil {
 		err = ctx.Err()
 	}
