@@ -182,7 +182,7 @@ func (sc *SubsystemConfig) check(field string) error {
 	case sc.Namespaces < 0:
 		return fmt.Errorf("%w: %sNamespaces %d is negative", ErrInvalidConfig, field, sc.Namespaces)
 	case sc.MaxNSID >= nvme.NSIDAll-1:
-		return fmt.Errorf("%w: %sMaxNSID %#x not below %#x", ErrInvalidConfig, field, sc.MaxNSID, nvme.NSIDAll-1)
+		return fmt.Errorf("%w: %sMaxNSID %#x not below %#x", ErrInvalidConfig, field, sc.MaxNSID, uint32(nvme.NSIDAll-1))
 	case uint64(sc.Namespaces) > uint64(sc.MaxNSID):
 		return fmt.Errorf("%w: %sNamespaces %d above MaxNSID %d", ErrInvalidConfig, field, sc.Namespaces, sc.MaxNSID)
 	case sc.BlockSize != 512 && sc.BlockSize != 4096:
