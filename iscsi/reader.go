@@ -78,7 +78,11 @@ func (s *Session) handle(p *PDU) error {
 			return bad("offset %d, expected %d (DataPDUInOrder)", off, len(t.in))
 		}
 		t.dataSN++
-		t.in = append(t.in, p.Data...)
+		if t.in == nil {
+			t.in = p.Data // ReadPDU's own buffer: the usual single Data-In is not copied
+		} else {
+			t.in = append(t.in, p.Data...)
+		}
 		if h[1]&FlagStatus == 0 {
 			return nil
 		}
