@@ -17,9 +17,11 @@ const writeTimeout = 30 * time.Second
 type conn struct {
 	nc  net.Conn
 	r   *bufio.Reader
-	mu  sync.Mutex // guards w, buf, lim for writes
+	mu  sync.Mutex // guards w and buf
 	w   *bufio.Writer
 	buf []byte
+	// in and out are set once login has negotiated them, before the
+	// full feature phase's reader and writers start.
 	in  Limits // what this side accepts
 	out Limits // digests the peer expects (same as in once negotiated)
 }

@@ -31,11 +31,10 @@ func (s *Session) Text(ctx context.Context, pairs []Pair) ([]Pair, error) {
 		p.BHS.SetOpcode(OpTextReq, false)
 		p.BHS[1] = FlagFinal
 		p.BHS.PutU32(offTTT, ttt)
-		itt, err := s.start(ctx, t, p)
-		if err != nil {
+		if err := s.start(ctx, t, p); err != nil {
 			return nil, err
 		}
-		if err := s.wait(ctx, itt, t); err != nil {
+		if err := s.wait(ctx, t); err != nil {
 			return nil, err
 		}
 		text, data, ttt = t.text, nil, t.ttt

@@ -100,6 +100,15 @@ func TestHostileTargetPDUs(t *testing.T) {
 		{"answer to an ITT never sent", func(c *PDU) [][]byte {
 			return [][]byte{targetPDU(c, OpSCSIResponse, FlagFinal, func(h *BHS) { h.PutU32(offITT, 0x5555) }, nil)}
 		}, "ITT 0x5555 of no task in flight"},
+		{"Text Response to a SCSI Command", func(c *PDU) [][]byte {
+			return [][]byte{targetPDU(c, OpTextResp, FlagFinal, nil, nil)}
+		}, "for a SCSI Command"},
+		{"NOP-In to a SCSI Command", func(c *PDU) [][]byte {
+			return [][]byte{targetPDU(c, OpNOPIn, FlagFinal, nil, nil)}
+		}, "for a SCSI Command"},
+		{"Logout Response to a SCSI Command", func(c *PDU) [][]byte {
+			return [][]byte{targetPDU(c, OpLogoutResp, FlagFinal, nil, nil)}
+		}, "for a SCSI Command"},
 		{"SenseLength beyond the data", func(c *PDU) [][]byte {
 			return [][]byte{targetPDU(c, OpSCSIResponse, FlagFinal, func(h *BHS) { h[3] = 2 }, []byte{0, 200, 0x70, 0})}
 		}, "SenseLength 200, 2 bytes of sense data"},

@@ -22,14 +22,19 @@ func (s *Session) reader() {
 	}
 }
 
-// lookup returns the task of itt, or a *ProtocolError for a tag the
-// session never sent (or whose answer already came).
-func (s *Session) lookup(p *PDU) (*task, error) {
+// lookup returns the task of p's ITT, which must be an exchange started
+// with a request of opcode req, or a *ProtocolError for a tag the
+// session never sent (or whose answer already came) or that answers
+// another kind of request.
+func (s *Session) lookup(p *PDU, req Opcode) (*task, error) {
 	s.mu.Lock()
 	t := s.tasks[p.BHS.ITT()]
 	s.mu.Unlock()
-	if t == nil {
+	switch {
+	case t == nil:
 		return nil, &ProtocolError{Op: p.BHS.Opcode(), Reason: fmt.Sprintf("ITT %#x of no task in flight", p.BHS.ITT())}
+	case t.op != req:
+		return nil, &ProtocolError{Op: p.BHS.Opcode(), Reason: fmt.Sprintf("for a %v", t.op)}
 	}
 	return t, nil
 }
@@ -59,12 +64,9 @@ func (s *Session) handle(p *PDU) error {
 	s.updateWindow(h.U32(offExpStatSN), h.U32(offMaxCmdSN))
 	switch op {
 	case OpDataIn:
-		t, err := s.lookup(p)
+		t, err := s.lookup(p, OpSCSICommand)
 		if err != nil {
 			return err
-		}
-		if t.op != OpSCSICommand {
-			return bad("for a %v", t.op)
 		}
 		sn, off := h.U32(offDataSN), int64(h.U32(offOffset))
 		switch {
@@ -76,7 +78,11 @@ func (s *Session) handle(p *PDU) error {
 			return bad("offset %d, expected %d (DataPDUInOrder)", off, len(t.in))
 		}
 		t.dataSN++
-		t.in = append(t.in, p.Data...)
+		if t.in == nil {
+			t.in = p.Data // ReadPDU's own buffer: the usual single Data-In is not copied
+		} else {
+			t.in = append(t.in, p.Data...)
+		}
 		if h[1]&FlagStatus == 0 {
 			return nil
 		}
@@ -87,12 +93,9 @@ func (s *Session) handle(p *PDU) error {
 		t.resp.Status = h[3]
 		s.complete(h.ITT(), t, nil)
 	case OpSCSIResponse:
-		t, err := s.lookup(p)
+		t, err := s.lookup(p, OpSCSICommand)
 		if err != nil {
 			return err
-		}
-		if t.op != OpSCSICommand {
-			return bad("for a %v", t.op)
 		}
 		s.status(h)
 		if h[2] != 0 {
@@ -111,12 +114,12 @@ func (s *Session) handle(p *PDU) error {
 		}
 		s.complete(h.ITT(), t, nil)
 	case OpR2T:
-		t, err := s.lookup(p)
+		t, err := s.lookup(p, OpSCSICommand)
 		if err != nil {
 			return err
 		}
 		off, n := int64(h.U32(offOffset)), int64(h.U32(offResidual))
-		if t.op != OpSCSICommand || n == 0 || off+n > int64(len(t.out)) {
+		if n == 0 || off+n > int64(len(t.out)) {
 			return bad("for %d bytes at offset %d of a %d-byte write", n, off, len(t.out))
 		}
 		s.dataOut(p, t.out[off:off+n])
@@ -128,23 +131,17 @@ func (s *Session) handle(p *PDU) error {
 			s.pong(p)
 			return nil
 		}
-		t, err := s.lookup(p)
+		t, err := s.lookup(p, OpNOPOut)
 		if err != nil {
 			return err
-		}
-		if t.op != OpNOPOut {
-			return bad("for a %v", t.op)
 		}
 		s.status(h)
 		t.text = p.Data
 		s.complete(h.ITT(), t, nil)
 	case OpTextResp:
-		t, err := s.lookup(p)
+		t, err := s.lookup(p, OpTextReq)
 		if err != nil {
 			return err
-		}
-		if t.op != OpTextReq {
-			return bad("for a %v", t.op)
 		}
 		s.status(h)
 		if len(t.text)+len(p.Data) > MaxTextLength {
@@ -154,12 +151,9 @@ func (s *Session) handle(p *PDU) error {
 		t.flags, t.ttt = h[1], h.U32(offTTT)
 		s.complete(h.ITT(), t, nil)
 	case OpLogoutResp:
-		t, err := s.lookup(p)
+		t, err := s.lookup(p, OpLogoutReq)
 		if err != nil {
 			return err
-		}
-		if t.op != OpLogoutReq {
-			return bad("for a %v", t.op)
 		}
 		s.status(h)
 		var err2 error

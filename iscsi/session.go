@@ -89,18 +89,17 @@ type Session struct {
 // task is one exchange waiting for the target: a SCSI command, a text
 // request, a NOP-Out ping or a logout.
 type task struct {
-	op      Opcode
-	out     []byte // data-out
-	in      []byte // data-in received, at most want bytes, grown as it comes
-	want    int    // Expected Data Transfer Length of data-in
-	dataSN  uint32
-	resp    scsi.Response
-	text    []byte        // Text Response or NOP-In data
-	flags   byte          // of the last Text Response
-	ttt     uint32        // of the last Text Response
-	slot    chan struct{} // the queue depth token to give back when done, if any
-	result  chan error    // buffered: one value
-	dropped bool          // the caller gave up; discard the answer
+	op     Opcode
+	out    []byte // data-out
+	in     []byte // data-in received, at most want bytes, grown as it comes
+	want   int    // Expected Data Transfer Length of data-in
+	dataSN uint32
+	resp   scsi.Response
+	text   []byte        // Text Response or NOP-In data
+	flags  byte          // of the last Text Response
+	ttt    uint32        // of the last Text Response
+	slot   chan struct{} // the queue depth token to give back when done, if any
+	result chan error    // buffered: one value
 }
 
 // Dial connects to the portal at addr ("host:port") and logs in as cfg
@@ -226,7 +225,7 @@ func (t *task) finish(err error) {
 // finished or released): immediate PDUs
 // at once, others when the CmdSN window is open, numbered under the
 // connection's write lock so that CmdSN follows the wire order.
-func (s *Session) start(ctx context.Context, t *task, p *PDU) (uint32, error) {
+func (s *Session) start(ctx context.Context, t *task, p *PDU) error {
 	t.result = make(chan error, 1)
 	immediate := p.BHS.Immediate()
 	s.sendMu.Lock()
@@ -236,7 +235,7 @@ func (s *Session) start(ctx context.Context, t *task, p *PDU) (uint32, error) {
 		if s.err != nil {
 			s.mu.Unlock()
 			t.release()
-			return 0, s.closedErr()
+			return s.closedErr()
 		}
 		if immediate || !serialLess(s.maxCmdSN, s.cmdSN) {
 			break
@@ -248,7 +247,7 @@ func (s *Session) start(ctx context.Context, t *task, p *PDU) (uint32, error) {
 		case <-s.done:
 		case <-ctx.Done():
 			t.release()
-			return 0, ctx.Err()
+			return ctx.Err()
 		}
 	}
 	itt := s.itt
@@ -266,23 +265,19 @@ func (s *Session) start(ctx context.Context, t *task, p *PDU) (uint32, error) {
 	err := s.c.write(p, func(p *PDU) { p.BHS.PutU32(offExpStatSN, s.expStatSN.Load()) })
 	if err != nil {
 		s.fail(err)
-		return 0, s.closedErr()
+		return s.closedErr()
 	}
-	return itt, nil
+	return nil
 }
 
 // wait waits for t's answer or ctx; a task given up stays registered so
-// that its late answer is recognised and discarded.
-func (s *Session) wait(ctx context.Context, itt uint32, t *task) error {
+// that its late answer is recognised, and its queue depth token held,
+// until the answer comes and finish gives the token back.
+func (s *Session) wait(ctx context.Context, t *task) error {
 	select {
 	case err := <-t.result:
 		return err
 	case <-ctx.Done():
-		s.mu.Lock()
-		if s.tasks[itt] == t {
-			t.dropped = true
-		}
-		s.mu.Unlock()
 		return ctx.Err()
 	}
 }
@@ -322,11 +317,10 @@ func (s *Session) Execute(ctx context.Context, lun [8]byte, cdb []byte, out []by
 	p.BHS.SetLUN(lun)
 	p.BHS.PutU32(offTTT, uint32(max(dataIn, len(out)))) // Expected Data Transfer Length
 	copy(p.BHS[32:48], cdb)
-	itt, err := s.start(ctx, t, p)
-	if err != nil {
+	if err := s.start(ctx, t, p); err != nil {
 		return scsi.Response{}, err
 	}
-	if err := s.wait(ctx, itt, t); err != nil {
+	if err := s.wait(ctx, t); err != nil {
 		return scsi.Response{}, err
 	}
 	t.resp.Data = t.in
@@ -351,11 +345,10 @@ func (s *Session) Ping(ctx context.Context, data []byte) error {
 	p.BHS.SetOpcode(OpNOPOut, true)
 	p.BHS[1] = FlagFinal
 	p.BHS.PutU32(offTTT, ReservedTag)
-	itt, err := s.start(ctx, t, p)
-	if err != nil {
+	if err := s.start(ctx, t, p); err != nil {
 		return err
 	}
-	if err := s.wait(ctx, itt, t); err != nil {
+	if err := s.wait(ctx, t); err != nil {
 		return err
 	}
 	if string(t.text) != string(data) {
@@ -372,9 +365,9 @@ func (s *Session) Logout(ctx context.Context) error {
 	p := &PDU{}
 	p.BHS.SetOpcode(OpLogoutReq, true)
 	p.BHS[1] = FlagFinal // reason 0: close the session
-	itt, err := s.start(ctx, t, p)
+	err := s.start(ctx, t, p)
 	if err == nil {
-		err = s.wait(ctx, itt, t)
+		err = s.wait(ctx, t)
 	}
 	s.Close()
 	return err

@@ -254,14 +254,10 @@ func scanHost(ctx context.Context, num int, h Transport) ([]*Device, []error) {
 					return devs, errs
 				}
 			}
-			scanned := map[uint16]bool{}
+			var scanned map[uint16]bool // made only for a rescan
 			for rescan := 0; ; rescan++ {
 				changed = false
 				for _, lun := range luns {
-					if scanned[lun] {
-						continue
-					}
-					scanned[lun] = true
 					a.LUN = lun
 					d, err := scanLUN(a, pdt1FNoLUN, run)
 					if sequential && d == nil && err == nil {
@@ -281,6 +277,12 @@ func scanHost(ctx context.Context, num int, h Transport) ([]*Device, []error) {
 				if !changed || sequential || rescan == maxRescans {
 					break
 				}
+				if scanned == nil {
+					scanned = make(map[uint16]bool, len(luns))
+				}
+				for _, lun := range luns {
+					scanned[lun] = true
+				}
 				a.LUN = 0
 				if luns, _, err = reportLUNs(a, run); err != nil {
 					errs = append(errs, err)
@@ -288,6 +290,13 @@ func scanHost(ctx context.Context, num int, h Transport) ([]*Device, []error) {
 						return devs, errs
 					}
 				}
+				var fresh []uint16 // not in place: luns may be sequentialLUNs
+				for _, lun := range luns {
+					if !scanned[lun] {
+						fresh = append(fresh, lun)
+					}
+				}
+				luns = fresh
 			}
 		}
 	}
