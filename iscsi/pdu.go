@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+
+	"github.com/complchain/complchain/internal/grow"
 )
 
 // BHSLen is the length of the Basic Header Segment (RFC 7143 §11.2.1).
@@ -160,7 +162,11 @@ func AppendPDU(b []byte, p *PDU, l Limits) []byte {
 // read; a digest that does not match is a *DigestError (with a data
 // digest error, the PDU is returned too, so that the caller can reject
 // it). Any other error is the reader's (io.ErrUnexpectedEOF for a PDU cut
-// short). Memory is bounded by the limits: 48 + 1020 + MaxRecv bytes.
+// short). Memory is bounded by the limits, 48 + 1020 + MaxRecv bytes,
+// and follows the bytes received: the data segment's buffer grows as
+// its bytes arrive (package grow), so that a peer that sends a header
+// announcing a long segment and nothing more makes ReadPDU hold a few
+// KiB, not MaxRecvDataSegmentLength.
 func ReadPDU(r io.Reader, l Limits) (*PDU, error) {
 	p := new(PDU)
 	if _, err := io.ReadFull(r, p.BHS[:]); err != nil {
@@ -191,8 +197,8 @@ func ReadPDU(r io.Reader, l Limits) (*PDU, error) {
 		if l.DataDigest {
 			tail += digestLen
 		}
-		buf := make([]byte, n+tail)
-		if _, err := io.ReadFull(r, buf); err != nil {
+		buf, err := grow.ReadFull(r, nil, n+tail)
+		if err != nil {
 			return nil, unexpected(err)
 		}
 		p.Data = buf[:n:n]
