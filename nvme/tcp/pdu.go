@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 
+	"github.com/complchain/complchain/internal/grow"
 	"github.com/complchain/complchain/nvme"
 )
 
@@ -327,16 +328,15 @@ func (r *Reader) Next() (PDU, error) {
 		}
 		r.inPlace = plen
 	} else {
-		if cap(r.buf) < plen {
-			r.buf = make([]byte, plen)
-		}
-		b = r.buf[:plen]
-		if _, err := io.ReadFull(r.r, b); err != nil {
+		// Larger PDUs are copied out into r.buf, which grows as their
+		// bytes arrive: a header announcing PLEN costs little.
+		if r.buf, err = grow.ReadFull(r.r, r.buf[:0], plen); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
 			return PDU{}, err
 		}
+		b = r.buf
 	}
 	if hd != 0 && binary.LittleEndian.Uint32(b[h.HLen:]) != CRC32C(b[:h.HLen]) {
 		return PDU{}, protoErr(FESHeaderDigest, 0, "header digest mismatch")
