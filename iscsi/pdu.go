@@ -3,9 +3,9 @@ package iscsi
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"io"
 
+	"github.com/complchain/complchain/internal/crc32c"
 	"github.com/complchain/complchain/internal/grow"
 )
 
@@ -115,18 +115,6 @@ func (l Limits) maxData() int {
 	return min(l.MaxRecvDataSegmentLength, MaxDataSegment)
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// crc32c is the iSCSI digest (RFC 7143 §13.1, Castagnoli); it goes on the
-// wire least significant byte first, as Linux and LIO send it.
-func crc32c(b ...[]byte) uint32 {
-	var c uint32
-	for _, p := range b {
-		c = crc32.Update(c, castagnoli, p)
-	}
-	return c
-}
-
 func pad4(n int) int { return -n & 3 }
 
 // AppendPDU appends the wire form of p to b: header, AHS, header digest,
@@ -142,7 +130,7 @@ func AppendPDU(b []byte, p *PDU, l Limits) []byte {
 	b = append(b, p.BHS[:]...)
 	b = append(b, p.AHS...)
 	if l.HeaderDigest {
-		b = binary.LittleEndian.AppendUint32(b, crc32c(b[start:]))
+		b = binary.LittleEndian.AppendUint32(b, crc32c.Checksum(b[start:]))
 	}
 	if len(p.Data) == 0 {
 		return b
@@ -151,7 +139,7 @@ func AppendPDU(b []byte, p *PDU, l Limits) []byte {
 	b = append(b, p.Data...)
 	b = append(b, make([]byte, pad4(len(p.Data)))...)
 	if l.DataDigest {
-		b = binary.LittleEndian.AppendUint32(b, crc32c(b[ds:]))
+		b = binary.LittleEndian.AppendUint32(b, crc32c.Checksum(b[ds:]))
 	}
 	return b
 }
@@ -188,7 +176,7 @@ func ReadPDU(r io.Reader, l Limits) (*PDU, error) {
 		if _, err := io.ReadFull(r, d[:]); err != nil {
 			return nil, unexpected(err)
 		}
-		if got, want := binary.LittleEndian.Uint32(d[:]), crc32c(p.BHS[:], p.AHS); got != want {
+		if got, want := binary.LittleEndian.Uint32(d[:]), crc32c.Update(crc32c.Checksum(p.BHS[:]), p.AHS); got != want {
 			return nil, &DigestError{Op: op, Header: true, Got: got, Want: want}
 		}
 	}
@@ -204,7 +192,7 @@ func ReadPDU(r io.Reader, l Limits) (*PDU, error) {
 		p.Data = buf[:n:n]
 		if l.DataDigest {
 			body := buf[:n+pad4(n)]
-			if got, want := binary.LittleEndian.Uint32(buf[len(body):]), crc32c(body); got != want {
+			if got, want := binary.LittleEndian.Uint32(buf[len(body):]), crc32c.Checksum(body); got != want {
 				return p, &DigestError{Op: op, Got: got, Want: want}
 			}
 		}
