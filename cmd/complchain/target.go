@@ -13,6 +13,7 @@ import (
 
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/target"
+	"github.com/complchain/complchain/nvme/target/control"
 )
 
 func init() { subcommands = append(subcommands, newTargetCmd) }
@@ -212,7 +213,7 @@ reverse:20ms has NSID 1 answer last.`,
 	f.StringVar(&backingDir, "backing-dir", "", "keep each namespace's data in DIR/nsid-<NSID>.img (DIR/sub<I>/nsid-<NSID>.img with several subsystems),\ncreated sparse at --ns-size and kept across runs")
 	f.StringSliceVar(&backing, "backing", nil, "NSID=PATH: keep the namespace's data in an existing file or block device, of its size (one subsystem only)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log connects, disconnects and controller teardowns")
-	f.StringVar(&ctlPath, "control", "", `unix socket to serve the control API on (permissions 0600; see "target ctl"); off if empty`)
+	f.StringVar(&ctlPath, "control", "", fmt.Sprintf(`unix socket to serve the control API on (permissions 0600, at most %d connections at once; see "target ctl"); off if empty`, control.MaxConns))
 	cmd.AddCommand(newTargetCtlCmd())
 	return cmd
 }
