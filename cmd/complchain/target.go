@@ -61,7 +61,8 @@ survives restarts; a file that cannot be opened is an error at start.
 Namespace 1 of each subsystem, when in memory, starts with a recognisable
 text in its first sector. Write Zeroes and Dataset Management deallocate
 punch holes in files and discard blocks of devices; deallocated blocks
-read as zeros.
+read as zeros where the file system punches holes (DLFEAT says so), and
+elsewhere deallocation does nothing and Write Zeroes writes zeros.
 
 --identify-delay holds the answers to the Identify commands a host sends
 to identify each namespace, so that a host which scans namespaces

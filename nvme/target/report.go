@@ -86,7 +86,7 @@ type nsInfo struct {
 	shared   bool
 	active   bool
 	anagrpid uint32
-	zeroes   bool // the backend deallocates: DLFEAT
+	zeroes   bool // the backend Deallocates: DLFEAT
 }
 
 // appendIdentifyNamespace encodes Identify Namespace (CNS 00h). An inactive
