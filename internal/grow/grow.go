@@ -11,12 +11,12 @@ import "io"
 const First = 4096
 
 // ReadFull appends exactly n bytes read from r to b and returns the
-// extended slice. It fills the capacity b already has, then grows b,
-// each time what it holds has arrived, by First bytes, by the bytes read
-// so far, or by the bytes r has buffered (a *bufio.Reader), whichever is
-// most: a peer that announces n bytes and
-// sends k of them makes it hold at most about 2k + First bytes, and
-// allocate about twice that in all, whatever n is.
+// extended slice. It fills the capacity b already has; then, each time
+// that is full, it makes room for twice the bytes that have arrived
+// (those read, and those r holds buffered if it is a *bufio.Reader), at
+// least First, or for all n when that is at most a quarter more. A peer
+// that announces n bytes and sends k of them makes it hold at most
+// about 2.5 k bytes, or First, whatever n is.
 //
 // Errors are io.ReadFull's: io.EOF if r had no byte at all,
 // io.ErrUnexpectedEOF if it ended after some, or r's error. The bytes
@@ -25,11 +25,15 @@ func ReadFull(r io.Reader, b []byte, n int) ([]byte, error) {
 	start, want := len(b), len(b)+n
 	for len(b) < want {
 		if len(b) == cap(b) {
-			more := max(First, len(b)-start)
+			arrived := len(b) - start
 			if br, ok := r.(buffered); ok {
-				more = max(more, br.Buffered()) // bytes that have arrived
+				arrived += br.Buffered()
 			}
-			nb := make([]byte, len(b), len(b)+min(want-len(b), more))
+			size := max(First, 2*arrived)
+			if n-size <= size/4 {
+				size = n // the rest is small: no step of its own
+			}
+			nb := make([]byte, len(b), start+min(n, size))
 			copy(nb, b)
 			b = nb
 		}

@@ -1,8 +1,11 @@
 package tcp
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
 	"io"
+	"os"
 	"testing"
 
 	"github.com/complchain/complchain/internal/memtest"
@@ -52,4 +55,44 @@ func BenchmarkReaderHeaderOnly(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzReaderCopied reads a stream through a Reader whose buffer is 16
+// bytes, so that every PDU is copied out and read as it arrives
+// (grow.ReadFull), and through one of 64 KiB, where PDUs are read in
+// place: both must give the same PDUs and the same errors, and the
+// copy's buffer never exceeds the largest PDU allowed (with the
+// allocator's rounding).
+func FuzzReaderCopied(f *testing.F) {
+	for _, name := range []string{"linux-nodigest.h2c", "linux-digests.c2h"} {
+		b, err := os.ReadFile("testdata/" + name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b[:min(len(b), 8192)], name == "linux-digests.c2h")
+	}
+	f.Add(h2cHeaderOnly(8000, 100), false)
+	f.Fuzz(func(t *testing.T, stream []byte, digests bool) {
+		inPlace := NewReader(bytes.NewReader(stream), 8192)
+		copied := &Reader{r: bufio.NewReaderSize(bytes.NewReader(stream), 16), maxData: 8192}
+		for _, r := range []*Reader{inPlace, copied} {
+			r.SetDigests(digests, digests)
+		}
+		for range 1000 {
+			p, err := inPlace.Next()
+			q, cerr := copied.Next()
+			if (err == nil) != (cerr == nil) || err != nil && err.Error() != cerr.Error() {
+				t.Fatalf("in place: %v; copied: %v", err, cerr)
+			}
+			if err != nil && !errors.Is(err, ErrDataDigest) {
+				return
+			}
+			if p.Header != q.Header || !bytes.Equal(p.Specific, q.Specific) || !bytes.Equal(p.Data, q.Data) {
+				t.Fatalf("in place %+v, copied %+v", p.Header, q.Header)
+			}
+			if cap(copied.buf) > 10<<10 {
+				t.Fatalf("buffer grew to %d bytes", cap(copied.buf))
+			}
+		}
+	})
 }
