@@ -512,25 +512,8 @@ func TestHostDigestErrorsFatal(t *testing.T) {
 // write alone, with Transient Transport Error and no DNR, without running
 // its handler; the connection goes on and the next write succeeds.
 func TestTargetDataDigestError(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	h := newTestHandler()
-	served := make(chan error, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			served <- err
-			return
-		}
-		served <- tcp.ServeTarget(context.Background(), c, tcp.TargetConfig{}, acceptConnect(h))
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, served := dialTarget(t, context.Background(), tcp.TargetConfig{}, acceptConnect(h))
 	dg := tcp.Digests{Data: true}
 	connect := nvme.ConnectCommand(0, 32, 0)
 	connect.SetSGL(nvme.SGL{Length: nvme.ConnectDataSize, Type: nvme.SGLDataBlockOffset})
