@@ -158,7 +158,7 @@ func (s *memory) Deallocates() bool { return true }
 func (s *memory) Deallocate(off, n int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := check("zero", n, off, s.Size()); err != nil {
+	if err := check("deallocate", n, off, s.Size()); err != nil {
 		return err
 	}
 	if int64(len(s.chunks)) < n/chunkSize {
