@@ -4,23 +4,26 @@
 package memtest
 
 import (
+	"math"
 	"runtime"
 	"testing"
 
 	"go.uber.org/goleak"
 )
 
-// Allocated returns the bytes the heap allocated while f ran, per call,
-// averaged over runs calls. Allocations of other goroutines running
-// meanwhile count too: a bound must leave room for them.
+// Allocated returns the bytes the heap allocated while f ran, the least
+// of runs calls: allocations of other goroutines running meanwhile count
+// too, and the least is the call they disturbed least.
 func Allocated(runs int, f func()) uint64 {
+	least := uint64(math.MaxUint64)
 	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
 	for range runs {
+		runtime.ReadMemStats(&before)
 		f()
+		runtime.ReadMemStats(&after)
+		least = min(least, after.TotalAlloc-before.TotalAlloc)
 	}
-	runtime.ReadMemStats(&after)
-	return (after.TotalAlloc - before.TotalAlloc) / uint64(runs)
+	return least
 }
 
 // HeapInUse returns the bytes of live heap after two collections (the
