@@ -34,7 +34,8 @@ func TestHeapInUse(t *testing.T) {
 	held := HeapInUse()
 	sink = nil
 	after := HeapInUse()
-	if held < before+32<<20 || after > held-32<<20 {
+	const slack = 1 << 20 // the runtime's and the test's own small objects
+	if held < before+32<<20-slack || after > held-32<<20+slack {
 		t.Errorf("heap %d, %d while holding 32 MiB, %d after", before, held, after)
 	}
 }
