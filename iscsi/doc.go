@@ -9,7 +9,8 @@
 // at once, naming their disks in host order.
 //
 // Every value from the peer is untrusted. A PDU's data segment is read
-// only up to the MaxRecvDataSegmentLength this side declared (Limits);
+// only up to the MaxRecvDataSegmentLength this side declared (Limits),
+// into a buffer that grows as its bytes arrive;
 // text is parsed with bounds on keys, values and pairs (ParseText); a
 // protocol violation is a *ProtocolError and ends the connection; a
 // digest mismatch is a *DigestError. Errors wrap with %w.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/complchain/complchain/internal/peertest"
 	"github.com/complchain/complchain/scsi"
 )
 
@@ -17,19 +18,7 @@ import (
 // what answer returns, raw (a nil slice closes the connection). It returns the portal's address.
 func fakeTarget(t *testing.T, answer func(cmd *PDU) [][]byte) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	return peertest.ServeOne(t, func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		statSN := uint32(100)
 		for {
@@ -59,8 +48,7 @@ func fakeTarget(t *testing.T, answer func(cmd *PDU) [][]byte) string {
 				}
 			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // targetPDU builds a target PDU answering cmd.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/complchain/complchain/internal/peertest"
 )
 
 // loginTarget answers every Login Request with answer(req) and every
@@ -15,19 +17,7 @@ import (
 // connection ends.
 func loginTarget(t *testing.T, answer func(req *PDU) *PDU, text func(req *PDU) *PDU) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	return peertest.ServeOne(t, func(c net.Conn) {
 		for statSN := uint32(1); ; statSN++ {
 			req, err := ReadPDU(c, Limits{MaxRecvDataSegmentLength: MaxDataSegment})
 			if err != nil {
@@ -50,8 +40,7 @@ func loginTarget(t *testing.T, answer func(req *PDU) *PDU, text func(req *PDU) *
 				return
 			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // loginResp answers req in its stage, with flags (T, C, NSG) and text.

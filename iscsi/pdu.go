@@ -3,8 +3,10 @@ package iscsi
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"io"
+
+	"github.com/complchain/complchain/internal/crc32c"
+	"github.com/complchain/complchain/internal/grow"
 )
 
 // BHSLen is the length of the Basic Header Segment (RFC 7143 §11.2.1).
@@ -113,18 +115,6 @@ func (l Limits) maxData() int {
 	return min(l.MaxRecvDataSegmentLength, MaxDataSegment)
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// crc32c is the iSCSI digest (RFC 7143 §13.1, Castagnoli); it goes on the
-// wire least significant byte first, as Linux and LIO send it.
-func crc32c(b ...[]byte) uint32 {
-	var c uint32
-	for _, p := range b {
-		c = crc32.Update(c, castagnoli, p)
-	}
-	return c
-}
-
 func pad4(n int) int { return -n & 3 }
 
 // AppendPDU appends the wire form of p to b: header, AHS, header digest,
@@ -140,7 +130,7 @@ func AppendPDU(b []byte, p *PDU, l Limits) []byte {
 	b = append(b, p.BHS[:]...)
 	b = append(b, p.AHS...)
 	if l.HeaderDigest {
-		b = binary.LittleEndian.AppendUint32(b, crc32c(b[start:]))
+		b = binary.LittleEndian.AppendUint32(b, crc32c.Checksum(b[start:]))
 	}
 	if len(p.Data) == 0 {
 		return b
@@ -149,7 +139,7 @@ func AppendPDU(b []byte, p *PDU, l Limits) []byte {
 	b = append(b, p.Data...)
 	b = append(b, make([]byte, pad4(len(p.Data)))...)
 	if l.DataDigest {
-		b = binary.LittleEndian.AppendUint32(b, crc32c(b[ds:]))
+		b = binary.LittleEndian.AppendUint32(b, crc32c.Checksum(b[ds:]))
 	}
 	return b
 }
@@ -160,7 +150,11 @@ func AppendPDU(b []byte, p *PDU, l Limits) []byte {
 // read; a digest that does not match is a *DigestError (with a data
 // digest error, the PDU is returned too, so that the caller can reject
 // it). Any other error is the reader's (io.ErrUnexpectedEOF for a PDU cut
-// short). Memory is bounded by the limits: 48 + 1020 + MaxRecv bytes.
+// short). Memory is bounded by the limits, 48 + 1020 + MaxRecv bytes,
+// and follows the bytes received: the data segment's buffer grows as
+// its bytes arrive (package grow), so that a peer that sends a header
+// announcing a long segment and nothing more makes ReadPDU hold a few
+// KiB, not MaxRecvDataSegmentLength.
 func ReadPDU(r io.Reader, l Limits) (*PDU, error) {
 	p := new(PDU)
 	if _, err := io.ReadFull(r, p.BHS[:]); err != nil {
@@ -182,7 +176,7 @@ func ReadPDU(r io.Reader, l Limits) (*PDU, error) {
 		if _, err := io.ReadFull(r, d[:]); err != nil {
 			return nil, unexpected(err)
 		}
-		if got, want := binary.LittleEndian.Uint32(d[:]), crc32c(p.BHS[:], p.AHS); got != want {
+		if got, want := binary.LittleEndian.Uint32(d[:]), crc32c.Update(crc32c.Checksum(p.BHS[:]), p.AHS); got != want {
 			return nil, &DigestError{Op: op, Header: true, Got: got, Want: want}
 		}
 	}
@@ -191,14 +185,14 @@ func ReadPDU(r io.Reader, l Limits) (*PDU, error) {
 		if l.DataDigest {
 			tail += digestLen
 		}
-		buf := make([]byte, n+tail)
-		if _, err := io.ReadFull(r, buf); err != nil {
+		buf, err := grow.ReadFull(r, nil, n+tail)
+		if err != nil {
 			return nil, unexpected(err)
 		}
 		p.Data = buf[:n:n]
 		if l.DataDigest {
 			body := buf[:n+pad4(n)]
-			if got, want := binary.LittleEndian.Uint32(buf[len(body):]), crc32c(body); got != want {
+			if got, want := binary.LittleEndian.Uint32(buf[len(body):]), crc32c.Checksum(body); got != want {
 				return p, &DigestError{Op: op, Got: got, Want: want}
 			}
 		}

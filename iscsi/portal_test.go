@@ -7,6 +7,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/complchain/complchain/internal/peertest"
 )
 
 // A portal that is not an iSCSI target — an HTTP server answering 400, a server that
@@ -30,21 +32,10 @@ func TestNotISCSIPortal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				if c, err := ln.Accept(); err == nil {
-					tt.serve(c)
-				}
-			}()
-			defer func() { ln.Close(); <-done }()
+			addr := peertest.ServeOne(t, tt.serve)
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 			defer cancel()
-			_, err = Dial(ctx, ln.Addr().String(), Config{})
+			_, err := Dial(ctx, addr, Config{})
 			if !errors.Is(err, ErrNotISCSI) {
 				t.Fatalf("Dial: %v, want ErrNotISCSI", err)
 			}

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/complchain/complchain/internal/peertest"
 	"github.com/complchain/complchain/iscsi"
 	"github.com/complchain/complchain/nvme/fabric"
 	"github.com/complchain/complchain/nvme/target"
@@ -291,32 +292,16 @@ func TestScanManyFailures(t *testing.T) {
 // server that answers garbage) fails within --timeout, naming the
 // address and NQN.
 func TestScanNotNVMe(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // after the HTTP server's end
 	portal := iscsi.NewTarget(iscsi.TargetConfig{})
 	defer portal.Close()
 	iscsiAddr, err := portal.Start(context.Background(), "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan struct{})
-	defer func() { ln.Close(); <-done }()
-	go func() { // an HTTP server's answer to anything
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
-			c.Close()
-		}
-	}()
-	httpAddr := ln.Addr().String()
+	httpAddr := peertest.Serve(t, func(c net.Conn) { // an HTTP server's answer to anything
+		c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
+	})
 	tests := []struct {
 		args      []string
 		wantErr   string

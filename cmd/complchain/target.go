@@ -13,6 +13,7 @@ import (
 
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/target"
+	"github.com/complchain/complchain/nvme/target/control"
 )
 
 func init() { subcommands = append(subcommands, newTargetCmd) }
@@ -60,7 +61,8 @@ survives restarts; a file that cannot be opened is an error at start.
 Namespace 1 of each subsystem, when in memory, starts with a recognisable
 text in its first sector. Write Zeroes and Dataset Management deallocate
 punch holes in files and discard blocks of devices; deallocated blocks
-read as zeros.
+read as zeros where the file system punches holes (DLFEAT says so), and
+elsewhere deallocation does nothing and Write Zeroes writes zeros.
 
 --identify-delay holds the answers to the Identify commands a host sends
 to identify each namespace, so that a host which scans namespaces
@@ -212,7 +214,7 @@ reverse:20ms has NSID 1 answer last.`,
 	f.StringVar(&backingDir, "backing-dir", "", "keep each namespace's data in DIR/nsid-<NSID>.img (DIR/sub<I>/nsid-<NSID>.img with several subsystems),\ncreated sparse at --ns-size and kept across runs")
 	f.StringSliceVar(&backing, "backing", nil, "NSID=PATH: keep the namespace's data in an existing file or block device, of its size (one subsystem only)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log connects, disconnects and controller teardowns")
-	f.StringVar(&ctlPath, "control", "", `unix socket to serve the control API on (permissions 0600; see "target ctl"); off if empty`)
+	f.StringVar(&ctlPath, "control", "", fmt.Sprintf(`unix socket to serve the control API on (permissions 0600, at most %d connections at once; see "target ctl"); off if empty`, control.MaxConns))
 	cmd.AddCommand(newTargetCtlCmd())
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/complchain/complchain/internal/memtest"
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/host"
 )
@@ -63,7 +64,7 @@ func TestANALog(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bounded(t, 1<<20)
+			memtest.Bounded(t, 1<<20)
 			asked := make(chan int, 4)
 			f := anaCtrl(tt.edit, func(lid uint8, n int) ([]byte, nvme.Status) {
 				if lid != nvme.LogANA {
@@ -121,7 +122,7 @@ func TestANAChangeNotice(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bounded(t, 1<<20)
+			memtest.Bounded(t, 1<<20)
 			state := make(chan nvme.ANAState, 1)
 			state <- nvme.ANAOptimized
 			reads := make(chan nvme.ANAState, 8)

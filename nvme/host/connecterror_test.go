@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/complchain/complchain/internal/memtest"
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/host"
 	"github.com/complchain/complchain/nvme/target"
@@ -66,7 +67,7 @@ func TestConnectRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bounded(t, 4<<20)
+			memtest.Bounded(t, 4<<20)
 			f := &scriptedCtrl{mqes: 31, refuse: nvme.Completion{Status: tt.status, Result: uint64(tt.dw0)}}
 			addr := f.start(t)
 			subnqn := refusedSubNQN

@@ -5,13 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
+	"github.com/complchain/complchain/internal/memtest"
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/host"
 	"github.com/complchain/complchain/nvme/scan"
@@ -247,25 +245,6 @@ func (f *scriptedCtrl) record() (connects []int, aers int, ccs []uint32, shnRead
 	return append([]int(nil), f.connects...), len(f.aers), append([]uint32(nil), f.ccs...), f.shnReads
 }
 
-// bounded checks, at the end of the test, that no goroutine is left and
-// that the heap grew by less than limit bytes across it.
-func bounded(t *testing.T, limit uint64) {
-	t.Helper()
-	ignore := goleak.IgnoreCurrent()
-	var before runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	t.Cleanup(func() {
-		goleak.VerifyNone(t, ignore)
-		var after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		if after.HeapAlloc > before.HeapAlloc+limit {
-			t.Errorf("heap grew from %d to %d bytes", before.HeapAlloc, after.HeapAlloc)
-		}
-	})
-}
-
 func hostileConnect(t *testing.T, addr string, cfg host.Config) *host.Controller {
 	t.Helper()
 	cfg.SubsystemNQN = "nqn.2026-01.io.example:hostile"
@@ -327,7 +306,7 @@ func TestAsyncEventFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bounded(t, 4<<20)
+			memtest.Bounded(t, 4<<20)
 			f := &scriptedCtrl{mqes: 31, oaes: nvme.AsyncEventNamespaceChanged, shst: true,
 				aer: func(n int) (nvme.Status, bool) { return tt.st, n <= tt.fails }}
 			c := hostileConnect(t, f.start(t), host.Config{})
@@ -355,7 +334,7 @@ func TestAsyncEventFailures(t *testing.T) {
 func TestEventsClosedOnLoss(t *testing.T) {
 	for _, oaes := range []uint32{0, nvme.AsyncEventNamespaceChanged} {
 		t.Run(map[uint32]string{0: "NoNotices", nvme.AsyncEventNamespaceChanged: "Notices"}[oaes], func(t *testing.T) {
-			bounded(t, 4<<20)
+			memtest.Bounded(t, 4<<20)
 			f := &scriptedCtrl{mqes: 31, oaes: oaes}
 			c := hostileConnect(t, f.start(t), host.Config{})
 			watched := make(chan error, 1)
@@ -404,7 +383,7 @@ func TestAdminQueueDepth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bounded(t, 4<<20)
+			memtest.Bounded(t, 4<<20)
 			f := &scriptedCtrl{mqes: tt.mqes, maxAdmin: tt.maxAdmin, shst: true}
 			addr := f.start(t)
 			cfg := tt.cfg
@@ -459,7 +438,7 @@ func TestShutdown(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bounded(t, 4<<20)
+			memtest.Bounded(t, 4<<20)
 			f := &scriptedCtrl{mqes: 31, shst: tt.shst, rtd3e: tt.rtd3e}
 			c := hostileConnect(t, f.start(t), host.Config{ShutdownTimeout: tt.timeout, CommandTimeout: tt.cmd})
 			start := time.Now()
@@ -500,7 +479,7 @@ func TestShortIdentifyNotStale(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bounded(t, 4<<20)
+			memtest.Bounded(t, 4<<20)
 			f := &scriptedCtrl{mqes: 31, shst: true, ns: func(cns nvme.CNS, nsid uint32) ([]byte, nvme.Status) {
 				switch {
 				case cns == nvme.CNSNSDescriptors:

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/complchain/complchain/internal/memtest"
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/host"
 )
@@ -27,7 +28,7 @@ func TestKeepAlive(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bounded(t, 4<<20)
+			memtest.Bounded(t, 4<<20)
 			f := &scriptedCtrl{mqes: 31, shst: true}
 			addr := f.start(t)
 			start := time.Now()
@@ -64,7 +65,7 @@ func TestKeepAlive(t *testing.T) {
 // A Keep Alive the controller fails stops the controller, and Err says
 // why.
 func TestKeepAliveFailed(t *testing.T) {
-	bounded(t, 4<<20)
+	memtest.Bounded(t, 4<<20)
 	f := &scriptedCtrl{mqes: 31, shst: true, kaStatus: nvme.StatusInternalError}
 	c, err := host.Connect(context.Background(), f.start(t), host.Config{SubsystemNQN: "nqn.2026-01.io.example:ka", KATO: 100 * time.Millisecond})
 	if err != nil {

@@ -68,7 +68,7 @@ func (c *controller) identifyData(b []byte, cmd *nvme.Command) ([]byte, nvme.Sta
 	const invalidField, invalidNamespace = nvme.StatusInvalidField | nvme.StatusDNR, nvme.StatusInvalidNamespace | nvme.StatusDNR
 	cns := cmd.IdentifyCNS()
 	csi := cmd.CDW11 >> 24
-	if c.discovery && cns != nvme.CNSController {
+	if c.discovery() && cns != nvme.CNSController {
 		return nil, invalidField
 	}
 	switch cns {
@@ -133,19 +133,19 @@ func (c *controller) getLogPage(q *conn, cmd *nvme.Command) response {
 	n = min(n, length)
 	var b []byte
 	switch {
-	case lid == nvme.LogDiscovery && c.discovery:
+	case lid == nvme.LogDiscovery && c.discovery():
 		b, ok := c.t.discoveryLog(q, c.hostnqn, off, n)
 		if !ok {
 			return fail(nvme.StatusInvalidField | nvme.StatusDNR)
 		}
 		c.discoveryLogRead(rae)
 		return response{data: b}
-	case lid == nvme.LogSMART && !c.discovery:
+	case lid == nvme.LogSMART && !c.discovery():
 		s := c.t.smartLog()
 		b, _ = s.AppendBinary(nil)
-	case lid == nvme.LogChangedNamespace && !c.discovery:
+	case lid == nvme.LogChangedNamespace && !c.discovery():
 		b = c.changedLog(rae)
-	case lid == nvme.LogANA && !c.discovery:
+	case lid == nvme.LogANA && !c.discovery():
 		b = c.anaLog(cmd.CDW10&(1<<8) != 0, rae)
 	default:
 		return fail(nvme.StatusInvalidLogPage | nvme.StatusDNR)
@@ -172,7 +172,7 @@ func (c *controller) setFeatures(cmd *nvme.Command) response {
 		c.aenCfg = v
 		c.mu.Unlock()
 		return response{}
-	case fid == nvme.FeatureNumberOfQueues && !c.discovery:
+	case fid == nvme.FeatureNumberOfQueues && !c.discovery():
 		nsq, ncq := v&0xffff, v>>16
 		if nsq == 0xffff || ncq == 0xffff {
 			return fail(nvme.StatusInvalidField | nvme.StatusDNR)
@@ -197,10 +197,10 @@ func (c *controller) getFeatures(cmd *nvme.Command) response {
 		return response{result: uint64(time.Duration(c.kato.Load()) / time.Millisecond)}
 	case fid == nvme.FeatureAsyncEvent:
 		return response{result: uint64(c.aenCfg)}
-	case fid == nvme.FeatureNumberOfQueues && !c.discovery:
+	case fid == nvme.FeatureNumberOfQueues && !c.discovery():
 		n := uint64(c.ioQueues - 1)
 		return response{result: n | n<<16}
-	case fid == featTempThresh && !c.discovery:
+	case fid == featTempThresh && !c.discovery():
 		if cmd.CDW11&(1<<20) != 0 { // under temperature threshold
 			return response{result: 0}
 		}

@@ -24,21 +24,35 @@ type Backend interface {
 	Size() int64 // bytes
 }
 
-// Zeroer is implemented by a Backend that makes a range read as zeros
-// without writing it, freeing its storage where it can (deallocation).
-// For such namespaces Identify Namespace DLFEAT says that deallocated
-// blocks read as zeros and that Write Zeroes honours DEAC; Dataset
-// Management with the AD bit (deallocate) and Write Zeroes call ZeroAt.
-// For other backends deallocation does nothing and Write Zeroes writes
-// zeros with WriteAt.
-type Zeroer interface {
-	ZeroAt(off, n int64) error
+// Deallocator is implemented by a Backend that can deallocate: free the
+// storage of a range without writing it, after which the range reads as
+// zeros (NVM Command Set Specification 3.3.3, Dataset Management).
+//
+// Deallocate frees n bytes at off and writes nothing. Where the backend
+// cannot (a file system without hole punching, a device that does not
+// discard to zeros) it changes nothing and returns an error wrapping
+// errors.ErrUnsupported. Deallocates reports whether Deallocate is known
+// to work on this backend, for its whole life.
+//
+// Identify Namespace DLFEAT says that deallocated blocks read as zeros,
+// and that Write Zeroes honours DEAC, only for a namespace whose backend
+// Deallocates; otherwise it reports nothing of their read behaviour.
+// Dataset Management with the AD bit calls Deallocate and is a hint
+// where the backend cannot take it: no zeros are written for it, so a
+// command of a few bytes never makes the target write the namespace.
+// Write Zeroes is exact: it calls Deallocate, and writes zeros with
+// WriteAt where that fails or the backend is no Deallocator.
+type Deallocator interface {
+	Deallocate(off, n int64) error
+	Deallocates() bool
 }
 
-// zeroAt makes n bytes of b at off read as zeros.
+// zeroAt makes n bytes of b at off read as zeros: it deallocates them
+// if it can, else writes zeros (which fail as Deallocate did for bytes
+// beyond the end).
 func zeroAt(b Backend, off, n int64) error {
-	if z, ok := b.(Zeroer); ok {
-		return z.ZeroAt(off, n)
+	if d, ok := b.(Deallocator); ok && d.Deallocate(off, n) == nil {
+		return nil
 	}
 	return writeZeros(b, off, n)
 }
@@ -136,12 +150,15 @@ func (s *memory) WriteAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// ZeroAt frees the chunks n bytes at off cover whole and clears the
+// Deallocates reports true: memory always deallocates.
+func (s *memory) Deallocates() bool { return true }
+
+// Deallocate frees the chunks n bytes at off cover whole and clears the
 // parts of the others.
-func (s *memory) ZeroAt(off, n int64) error {
+func (s *memory) Deallocate(off, n int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := check("zero", n, off, s.Size()); err != nil {
+	if err := check("deallocate", n, off, s.Size()); err != nil {
 		return err
 	}
 	if int64(len(s.chunks)) < n/chunkSize {

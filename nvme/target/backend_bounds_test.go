@@ -27,7 +27,7 @@ func TestBackendBeyondShrunkEnd(t *testing.T) {
 		b    interface {
 			Backend
 			Resizer
-			Zeroer
+			Deallocator
 		}
 	}{
 		{"memory", newMemory(mib)},
@@ -45,7 +45,7 @@ func TestBackendBeyondShrunkEnd(t *testing.T) {
 				{"write", func() error { _, err := tc.b.WriteAt(p, mib-4096); return err }},
 				{"write across the end", func() error { _, err := tc.b.WriteAt(p, mib/2-512); return err }},
 				{"read", func() error { _, err := tc.b.ReadAt(p, mib-4096); return err }},
-				{"zero", func() error { return tc.b.ZeroAt(mib-4096, 4096) }},
+				{"zero", func() error { return tc.b.Deallocate(mib-4096, 4096) }},
 				{"negative offset", func() error { _, err := tc.b.WriteAt(p, -4096); return err }},
 			} {
 				if err := op.do(); !errors.Is(err, errBeyondEnd) {

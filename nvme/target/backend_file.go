@@ -12,16 +12,17 @@ import (
 // ErrBackend is wrapped by the errors of CreateFile and OpenFile.
 var ErrBackend = errors.New("target: backend")
 
-// FileBackend is a Backend on a regular file or a block device. It
-// implements Zeroer: it punches holes in regular files and discards
-// blocks of devices (fallocate), and writes zeros where the file system
-// or device cannot.
+// FileBackend is a Backend on a regular file or a block device. It is a
+// Deallocator: it punches holes in regular files and discards blocks of
+// devices (fallocate(2) with FALLOC_FL_PUNCH_HOLE), where the file
+// system or device can.
 type FileBackend struct {
 	f *os.File
 	// mu is held for reading across each access and its bounds check,
 	// and for writing by Resize: no access lands beyond a shrunk end.
-	mu   sync.RWMutex
-	size atomic.Int64 // bytes; changed by Resize under mu
+	mu    sync.RWMutex
+	size  atomic.Int64 // bytes; changed by Resize under mu
+	punch bool         // a hole punched past the end at open succeeded
 }
 
 // CreateFile opens the regular file at path as the storage of a namespace
@@ -90,6 +91,11 @@ func fileBackend(f *os.File) (*FileBackend, error) {
 	}
 	b := &FileBackend{f: f}
 	b.size.Store(size)
+	// Whether the file system punches holes is known by punching one
+	// where there is no data: past the end, keeping the size. A block
+	// device refuses any range past its end, and one within it would
+	// lose data: whether it discards is not known.
+	b.punch = m.IsRegular() && punchHole(f, size, 4096) == nil
 	return b, nil
 }
 
@@ -120,19 +126,25 @@ func (b *FileBackend) WriteAt(p []byte, off int64) (int, error) {
 	return b.f.WriteAt(p, off)
 }
 
-// ZeroAt makes n bytes at off read as zeros, freeing their blocks where
-// the file system or device can. Bytes beyond Size are refused with an
-// error wrapping ErrBackend.
-func (b *FileBackend) ZeroAt(off, n int64) error {
+// Deallocates reports whether the file's file system punches holes, as
+// found when the file was opened; it is false for a block device.
+func (b *FileBackend) Deallocates() bool { return b.punch }
+
+// Deallocate punches a hole of n bytes at off in a regular file, or
+// discards them on a block device, so that they read as zeros; it writes
+// nothing. Where the file system or device cannot, the error wraps
+// errors.ErrUnsupported and nothing changed. Bytes beyond Size are
+// refused with an error wrapping ErrBackend.
+func (b *FileBackend) Deallocate(off, n int64) error {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	if err := check("zero", n, off, b.Size()); err != nil {
+	if err := check("deallocate", n, off, b.Size()); err != nil {
 		return fmt.Errorf("%w: %w", ErrBackend, err)
 	}
-	if punchHole(b.f, off, n) == nil {
-		return nil
+	if err := punchHole(b.f, off, n); err != nil {
+		return fmt.Errorf("%w: deallocate %d bytes at %d: %w", ErrBackend, n, off, err)
 	}
-	return writeZeros(b.f, off, n)
+	return nil
 }
 
 // Sync commits the file's data to stable storage (os.File.Sync).

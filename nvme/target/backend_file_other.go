@@ -7,5 +7,5 @@ import (
 	"os"
 )
 
-// punchHole is not available: FileBackend.ZeroAt writes zeros instead.
+// punchHole is not available: FileBackend deallocates nothing.
 func punchHole(*os.File, int64, int64) error { return errors.ErrUnsupported }

@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -42,7 +44,7 @@ func TestMemoryBackend(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.n > 0 {
-				if err := s.ZeroAt(tt.zeroAt, tt.n); err != nil {
+				if err := s.Deallocate(tt.zeroAt, tt.n); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -60,8 +62,8 @@ func TestMemoryBackend(t *testing.T) {
 		"read past the end":  func() error { _, err := s.ReadAt(make([]byte, 2), 4*chunkSize-1); return err }(),
 		"write past the end": func() error { _, err := s.WriteAt(make([]byte, 1), 4*chunkSize); return err }(),
 		"negative offset":    func() error { _, err := s.WriteAt(make([]byte, 1), -1); return err }(),
-		"zero past the end":  s.ZeroAt(1, 4*chunkSize),
-		"zero a huge range":  s.ZeroAt(0, 1<<62),
+		"zero past the end":  s.Deallocate(1, 4*chunkSize),
+		"zero a huge range":  s.Deallocate(0, 1<<62),
 	} {
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("%s: %v, want io.ErrUnexpectedEOF", name, err)
@@ -158,9 +160,28 @@ func TestBackendAttach(t *testing.T) {
 	}
 }
 
-// hidden is a Backend without Zeroer: the file's other methods are out
-// of reach.
+// hidden is a Backend that is no Deallocator: the file's other methods
+// are out of reach.
 type hidden struct{ Backend }
+
+// noPunch is a FileBackend on a file system that cannot punch holes (as
+// vfat): Deallocate fails as fallocate(2) fails there, with EOPNOTSUPP,
+// and it counts the bytes written.
+type noPunch struct {
+	*FileBackend
+	written atomic.Int64
+}
+
+func (b *noPunch) Deallocates() bool { return false }
+
+func (b *noPunch) Deallocate(off, n int64) error {
+	return fmt.Errorf("%w: deallocate %d bytes at %d: %w", ErrBackend, n, off, syscall.EOPNOTSUPP)
+}
+
+func (b *noPunch) WriteAt(p []byte, off int64) (int, error) {
+	b.written.Add(int64(len(p)))
+	return b.FileBackend.WriteAt(p, off)
+}
 
 func dsmCmd(nsid uint32, nr int, ad bool) *nvme.Command {
 	c := &nvme.Command{Opcode: nvme.OpDatasetManagement, NSID: nsid, CDW10: uint32(nr - 1)}
@@ -177,16 +198,26 @@ func writeZeroesCmd(nsid uint32, slba uint64, nlb uint16) *nvme.Command {
 }
 
 // TestDeallocate sends Write Zeroes and Dataset Management to namespaces
-// on memory, on a file, and on a backend that cannot deallocate, and
-// checks what Identify reports and what reads back.
+// on memory, on a file, on a backend that is no Deallocator and on a
+// file that cannot punch holes, and checks what Identify reports, what
+// reads back and what was written.
 func TestDeallocate(t *testing.T) {
 	f, err := CreateFile(filepath.Join(t.TempDir(), "ns.img"), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	if !f.Deallocates() {
+		t.Fatal("a file in the test's directory cannot punch holes")
+	}
+	g, err := CreateFile(filepath.Join(t.TempDir(), "vfat.img"), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	np := &noPunch{FileBackend: g}
 	tg, addr := startTarget(t, Config{Namespaces: 1})
-	for _, ns := range []Namespace{{NSID: 2, Backend: f}, {NSID: 3, Backend: hidden{f}, BlockSize: 4096}} {
+	for _, ns := range []Namespace{{NSID: 2, Backend: f}, {NSID: 3, Backend: hidden{f}, BlockSize: 4096}, {NSID: 4, Backend: np}} {
 		if err := tg.Attach(ns); err != nil {
 			t.Fatal(err)
 		}
@@ -211,16 +242,21 @@ func TestDeallocate(t *testing.T) {
 		bs      int
 		zero    *nvme.Command
 		data    []byte
-		cleared bool // blocks 1-2 read as zeros afterwards
+		cleared bool  // blocks 1-2 read as zeros afterwards
+		written int64 // bytes written to the file that cannot punch holes
 	}{
-		{"memory, write zeroes", 1, 9, 512, writeZeroesCmd(1, 1, 2), nil, true},
-		{"memory, deallocate", 1, 9, 512, dsmCmd(1, 1, true), nvme.AppendDSMRanges(nil, nvme.DSMRange{SLBA: 1, Length: 2}), true},
-		{"memory, DSM without AD", 1, 9, 512, dsmCmd(1, 1, false), nvme.AppendDSMRanges(nil, nvme.DSMRange{SLBA: 1, Length: 2}), false},
-		{"file, write zeroes", 2, 9, 512, writeZeroesCmd(2, 1, 2), nil, true},
+		{"memory, write zeroes", 1, 9, 512, writeZeroesCmd(1, 1, 2), nil, true, 0},
+		{"memory, deallocate", 1, 9, 512, dsmCmd(1, 1, true), nvme.AppendDSMRanges(nil, nvme.DSMRange{SLBA: 1, Length: 2}), true, 0},
+		{"memory, DSM without AD", 1, 9, 512, dsmCmd(1, 1, false), nvme.AppendDSMRanges(nil, nvme.DSMRange{SLBA: 1, Length: 2}), false, 0},
+		{"file, write zeroes", 2, 9, 512, writeZeroesCmd(2, 1, 2), nil, true, 0},
 		{"file, deallocate two ranges", 2, 9, 512, dsmCmd(2, 2, true),
-			nvme.AppendDSMRanges(nil, nvme.DSMRange{SLBA: 1, Length: 1}, nvme.DSMRange{SLBA: 2, Length: 1}), true},
-		{"no Zeroer, write zeroes", 3, 0, 4096, writeZeroesCmd(3, 1, 2), nil, true},
-		{"no Zeroer, deallocate", 3, 0, 4096, dsmCmd(3, 1, true), nvme.AppendDSMRanges(nil, nvme.DSMRange{SLBA: 1, Length: 2}), false},
+			nvme.AppendDSMRanges(nil, nvme.DSMRange{SLBA: 1, Length: 1}, nvme.DSMRange{SLBA: 2, Length: 1}), true, 0},
+		{"no Deallocator, write zeroes", 3, 0, 4096, writeZeroesCmd(3, 1, 2), nil, true, 0},
+		{"no Deallocator, deallocate", 3, 0, 4096, dsmCmd(3, 1, true), nvme.AppendDSMRanges(nil, nvme.DSMRange{SLBA: 1, Length: 2}), false, 0},
+		{"no hole punching, write zeroes", 4, 0, 512, writeZeroesCmd(4, 1, 2), nil, true, 2 * 512},
+		{"no hole punching, deallocate", 4, 0, 512, dsmCmd(4, 1, true), nvme.AppendDSMRanges(nil, nvme.DSMRange{SLBA: 1, Length: 2}), false, 0},
+		{"no hole punching, deallocate everything", 4, 0, 512, dsmCmd(4, 2, true),
+			nvme.AppendDSMRanges(nil, nvme.DSMRange{SLBA: 0, Length: 1 << 20 / 512}, nvme.DSMRange{SLBA: 1, Length: 2}), false, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -237,8 +273,12 @@ func TestDeallocate(t *testing.T) {
 			if _, err := q.Do(ctx, writeCmd(tt.nsid, 0, 4), four); err != nil {
 				t.Fatal(err)
 			}
+			before := np.written.Load()
 			if _, err := q.Do(ctx, tt.zero, tt.data); err != nil {
 				t.Fatal(err)
+			}
+			if w := np.written.Load() - before; w != tt.written {
+				t.Errorf("%d bytes written to the file that cannot punch holes, want %d", w, tt.written)
 			}
 			got := make([]byte, len(four))
 			if _, err := q.Do(ctx, readCmd(tt.nsid, 0, 4), got); err != nil {

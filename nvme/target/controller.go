@@ -24,15 +24,14 @@ func fail(s nvme.Status) response { return response{status: s} }
 // controller is one dynamic controller: the state its admin and I/O queues
 // share.
 type controller struct {
-	t         *Target
-	sub       *Subsystem // nil for a discovery controller
-	id        uint16
-	discovery bool
-	hostnqn   string
-	hostID    [16]byte
-	kato      atomic.Int64 // keep alive timeout, ns (0: disabled)
-	lastSeen  atomic.Int64 // time of the last command, ns since t.start
-	done      chan struct{}
+	t        *Target
+	sub      *Subsystem // nil for a discovery controller
+	id       uint16
+	hostnqn  string
+	hostID   [16]byte
+	kato     atomic.Int64 // keep alive timeout, ns (0: disabled)
+	lastSeen atomic.Int64 // time of the last command, ns since t.start
+	done     chan struct{}
 
 	mu       sync.Mutex
 	dead     bool
@@ -55,20 +54,22 @@ type controller struct {
 // sub is nil.
 func newController(t *Target, sub *Subsystem, cd nvme.ConnectData, kato time.Duration) *controller {
 	c := &controller{
-		t:         t,
-		sub:       sub,
-		discovery: sub == nil,
-		hostnqn:   cd.HostNQN,
-		hostID:    cd.HostID,
-		done:      make(chan struct{}),
-		ioQueues:  t.cfg.IOQueues,
-		queues:    make(map[uint16]*conn),
-		changed:   make(map[uint32]struct{}),
+		t:        t,
+		sub:      sub,
+		hostnqn:  cd.HostNQN,
+		hostID:   cd.HostID,
+		done:     make(chan struct{}),
+		ioQueues: t.cfg.IOQueues,
+		queues:   make(map[uint16]*conn),
+		changed:  make(map[uint32]struct{}),
 	}
 	c.touch()
 	c.setKATO(kato)
 	return c
 }
+
+// discovery reports whether c is a discovery controller.
+func (c *controller) discovery() bool { return c.sub == nil }
 
 func (c *controller) cap() uint64 {
 	return uint64(c.t.cfg.IOQueueDepth-1) | // MQES: I/O queues only on fabrics
@@ -207,7 +208,7 @@ func (c *controller) validCC(v uint32) bool {
 	if css != 0 || mps != 0 || ams != 0 {
 		return false
 	}
-	if c.discovery {
+	if c.discovery() {
 		return true
 	}
 	return v&nvme.CCIOSQESMask == nvme.CCIOSQES && v&nvme.CCIOCQESMask == nvme.CCIOCQES
@@ -274,7 +275,7 @@ func (c *controller) teardown(reason string) {
 // namespaceChanged records a namespace change and reports it to the host
 // if it enabled namespace attribute notices.
 func (c *controller) namespaceChanged(nsid uint32) {
-	if c.discovery {
+	if c.discovery() {
 		return
 	}
 	c.mu.Lock()
@@ -300,7 +301,7 @@ func (c *controller) deliverLocked() {
 	for len(c.aers) > 0 {
 		var r uint64
 		switch {
-		case c.pending && !c.masked && c.discovery:
+		case c.pending && !c.masked && c.discovery():
 			r = aenResultDiscoveryChange
 			c.pending, c.masked = false, true
 		case c.pending && !c.masked:

@@ -15,7 +15,7 @@ const aenResultDiscoveryChange = nvme.AsyncTypeNotice | nvme.AsyncNoticeDiscover
 func (t *Target) discoveryChangedLocked() {
 	t.genctr++
 	for _, c := range t.ctrls {
-		if !c.discovery {
+		if !c.discovery() {
 			continue
 		}
 		c.mu.Lock()

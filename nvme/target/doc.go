@@ -120,8 +120,10 @@
 // was written to it, and unwritten blocks read as zeros; or a FileBackend,
 // a regular file (created sparse) or a block device, whose data outlives
 // the target. Write Zeroes and Dataset Management deallocate are supported
-// (ONCS); backends that implement Zeroer free the blocks, which then read
-// as zeros (DLFEAT). Flush syncs a FileBackend. Identifiers (NGUID,
+// (ONCS); a backend that Deallocates frees the blocks, which then read as
+// zeros (DLFEAT). On others deallocation is a hint that writes nothing,
+// DLFEAT reports nothing of what deallocated blocks read, and Write Zeroes
+// writes zeros. Flush syncs a FileBackend. Identifiers (NGUID,
 // EUI-64, UUID) not given are derived from the subsystem NQN and the NSID,
 // so they are stable.
 //

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/complchain/complchain/internal/memtest"
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/tcp"
 )
@@ -207,16 +207,6 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
-// heapInUse returns the bytes of live heap after two collections (the
-// second empties the pools' victim caches).
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
-
 // heapSlack is how much the live heap may grow over a hostile case:
 // buffers of the runtime and the test, far below what the attacks used to
 // cost (hundreds of MiB).
@@ -233,7 +223,7 @@ func hostile(t *testing.T, cfg Config, script func(t *testing.T, tg *Target, add
 	if cfg.Namespaces == 0 && len(cfg.Subsystems) == 0 {
 		cfg.Namespaces = 2
 	}
-	before := heapInUse()
+	before := memtest.HeapInUse()
 	leaks := goleak.IgnoreCurrent()
 	tg := newTarget(t, cfg)
 	addr, err := tg.Start(context.Background(), "")
@@ -249,7 +239,7 @@ func hostile(t *testing.T, cfg Config, script func(t *testing.T, tg *Target, add
 	}
 	good.Close()
 	tg.Close()
-	if after := heapInUse(); after > before+heapSlack {
+	if after := memtest.HeapInUse(); after > before+heapSlack {
 		t.Errorf("live heap grew from %d to %d bytes", before, after)
 	}
 	goleak.VerifyNone(t, leaks)
@@ -637,7 +627,7 @@ func TestHostileNoReading(t *testing.T) {
 	hostile(t, Config{}, func(t *testing.T, tg *Target, addr string) {
 		h := dialRaw(t, addr)
 		ioConnect(t, tg, addr, h, 1024)
-		before := heapInUse()
+		before := memtest.HeapInUse()
 		const n = 128 // reads of 1 MiB
 		var b []byte
 		for i := range n {
@@ -651,7 +641,7 @@ func TestHostileNoReading(t *testing.T) {
 		// collections (each takes milliseconds), or is done.
 		var peak uint64
 		for last, still := uint64(0), 0; still < 5; {
-			peak = max(peak, heapInUse())
+			peak = max(peak, memtest.HeapInUse())
 			reads := tg.stats.reads.Load()
 			if reads == n {
 				break

@@ -2,14 +2,16 @@ package target
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 
 	"github.com/complchain/complchain/nvme"
 )
 
 // writeZeroes executes Write Zeroes (NVM Command Set Specification
-// 3.3.7) for n bytes at off: the backend zeroes them, deallocating them
-// if it can, whether or not DEAC asks for it (DLFEAT says so).
+// 3.3.7) for n bytes at off: the backend deallocates them if it can,
+// whether or not DEAC asks for it (DLFEAT says so when it always can),
+// and has zeros written otherwise.
 func (c *controller) writeZeroes(ns *namespace, off, n int64) response {
 	if err := zeroAt(ns.data, off, n); err != nil {
 		c.t.warn.log(c.t, "write zeroes failed", "subnqn", c.sub.cfg.NQN, "nsid", ns.NSID, "offset", off, "bytes", n, "err", err)
@@ -20,8 +22,10 @@ func (c *controller) writeZeroes(ns *namespace, off, n int64) response {
 
 // datasetManagement executes Dataset Management (NVM Command Set
 // Specification 3.3.3): with the AD bit it deallocates every range, after
-// checking them all, and a backend that cannot deallocate ignores it, as
-// the attributes without AD are ignored. The data must hold exactly NR+1
+// checking them all. Deallocation is a hint: a backend that cannot
+// deallocate (no Deallocator, or one whose Deallocate is unsupported and
+// that does not claim Deallocates) ignores it, as the attributes without
+// AD are ignored, and nothing is written. The data must hold exactly NR+1
 // ranges (SGL Data Block Invalid otherwise, as Linux's nvmet answers); a
 // range beyond the namespace fails the command with LBA Out of Range and
 // deallocates nothing.
@@ -39,13 +43,17 @@ func (c *controller) datasetManagement(ns *namespace, cmd *nvme.Command, data []
 			return fail(nvme.StatusLBAOutOfRange | nvme.StatusDNR)
 		}
 	}
-	z, ok := ns.data.(Zeroer)
+	d, ok := ns.data.(Deallocator)
 	if cmd.CDW11&nvme.DSMDeallocate == 0 || !ok {
 		return response{}
 	}
 	bs := int64(ns.BlockSize)
 	for _, r := range coalesce(ranges) {
-		if err := z.ZeroAt(int64(r.start)*bs, int64(r.end-r.start)*bs); err != nil {
+		err := d.Deallocate(int64(r.start)*bs, int64(r.end-r.start)*bs)
+		if errors.Is(err, errors.ErrUnsupported) && !d.Deallocates() {
+			return response{} // a hint the backend cannot take
+		}
+		if err != nil {
 			c.t.warn.log(c.t, "deallocate failed", "subnqn", c.sub.cfg.NQN, "nsid", ns.NSID, "slba", r.start, "blocks", r.end-r.start, "err", err)
 			return failIO(err, nvme.StatusInternalError)
 		}
@@ -58,8 +66,7 @@ type blockSpan struct{ start, end uint64 }
 
 // coalesce returns the blocks the non-empty ranges cover, each block
 // once, in increasing order: a command of 256 ranges that overlap
-// deallocates each block once, so a backend that has to write zeros
-// writes at most the namespace. The ranges are within the namespace.
+// deallocates each block once. The ranges are within the namespace.
 func coalesce(ranges []nvme.DSMRange) []blockSpan {
 	var spans []blockSpan
 	for _, r := range ranges {

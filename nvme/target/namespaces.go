@@ -53,8 +53,8 @@ type namespace struct {
 }
 
 func (ns *namespace) info(shared bool) nsInfo {
-	_, zeroes := ns.data.(Zeroer)
-	return nsInfo{zeroes: zeroes,
+	d, ok := ns.data.(Deallocator)
+	return nsInfo{zeroes: ok && d.Deallocates(),
 		active: true, blocks: ns.blocks, lbads: ns.lbads,
 		nguid: ns.NGUID, eui64: ns.EUI64, uuid: ns.UUID, zero: ns.Zero, shared: shared, anagrpid: ns.ANAGRPID,
 	}

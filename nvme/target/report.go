@@ -60,13 +60,13 @@ func (c *controller) identifyController() nvme.IdentifyController {
 		MSDBD:        1,   // one SGL data block descriptor
 		PS0MaxPower:  900, // power state 0: 9.00 W
 	}
-	if !c.discovery {
+	if !c.discovery() {
 		id.CMIC |= nvme.CMICANA
 		id.ANATT, id.ANACAP = anaTransitionTime, anaCapabilities
 		id.ANAGRPMAX, id.NANAGRPID = MaxANAGroups, MaxANAGroups
 		id.MNAN = min(id.NN, maxMNAN)
 	}
-	if c.discovery {
+	if c.discovery() {
 		id.CNTRLTYPE = 2
 		id.CMIC, id.AERL, id.NN, id.OAES, id.IOCCSZ, id.IORCSZ = 0, 0, 0, nvme.AsyncEventDiscoveryChanged, 0, 0
 		id.WCTEMP, id.CCTEMP, id.VWC, id.ONCS = 0, 0, 0, 0
@@ -86,7 +86,7 @@ type nsInfo struct {
 	shared   bool
 	active   bool
 	anagrpid uint32
-	zeroes   bool // the backend deallocates: DLFEAT
+	zeroes   bool // the backend Deallocates: DLFEAT
 }
 
 // appendIdentifyNamespace encodes Identify Namespace (CNS 00h). An inactive

@@ -16,7 +16,9 @@
 // Reader's maximum data + 4 (152 for TermReq); PDO is 0 without data and
 // otherwise lies between the end of the header and PLEN. Its buffer is
 // reused, so a PDU's slices are valid only until the next call, and it never
-// holds more than that bound whatever PLEN claims. Digests are verified
+// holds more than that bound whatever PLEN claims; a PDU larger than its
+// 64 KiB buffer is read into one that grows as the bytes arrive, so a
+// header whose PLEN announces more data than is sent costs a few KiB. Digests are verified
 // once the PDU is in: a header digest error is fatal (FES 03h), a data
 // digest error is not (Next returns the PDU with ErrDataDigest).
 //

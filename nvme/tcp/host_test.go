@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/complchain/complchain/internal/peertest"
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/tcp"
 )
@@ -23,20 +24,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // until the host closes and reports the first PDU type it read on term
 // (-1 if none).
 func fakeController(t *testing.T, icresp, then []byte, hangup bool) (addr string, term <-chan int) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
 	got := make(chan int, 1)
-	t.Cleanup(func() { ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	addr = peertest.ServeOne(t, func(c net.Conn) {
 		if _, err := io.ReadFull(c, make([]byte, 128)); err != nil {
 			return
 		}
@@ -54,8 +43,8 @@ func fakeController(t *testing.T, icresp, then []byte, hangup bool) (addr string
 			return
 		}
 		got <- int(b[0])
-	}()
-	return ln.Addr().String(), got
+	})
+	return addr, got
 }
 
 func icresp(digests uint8, maxh2c uint32) []byte {

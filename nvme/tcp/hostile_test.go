@@ -8,13 +8,12 @@ import (
 	"io"
 	"maps"
 	"net"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
+	"github.com/complchain/complchain/internal/memtest"
+	"github.com/complchain/complchain/internal/peertest"
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/tcp"
 )
@@ -85,27 +84,14 @@ func corrupt(b []byte) []byte {
 // any, fails the test.
 func startScripted(t *testing.T, script func(s *scripted) error) (addr string, term <-chan int) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
 	got := make(chan int, 1)
 	var serr error
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
+	t.Cleanup(func() { // after the controller's end (cleanups run last first)
 		if serr != nil {
 			t.Errorf("scripted controller: %v", serr)
 		}
 	})
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	addr = peertest.ServeOne(t, func(c net.Conn) {
 		s := &scripted{conn: c, r: tcp.NewReader(c, 1<<20)}
 		p, err := s.r.Next()
 		if err != nil {
@@ -135,8 +121,8 @@ func startScripted(t *testing.T, script func(s *scripted) error) (addr string, t
 				return
 			}
 		}
-	}()
-	return ln.Addr().String(), got
+	})
+	return addr, got
 }
 
 // hostileQueue connects a host queue to the scripted controller at addr
@@ -153,25 +139,6 @@ func hostileQueue(t *testing.T, addr string, cfg tcp.HostConfig) *tcp.HostQueue 
 	}
 	t.Cleanup(func() { q.Close() })
 	return q
-}
-
-// bounded checks, at the end of the test, that no goroutine is left and
-// that the heap grew by less than limit bytes across it.
-func bounded(t *testing.T, limit uint64) {
-	t.Helper()
-	ignore := goleak.IgnoreCurrent()
-	var before runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	t.Cleanup(func() {
-		goleak.VerifyNone(t, ignore)
-		var after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		if after.HeapAlloc > before.HeapAlloc+limit {
-			t.Errorf("heap grew from %d to %d bytes", before.HeapAlloc, after.HeapAlloc)
-		}
-	})
 }
 
 // commandCtx bounds a command of a hostile test: no controller may make
@@ -218,7 +185,7 @@ func TestHostDataDigestError(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bounded(t, 4<<20)
+			memtest.Bounded(t, 4<<20)
 			addr, term := startScripted(t, func(s *scripted) error {
 				a, err := s.capsule()
 				if err != nil {
@@ -313,7 +280,7 @@ func TestHostShortTransfer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bounded(t, 4<<20)
+			memtest.Bounded(t, 4<<20)
 			addr, term := startScripted(t, func(s *scripted) error {
 				c, err := s.capsule()
 				if err != nil {
@@ -379,7 +346,7 @@ func TestHostBadR2T(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bounded(t, 4<<20)
+			memtest.Bounded(t, 4<<20)
 			addr, term := startScripted(t, func(s *scripted) error {
 				c, err := s.capsule()
 				if err != nil {
@@ -450,7 +417,7 @@ func (c *racyConn) Close() error {
 // even if the exchange got through, instead of returning a queue whose
 // connection deadline lies in the past.
 func TestNewHostQueueContextDone(t *testing.T) {
-	bounded(t, 4<<20)
+	memtest.Bounded(t, 4<<20)
 	addr, _ := startScripted(t, func(s *scripted) error { return nil })
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -519,7 +486,7 @@ func TestHostDigestErrorsFatal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bounded(t, 4<<20)
+			memtest.Bounded(t, 4<<20)
 			addr, term := startScripted(t, func(s *scripted) error {
 				c, err := s.capsule()
 				if err != nil {
@@ -545,25 +512,8 @@ func TestHostDigestErrorsFatal(t *testing.T) {
 // write alone, with Transient Transport Error and no DNR, without running
 // its handler; the connection goes on and the next write succeeds.
 func TestTargetDataDigestError(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	h := newTestHandler()
-	served := make(chan error, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			served <- err
-			return
-		}
-		served <- tcp.ServeTarget(context.Background(), c, tcp.TargetConfig{}, acceptConnect(h))
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, served := dialTarget(t, context.Background(), tcp.TargetConfig{}, acceptConnect(h))
 	dg := tcp.Digests{Data: true}
 	connect := nvme.ConnectCommand(0, 32, 0)
 	connect.SetSGL(nvme.SGL{Length: nvme.ConnectDataSize, Type: nvme.SGLDataBlockOffset})

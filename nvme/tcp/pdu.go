@@ -5,9 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 
+	"github.com/complchain/complchain/internal/crc32c"
+	"github.com/complchain/complchain/internal/grow"
 	"github.com/complchain/complchain/nvme"
 )
 
@@ -110,11 +111,6 @@ func protoErr(fes FES, off uint32, format string, a ...any) *TermError {
 	return &TermError{FES: fes, Offset: off, Reason: fmt.Sprintf(format, a...)}
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// CRC32C returns the NVMe/TCP digest of b: CRC-32C (Castagnoli).
-func CRC32C(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
-
 // Header is the common header of a PDU.
 type Header struct {
 	Type  PDUType
@@ -169,12 +165,12 @@ func (d Digests) beginPDU(b []byte, t PDUType, flags uint8, hlen, n int) []byte 
 // digest.
 func (d Digests) endPDU(b []byte, start int, data []byte) []byte {
 	if d.Header {
-		b = binary.LittleEndian.AppendUint32(b, CRC32C(b[start:]))
+		b = binary.LittleEndian.AppendUint32(b, crc32c.Checksum(b[start:]))
 	}
 	if len(data) > 0 {
 		b = append(b, data...)
 		if d.Data {
-			b = binary.LittleEndian.AppendUint32(b, CRC32C(data))
+			b = binary.LittleEndian.AppendUint32(b, crc32c.Checksum(data))
 		}
 	}
 	return b
@@ -327,18 +323,17 @@ func (r *Reader) Next() (PDU, error) {
 		}
 		r.inPlace = plen
 	} else {
-		if cap(r.buf) < plen {
-			r.buf = make([]byte, plen)
-		}
-		b = r.buf[:plen]
-		if _, err := io.ReadFull(r.r, b); err != nil {
+		// Larger PDUs are copied out into r.buf, which grows as their
+		// bytes arrive: a header announcing PLEN costs little.
+		if r.buf, err = grow.ReadFull(r.r, r.buf[:0], plen); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
 			return PDU{}, err
 		}
+		b = r.buf
 	}
-	if hd != 0 && binary.LittleEndian.Uint32(b[h.HLen:]) != CRC32C(b[:h.HLen]) {
+	if hd != 0 && binary.LittleEndian.Uint32(b[h.HLen:]) != crc32c.Checksum(b[:h.HLen]) {
 		return PDU{}, protoErr(FESHeaderDigest, 0, "header digest mismatch")
 	}
 	p := PDU{Header: h, Specific: b[commonLen:h.HLen]}
@@ -357,7 +352,7 @@ func (r *Reader) Next() (PDU, error) {
 		return PDU{}, protoErr(FESDataLimit, 4, "%d bytes of data, limit %d", len(data), r.maxData)
 	}
 	p.Data = data
-	if ddgst != nil && binary.LittleEndian.Uint32(ddgst) != CRC32C(data) {
+	if ddgst != nil && binary.LittleEndian.Uint32(ddgst) != crc32c.Checksum(data) {
 		return p, ErrDataDigest
 	}
 	return p, nil

@@ -108,42 +108,57 @@ func pair(t testing.TB, tcfg tcp.TargetConfig, hcfg tcp.HostConfig, h tcp.Handle
 // pairUnconnected is pair without the Connect.
 func pairUnconnected(t testing.TB, tcfg tcp.TargetConfig, hcfg tcp.HostConfig, h tcp.Handler, wrap func(net.Conn) net.Conn) (*tcp.HostQueue, <-chan error) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		c, err := ln.Accept()
-		if err != nil {
-			served <- err
-			return
-		}
-		served <- tcp.ServeTarget(ctx, c, tcfg, acceptConnect(h))
-	}()
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, served := dialTarget(t, ctx, tcfg, acceptConnect(h))
 	if wrap != nil {
 		conn = wrap(conn)
 	}
 	q, err := tcp.NewHostQueue(context.Background(), conn, hcfg)
 	if err != nil {
 		cancel()
-		<-finished
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		q.Close()
 		cancel()
-		<-finished
 	})
 	return q, served
+}
+
+// dialTarget serves h with ServeTarget(ctx, …, cfg, h) on the connection
+// it dials to a listener on 127.0.0.1, and returns the host's side of
+// it. ServeTarget's result is sent on the returned channel; at the end
+// of the test dialTarget closes the connection and waits for
+// ServeTarget to return.
+func dialTarget(t testing.TB, ctx context.Context, cfg tcp.TargetConfig, h tcp.Handler) (net.Conn, <-chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		c, err := ln.Accept()
+		ln.Close()
+		if err != nil {
+			served <- err
+			return
+		}
+		served <- tcp.ServeTarget(ctx, c, cfg, h)
+	}()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		ln.Close()
+		<-finished
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		<-finished
+	})
+	return conn, served
 }
 
 // identifyAll identifies NSIDs 1 to n at once, each in its own goroutine,
@@ -642,25 +657,9 @@ func TestBackPressure(t *testing.T) {
 // cancelled while handlers run.
 func TestServeTargetCancel(t *testing.T) {
 	h := newTestHandler()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			served <- err
-			return
-		}
-		served <- tcp.ServeTarget(ctx, c, tcp.TargetConfig{}, acceptConnect(h))
-	}()
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer cancel()
+	conn, served := dialTarget(t, ctx, tcp.TargetConfig{}, acceptConnect(h))
 	q, err := tcp.NewHostQueue(context.Background(), conn, tcp.HostConfig{})
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,6 @@
 // target goes on serving.
 //
 // Listen creates the socket with permissions 0600, so that only its owner
-// may change the target; Serve serves it; Client calls it, as the
-// complchain CLI's "target ctl" verbs do.
+// may change the target; Serve serves it, at most MaxConns connections at
+// once; Client calls it, as the complchain CLI's "target ctl" verbs do.
 package control

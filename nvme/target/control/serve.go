@@ -19,8 +19,11 @@ const ShutdownTimeout = 5 * time.Second
 // closes every connection and returns nil. Otherwise it returns ln's
 // error. A request must send its headers (at most 16 KiB) within 10 s
 // and its body within 30 s, and take its answer within 30 s of its
-// headers; an idle connection is closed after 30 s.
+// headers; an idle connection is closed after 30 s. At most MaxConns
+// connections are open at once: Serve closes any other as soon as it
+// has accepted it.
 func Serve(ctx context.Context, ln net.Listener, t *target.Target) error {
+	ln = &limitListener{Listener: ln, max: MaxConns}
 	srv := &http.Server{
 		Handler:           NewHandler(t),
 		ReadHeaderTimeout: 10 * time.Second,
