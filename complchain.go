@@ -221,11 +221,11 @@ func (e *Entry) block(ctx context.Context, w uint64) error {
 	if !pending() {
 		return nil // released, or completed, since the first load
 	}
-	// From here until sleepers drops, e is not reused by its Group.
+	// From here until sleepers drops, e is not reused by its Group, and
+	// the fields of its task set before e was added are this life's.
 	// A Group task counts as parked only where another can start in its
-	// place: with a limit, and a window beyond it (neither changes while
-	// the task runs).
-	if t := e.task; t != nil && t.g.limit > 0 && t.g.underWay > t.g.limit {
+	// place.
+	if t := e.task; t != nil && t.parkable {
 		// A Group task's predecessor is often about to complete: yield a
 		// few times before the Group starts another task in its place.
 		for range 3 {

@@ -188,6 +188,12 @@ type groupTask struct {
 	usedThen atomic.Bool
 	thenDone bool
 	inWindow bool
+	// parkable is set when the task is made, before its entry is added,
+	// if a task blocked in Wait on its entry lets another start in its
+	// place: the Group has a limit and a window beyond it. A waiter reads
+	// it once it has seen the entry pending, so without the Group's lock
+	// and whatever SetLimit does after the task returned.
+	parkable bool
 }
 
 // Go calls f with the Group's context and the task's Entry, added to the
@@ -509,6 +515,7 @@ func (g *Group) newTask(f func(context.Context, *Entry) error) *groupTask {
 		t = new(groupTask)
 	}
 	t.g, t.f, t.task = g, f, t
+	t.parkable = g.limit > 0 && g.underWay > g.limit
 	return t
 }
 

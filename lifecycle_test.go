@@ -129,3 +129,39 @@ func TestCompleteBeforeReleaseWakesWaiters(t *testing.T) {
 	}
 	p.Complete()
 }
+
+// A goroutine still waiting on a Group task's entry after the task
+// returned reads nothing that SetLimit or SetWindow may change once the
+// Group's Wait has returned.
+func TestGroupStrayWaiterSetLimit(t *testing.T) {
+	var g Group
+	for i := range 200 {
+		g.SetLimit(2 + i%2)
+		g.SetWindow(3)
+		release := make(chan struct{})
+		stray := make(chan *Entry)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			e := <-stray
+			e.Wait(context.Background())
+		}()
+		g.Go(func(ctx context.Context, e *Entry) error {
+			<-release
+			return nil
+		})
+		g.Go(func(ctx context.Context, e *Entry) error {
+			stray <- e
+			for e.sleepers.Load() == 0 {
+				runtime.Gosched()
+			}
+			close(release) // the stray waits while the entry is pending
+			return nil
+		})
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		g.SetLimit(4) // no waiter reads the limit it replaces
+		<-done
+	}
+}
