@@ -69,12 +69,14 @@ func MapWindow[T, R any](ctx context.Context, in iter.Seq[T], limit, window int,
 		m := &mapper[T, R]{ctx: ctx, f: f, limit: limit, budget: window, jobs: make(chan *mapChunk[T, R], 1)}
 		m.space.L = &m.mu
 		defer func() {
+			m.stopped.Store(true)
 			cancel()
 			m.wg.Wait()
 		}()
 		// Wake the feeder and the consumer when ctx is done.
 		m.wg.Go(func() {
 			<-ctx.Done()
+			m.stopped.Store(true)
 			m.mu.Lock()
 			m.space.Broadcast()
 			m.mu.Unlock()
@@ -140,6 +142,9 @@ type mapper[T, R any] struct {
 	idle     atomic.Int32 // workers waiting for a chunk
 	inflight atomic.Int32 // chunks queued and not yet consumed
 	perCall  atomic.Int64 // ns per call of f, a moving average of the chunks run
+	// stopped is set once ctx is done, before the loop's cancel: workers
+	// test it before each call, where ctx.Err would cost more.
+	stopped atomic.Bool
 }
 
 // A mapChunk is a run of consecutive values of in and their results. The
@@ -151,12 +156,18 @@ type mapper[T, R any] struct {
 // the hand-over are the chunk's, and the slots beyond them stay the
 // feeder's.
 type mapChunk[T, R any] struct {
-	word  atomic.Uint64
-	size  int // room reserved in the budget
-	n     int // values handed over, set by whoever sent the chunk
-	in    []T // the slots, as many as the room first reserved; in[:n] once sent
+	// The feeder's line: it writes word for each value it adds.
+	word atomic.Uint64
+	size int // room reserved in the budget
+	n    int // values handed over, set by whoever sent the chunk
+	in   []T // the slots, as many as the room first reserved; in[:n] once sent
+	_    [64 - 8 - 8 - 8 - 24]byte
+	// The worker's line: it writes out for each result. Apart from the
+	// feeder's, so that filling one chunk does not contend with the
+	// results of the chunk allocated next to it.
 	out   []mapResult[R]
 	ready chan struct{} // one token when out is filled
+	_     [64 - 24 - 8]byte
 }
 
 // chunkSent is the bit of mapChunk.word set once the chunk is handed to a
@@ -171,6 +182,7 @@ type mapResult[R any] struct {
 // feed reads in, in chunks, until it ends or the loop stops.
 func (m *mapper[T, R]) feed(in iter.Seq[T]) {
 	var c *mapChunk[T, R] // the chunk being filled
+	started := false      // every worker the limit allows was started
 	defer func() {
 		if c != nil { // the loop stopped: nothing may take c any more
 			c.seal()
@@ -188,13 +200,20 @@ func (m *mapper[T, R]) feed(in iter.Seq[T]) {
 		// in flight, and while workers are still being started. One the
 		// consumer reaches while in is being read it takes itself (take):
 		// a slow input never leaves values waiting.
-		if c == nil || !c.add(v) {
+		n := 0
+		if c != nil {
+			n = c.add(v)
+		}
+		if n == 0 {
 			if c = m.acquire(v); c == nil {
 				return
 			}
+			n = 1
 		}
-		n := int(c.word.Load() >> 1)
-		if n < len(c.in) && m.inflight.Load() != 1 && (m.workers.Load() >= int64(m.limit) || m.idle.Load() != 0) {
+		if !started { // workers are never stopped while in is read
+			started = m.workers.Load() >= int64(m.limit)
+		}
+		if n < len(c.in) && m.inflight.Load() != 1 && (started || m.idle.Load() != 0) {
 			continue
 		}
 		sent := c
@@ -211,21 +230,22 @@ func (m *mapper[T, R]) feed(in iter.Seq[T]) {
 	}
 }
 
-// add puts v in c's next slot and reports false if c is full or was
-// handed to a worker before v was in: then v is not c's.
-func (c *mapChunk[T, R]) add(v T) bool {
+// add puts v in c's next slot and returns the number of values c holds
+// with it, or 0 if c is full or was handed to a worker before v was in:
+// then v is not c's.
+func (c *mapChunk[T, R]) add(v T) int {
 	w := c.word.Load()
 	k := int(w >> 1)
 	if w&chunkSent != 0 || k == len(c.in) {
-		return false
+		return 0
 	}
 	c.in[k] = v
 	if c.word.CompareAndSwap(w, w+2) {
-		return true
+		return k + 1
 	}
 	var zero T
 	c.in[k] = zero // the slot stays the feeder's: drop v from it
-	return false
+	return 0
 }
 
 // seal hands c over, sets c.n to the number of values it holds, and
@@ -351,18 +371,20 @@ func (m *mapper[T, R]) work() {
 			return
 		}
 		start := time.Now()
-		if cap(c.out) < c.n {
-			c.out = make([]mapResult[R], 0, c.n)
+		out := c.out[:0]
+		if cap(out) < c.n {
+			out = make([]mapResult[R], 0, c.n)
 		}
-		c.out = c.out[:0]
+		ctx, f := m.ctx, m.f
 		for _, v := range c.in[:c.n] {
-			if m.ctx.Err() != nil {
+			if m.stopped.Load() {
 				break // the loop stopped: no further call
 			}
-			r, err := m.f(m.ctx, v)
-			c.out = append(c.out, mapResult[R]{r, err})
+			r, err := f(ctx, v)
+			out = append(out, mapResult[R]{r, err})
 		}
-		if n := len(c.out); n > 0 {
+		c.out = out
+		if n := len(out); n > 0 {
 			// An average over the last chunks, not the last one: with
 			// calls of mixed lengths, one quick chunk must not make the
 			// next chunks long enough to hold a slow call and those
