@@ -174,10 +174,14 @@ func (g *Group) setUnderWay() {
 // guarded by g.mu.
 type groupTask struct {
 	Entry
-	g       *Group
-	f       func(context.Context, *Entry) error
-	running atomic.Bool // started and not returned
-	parked  bool        // counted as parked, not running
+	g *Group
+	f func(context.Context, *Entry) error
+	// started is the life of the entry in which a worker started the
+	// task: while that life is pending, the task runs or waits in Wait,
+	// unless it gave its entry to Then. One store a task, where a flag
+	// set and cleared around each run costs two.
+	started atomic.Uint64
+	parked  bool // counted as parked, not running
 	// next links the tasks of a worker's batch, in queue order; it is
 	// the worker's alone.
 	next *groupTask
@@ -226,7 +230,6 @@ func (g *Group) start(f func(context.Context, *Entry) error, block bool) bool {
 		}
 		t := g.newTask(f)
 		g.active++
-		t.running.Store(true)
 		g.running++
 		g.chain.Add(&t.Entry)
 		g.mu.Unlock()
@@ -307,9 +310,7 @@ func (g *Group) startWorkers() {
 			g.work.Signal()
 			continue
 		}
-		t := g.pop()
-		t.running.Store(true)
-		go g.worker(t)
+		go g.worker(g.pop())
 	}
 }
 
@@ -359,9 +360,8 @@ func (g *Group) worker(t *groupTask) {
 		start := time.Now()
 		first, ran := t, 0
 		for t != nil {
-			t.running.Store(true)
+			t.started.Store(life(t.word.Load()))
 			g.run(t)
-			t.running.Store(false)
 			ran++
 			last := t
 			t = t.next
@@ -539,7 +539,7 @@ func (g *Group) recycle(t *groupTask) {
 // again: a parked task makes room for another under the limit.
 func (g *Group) park(t *groupTask) {
 	g.mu.Lock()
-	if t.running.Load() && !t.parked {
+	if w := t.word.Load(); t.started.Load() == life(w) && w&stateMask != stateDone && !t.usedThen.Load() && !t.parked {
 		t.parked = true
 		g.running--
 		g.parked++
