@@ -65,7 +65,6 @@ import (
 //     reached — errgroup's reasons.) Map follows the same policy.
 type Group struct {
 	chain  Chain
-	wg     sync.WaitGroup
 	cancel context.CancelCauseFunc
 	ctx    context.Context
 
@@ -100,6 +99,11 @@ type Group struct {
 	perTask int64
 	work    sync.Cond
 	notFull sync.Cond
+	// done wakes the callers of Wait, waiting while tasks are active: a
+	// count under g.mu, where a sync.WaitGroup would cost two more
+	// atomic operations a task.
+	done    sync.Cond
+	waiting int
 }
 
 // WithContext returns a new Group and a context derived from ctx. The
@@ -233,7 +237,6 @@ func (g *Group) start(f func(context.Context, *Entry) error, block bool) bool {
 		g.running++
 		g.chain.Add(&t.Entry)
 		g.mu.Unlock()
-		g.wg.Add(1)
 		go g.worker(t)
 		return true
 	}
@@ -260,7 +263,6 @@ func (g *Group) start(f func(context.Context, *Entry) error, block bool) bool {
 	}
 	t := g.newTask(f)
 	g.active++
-	g.wg.Add(1)
 	g.chain.Add(&t.Entry) // under g.mu: chain order is queue order
 	g.queue = append(g.queue, t)
 	g.startWorkers()
@@ -334,12 +336,9 @@ func (g *Group) dropped(ts []*groupTask) {
 		t.Complete()
 		g.mu.Lock()
 		g.active--
-		if g.active == 0 && g.work.L != nil {
-			g.work.Broadcast() // idle workers exit
-		}
 		g.recycle(t)
+		g.noneActive()
 		g.mu.Unlock()
-		g.wg.Done()
 	}
 }
 
@@ -393,12 +392,24 @@ func (g *Group) worker(t *groupTask) {
 				next = g.idleWait()
 			}
 		}
-		if g.active == 0 && g.work.L != nil {
-			g.work.Broadcast() // idle workers exit
-		}
+		g.noneActive()
 		g.mu.Unlock()
 		g.dropped(ts)
 		t = next
+	}
+}
+
+// noneActive, with g.mu held, lets idle workers exit and wakes the
+// callers of Wait once no task is active.
+func (g *Group) noneActive() {
+	if g.active != 0 {
+		return
+	}
+	if g.work.L != nil {
+		g.work.Broadcast()
+	}
+	if g.waiting > 0 {
+		g.done.Broadcast()
 	}
 }
 
@@ -417,7 +428,6 @@ func (g *Group) settle(t, end *groupTask) {
 			g.deferred++
 		}
 		g.active--
-		g.wg.Done()
 		next := t.next
 		t.next = nil
 		g.recycle(t)
@@ -573,9 +583,17 @@ func (g *Group) unpark(t *groupTask) {
 // Wait blocks until every task started by Go has returned, then returns
 // the first non-nil error any of them returned.
 func (g *Group) Wait() error {
-	g.wg.Wait()
-	if g.cancel != nil {
-		g.cancel(g.err)
+	g.mu.Lock()
+	g.done.L = &g.mu
+	for g.active > 0 {
+		g.waiting++
+		g.done.Wait()
+		g.waiting--
 	}
-	return g.err
+	err := g.err
+	g.mu.Unlock()
+	if g.cancel != nil {
+		g.cancel(err)
+	}
+	return err
 }
