@@ -90,6 +90,10 @@ type Group struct {
 	// free holds tasks for reuse, at most as many as may be queued or
 	// under way: Go takes them, and workers return them, under g.mu.
 	free []*groupTask
+	// cache carries free and the queue's array from Wait to the next
+	// Group that starts a task (see groupCaches); nil while they are in
+	// use.
+	cache *groupCache
 	// idle workers wait on work while tasks are active; wakeups counts
 	// those signalled to take a queued task and not yet awake.
 	idle, wakeups int
@@ -260,6 +264,9 @@ func (g *Group) start(f func(context.Context, *Entry) error, block bool) bool {
 		g.blocked++
 		g.notFull.Wait()
 		g.blocked--
+	}
+	if g.free == nil && cap(g.queue) == 0 {
+		g.takeCache()
 	}
 	t := g.newTask(f)
 	g.active++
@@ -545,6 +552,45 @@ func (g *Group) recycle(t *groupTask) {
 	g.free = append(g.free, t)
 }
 
+// A groupCache is what a Group keeps for its tasks: its free list and
+// its queue's array. Wait hands it to groupCaches and the next Group to
+// queue a task takes it, so that a Group made for each batch of work —
+// the usual way — does not allocate its tasks anew. A task on the free
+// list has no goroutine inside Wait on its entry (recycle), so a Group
+// that takes it over shares nothing with the one that used it.
+type groupCache struct {
+	free, queue []*groupTask
+}
+
+var groupCaches sync.Pool
+
+// takeCache, with g.mu held, takes over a cache from groupCaches, if
+// one is there.
+func (g *Group) takeCache() {
+	c, _ := groupCaches.Get().(*groupCache)
+	if c == nil {
+		return
+	}
+	g.free, g.queue, g.qhead = c.free, c.queue, 0
+	c.free, c.queue = nil, nil
+	g.cache = c
+}
+
+// putCache, with g.mu held and no task active, hands the free list and
+// the queue's array to groupCaches.
+func (g *Group) putCache() {
+	if g.free == nil && cap(g.queue) == 0 {
+		return
+	}
+	c := g.cache
+	if c == nil {
+		c = new(groupCache)
+	}
+	c.free, c.queue = g.free, g.queue[:0]
+	g.free, g.queue, g.qhead, g.cache = nil, nil, 0, nil
+	groupCaches.Put(c)
+}
+
 // park and unpark count t as parked in Wait on its own entry, or running
 // again: a parked task makes room for another under the limit.
 func (g *Group) park(t *groupTask) {
@@ -591,6 +637,7 @@ func (g *Group) Wait() error {
 		g.waiting--
 	}
 	err := g.err
+	g.putCache()
 	g.mu.Unlock()
 	if g.cancel != nil {
 		g.cancel(err)

@@ -509,6 +509,9 @@ func TestMapErrorsAndCancel(t *testing.T) {
 }
 
 func TestGroupAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop tasks at random")
+	}
 	var g Group
 	g.SetLimit(8)
 	task := func(ctx context.Context, e *Entry) error { return e.Wait(ctx) }
@@ -717,5 +720,25 @@ func TestMapCancelYieldsAPrefix(t *testing.T) {
 		if n < 500 && !errors.Is(last, context.Canceled) {
 			t.Fatalf("round %d: %d results, then %v", round, n, last)
 		}
+	}
+}
+
+// A Group made for each batch of work takes over the tasks of the last
+// one that returned from Wait: it allocates nothing for its tasks.
+func TestGroupFreshAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop tasks at random")
+	}
+	task := func(ctx context.Context, e *Entry) error { return e.Wait(ctx) }
+	allocs := testing.AllocsPerRun(100, func() {
+		g := new(Group)
+		g.SetLimit(8)
+		for range 100 {
+			g.Go(task)
+		}
+		g.Wait()
+	})
+	if per := allocs / 100; per > 0.1 {
+		t.Fatalf("%.2f allocations per task, want none but the Group and its workers' start", per)
 	}
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package complchain
+
+const raceEnabled = false
