@@ -104,11 +104,10 @@ func MapWindow[T, R any](ctx context.Context, in iter.Seq[T], limit, window int,
 				yield(zero, ctx.Err())
 				return
 			}
-			for j, o := range c.out {
+			for _, o := range c.out {
 				if !yield(o.r, o.err) {
 					return
 				}
-				c.out[j] = mapResult[R]{}
 			}
 			if len(c.out) < c.n { // the calls stopped as ctx was done
 				yield(zero, ctx.Err())
@@ -412,6 +411,7 @@ func (m *mapper[T, R]) next(c *mapChunk[T, R]) *mapChunk[T, R] {
 		m.pending -= c.size
 		m.inflight.Add(-1)
 		clear(c.in[:c.n])
+		clear(c.out) // the results were yielded: keep none alive
 		c.out = c.out[:0]
 		m.free = append(m.free, c)
 		m.space.Broadcast()
