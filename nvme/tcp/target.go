@@ -37,8 +37,10 @@ type Response struct {
 }
 
 // A Handler executes commands for ServeTarget. ServeNVMe is called in a
-// goroutine of its own for each command; ctx is cancelled when the
-// connection ends, and ServeTarget waits for every call to return.
+// goroutine of its own for each command (or inline, see
+// TargetConfig.Inline); ctx is cancelled when the connection ends, and
+// ServeTarget waits for every call to return. req is valid until
+// ServeNVMe returns: ServeTarget reuses it.
 //
 // The first command a handler sees on a connection is a Fabrics Connect:
 // ServeTarget answers any other command that comes before a Connect
@@ -230,6 +232,7 @@ type target struct {
 	slots chan struct{} // one token per outstanding command
 
 	// Owned by the reading goroutine.
+	inlineReq Request // the request of a command served inline
 	connected bool
 	connDone  chan bool   // the first Connect's outcome
 	connTimer *time.Timer // ConnectTimeout
@@ -511,11 +514,17 @@ func (t *target) h2cData(p PDU, badDigest bool) *TermError {
 // if not nil, is called when the handler has returned. charge is the
 // ReadBudget the command holds.
 func (t *target) dispatch(cmd *nvme.Command, sq sqPos, data []byte, done func(), charge int64) {
-	req := &Request{Command: *cmd, Data: data}
-	if t.cfg.Inline != nil && t.cfg.Inline(cmd) {
-		t.serveOne(req, sq, done, charge)
-		return
+	if t.cfg.Inline != nil {
+		// The reading goroutine's own Request: no allocation per command.
+		req := &t.inlineReq
+		*req = Request{Command: *cmd, Data: data}
+		if t.cfg.Inline(&req.Command) {
+			t.serveOne(req, sq, done, charge)
+			*req = Request{} // hold no data until the next command
+			return
+		}
 	}
+	req := &Request{Command: *cmd, Data: data}
 	t.wg.Go(func() { t.serveOne(req, sq, done, charge) })
 }
 
