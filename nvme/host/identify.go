@@ -90,8 +90,10 @@ func (p *NamespaceIDsCall) Wait(ctx context.Context) (*nvme.IdentifyNamespace, n
 	defer pages.Put(p.nbuf)
 	c, nsid := p.c, p.nsid
 	var ids nvme.NSIdentifiers
-	_, derr := p.dcall.Wait(ctx)
+	// The command sent last first: a controller answers in order, so the
+	// other one is then in, and the caller parks once, not twice.
 	_, nerr := p.ncall.Wait(ctx)
+	_, derr := p.dcall.Wait(ctx)
 	if derr = c.timeoutErr(nvme.OpIdentify, derr); derr == nil {
 		derr = ids.UnmarshalBinary(p.dbuf[:])
 	}
