@@ -37,8 +37,7 @@ type Response struct {
 }
 
 // A Handler executes commands for ServeTarget. ServeNVMe is called in a
-// goroutine of its own for each command (or inline, see
-// TargetConfig.Inline); ctx is cancelled when the connection ends, and
+// goroutine of its own for each command (see also InlineHandler); ctx is cancelled when the connection ends, and
 // ServeTarget waits for every call to return. req is valid until
 // ServeNVMe returns: ServeTarget reuses it.
 //
@@ -47,6 +46,18 @@ type Response struct {
 // succeeded with Command Sequence Error itself, moving no data.
 type Handler interface {
 	ServeNVMe(ctx context.Context, req *Request) Response
+}
+
+// An InlineHandler is a Handler that answers some commands at once.
+// ServeTarget calls ServeNVMeInline for each command from the goroutine
+// that reads the connection, which saves starting a goroutine for it; if
+// it reports false, having done nothing, ServeNVMe is called for the
+// command in a goroutine of its own. ServeNVMeInline must not block (wait
+// on timers, hold locks long, or use the network): the connection reads
+// nothing meanwhile.
+type InlineHandler interface {
+	Handler
+	ServeNVMeInline(ctx context.Context, req *Request) (Response, bool)
 }
 
 // HandlerFunc adapts a function to a Handler.
@@ -102,13 +113,6 @@ type TargetConfig struct {
 	// written to the socket: a read waits for room before its handler
 	// runs, and ServeTarget stops reading the connection meanwhile.
 	ReadBudget *Budget
-
-	// Inline, if not nil, reports whether the handler answers cmd without
-	// blocking (no waiting on timers, locks held long, or the network):
-	// ServeTarget then calls it from the goroutine that reads the
-	// connection, which saves starting a goroutine for the command. A
-	// handler that blocks there stops the connection for its duration.
-	Inline func(cmd *nvme.Command) bool
 
 	// MalformedAfter, if positive, replaces the response after
 	// MalformedAfter responses with a PDU whose header is invalid (fault
@@ -509,18 +513,24 @@ func (t *target) h2cData(p PDU, badDigest bool) *TermError {
 	return nil
 }
 
-// dispatch runs the handler for cmd in a goroutine of its own, or at
-// once if the configuration says it answers cmd without blocking; done,
-// if not nil, is called when the handler has returned. charge is the
-// ReadBudget the command holds.
+// dispatch runs the handler for cmd: at once if it is an InlineHandler
+// that answers cmd so, else in a goroutine of its own; done, if not nil,
+// is called when the handler has returned. charge is the ReadBudget the
+// command holds.
 func (t *target) dispatch(cmd *nvme.Command, sq sqPos, data []byte, done func(), charge int64) {
-	if t.cfg.Inline != nil {
+	if ih, ok := t.h.(InlineHandler); ok {
 		// The reading goroutine's own Request: no allocation per command.
 		req := &t.inlineReq
 		*req = Request{Command: *cmd, Data: data}
-		if t.cfg.Inline(&req.Command) {
-			t.serveOne(req, sq, done, charge)
-			*req = Request{} // hold no data until the next command
+		resp, ok := ih.ServeNVMeInline(t.ctx, req)
+		if ok {
+			t.respond(&req.Command, sq, resp, charge)
+			if done != nil {
+				done()
+			}
+		}
+		*req = Request{} // hold no data until the next command
+		if ok {
 			return
 		}
 	}
