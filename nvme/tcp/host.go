@@ -339,8 +339,12 @@ func (q *HostQueue) takeCID(ctx context.Context, deadline time.Time) (uint16, er
 	}
 	var expired <-chan time.Time
 	if !deadline.IsZero() {
-		t := time.NewTimer(time.Until(deadline))
-		defer t.Stop()
+		t := timers.Get().(*time.Timer)
+		t.Reset(time.Until(deadline))
+		defer func() {
+			t.Stop() // since Go 1.23 no stale tick survives Stop
+			timers.Put(t)
+		}()
 		expired = t.C
 	}
 	select {
@@ -354,6 +358,14 @@ func (q *HostQueue) takeCID(ctx context.Context, deadline time.Time) (uint16, er
 		return 0, fmt.Errorf("%w: all %d command identifiers in use", ErrTimeout, len(q.slots))
 	}
 }
+
+// timers are stopped timers for takeCID: a Start that waits for a command
+// identifier, as a scan's do once the queue is full, allocates none.
+var timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
 
 // finish returns what Do returns for a command whose result arrived.
 func (q *HostQueue) finish(cid uint16, res result) (nvme.Completion, error) {
