@@ -313,6 +313,11 @@ func (call Call) Wait(ctx context.Context) (nvme.Completion, error) {
 	}
 	s := &q.slots[cid]
 	select {
+	case res := <-s.res: // answered already: no select over three channels
+		return q.finish(cid, res)
+	default:
+	}
+	select {
 	case res := <-s.res:
 		return q.finish(cid, res)
 	case <-q.done:

@@ -365,6 +365,11 @@ func (t *target) term(te *TermError) error {
 // token: their data may sit behind further capsules in the stream.
 func (t *target) acquire() bool {
 	select {
+	case t.slots <- struct{}{}: // a token is free: no select over two channels
+		return true
+	default:
+	}
+	select {
 	case t.slots <- struct{}{}:
 		return true
 	case <-t.ctx.Done():
