@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/tcp"
@@ -69,6 +70,8 @@ type NamespaceIDsCall struct {
 	nsid         uint32
 	dbuf, nbuf   *[nvme.IdentifySize]byte
 	dcall, ncall tcp.Call
+	pending      atomic.Int32 // commands StartNamespaceIDsFunc waits for
+	done         func()
 }
 
 // StartNamespaceIDs sends the commands of IdentifyNamespaceIDs and
@@ -82,6 +85,28 @@ func (c *Controller) StartNamespaceIDs(ctx context.Context, nsid uint32) *Namesp
 	p.dcall = c.q.Start(ctx, &dcmd, p.dbuf[:])
 	p.ncall = c.q.Start(ctx, &ncmd, p.nbuf[:])
 	return p
+}
+
+// StartNamespaceIDsFunc is StartNamespaceIDs, and calls done once both
+// commands are answered, so that Wait returns without blocking. done is
+// called once, from the queue's goroutines (or from this call, for a
+// command that could not be sent), and must not block; it is not called
+// if the controller stops first (Done is closed): Wait then returns why.
+func (c *Controller) StartNamespaceIDsFunc(ctx context.Context, nsid uint32, done func()) *NamespaceIDsCall {
+	p := &NamespaceIDsCall{c: c, nsid: nsid, dbuf: pages.Get().(*[nvme.IdentifySize]byte), nbuf: pages.Get().(*[nvme.IdentifySize]byte), done: done}
+	p.pending.Store(2)
+	dcmd, ncmd := nvme.IdentifyCommand(nvme.CNSNSDescriptors, nsid), nvme.IdentifyCommand(nvme.CNSNamespace, nsid)
+	answered := p.answered // one closure for both
+	p.dcall = c.q.StartFunc(ctx, &dcmd, p.dbuf[:], answered)
+	p.ncall = c.q.StartFunc(ctx, &ncmd, p.nbuf[:], answered)
+	return p
+}
+
+// answered counts an answered command and calls done after the second.
+func (p *NamespaceIDsCall) answered() {
+	if p.pending.Add(-1) == 0 {
+		p.done()
+	}
 }
 
 // Wait waits for both commands and decodes what they read.
