@@ -11,8 +11,9 @@ import (
 )
 
 // list walks the NSID list and hands a task per NSID, in list order, to
-// the workers; stale namespaces become removal tasks at their place.
-func (r *run) list(ctx context.Context, dispatch func(*task) error) error {
+// run (the completer, or in Sync mode the task itself); stale namespaces
+// become removal tasks at their place.
+func (r *run) list(ctx context.Context, run func(*task) error) error {
 	s := r.s
 	known := s.knownNSIDs() // ascending
 	k := 0
@@ -24,39 +25,26 @@ func (r *run) list(ctx context.Context, dispatch func(*task) error) error {
 		return stale
 	}
 	// Tasks whose commands are sent wait in held, in list order, until
-	// flush hands them to the workers: a page's commands go on the wire
-	// back to back, and starting workers for them overlaps the round
-	// trip instead of delaying the next command. held never has more
-	// than half the queue's commands, so the commands of tasks already
-	// handed over always free the command identifiers a Start waits for.
+	// flush adds them to the chain and hands them over: a page's commands
+	// go on the wire back to back. held never has more than half the
+	// queue's commands, so the commands of tasks already handed over
+	// always free the command identifiers a Start waits for.
 	var held []*task
 	maxHeld := max(1, s.Ctrl.QueueDepth()/CommandsPerNamespace)
 	send := func(t *task) error {
 		s.chain.Add(&t.Entry)
-		if err := dispatch(t); err != nil {
-			if t.ids != nil {
-				t.ids.Wait(ctx) // ctx is done: frees the identifiers at once
-			}
-			t.Complete()
-			return err
-		}
-		return nil
+		return run(t)
 	}
 	flush := func() error {
-		for i, t := range held {
-			if err := send(t); err != nil {
-				for _, t := range held[i+1:] {
-					if t.ids != nil {
-						t.ids.Wait(ctx) // never added to the chain
-					}
-				}
-				held = held[:0]
-				return err
+		var err error
+		for _, t := range held {
+			if e := send(t); err == nil {
+				err = e
 			}
 		}
 		clear(held)
 		held = held[:0]
-		return nil
+		return err
 	}
 	emit := func(nsid uint32) error {
 		if err := ctx.Err(); err != nil {
@@ -75,11 +63,11 @@ func (r *run) list(ctx context.Context, dispatch func(*task) error) error {
 		if s.Mode == scanmode.Sync {
 			return flush()
 		}
-		// Send the commands now, in list order and from one goroutine:
-		// they are on the wire long before a worker could send them.
+		// Send the commands now, in list order and from one goroutine;
+		// the completer runs the task once they are answered.
 		r.commands.Add(CommandsPerNamespace)
 		t.sent = time.Now()
-		t.ids = s.Ctrl.StartNamespaceIDs(ctx, nsid)
+		t.ids = s.Ctrl.StartNamespaceIDsFunc(ctx, nsid, func() { r.c.answered(t) })
 		if len(held) >= maxHeld {
 			return flush()
 		}
