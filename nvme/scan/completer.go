@@ -1,6 +1,9 @@
 package scan
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Task states of an Async or Ordered scan, bits of task.state.
 const (
@@ -20,6 +23,8 @@ type completer struct {
 	r       *run
 	wake    chan struct{} // one token: ready has tasks, or closed was set
 	stopped chan struct{} // closed when run returns
+	room    chan struct{} // one token: tasks with commands ran
+	out     atomic.Int64  // tasks whose commands were started and that have not run
 
 	mu      sync.Mutex
 	ready   []*task // queued to run, in the order they were queued
@@ -31,9 +36,31 @@ type completer struct {
 }
 
 func newCompleter(r *run) *completer {
-	c := &completer{r: r, wake: make(chan struct{}, 1), stopped: make(chan struct{}), compact: 1024}
+	c := &completer{r: r, wake: make(chan struct{}, 1), stopped: make(chan struct{}), room: make(chan struct{}, 1), compact: 1024}
 	go c.run()
 	return c
+}
+
+// waitRoom waits, if limit tasks or more have commands out, until at most
+// limit - limit/8 have, so that the goroutine that sends the commands
+// wakes once for a batch of command identifiers, not once for each; it
+// returns at once if ctx ends or the controller stops. flush is called
+// before waiting: only tasks handed over can run and make room.
+func (c *completer) waitRoom(limit int64, flush func()) {
+	if c.out.Load() < limit {
+		return
+	}
+	flush()
+	low := limit - max(1, limit/8)
+	for c.out.Load() > low {
+		select {
+		case <-c.room:
+		case <-c.r.ctx.Done():
+			return
+		case <-c.r.s.Ctrl.Done():
+			return
+		}
+	}
 }
 
 // hand hands t over, once it is on the chain. It never blocks.
@@ -133,11 +160,22 @@ func (c *completer) run() {
 		batch, c.ready = c.ready, batch[:0]
 		done := c.closed && ran+len(batch) == c.nhanded
 		c.mu.Unlock()
+		withCommands := int64(0)
 		for i, t := range batch {
+			if t.ids != nil {
+				withCommands++
+			}
 			r.runTask(t)
 			batch[i] = nil
 		}
 		ran += len(batch)
+		if withCommands > 0 {
+			c.out.Add(-withCommands)
+			select {
+			case c.room <- struct{}{}:
+			default:
+			}
+		}
 		if done {
 			return
 		}

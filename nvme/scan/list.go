@@ -50,6 +50,11 @@ func (r *run) list(ctx context.Context, run func(*task) error) error {
 		if err := ctx.Err(); err != nil {
 			return err // send nothing more
 		}
+		if r.c != nil {
+			// Before anything of this NSID is held: flush hands over
+			// only tasks whose commands are out.
+			r.c.waitRoom(int64(maxHeld), func() { flush() })
+		}
 		r.listed.Add(1)
 		if stale := staleBelow(uint64(nsid)); len(stale) > 0 {
 			held = append(held, &task{stale: stale})
@@ -65,6 +70,7 @@ func (r *run) list(ctx context.Context, run func(*task) error) error {
 		}
 		// Send the commands now, in list order and from one goroutine;
 		// the completer runs the task once they are answered.
+		r.c.out.Add(1)
 		r.commands.Add(CommandsPerNamespace)
 		t.sent = time.Now()
 		t.ids = s.Ctrl.StartNamespaceIDsFunc(ctx, nsid, func() { r.c.answered(t) })
