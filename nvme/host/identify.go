@@ -72,6 +72,7 @@ type NamespaceIDsCall struct {
 	dcall, ncall tcp.Call
 	pending      atomic.Int32 // commands StartNamespaceIDsFunc waits for
 	done         func()
+	id           nvme.IdentifyNamespace // what Wait returns: no allocation of its own
 }
 
 // StartNamespaceIDs sends the commands of IdentifyNamespaceIDs and
@@ -109,10 +110,17 @@ func (p *NamespaceIDsCall) answered() {
 	}
 }
 
-// Wait waits for both commands and decodes what they read.
+// Wait waits for both commands and decodes what they read. The Identify
+// Namespace data it returns lives in p. A second Wait returns an error.
 func (p *NamespaceIDsCall) Wait(ctx context.Context) (*nvme.IdentifyNamespace, nvme.NSIdentifiers, error) {
-	defer pages.Put(p.dbuf)
-	defer pages.Put(p.nbuf)
+	if p.dbuf == nil {
+		return nil, nvme.NSIdentifiers{}, fmt.Errorf("identify namespace %d: waited for twice", p.nsid)
+	}
+	defer func() {
+		pages.Put(p.dbuf)
+		pages.Put(p.nbuf)
+		p.dbuf, p.nbuf = nil, nil // the pages are others' now
+	}()
 	c, nsid := p.c, p.nsid
 	var ids nvme.NSIdentifiers
 	// The command sent last first: a controller answers in order, so the
@@ -128,7 +136,7 @@ func (p *NamespaceIDsCall) Wait(ctx context.Context) (*nvme.IdentifyNamespace, n
 	if err := descriptorsErr(nsid, derr); err != nil {
 		return nil, ids, err
 	}
-	ns := new(nvme.IdentifyNamespace)
+	ns := &p.id
 	if err := ns.UnmarshalBinary(p.nbuf[:]); err != nil {
 		return nil, ids, fmt.Errorf("identify namespace %d: %w", nsid, err)
 	}
