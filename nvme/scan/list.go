@@ -47,13 +47,13 @@ func (r *run) list(ctx context.Context, run func(*task) error) error {
 		return err
 	}
 	emit := func(nsid uint32) error {
-		if err := ctx.Err(); err != nil {
-			return err // send nothing more
-		}
 		if r.c != nil {
 			// Before anything of this NSID is held: flush hands over
 			// only tasks whose commands are out.
 			r.c.waitRoom(int64(maxHeld), func() { flush() })
+		}
+		if err := ctx.Err(); err != nil {
+			return err // send nothing more
 		}
 		r.listed.Add(1)
 		if stale := staleBelow(uint64(nsid)); len(stale) > 0 {
