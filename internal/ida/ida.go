@@ -13,7 +13,9 @@ import (
 type IDA struct {
 	mu    sync.Mutex
 	words []uint64 // bit i of word w set: ID 64*w+i is taken
-	first int      // no free ID below first
+	// Every ID in [lo, hi) is taken: a Get whose min falls in that run
+	// starts looking at hi, so n Gets in a row cost O(n), not O(n²/64).
+	lo, hi int
 }
 
 // Get returns the smallest free ID that is at least min (0 if min is
@@ -22,7 +24,11 @@ type IDA struct {
 func (a *IDA) Get(min int) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	start := max(min, a.first, 0)
+	min = max(min, 0)
+	start := min
+	if a.lo <= min && min <= a.hi {
+		start = a.hi
+	}
 	if need := start/64 + 1; len(a.words) < need {
 		a.words = append(a.words, make([]uint64, need-len(a.words))...)
 	}
@@ -43,8 +49,10 @@ func (a *IDA) Get(min int) int {
 	free := mask(w)
 	id := w*64 + bits.TrailingZeros64(free)
 	a.words[w] |= 1 << (id % 64)
-	if start == a.first { // every ID in [first, id) is taken
-		a.first = id + 1
+	if start == a.hi && a.lo <= min { // the run grows: [hi, id) was taken
+		a.hi = id + 1
+	} else { // a new run: every ID in [min, id) is taken
+		a.lo, a.hi = min, id+1
 	}
 	return id
 }
@@ -57,7 +65,9 @@ func (a *IDA) Put(id int) {
 		return
 	}
 	a.words[id/64] &^= 1 << (id % 64)
-	a.first = min(a.first, id)
+	if a.lo <= id && id < a.hi {
+		a.hi = id
+	}
 }
 
 // Len returns the number of IDs taken.

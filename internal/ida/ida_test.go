@@ -143,3 +143,47 @@ func TestConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestRunHint: Gets in a row from an empty IDA, as a scan names its
+// namespaces, keep the taken run [lo, hi) up to date, so each starts
+// where the last one ended instead of at word 0; a Put inside the run
+// shortens it.
+func TestRunHint(t *testing.T) {
+	tests := []struct {
+		name   string
+		min    int
+		gets   int
+		put    int // freed after the Gets, if positive
+		lo, hi int
+	}{
+		{name: "from 1", min: 1, gets: 1000, lo: 1, hi: 1001},
+		{name: "from 0", min: 0, gets: 100, lo: 0, hi: 100},
+		{name: "put inside", min: 1, gets: 100, put: 40, lo: 1, hi: 40},
+		{name: "put below", min: 5, gets: 10, put: 2, lo: 5, hi: 15},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var a IDA
+			for range tt.gets {
+				a.Get(tt.min)
+			}
+			if tt.put > 0 {
+				a.Put(tt.put)
+			}
+			if a.lo != tt.lo || a.hi != tt.hi {
+				t.Fatalf("run [%d, %d), want [%d, %d)", a.lo, a.hi, tt.lo, tt.hi)
+			}
+		})
+	}
+}
+
+// BenchmarkGetInOrder takes 100 000 IDs from 1 up, as naming the
+// namespaces of a first scan does.
+func BenchmarkGetInOrder(b *testing.B) {
+	for b.Loop() {
+		var a IDA
+		for range 100000 {
+			a.Get(1)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,5 +167,33 @@ func TestDiscover(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("discovery log %+v does not list %s at %s", entries, target.DefaultNQN, addr)
+	}
+}
+
+// StartNamespaceIDsFunc calls its function once, after both answers, and
+// Wait then returns at once with what they read, the Identify Namespace
+// data kept in the call; a second Wait is an error, not a double return
+// of the call's pages to their pool.
+func TestStartNamespaceIDsFunc(t *testing.T) {
+	_, addr := startTarget(t, target.Config{Namespaces: 3})
+	c := connect(t, addr, host.Config{})
+	ctx := context.Background()
+	var calls atomic.Int32
+	answered := make(chan struct{})
+	p := c.StartNamespaceIDsFunc(ctx, 2, func() {
+		if calls.Add(1) == 1 {
+			close(answered)
+		}
+	})
+	<-answered
+	ns, ids, err := p.Wait(ctx)
+	if err != nil || ns.NSZE == 0 || ids.NGUID == ([16]byte{}) {
+		t.Fatalf("Wait = %+v, %+v, %v", ns, ids, err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("function called %d times", n)
+	}
+	if _, _, err := p.Wait(ctx); err == nil {
+		t.Fatal("second Wait succeeded")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/complchain/complchain/nvme"
 	"github.com/complchain/complchain/nvme/tcp"
@@ -69,6 +70,9 @@ type NamespaceIDsCall struct {
 	nsid         uint32
 	dbuf, nbuf   *[nvme.IdentifySize]byte
 	dcall, ncall tcp.Call
+	pending      atomic.Int32 // commands StartNamespaceIDsFunc waits for
+	done         func()
+	id           nvme.IdentifyNamespace // what Wait returns: no allocation of its own
 }
 
 // StartNamespaceIDs sends the commands of IdentifyNamespaceIDs and
@@ -84,14 +88,45 @@ func (c *Controller) StartNamespaceIDs(ctx context.Context, nsid uint32) *Namesp
 	return p
 }
 
-// Wait waits for both commands and decodes what they read.
+// StartNamespaceIDsFunc is StartNamespaceIDs, and calls done once both
+// commands are answered, so that Wait returns without blocking. done is
+// called once, from the queue's goroutines (or from this call, for a
+// command that could not be sent), and must not block; it is not called
+// if the controller stops first (Done is closed): Wait then returns why.
+func (c *Controller) StartNamespaceIDsFunc(ctx context.Context, nsid uint32, done func()) *NamespaceIDsCall {
+	p := &NamespaceIDsCall{c: c, nsid: nsid, dbuf: pages.Get().(*[nvme.IdentifySize]byte), nbuf: pages.Get().(*[nvme.IdentifySize]byte), done: done}
+	p.pending.Store(2)
+	dcmd, ncmd := nvme.IdentifyCommand(nvme.CNSNSDescriptors, nsid), nvme.IdentifyCommand(nvme.CNSNamespace, nsid)
+	answered := p.answered // one closure for both
+	p.dcall = c.q.StartFunc(ctx, &dcmd, p.dbuf[:], answered)
+	p.ncall = c.q.StartFunc(ctx, &ncmd, p.nbuf[:], answered)
+	return p
+}
+
+// answered counts an answered command and calls done after the second.
+func (p *NamespaceIDsCall) answered() {
+	if p.pending.Add(-1) == 0 {
+		p.done()
+	}
+}
+
+// Wait waits for both commands and decodes what they read. The Identify
+// Namespace data it returns lives in p. A second Wait returns an error.
 func (p *NamespaceIDsCall) Wait(ctx context.Context) (*nvme.IdentifyNamespace, nvme.NSIdentifiers, error) {
-	defer pages.Put(p.dbuf)
-	defer pages.Put(p.nbuf)
+	if p.dbuf == nil {
+		return nil, nvme.NSIdentifiers{}, fmt.Errorf("identify namespace %d: waited for twice", p.nsid)
+	}
+	defer func() {
+		pages.Put(p.dbuf)
+		pages.Put(p.nbuf)
+		p.dbuf, p.nbuf = nil, nil // the pages are others' now
+	}()
 	c, nsid := p.c, p.nsid
 	var ids nvme.NSIdentifiers
-	_, derr := p.dcall.Wait(ctx)
+	// The command sent last first: a controller answers in order, so the
+	// other one is then in, and the caller parks once, not twice.
 	_, nerr := p.ncall.Wait(ctx)
+	_, derr := p.dcall.Wait(ctx)
 	if derr = c.timeoutErr(nvme.OpIdentify, derr); derr == nil {
 		derr = ids.UnmarshalBinary(p.dbuf[:])
 	}
@@ -101,7 +136,7 @@ func (p *NamespaceIDsCall) Wait(ctx context.Context) (*nvme.IdentifyNamespace, n
 	if err := descriptorsErr(nsid, derr); err != nil {
 		return nil, ids, err
 	}
-	ns := new(nvme.IdentifyNamespace)
+	ns := &p.id
 	if err := ns.UnmarshalBinary(p.nbuf[:]); err != nil {
 		return nil, ids, fmt.Errorf("identify namespace %d: %w", nsid, err)
 	}

@@ -31,11 +31,17 @@
 // support the list (a status with DNR) is scanned NSID by NSID, 1 to NN.
 //
 // In Async and Ordered modes the goroutine that reads the list sends each
-// namespace's two commands as it goes, in list order, and hands the
-// namespace to a worker that waits for the answers: all the commands of a
-// page are on the wire within microseconds of the page's arrival.
-// Concurrency is bounded by the admin queue: commands beyond its depth
-// wait for a free command identifier.
+// namespace's two commands as it goes, in list order, all those of a page
+// (up to half the queue depth) before it hands their namespaces over: the
+// commands of a page are on the wire within microseconds of the page's
+// arrival. No goroutine waits for a namespace: the queue reports each
+// answer (tcp.HostQueue.StartFunc), and one goroutine runs the namespaces
+// whose answers are in, as they come, those that come together back to
+// back. Concurrency is bounded by the admin queue: commands beyond its
+// depth wait for a free command identifier. A namespace that is never
+// answered holds its two command identifiers until the controller's
+// command timeout, and holds up nothing else. Sync mode runs each
+// namespace on the goroutine that reads the list.
 //
 // # Registration, failures, removal
 //
@@ -43,7 +49,9 @@
 // the chain (complchain.Entry.Then) and returns: the registration runs as
 // soon as every earlier task is done, in the goroutine that finished
 // last, so namespaces that are identified in list order register back to
-// back and no goroutine waits for its turn.
+// back and no goroutine waits for its turn. While Scanner.ControllerReady
+// is open, registrations queue, in order, and the scan goes on
+// identifying.
 //
 // A namespace already registered is revalidated; its chain entry is
 // completed before its commands are sent, so it never delays the others. A

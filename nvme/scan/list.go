@@ -11,8 +11,9 @@ import (
 )
 
 // list walks the NSID list and hands a task per NSID, in list order, to
-// the workers; stale namespaces become removal tasks at their place.
-func (r *run) list(ctx context.Context, dispatch func(*task) error) error {
+// run (the completer, or in Sync mode the task itself); stale namespaces
+// become removal tasks at their place.
+func (r *run) list(ctx context.Context, run func(*task) error) error {
 	s := r.s
 	known := s.knownNSIDs() // ascending
 	k := 0
@@ -23,41 +24,60 @@ func (r *run) list(ctx context.Context, dispatch func(*task) error) error {
 		}
 		return stale
 	}
+	// Tasks whose commands are sent wait in held, in list order, until
+	// flush adds them to the chain and hands them over: a page's commands
+	// go on the wire back to back. held never has more than half the
+	// queue's commands, so the commands of tasks already handed over
+	// always free the command identifiers a Start waits for.
+	var held []*task
+	maxHeld := max(1, s.Ctrl.QueueDepth()/CommandsPerNamespace)
 	send := func(t *task) error {
 		s.chain.Add(&t.Entry)
-		if err := dispatch(t); err != nil {
-			if t.ids != nil {
-				t.ids.Wait(ctx) // ctx is done: frees the identifiers at once
+		return run(t)
+	}
+	flush := func() error {
+		var err error
+		for _, t := range held {
+			if e := send(t); err == nil {
+				err = e
 			}
-			t.Complete()
-			return err
 		}
-		return nil
+		clear(held)
+		held = held[:0]
+		return err
 	}
 	emit := func(nsid uint32) error {
+		if r.c != nil {
+			// Before anything of this NSID is held: flush hands over
+			// only tasks whose commands are out.
+			r.c.waitRoom(int64(maxHeld), func() { flush() })
+		}
 		if err := ctx.Err(); err != nil {
 			return err // send nothing more
 		}
 		r.listed.Add(1)
 		if stale := staleBelow(uint64(nsid)); len(stale) > 0 {
-			if err := send(&task{stale: stale}); err != nil {
-				return err
-			}
+			held = append(held, &task{stale: stale})
 		}
 		t := &task{nsid: nsid}
 		if k < len(known) && known[k] == nsid {
 			k++
 			t.known = true
 		}
-		if s.Mode != scanmode.Sync {
-			// Send the commands now, in list order and from one
-			// goroutine: they are on the wire long before a worker
-			// could send them.
-			r.commands.Add(CommandsPerNamespace)
-			t.sent = time.Now()
-			t.ids = s.Ctrl.StartNamespaceIDs(ctx, nsid)
+		held = append(held, t)
+		if s.Mode == scanmode.Sync {
+			return flush()
 		}
-		return send(t)
+		// Send the commands now, in list order and from one goroutine;
+		// the completer runs the task once they are answered.
+		r.c.out.Add(1)
+		r.commands.Add(CommandsPerNamespace)
+		t.sent = time.Now()
+		t.ids = s.Ctrl.StartNamespaceIDsFunc(ctx, nsid, func() { r.c.answered(t) })
+		if len(held) >= maxHeld {
+			return flush()
+		}
+		return nil
 	}
 	nn := r.nn()
 	var after uint32
@@ -68,7 +88,7 @@ func (r *run) list(ctx context.Context, dispatch func(*task) error) error {
 		s.Trace.Span("list", fmt.Sprintf("CNS 02h after %d", after), t0, time.Now())
 		var st nvme.Status
 		if errors.As(err, &st) && after == 0 && (st.DNR() || st.Code() == nvme.StatusInvalidField) {
-			return r.sequential(ctx, emit, staleBelow, send)
+			return r.sequential(ctx, emit, flush, staleBelow, send)
 		}
 		if err != nil {
 			return fmt.Errorf("scan of %s: %w", s.Ctrl.Addr(), err)
@@ -82,8 +102,12 @@ func (r *run) list(ctx context.Context, dispatch func(*task) error) error {
 				break
 			}
 			if err := emit(id); err != nil {
+				flush() // ctx is done: frees what is held
 				return err
 			}
+		}
+		if err := flush(); err != nil {
+			return err
 		}
 		if len(ids) < nvme.NSIDsPerList || ids[len(ids)-1] >= nn {
 			break
@@ -97,13 +121,17 @@ func (r *run) list(ctx context.Context, dispatch func(*task) error) error {
 }
 
 // sequential probes NSIDs 1..NN, for controllers without the NSID list.
-func (r *run) sequential(ctx context.Context, emit func(uint32) error, staleBelow func(uint64) []uint32, send func(*task) error) error {
+func (r *run) sequential(ctx context.Context, emit func(uint32) error, flush func() error, staleBelow func(uint64) []uint32, send func(*task) error) error {
 	r.probing = true // set before the first probe task starts
 	nn := r.nn()
 	for nsid := uint32(1); nsid <= nn; nsid++ {
 		if err := emit(nsid); err != nil {
+			flush() // ctx is done: frees what is held
 			return err
 		}
+	}
+	if err := flush(); err != nil {
+		return err
 	}
 	if stale := staleBelow(1 << 32); len(stale) > 0 {
 		return send(&task{stale: stale})

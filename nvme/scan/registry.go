@@ -41,11 +41,39 @@ func (t *task) registered(s *Scanner) *Namespace {
 	return s.ns[t.nsid]
 }
 
-// register names ns and adds it to the registered namespaces.
-func (s *Scanner) register(r *run, ns *Namespace) {
-	if s.ControllerReady != nil {
-		<-s.ControllerReady
+// registerInOrder registers ns, the next namespace in registration
+// order: at once, or, while ControllerReady is open, once it is closed,
+// without waiting for it.
+func (r *run) registerInOrder(ns *Namespace) {
+	if r.regDone == nil {
+		r.s.register(r, ns)
+		return
 	}
+	r.regMu.Lock()
+	defer r.regMu.Unlock()
+	if !r.regOpen {
+		r.regPending = append(r.regPending, ns)
+		return
+	}
+	r.s.register(r, ns)
+}
+
+// registerWhenReady waits for ControllerReady, then registers what waits
+// in regPending, in order, before any later namespace.
+func (r *run) registerWhenReady() {
+	defer close(r.regDone)
+	<-r.s.ControllerReady
+	r.regMu.Lock()
+	defer r.regMu.Unlock()
+	for _, ns := range r.regPending {
+		r.s.register(r, ns)
+	}
+	r.regPending, r.regOpen = nil, true
+}
+
+// register names ns and adds it to the registered namespaces; the
+// controller's number is read now.
+func (s *Scanner) register(r *run, ns *Namespace) {
 	s.mu.Lock()
 	ns.Instance = s.instances.Get(1)
 	suffix := ns.Instance

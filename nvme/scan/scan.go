@@ -89,7 +89,6 @@ type Scanner struct {
 	Naming     Naming
 	Trace      *trace.Recorder        // optional
 	Progress   func(done, listed int) // optional; called as tasks finish
-	Workers    int                    // tasks run at once; 0 means the admin queue depth
 	Registered func(ns *Namespace)    // optional; called in registration order
 	// Timeout, if positive, bounds each Scan as a whole (each command is
 	// bounded by the controller's command timeout): a scan still running
@@ -122,6 +121,16 @@ type run struct {
 
 	byIDOnce sync.Once
 	byID     *byID // see names
+
+	c *completer // runs the tasks in Async and Ordered mode
+
+	// Registrations wait, in order, in regPending until ControllerReady
+	// is closed; then registerWhenReady registers them, sets regOpen and
+	// closes regDone. Tasks never wait for it.
+	regMu      sync.Mutex
+	regOpen    bool
+	regPending []*Namespace
+	regDone    chan struct{}
 }
 
 // Scan lists the controller's namespaces, identifies them and registers
@@ -144,45 +153,22 @@ func (s *Scanner) Scan(ctx context.Context) (*Result, error) {
 		defer cancel()
 	}
 	r := &run{s: s, ctx: ctx, res: &Result{}}
-	workers := s.Workers
-	if workers <= 0 {
-		workers = s.Ctrl.QueueDepth()
+	if s.ControllerReady != nil {
+		r.regDone = make(chan struct{})
+		go r.registerWhenReady()
 	}
+	var err error
 	if s.Mode == scanmode.Sync {
-		workers = 1
+		// One task at a time, on this goroutine, as the list is read.
+		err = r.list(ctx, func(t *task) error { r.runTask(t); return nil })
+	} else {
+		r.c = newCompleter(r)
+		err = r.list(ctx, r.c.hand)
+		r.c.close()
 	}
-	// Workers start as tasks arrive, up to the limit; each takes tasks in
-	// list order, so a task waiting on the chain only ever waits for tasks
-	// that workers already hold.
-	tasks := make(chan *task)
-	var wg sync.WaitGroup
-	started := 0
-	dispatch := func(t *task) error {
-		select {
-		case tasks <- t:
-			return nil
-		default:
-		}
-		if started < workers {
-			started++
-			wg.Go(func() {
-				r.runTask(t)
-				for t := range tasks {
-					r.runTask(t)
-				}
-			})
-			return nil
-		}
-		select {
-		case tasks <- t:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if r.regDone != nil {
+		<-r.regDone
 	}
-	err := r.list(ctx, dispatch)
-	close(tasks)
-	wg.Wait()
 	r.res.Elapsed = time.Since(start)
 	r.res.Commands = r.commands.Load()
 	r.res.Listed = int(r.listed.Load())

@@ -3,6 +3,7 @@ package scan
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/complchain/complchain"
@@ -20,6 +21,7 @@ type task struct {
 	known bool                   // registered when the scan started: revalidate it
 	ids   *host.NamespaceIDsCall // the identify commands, sent with the list (not in Sync mode)
 	sent  time.Time              // when they were sent
+	state atomic.Uint32          // taskHanded, taskAnswered, taskQueued (not in Sync mode)
 }
 
 // identity is what the identify commands of one namespace return.
@@ -77,7 +79,8 @@ func kernelIDs(vs uint32, desc nvme.NSIdentifiers, id *nvme.IdentifyNamespace) n
 	return desc
 }
 
-// runTask runs one task on a worker.
+// runTask runs one task: on the completer in Async and Ordered mode, on
+// the goroutine that reads the list in Sync mode.
 func (r *run) runTask(t *task) {
 	defer t.Complete() // a task that fails never stalls its successors
 	s := r.s
@@ -125,7 +128,7 @@ func (r *run) runTask(t *task) {
 		if s.Mode != scanmode.Async {
 			s.Trace.Span(track, "wait for chain", identified, regStart)
 		}
-		s.register(r, ns)
+		r.registerInOrder(ns)
 		if s.Trace != nil {
 			s.Trace.Span(track, "register "+ns.Name, regStart, time.Now())
 		}

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/complchain/complchain/nvme"
 )
@@ -32,9 +33,18 @@ const (
 // anaStates are the states a port gives ANA groups, and the change count
 // of the ANA log read through it.
 type anaStates struct {
-	mu     sync.Mutex
-	m      map[uint32]nvme.ANAState // groups not optimized
+	mu     sync.Mutex                               // serialises changes, guards chgcnt
+	m      atomic.Pointer[map[uint32]nvme.ANAState] // groups not optimized; replaced, never changed
 	chgcnt uint64
+}
+
+// states returns the groups not optimized, to read only: one atomic load,
+// no lock, for every I/O command.
+func (a *anaStates) states() map[uint32]nvme.ANAState {
+	if m := a.m.Load(); m != nil {
+		return *m
+	}
+	return nil
 }
 
 // checkANAStates refuses groups outside 1..MaxANAGroups and reserved
@@ -62,9 +72,7 @@ func checkANAState(grpid uint32, s nvme.ANAState) error {
 // optimized unless PortConfig.ANAStates or Target.SetANAState said
 // otherwise.
 func (p *Port) ANAState(grpid uint32) nvme.ANAState {
-	p.ana.mu.Lock()
-	defer p.ana.mu.Unlock()
-	if s, ok := p.ana.m[grpid]; ok {
+	if s, ok := p.ana.states()[grpid]; ok {
 		return s
 	}
 	return nvme.ANAOptimized
@@ -87,10 +95,12 @@ func (t *Target) SetANAState(portID uint16, grpid uint32, s nvme.ANAState) error
 		return fmt.Errorf("%w: no port %d", ErrInvalidConfig, portID)
 	}
 	p.ana.mu.Lock()
-	if p.ana.m == nil {
-		p.ana.m = make(map[uint32]nvme.ANAState)
+	m := maps.Clone(p.ana.states()) // at most MaxANAGroups entries
+	if m == nil {
+		m = make(map[uint32]nvme.ANAState)
 	}
-	p.ana.m[grpid] = s
+	m[grpid] = s
+	p.ana.m.Store(&m)
 	p.ana.chgcnt++
 	p.ana.mu.Unlock()
 	for _, sub := range t.Subsystems() {
@@ -132,14 +142,15 @@ func (c *controller) anaLog(rgo, rae bool) []byte {
 	c.sub.mu.RUnlock()
 	p.ana.mu.Lock()
 	log := nvme.ANALog{CHGCNT: p.ana.chgcnt}
-	for g := range p.ana.m {
+	states := p.ana.states()
+	for g := range states {
 		if _, ok := groups[g]; !ok {
 			groups[g] = nil
 		}
 	}
 	for _, g := range slices.Sorted(maps.Keys(groups)) {
 		d := nvme.ANAGroup{ANAGRPID: g, CHGCNT: p.ana.chgcnt, State: nvme.ANAOptimized}
-		if s, ok := p.ana.m[g]; ok {
+		if s, ok := states[g]; ok {
 			d.State = s
 		}
 		if !rgo {

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,15 +20,22 @@ type conn struct {
 	kill   func() // closes the connection
 	ncmds  atomic.Int64
 
-	mu   sync.Mutex
+	bound atomic.Pointer[binding] // set by a successful Connect
+}
+
+// binding is the controller and queue a connection serves.
+type binding struct {
 	ctrl *controller
 	qid  uint16
 }
 
+// state returns the controller and queue ID the connection serves, or
+// nil before Connect: one atomic load, no lock, per command.
 func (q *conn) state() (*controller, uint16) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.ctrl, q.qid
+	if b := q.bound.Load(); b != nil {
+		return b.ctrl, b.qid
+	}
+	return nil, 0
 }
 
 // release unbinds the connection from its controller when it ends.
@@ -40,72 +46,76 @@ func (q *conn) release() {
 	}
 }
 
-// serve executes one command received on the connection.
+// serve executes one command received on the connection, in a goroutine
+// of its own: it may wait (service time, delays, held namespaces, AER).
 func (q *conn) serve(ctx context.Context, cmd *nvme.Command, data []byte) response {
+	r, _ := q.exec(ctx, cmd, data, true)
+	return r
+}
+
+// exec executes one command. Unless mayWait, a command that would wait
+// (an Asynchronous Event Request, a service time, a namespace fault that
+// delays or holds it, a Connect that is delayed) is left alone, counted
+// nowhere, and exec reports false: the transport then serves it in a
+// goroutine of its own. The queue's binding and the faults are read once
+// per call.
+func (q *conn) exec(ctx context.Context, cmd *nvme.Command, data []byte, mayWait bool) (response, bool) {
 	f := q.t.faults.Load()
+	c, qid := q.state()
+	var (
+		hang  bool
+		delay time.Duration
+		st    nvme.Status
+	)
+	if c != nil && cmd.Opcode != nvme.OpFabrics {
+		delay = c.serviceTime(cmd, qid)
+		if nsid, ok := targetNSID(cmd, qid); ok {
+			var d time.Duration
+			hang, d, st = c.nsFaults(f, nsid, qid == 0)
+			delay += d
+		}
+	}
+	if !mayWait && (hang || delay > 0 || cmd.Opcode == nvme.OpAsyncEvent || q.t.cfg.ServiceTime > 0 ||
+		(c == nil && isConnect(cmd) && q.t.connectDelays.Load())) {
+		return response{}, false
+	}
 	if n := q.ncmds.Add(1); f.DropAfter > 0 && n > int64(f.DropAfter) {
 		q.t.log.Info("dropping connection", "remote", q.remote.String(), "after", f.DropAfter)
 		q.kill()
 		<-ctx.Done()
-		return fail(nvme.StatusAbortRequested)
+		return fail(nvme.StatusAbortRequested), true
 	}
 	if cmd.Opcode == nvme.OpFabrics {
-		return q.fabrics(ctx, cmd, data)
+		return q.fabrics(ctx, cmd, data), true
 	}
-	c, qid := q.state()
 	if c == nil {
-		return fail(nvme.StatusCommandSequenceError | nvme.StatusDNR)
+		return fail(nvme.StatusCommandSequenceError | nvme.StatusDNR), true
 	}
 	c.touch()
 	if !c.ready() {
-		return fail(nvme.StatusCommandSequenceError | nvme.StatusDNR)
+		return fail(nvme.StatusCommandSequenceError | nvme.StatusDNR), true
 	}
 	if qid == 0 && cmd.Opcode == nvme.OpAsyncEvent {
-		return c.asyncEvent(ctx)
+		return c.asyncEvent(ctx), true
 	}
-	delay := c.serviceTime(cmd, qid)
-	var st nvme.Status
-	if nsid, ok := targetNSID(cmd, qid); ok {
-		hang, d, s := c.nsFaults(nsid, qid == 0)
-		if hang {
-			<-ctx.Done()
-			return fail(nvme.StatusAbortRequested)
-		}
-		delay += d
-		st = s
+	if hang {
+		<-ctx.Done()
+		return fail(nvme.StatusAbortRequested), true
 	}
 	if sleep(ctx, delay) != nil {
-		return fail(nvme.StatusAbortRequested)
+		return fail(nvme.StatusAbortRequested), true
 	}
 	if st != 0 {
-		return fail(st)
+		return fail(st), true
 	}
 	if qid == 0 {
-		return c.admin(q, cmd, data)
+		return c.admin(q, cmd, data), true
 	}
-	return c.io(cmd, data)
+	return c.io(cmd, data), true
 }
 
-// inline reports whether serve answers cmd at once: it does unless cmd
-// is an Asynchronous Event Request, the target emulates a service time,
-// or a fault delays or holds the namespace cmd is about.
-func (q *conn) inline(cmd *nvme.Command) bool {
-	if cmd.Opcode == nvme.OpAsyncEvent || q.t.cfg.ServiceTime > 0 {
-		return false
-	}
-	c, qid := q.state()
-	if c == nil {
-		return cmd.Opcode != nvme.OpFabrics || cmd.FabricsType() != nvme.FabricsConnect || !q.t.connectDelays.Load()
-	}
-	if c.serviceTime(cmd, qid) > 0 {
-		return false
-	}
-	nsid, ok := targetNSID(cmd, qid)
-	if !ok {
-		return true
-	}
-	hang, d, _ := c.nsFaults(nsid, qid == 0)
-	return !hang && d <= 0
+func isConnect(cmd *nvme.Command) bool {
+	return cmd.Opcode == nvme.OpFabrics && cmd.FabricsType() == nvme.FabricsConnect
 }
 
 // subFaults returns the faults of c's subsystem; none for a discovery
@@ -143,11 +153,10 @@ func (q *conn) connectDelay(sub *Subsystem) time.Duration {
 }
 
 // nsFaults returns the faults injected on c's commands naming namespace
-// nsid, the Target's and the subsystem's: whether it hangs, the delay
+// nsid, the Target's (f, as read for the command) and the subsystem's: whether it hangs, the delay
 // added (with the identify delays for an Identify of the namespace) and
 // the status returned (the subsystem's, else the Target's).
-func (c *controller) nsFaults(nsid uint32, identify bool) (hang bool, delay time.Duration, st nvme.Status) {
-	f := c.t.faults.Load()
+func (c *controller) nsFaults(f *Faults, nsid uint32, identify bool) (hang bool, delay time.Duration, st nvme.Status) {
 	hang, delay, st = f.Hang[nsid], f.Delay[nsid], f.Status[nsid]
 	sf := c.subFaults()
 	if identify {
@@ -249,9 +258,7 @@ func (q *conn) connect(ctx context.Context, cmd *nvme.Command, data []byte) resp
 			return fail(nvme.StatusConnectControllerBusy)
 		}
 		c.addQueue(0, q)
-		q.mu.Lock()
-		q.ctrl, q.qid = c, 0
-		q.mu.Unlock()
+		q.bound.Store(&binding{c, 0})
 		q.t.log.Info("controller created", "cntlid", c.id, "subnqn", cd.SubsystemNQN, "hostnqn", cd.HostNQN,
 			"remote", q.remote.String(), "kato", kato)
 		return response{result: uint64(c.id)}
@@ -269,9 +276,7 @@ func (q *conn) connect(ctx context.Context, cmd *nvme.Command, data []byte) resp
 		}
 		return fail(st)
 	}
-	q.mu.Lock()
-	q.ctrl, q.qid = c, qid
-	q.mu.Unlock()
+	q.bound.Store(&binding{c, qid})
 	q.t.log.Debug("I/O queue connected", "cntlid", c.id, "qid", qid, "remote", q.remote.String())
 	return response{result: uint64(c.id)}
 }

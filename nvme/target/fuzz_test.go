@@ -75,10 +75,10 @@ func FuzzCommand(f *testing.F) {
 	}
 	var qs [queues]*conn
 	qs[onAdmin] = connected(0, nvme.DynamicController, DefaultNQN)
-	qs[onAdmin].ctrl.setCC(ccEnable)
-	qs[onIO] = connected(1, qs[onAdmin].ctrl.id, DefaultNQN)
+	qs[onAdmin].bound.Load().ctrl.setCC(ccEnable)
+	qs[onIO] = connected(1, qs[onAdmin].bound.Load().ctrl.id, DefaultNQN)
 	qs[onDiscovery] = connected(0, nvme.DynamicController, nvme.DiscoveryNQN)
-	qs[onDiscovery].ctrl.setCC(nvme.CCEnable)
+	qs[onDiscovery].bound.Load().ctrl.setCC(nvme.CCEnable)
 	f.Fuzz(func(t *testing.T, sqe, data []byte, queue uint8) {
 		var cmd nvme.Command
 		if cmd.UnmarshalBinary(sqe) != nil || cmd.Opcode == nvme.OpAsyncEvent {

@@ -104,7 +104,7 @@ func TestIdentifyDelayScope(t *testing.T) {
 	for _, tt := range tests {
 		var d time.Duration
 		if nsid, ok := targetNSID(tt.cmd, tt.qid); ok {
-			_, d, _ = c.nsFaults(nsid, tt.qid == 0)
+			_, d, _ = c.nsFaults(c.t.faults.Load(), nsid, tt.qid == 0)
 		}
 		if d != tt.delay {
 			t.Errorf("%s: delay %v, want %v", tt.name, d, tt.delay)

@@ -77,7 +77,10 @@ func (t *Target) addPort(ln net.Listener, pc PortConfig) (*Port, error) {
 	} else if t.ports[id] != nil {
 		return nil, fmt.Errorf("%w: PortConfig.PortID %d in use", ErrInvalidConfig, id)
 	}
-	p := &Port{id: id, addr: ln.Addr(), cfg: pc, ana: anaStates{m: maps.Clone(pc.ANAStates)}}
+	p := &Port{id: id, addr: ln.Addr(), cfg: pc}
+	if states := maps.Clone(pc.ANAStates); states != nil {
+		p.ana.m.Store(&states)
+	}
 	if pc.ConnectDelay > 0 {
 		t.connectDelays.Store(true)
 	}

@@ -44,12 +44,8 @@ func (t *Target) serveConn(ctx context.Context, nc net.Conn, p *Port) {
 		Budget:         t.budget,
 		ReadBudget:     t.reads,
 		MalformedAfter: t.faults.Load().MalformedAfter,
-		Inline:         q.inline,
 	}
-	err := tcp.ServeTarget(ctx, c, cfg, tcp.HandlerFunc(func(ctx context.Context, req *tcp.Request) tcp.Response {
-		r := q.serve(ctx, &req.Command, req.Data)
-		return tcp.Response{Completion: nvme.Completion{Result: r.result, Status: r.status}, Data: r.data, Release: r.release}
-	}))
+	err := tcp.ServeTarget(ctx, c, cfg, connHandler{q})
 	c.Close()
 	q.release()
 	switch {
@@ -62,4 +58,26 @@ func (t *Target) serveConn(ctx context.Context, nc net.Conn, p *Port) {
 	default:
 		t.log.Debug("connection closed", "remote", q.remote.String(), "err", err)
 	}
+}
+
+// connHandler serves a connection's commands: those that do not wait on
+// the goroutine that reads the connection (tcp.InlineHandler), the others
+// in goroutines of their own.
+type connHandler struct{ q *conn }
+
+// ServeNVMe executes a command that may wait.
+func (h connHandler) ServeNVMe(ctx context.Context, req *tcp.Request) tcp.Response {
+	return h.q.serve(ctx, &req.Command, req.Data).wire()
+}
+
+// ServeNVMeInline executes a command that does not wait, and reports
+// false for one that would.
+func (h connHandler) ServeNVMeInline(ctx context.Context, req *tcp.Request) (tcp.Response, bool) {
+	r, ok := h.q.exec(ctx, &req.Command, req.Data, false)
+	return r.wire(), ok
+}
+
+// wire returns r as the transport sends it.
+func (r response) wire() tcp.Response {
+	return tcp.Response{Completion: nvme.Completion{Result: r.result, Status: r.status}, Data: r.data, Release: r.release}
 }

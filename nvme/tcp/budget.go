@@ -25,7 +25,8 @@ type Budget struct {
 
 type budgetWaiter struct {
 	n     int64
-	grant func()
+	grant func()        // called once granted; if nil, ready is closed
+	ready chan struct{} // made by take when grant is nil
 }
 
 // NewBudget returns a Budget of limit bytes. A write larger than the
@@ -44,8 +45,9 @@ func (b *Budget) Used() int64 {
 }
 
 // take reserves n bytes and returns nil, or, if they are not available or
-// others wait, queues grant and returns its waiter: grant is called, with
-// no lock held, once the n bytes are reserved for it.
+// others wait, queues a waiter and returns it: grant, if not nil, is
+// called with no lock held once the n bytes are reserved for it, else the
+// waiter's ready channel is closed then.
 func (b *Budget) take(n int64, grant func()) *budgetWaiter {
 	n = min(n, b.limit)
 	b.mu.Lock()
@@ -55,24 +57,27 @@ func (b *Budget) take(n int64, grant func()) *budgetWaiter {
 		return nil
 	}
 	w := &budgetWaiter{n: n, grant: grant}
+	if grant == nil {
+		w.ready = make(chan struct{})
+	}
 	b.waiters = append(b.waiters, w)
 	return w
 }
 
 // wait reserves n bytes, waiting until they are available; it reports
-// false, holding nothing, if ctx is done first.
+// false, holding nothing, if ctx is done first. Bytes that are free at
+// once cost no allocation.
 func (b *Budget) wait(ctx context.Context, n int64) bool {
-	ready := make(chan struct{})
-	w := b.take(n, func() { close(ready) })
+	w := b.take(n, nil)
 	if w == nil {
 		return true
 	}
 	select {
-	case <-ready:
+	case <-w.ready:
 		return true
 	case <-ctx.Done():
 		if !b.cancel(w) {
-			<-ready
+			<-w.ready
 			b.release(n)
 		}
 		return false
@@ -110,7 +115,11 @@ func (b *Budget) release(n int64) {
 	}
 	b.mu.Unlock()
 	for _, w := range granted {
-		w.grant()
+		if w.grant != nil {
+			w.grant()
+		} else {
+			close(w.ready)
+		}
 	}
 }
 

@@ -96,6 +96,7 @@ type slot struct {
 	badDigest bool      // a C2HData PDU of the command failed its data digest
 	deadline  time.Time // when a waiting command times out; zero: never
 	res       chan result
+	notify    func() // StartFunc's done, called once res holds the result
 }
 
 // NewHostQueue starts a host queue on conn: it sends ICReq, checks ICResp
@@ -263,6 +264,25 @@ type Call struct {
 // command identifier is in use. Each Call must be waited for, once:
 // until then its data buffer belongs to the queue.
 func (q *HostQueue) Start(ctx context.Context, cmd *nvme.Command, data []byte) Call {
+	return q.start(ctx, cmd, data, nil)
+}
+
+// StartFunc is Start, and calls done once the command's result is in, so
+// that Wait returns without blocking: a caller with many commands in
+// flight learns which are answered with no goroutine parked per command.
+// done is called once, from one of the queue's goroutines (or from
+// StartFunc itself for a command it could not send), and must not block.
+// It is not called for a command still unanswered when the queue stops
+// (Done is closed) or when a Wait of it returned on its context.
+func (q *HostQueue) StartFunc(ctx context.Context, cmd *nvme.Command, data []byte, done func()) Call {
+	call := q.start(ctx, cmd, data, done)
+	if call.err != nil {
+		done()
+	}
+	return call
+}
+
+func (q *HostQueue) start(ctx context.Context, cmd *nvme.Command, data []byte, done func()) Call {
 	var deadline time.Time
 	if q.cfg.Timeout > 0 && cmd.Opcode != nvme.OpAsyncEvent {
 		deadline = time.Now().Add(q.cfg.Timeout)
@@ -286,6 +306,7 @@ func (q *HostQueue) Start(ctx context.Context, cmd *nvme.Command, data []byte) C
 	}
 	s.mu.Lock()
 	s.state = slotWaiting
+	s.notify = done
 	s.read, s.write, s.deadline = nil, nil, deadline
 	s.got, s.asked, s.sent, s.badDigest = 0, 0, 0, false
 	if c.DataDirection() == nvme.HostToController {
@@ -313,6 +334,11 @@ func (call Call) Wait(ctx context.Context) (nvme.Completion, error) {
 	}
 	s := &q.slots[cid]
 	select {
+	case res := <-s.res: // answered already: no select over three channels
+		return q.finish(cid, res)
+	default:
+	}
+	select {
 	case res := <-s.res:
 		return q.finish(cid, res)
 	case <-q.done:
@@ -339,8 +365,12 @@ func (q *HostQueue) takeCID(ctx context.Context, deadline time.Time) (uint16, er
 	}
 	var expired <-chan time.Time
 	if !deadline.IsZero() {
-		t := time.NewTimer(time.Until(deadline))
-		defer t.Stop()
+		t := timers.Get().(*time.Timer)
+		t.Reset(time.Until(deadline))
+		defer func() {
+			t.Stop() // since Go 1.23 no stale tick survives Stop
+			timers.Put(t)
+		}()
 		expired = t.C
 	}
 	select {
@@ -354,6 +384,14 @@ func (q *HostQueue) takeCID(ctx context.Context, deadline time.Time) (uint16, er
 		return 0, fmt.Errorf("%w: all %d command identifiers in use", ErrTimeout, len(q.slots))
 	}
 }
+
+// timers are stopped timers for takeCID: a Start that waits for a command
+// identifier, as a scan's do once the queue is full, allocates none.
+var timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
 
 // finish returns what Do returns for a command whose result arrived.
 func (q *HostQueue) finish(cid uint16, res result) (nvme.Completion, error) {
@@ -374,6 +412,7 @@ func (q *HostQueue) finish(cid uint16, res result) (nvme.Completion, error) {
 // CID when the answer comes. s.mu must be held.
 func (s *slot) abandon() {
 	s.state = slotAbandoned
+	s.notify = nil
 	s.write = bytes.Clone(s.write) // an R2T may still ask for it; the caller owns data again
 }
 
@@ -391,11 +430,16 @@ func (q *HostQueue) expire(tick time.Duration) {
 			for i := range q.slots {
 				s := &q.slots[i]
 				s.mu.Lock()
+				var notify func()
 				if s.state == slotWaiting && !s.deadline.IsZero() && now.After(s.deadline) {
+					notify = s.notify
 					s.abandon()
 					s.res <- result{timedOut: true}
 				}
 				s.mu.Unlock()
+				if notify != nil {
+					notify()
+				}
 			}
 		}
 	}
@@ -512,16 +556,22 @@ func (q *HostQueue) complete(cid uint16, c nvme.Completion, off uint32) *TermErr
 		return err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	var notify func()
 	switch s.state {
 	case slotWaiting:
 		s.state = slotIdle
 		s.res <- s.result(cid, c)
+		notify, s.notify = s.notify, nil
 	case slotAbandoned:
 		s.state = slotIdle
 		q.free <- cid
 	default:
+		s.mu.Unlock()
 		return protoErr(FESSequence, off, "completion for idle command %d", cid)
+	}
+	s.mu.Unlock()
+	if notify != nil {
+		notify()
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -122,6 +123,84 @@ func TestBadControllers(t *testing.T) {
 					t.Fatalf("controller read PDU type %d, want H2CTermReq", typ)
 				}
 			}
+		})
+	}
+}
+
+// StartFunc calls done once a command's result is in, so that Wait
+// returns at once: for an answer, a timeout, and a command that could not
+// be sent; never for a command whose Wait gave up on its context first,
+// even once the answer comes.
+func TestStartFunc(t *testing.T) {
+	tests := []struct {
+		name     string
+		nsid     uint32
+		timeout  time.Duration
+		cancel   bool // Wait before the answer, with a cancelled context
+		unsent   bool // Start with a cancelled context on a full queue
+		wantDone bool
+		wantErr  error
+	}{
+		{name: "answered", nsid: 7, wantDone: true},
+		{name: "timed out", nsid: hangNSID, timeout: 20 * time.Millisecond, wantDone: true, wantErr: tcp.ErrTimeout},
+		{name: "not sent", nsid: 7, unsent: true, wantDone: true, wantErr: context.Canceled},
+		{name: "abandoned", nsid: hangNSID, cancel: true, wantErr: context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newTestHandler()
+			q, _ := pair(t, tcp.TargetConfig{}, tcp.HostConfig{Depth: 2, Timeout: tt.timeout}, h, nil)
+			var held []tcp.Call
+			defer func() {
+				close(h.release)
+				for _, c := range held {
+					c.Wait(context.Background())
+				}
+			}()
+			ctx, cancel := context.WithCancel(context.Background())
+			if tt.unsent {
+				// Fill the queue with held commands, then start on a
+				// cancelled context: the command cannot get an identifier.
+				for range 2 {
+					cmd := nvme.IdentifyCommand(nvme.CNSNamespace, hangNSID)
+					held = append(held, q.Start(context.Background(), &cmd, make([]byte, nvme.IdentifySize)))
+				}
+				cancel()
+			}
+			done := make(chan struct{}, 2) // room for a wrong second call
+			buf := make([]byte, nvme.IdentifySize)
+			cmd := nvme.IdentifyCommand(nvme.CNSNamespace, tt.nsid)
+			call := q.StartFunc(ctx, &cmd, buf, func() { done <- struct{}{} })
+			if tt.cancel {
+				cancel()
+				if _, err := call.Wait(ctx); !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Wait = %v, want %v", err, tt.wantErr)
+				}
+				h.release <- struct{}{} // the held command is answered now
+				if err := identify(q, context.Background(), 7, buf); err != nil {
+					t.Fatal(err) // the answer to the abandoned command came before this one
+				}
+				select {
+				case <-done:
+					t.Fatal("done called for a command whose Wait gave up")
+				default:
+				}
+				return
+			}
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("done not called")
+			}
+			if _, err := call.Wait(context.Background()); !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Wait = %v, want %v", err, tt.wantErr)
+			}
+			select {
+			case <-done:
+				t.Fatal("done called twice")
+			default:
+			}
+			cancel()
 		})
 	}
 }

@@ -37,14 +37,27 @@ type Response struct {
 }
 
 // A Handler executes commands for ServeTarget. ServeNVMe is called in a
-// goroutine of its own for each command; ctx is cancelled when the
-// connection ends, and ServeTarget waits for every call to return.
+// goroutine of its own for each command (see also InlineHandler); ctx is cancelled when the connection ends, and
+// ServeTarget waits for every call to return. req is valid until
+// ServeNVMe returns: ServeTarget reuses it.
 //
 // The first command a handler sees on a connection is a Fabrics Connect:
 // ServeTarget answers any other command that comes before a Connect
 // succeeded with Command Sequence Error itself, moving no data.
 type Handler interface {
 	ServeNVMe(ctx context.Context, req *Request) Response
+}
+
+// An InlineHandler is a Handler that answers some commands at once.
+// ServeTarget calls ServeNVMeInline for each command from the goroutine
+// that reads the connection, which saves starting a goroutine for it; if
+// it reports false, having done nothing, ServeNVMe is called for the
+// command in a goroutine of its own. ServeNVMeInline must not block (wait
+// on timers, hold locks long, or use the network): the connection reads
+// nothing meanwhile.
+type InlineHandler interface {
+	Handler
+	ServeNVMeInline(ctx context.Context, req *Request) (Response, bool)
 }
 
 // HandlerFunc adapts a function to a Handler.
@@ -100,13 +113,6 @@ type TargetConfig struct {
 	// written to the socket: a read waits for room before its handler
 	// runs, and ServeTarget stops reading the connection meanwhile.
 	ReadBudget *Budget
-
-	// Inline, if not nil, reports whether the handler answers cmd without
-	// blocking (no waiting on timers, locks held long, or the network):
-	// ServeTarget then calls it from the goroutine that reads the
-	// connection, which saves starting a goroutine for the command. A
-	// handler that blocks there stops the connection for its duration.
-	Inline func(cmd *nvme.Command) bool
 
 	// MalformedAfter, if positive, replaces the response after
 	// MalformedAfter responses with a PDU whose header is invalid (fault
@@ -230,6 +236,7 @@ type target struct {
 	slots chan struct{} // one token per outstanding command
 
 	// Owned by the reading goroutine.
+	inlineReq Request // the request of a command served inline
 	connected bool
 	connDone  chan bool   // the first Connect's outcome
 	connTimer *time.Timer // ConnectTimeout
@@ -357,6 +364,11 @@ func (t *target) term(te *TermError) error {
 // the connection) while all are taken. Writes waiting for H2CData hold no
 // token: their data may sit behind further capsules in the stream.
 func (t *target) acquire() bool {
+	select {
+	case t.slots <- struct{}{}: // a token is free: no select over two channels
+		return true
+	default:
+	}
 	select {
 	case t.slots <- struct{}{}:
 		return true
@@ -506,16 +518,28 @@ func (t *target) h2cData(p PDU, badDigest bool) *TermError {
 	return nil
 }
 
-// dispatch runs the handler for cmd in a goroutine of its own, or at
-// once if the configuration says it answers cmd without blocking; done,
-// if not nil, is called when the handler has returned. charge is the
-// ReadBudget the command holds.
+// dispatch runs the handler for cmd: at once if it is an InlineHandler
+// that answers cmd so, else in a goroutine of its own; done, if not nil,
+// is called when the handler has returned. charge is the ReadBudget the
+// command holds.
 func (t *target) dispatch(cmd *nvme.Command, sq sqPos, data []byte, done func(), charge int64) {
-	req := &Request{Command: *cmd, Data: data}
-	if t.cfg.Inline != nil && t.cfg.Inline(cmd) {
-		t.serveOne(req, sq, done, charge)
-		return
+	if ih, ok := t.h.(InlineHandler); ok {
+		// The reading goroutine's own Request: no allocation per command.
+		req := &t.inlineReq
+		*req = Request{Command: *cmd, Data: data}
+		resp, ok := ih.ServeNVMeInline(t.ctx, req)
+		if ok {
+			t.respond(&req.Command, sq, resp, charge)
+			if done != nil {
+				done()
+			}
+		}
+		*req = Request{} // hold no data until the next command
+		if ok {
+			return
+		}
 	}
+	req := &Request{Command: *cmd, Data: data}
 	t.wg.Go(func() { t.serveOne(req, sq, done, charge) })
 }
 

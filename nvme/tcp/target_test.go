@@ -74,12 +74,33 @@ func (h *testHandler) ServeNVMe(ctx context.Context, req *tcp.Request) tcp.Respo
 // acceptConnect answers a Fabrics Connect with success and passes every
 // other command to h.
 func acceptConnect(h tcp.Handler) tcp.Handler {
-	return tcp.HandlerFunc(func(ctx context.Context, req *tcp.Request) tcp.Response {
-		if req.Command.Opcode == nvme.OpFabrics && req.Command.FabricsType() == nvme.FabricsConnect {
+	a := tcp.HandlerFunc(func(ctx context.Context, req *tcp.Request) tcp.Response {
+		if isConnect(req) {
 			return tcp.Response{Completion: nvme.Completion{Result: 1}}
 		}
 		return h.ServeNVMe(ctx, req)
 	})
+	if ih, ok := h.(tcp.InlineHandler); ok {
+		return inlineAccepter{a, ih}
+	}
+	return a
+}
+
+func isConnect(req *tcp.Request) bool {
+	return req.Command.Opcode == nvme.OpFabrics && req.Command.FabricsType() == nvme.FabricsConnect
+}
+
+// inlineAccepter is acceptConnect's handler for an InlineHandler.
+type inlineAccepter struct {
+	tcp.HandlerFunc
+	ih tcp.InlineHandler
+}
+
+func (a inlineAccepter) ServeNVMeInline(ctx context.Context, req *tcp.Request) (tcp.Response, bool) {
+	if isConnect(req) {
+		return tcp.Response{Completion: nvme.Completion{Result: 1}}, true
+	}
+	return a.ih.ServeNVMeInline(ctx, req)
 }
 
 // connectQueue sends the Connect every queue starts with (an admin queue
@@ -333,30 +354,39 @@ func TestRelease(t *testing.T) {
 	}
 }
 
-// Commands Inline accepts run one at a time on the reading goroutine;
-// the others still run in goroutines of their own, so a held command
-// does not hold up the inline ones.
+// inlineHandler answers every command but those for hangNSID inline,
+// counting inline calls that overlap.
+type inlineHandler struct {
+	*testHandler
+	running, overlaps, inline atomic.Int32
+}
+
+func (h *inlineHandler) ServeNVMeInline(ctx context.Context, req *tcp.Request) (tcp.Response, bool) {
+	if req.Command.NSID == hangNSID {
+		return tcp.Response{}, false // served by ServeNVMe, in a goroutine
+	}
+	if h.running.Add(1) != 1 {
+		h.overlaps.Add(1)
+	}
+	defer h.running.Add(-1)
+	h.inline.Add(1)
+	return h.testHandler.ServeNVMe(ctx, req), true
+}
+
+// Commands an InlineHandler answers inline run one at a time on the
+// reading goroutine; the others still run in goroutines of their own,
+// so a held command does not hold up the inline ones.
 func TestInline(t *testing.T) {
-	h := newTestHandler()
-	var running, overlaps atomic.Int32
-	counting := tcp.HandlerFunc(func(ctx context.Context, req *tcp.Request) tcp.Response {
-		if req.Command.NSID != hangNSID && running.Add(1) != 1 {
-			overlaps.Add(1)
-		}
-		defer func() {
-			if req.Command.NSID != hangNSID {
-				running.Add(-1)
-			}
-		}()
-		return h.ServeNVMe(ctx, req)
-	})
-	inline := func(cmd *nvme.Command) bool { return cmd.NSID != hangNSID }
-	q, _ := pair(t, tcp.TargetConfig{Inline: inline}, tcp.HostConfig{Depth: 64}, counting, nil)
+	h := &inlineHandler{testHandler: newTestHandler()}
+	q, _ := pair(t, tcp.TargetConfig{}, tcp.HostConfig{Depth: 64}, h, nil)
 	held := make(chan error, 1)
 	go func() { held <- identify(q, context.Background(), hangNSID, make([]byte, 4096)) }()
 	identifyAll(t, q, 60)
-	if n := overlaps.Load(); n != 0 {
+	if n := h.overlaps.Load(); n != 0 {
 		t.Errorf("%d inline handler calls overlapped another", n)
+	}
+	if n := h.inline.Load(); n < 60 {
+		t.Errorf("%d commands served inline, want at least the 60 identified", n)
 	}
 	close(h.release)
 	if err := <-held; err != nil {
