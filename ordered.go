@@ -121,11 +121,19 @@ func MapWindow[T, R any](ctx context.Context, in iter.Seq[T], limit, window int,
 // chunks, queues each in order and hands it to a worker; workers fill in
 // the results; the consumer takes the queued chunks in order.
 type mapper[T, R any] struct {
+	// Read for each value, and written at most once: apart from the
+	// fields written for each chunk, so that reading them costs no
+	// cache miss.
 	ctx    context.Context
 	f      func(context.Context, T) (R, error)
 	limit  int
 	budget int // values read and not yet consumed, at most
-	wg     sync.WaitGroup
+	// stopped is set once ctx is done, before the loop's cancel: workers
+	// test it before each call, where ctx.Err would cost more.
+	stopped atomic.Bool
+	_       [64]byte
+
+	wg sync.WaitGroup
 
 	mu      sync.Mutex
 	space   sync.Cond         // the budget has room, or the consumer stopped
@@ -141,9 +149,6 @@ type mapper[T, R any] struct {
 	idle     atomic.Int32 // workers waiting for a chunk
 	inflight atomic.Int32 // chunks queued and not yet consumed
 	perCall  atomic.Int64 // ns per call of f, a moving average of the chunks run
-	// stopped is set once ctx is done, before the loop's cancel: workers
-	// test it before each call, where ctx.Err would cost more.
-	stopped atomic.Bool
 }
 
 // A mapChunk is a run of consecutive values of in and their results. The
