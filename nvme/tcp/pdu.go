@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/complchain/complchain/internal/crc32c"
 	"github.com/complchain/complchain/internal/grow"
@@ -239,8 +240,9 @@ type PDU struct {
 // A Reader reads PDUs from a byte stream.
 type Reader struct {
 	r            *bufio.Reader
-	buf          []byte // a PDU larger than r's buffer, copied out of it
-	inPlace      int    // bytes of the last PDU, read in r's buffer: skipped by the next Next
+	buf          []byte  // the last PDU, if larger than r's buffer and copied out of it
+	held         *[]byte // copiedPool's holder that buf came in, if any
+	inPlace      int     // bytes of the last PDU, read in r's buffer: skipped by the next Next
 	maxData      int
 	hdgst, ddgst bool
 }
@@ -269,6 +271,16 @@ func (r *Reader) Next() (PDU, error) {
 	if r.inPlace > 0 {
 		r.r.Discard(r.inPlace) // buffered: cannot fail
 		r.inPlace = 0
+	}
+	if r.buf != nil {
+		// The last PDU was copied out: between PDUs a connection holds
+		// its buffered reader only, however large a PDU it once sent.
+		if r.held == nil {
+			r.held = new([]byte)
+		}
+		*r.held = r.buf
+		copiedPool.Put(r.held)
+		r.buf, r.held = nil, nil
 	}
 	ch, err := r.r.Peek(commonLen)
 	if err != nil {
@@ -325,7 +337,7 @@ func (r *Reader) Next() (PDU, error) {
 	} else {
 		// Larger PDUs are copied out into r.buf, which grows as their
 		// bytes arrive: a header announcing PLEN costs little.
-		if r.buf, err = grow.ReadFull(r.r, r.buf[:0], plen); err != nil {
+		if r.buf, err = grow.ReadFull(r.r, r.copiedBuf(), plen); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
@@ -356,6 +368,29 @@ func (r *Reader) Next() (PDU, error) {
 		return p, ErrDataDigest
 	}
 	return p, nil
+}
+
+// copiedPool holds the buffers of PDUs copied out of a Reader's
+// buffered reader (*[]byte), between two such PDUs.
+var copiedPool sync.Pool
+
+// copiedBuf returns an empty buffer from copiedPool for the PDU whose
+// first bytes r holds buffered, or nil. It never allocates, and takes a
+// buffer only if its capacity is at most what grow.ReadFull would
+// allocate for what arrived (2.5 × arrived, at least grow.First), so
+// that what a PDU costs follows its bytes even when its buffer is
+// reused.
+func (r *Reader) copiedBuf() []byte {
+	p, _ := copiedPool.Get().(*[]byte)
+	switch {
+	case p == nil:
+		return nil
+	case cap(*p) > max(grow.First, r.r.Buffered()*5/2):
+		copiedPool.Put(p)
+		return nil
+	}
+	r.held = p
+	return (*p)[:0]
 }
 
 // ErrDataDigest is returned by Reader.Next, together with the whole PDU,
