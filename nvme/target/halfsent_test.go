@@ -98,3 +98,40 @@ func BenchmarkWrite128KDepth4(b *testing.B) {
 		}
 	})
 }
+
+// Connections that send an ICReq and then nothing, or part of a
+// Connect, make the target hold the small buffer a Connect is read
+// through, not the 64 KiB a connected queue reads through.
+func TestHostileUnconnected(t *testing.T) {
+	const conns = 64
+	connect := connectCmd(0, 31, 0)
+	connect.SetSGL(nvme.SGL{Length: nvme.ConnectDataSize, Type: nvme.SGLDataBlockOffset})
+	capsule := tcp.Digests{}.AppendCapsuleCmd(nil, connect, connectDataBytes(nvme.DynamicController, DefaultNQN, testHostNQN))
+	for _, sent := range []int{0, tcp.CapsuleCmdLen, len(capsule) - 1} {
+		t.Run(fmt.Sprintf("%d bytes of a Connect", sent), func(t *testing.T) {
+			cfg := Config{Limits: Limits{MaxConnectionsPerHost: 2 * conns}}
+			hostile(t, cfg, func(t *testing.T, tg *Target, addr string) {
+				hs := make([]*rawHost, conns)
+				for i := range hs {
+					hs[i] = dialRaw(t, addr)
+				}
+				before := memtest.HeapInUse()
+				for _, h := range hs {
+					h.icreq()
+					h.send(capsule[:sent])
+				}
+				var peak uint64
+				for range 8 {
+					peak = max(peak, memtest.HeapInUse())
+				}
+				runtime.KeepAlive(hs) // their readers were in before
+				grew := int64(peak) - int64(before)
+				t.Logf("heap grew %d bytes", grew)
+				if limit := int64(conns * 12 << 10); grew > limit {
+					t.Errorf("%d connections with an ICReq and %d bytes of a Connect: heap grew %d bytes, want at most %d",
+						conns, sent, grew, limit)
+				}
+			})
+		})
+	}
+}

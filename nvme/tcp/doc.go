@@ -64,7 +64,9 @@
 //
 // ServeTarget answers ICReq (PFV 0, HPDA 0, digests as asked; the ICReq is
 // read with a 128-byte buffer, so a connection that sends nothing costs
-// little), then reads nothing after a Connect until its handler answered:
+// little, and later PDUs through one of 4 KiB until a Connect succeeded,
+// then of 64 KiB), then reads nothing after a Connect until its handler
+// answered:
 // before a Connect succeeded, every other command completes with Command
 // Sequence Error and no data moves, and the queue's ID and size come from
 // the accepted Connect only. It reads capsules, gathers write data

@@ -247,10 +247,29 @@ type Reader struct {
 	hdgst, ddgst bool
 }
 
+// Sizes of a Reader's buffer: a target reads a connection through a
+// small one until its Connect succeeded, so that hosts that connect and
+// send little cost little.
+const (
+	readBufSize    = 64 << 10
+	connectBufSize = 4 << 10
+)
+
 // NewReader returns a Reader of PDUs carrying at most maxData bytes of
 // data each.
 func NewReader(r io.Reader, maxData int) *Reader {
-	return &Reader{r: bufio.NewReaderSize(r, 64<<10), maxData: maxData}
+	return &Reader{r: bufio.NewReaderSize(r, readBufSize), maxData: maxData}
+}
+
+// growBuffer makes r read through a buffer of readBufSize bytes, placed
+// in front of the one it has, whose bytes are read first. The slices of
+// the last PDU are no longer valid.
+func (r *Reader) growBuffer() {
+	if r.inPlace > 0 {
+		r.r.Discard(r.inPlace) // buffered: cannot fail
+		r.inPlace = 0
+	}
+	r.r = bufio.NewReaderSize(r.r, readBufSize)
 }
 
 // SetDigests sets whether PDUs carry header and data digests, as
