@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 // Client calls the API of a target's control socket. Its methods are
@@ -42,6 +43,13 @@ func NewClient(path string) *Client {
 	}
 	return &Client{hc: &http.Client{Transport: tr}, path: path}
 }
+
+// SetTimeout bounds each call of c, from its connection to the end of
+// the answer: a call that takes longer fails with an error whose
+// Timeout method reports true (a net.Error), so that an endpoint that
+// accepts and never answers (a stopped process) does not hang its
+// caller. 0, the default, means no bound but the call's context.
+func (c *Client) SetTimeout(d time.Duration) { c.hc.Timeout = d }
 
 // Close closes the Client's idle connections.
 func (c *Client) Close() { c.hc.CloseIdleConnections() }
@@ -123,6 +131,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
+	if ne := net.Error(nil); err != nil && errors.As(err, &ne) && ne.Timeout() && c.hc.Timeout > 0 {
+		return fmt.Errorf("control: %s: %s %s: no answer within %v: %w", c.path, method, path, c.hc.Timeout, err)
+	}
 	if err != nil && closedUnanswered(err) {
 		if ue := (*url.Error)(nil); errors.As(err, &ue) {
 			err = ue.Err // the method and path are said once
