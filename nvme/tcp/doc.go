@@ -19,11 +19,14 @@
 // holds more than that bound whatever PLEN claims; a PDU larger than its
 // 64 KiB buffer is read into one that grows as the bytes arrive, so a
 // header whose PLEN announces more data than is sent costs a few KiB.
-// That buffer is given back to a pool shared by all Readers at the next
-// call, so that a connection between PDUs holds its 64 KiB only, however
-// large a PDU it once sent; the next large PDU takes one from the pool
-// only if it is no larger than what has arrived of the PDU would grow
-// (2.5 times). Digests are verified
+// That buffer, up to 160 KiB (an H2CData of the default MAXH2CDATA fits),
+// is given back to a pool shared by all Readers at the next call, so
+// that a connection between such PDUs holds its 64 KiB only; the next
+// large PDU takes one from the pool only if it is no larger than what
+// has arrived of the PDU would grow (2.5 times). A larger buffer stays
+// with its Reader for the next PDU (growing one each time would cost as
+// much again in allocations): a connection that once received a PDU of
+// more than 160 KiB keeps that much until it ends. Digests are verified
 // once the PDU is in: a header digest error is fatal (FES 03h), a data
 // digest error is not (Next returns the PDU with ErrDataDigest).
 //

@@ -291,9 +291,11 @@ func (r *Reader) Next() (PDU, error) {
 		r.r.Discard(r.inPlace) // buffered: cannot fail
 		r.inPlace = 0
 	}
-	if r.buf != nil {
+	if r.buf != nil && cap(r.buf) <= maxPooled {
 		// The last PDU was copied out: between PDUs a connection holds
-		// its buffered reader only, however large a PDU it once sent.
+		// its buffered reader only, whatever PDUs up to maxPooled it
+		// sent. A larger buffer is kept: growing one for each PDU
+		// would cost as much as the PDU's bytes again, in allocations.
 		if r.held == nil {
 			r.held = new([]byte)
 		}
@@ -356,7 +358,11 @@ func (r *Reader) Next() (PDU, error) {
 	} else {
 		// Larger PDUs are copied out into r.buf, which grows as their
 		// bytes arrive: a header announcing PLEN costs little.
-		if r.buf, err = grow.ReadFull(r.r, r.copiedBuf(), plen); err != nil {
+		b = r.buf[:0] // kept: larger than maxPooled
+		if b == nil {
+			b = r.copiedBuf()
+		}
+		if r.buf, err = grow.ReadFull(r.r, b, plen); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
@@ -390,8 +396,15 @@ func (r *Reader) Next() (PDU, error) {
 }
 
 // copiedPool holds the buffers of PDUs copied out of a Reader's
-// buffered reader (*[]byte), between two such PDUs.
+// buffered reader (*[]byte), between two such PDUs: those of at most
+// maxPooled bytes, which copiedBuf hands out again once 64 KiB of a PDU
+// are buffered (an H2CData of the default MAXH2CDATA, 128 KiB, fits).
 var copiedPool sync.Pool
+
+// maxPooled is the capacity of the largest buffer given to copiedPool:
+// 2.5 × readBufSize, the most copiedBuf takes for a PDU whose first
+// readBufSize bytes are buffered.
+const maxPooled = readBufSize * 5 / 2
 
 // copiedBuf returns an empty buffer from copiedPool for the PDU whose
 // first bytes r holds buffered, or nil. It never allocates, and takes a

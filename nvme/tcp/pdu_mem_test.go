@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"runtime"
@@ -98,12 +99,13 @@ func FuzzReaderCopied(f *testing.F) {
 	})
 }
 
-// A Reader that copied out a large PDU holds nothing of it once it has
-// read the next PDU: connections that each sent one PDU of MAXH2CDATA
-// and then only small ones, or nothing, do not keep that memory pinned
-// (the buffer went back to a pool, emptied by the collector).
+// A Reader that copied out a large PDU, up to maxPooled, holds nothing
+// of it once it has read the next PDU: connections that each sent one
+// PDU of MAXH2CDATA (128 KiB) and then only small ones, or nothing, do
+// not keep that memory pinned (the buffer went back to a pool, emptied
+// by the collector).
 func TestReaderReleasesCopiedPDU(t *testing.T) {
-	const readers, n = 16, 1 << 20
+	const readers, n = 64, 128 << 10
 	small := appendHeader(nil, TypeCapsuleRsp, 0, CapsuleRspLen, 0, CapsuleRspLen)
 	small = append(small, make([]byte, CapsuleRspLen-commonLen)...)
 	for _, next := range []struct {
@@ -141,42 +143,51 @@ func TestReaderReleasesCopiedPDU(t *testing.T) {
 }
 
 // Reading one large PDU after another, each arriving at once, reuses
-// the buffers given back: a stream of H2CData PDUs of 128 KiB (the
-// target's MAXH2CDATA) allocates about one such buffer, not one per
-// PDU.
+// a buffer: a stream of H2CData PDUs of 128 KiB (the target's
+// MAXH2CDATA), whose buffers go back to the pool, or of 1 MiB, whose
+// buffer the Reader keeps, allocates about one such buffer, not one
+// per PDU.
 func TestReaderReusesCopiedBuffers(t *testing.T) {
-	const pdus, n = 16, 128 << 10
-	var stream []byte
-	for range pdus {
-		stream = append(stream, h2cHeaderOnly(n, n)...)
-	}
-	src := bytes.NewReader(stream)
-	got := memtest.Allocated(4, func() {
-		src.Reset(stream)
-		r := NewReader(src, n)
+	const pdus = 16
+	for _, n := range []int{128 << 10, 1 << 20} {
+		var stream []byte
 		for range pdus {
-			if _, err := r.Next(); err != nil {
-				t.Fatal(err)
-			}
+			stream = append(stream, h2cHeaderOnly(n, n)...)
 		}
-	})
-	// The race detector's sync.Pool drops one Put in four.
-	if limit := uint64(pdus * n / 2); got > limit {
-		t.Errorf("%d PDUs of %d bytes allocated %d bytes, want at most %d", pdus, n, got, limit)
+		src := bytes.NewReader(stream)
+		got := memtest.Allocated(4, func() {
+			src.Reset(stream)
+			r := NewReader(src, n)
+			for range pdus {
+				if _, err := r.Next(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+		// The race detector's sync.Pool drops one Put in four.
+		if limit := uint64(pdus * n / 2); got > limit {
+			t.Errorf("%d PDUs of %d bytes allocated %d bytes, want at most %d", pdus, n, got, limit)
+		}
 	}
 }
 
-// BenchmarkReaderH2CData128K reads H2CData PDUs of 128 KiB (the
-// target's MAXH2CDATA), each larger than the Reader's buffer and so
-// copied out of it: B/op is what reusing the copy's buffer leaves.
-func BenchmarkReaderH2CData128K(b *testing.B) {
-	one := h2cHeaderOnly(128<<10, 128<<10)
-	r := NewReader(&cycle{b: one}, 128<<10)
-	b.SetBytes(int64(len(one)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := r.Next(); err != nil {
-			b.Fatal(err)
-		}
+// BenchmarkReaderH2CData reads H2CData PDUs of 128 KiB (the target's
+// MAXH2CDATA) and of 1 MiB, each larger than the Reader's buffer and so
+// copied out of it: B/op is what reusing the copy's buffer leaves. One
+// of 1 MiB is more than 2.5 times what the 64 KiB buffer holds when its
+// header is read, so it grows a buffer of its own each time.
+func BenchmarkReaderH2CData(b *testing.B) {
+	for _, n := range []int{128 << 10, 1 << 20} {
+		b.Run(fmt.Sprintf("%dK", n>>10), func(b *testing.B) {
+			one := h2cHeaderOnly(n, n)
+			r := NewReader(&cycle{b: one}, n)
+			b.SetBytes(int64(len(one)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := r.Next(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
