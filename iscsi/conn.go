@@ -12,23 +12,35 @@ import (
 // this long loses the connection.
 const writeTimeout = 30 * time.Second
 
+// Sizes of a connection's read buffer: a target's connection reads its
+// login through a small one, so that connections that send nothing cost
+// little, and later PDUs through a larger one.
+const (
+	loginReadSize = 4 << 10
+	readSize      = 64 << 10
+)
+
 // conn is one TCP connection carrying PDUs: reads from one goroutine,
 // writes from many, each PDU written whole.
 type conn struct {
 	nc  net.Conn
 	r   *bufio.Reader
-	mu  sync.Mutex // guards w and buf
-	w   *bufio.Writer
-	buf []byte
+	mu  sync.Mutex // guards buf
+	buf []byte     // the PDU being written
 	// in and out are set once login has negotiated them, before the
 	// full feature phase's reader and writers start.
 	in  Limits // what this side accepts
 	out Limits // digests the peer expects (same as in once negotiated)
 }
 
-func newConn(nc net.Conn) *conn {
-	return &conn{nc: nc, r: bufio.NewReaderSize(nc, 64<<10), w: bufio.NewWriterSize(nc, 64<<10)}
+// newConn returns a conn of nc reading through a buffer of size bytes.
+func newConn(nc net.Conn, size int) *conn {
+	return &conn{nc: nc, r: bufio.NewReaderSize(nc, size)}
 }
+
+// growReads makes the conn read through a buffer of readSize bytes,
+// behind the one it has: what that one holds is read first.
+func (c *conn) growReads() { c.r = bufio.NewReaderSize(c.r, readSize) }
 
 func (c *conn) read() (*PDU, error) { return ReadPDU(c.r, c.in) }
 
@@ -42,13 +54,11 @@ func (c *conn) write(p *PDU, prepare func(*PDU)) error {
 		prepare(p)
 	}
 	c.buf = AppendPDU(c.buf[:0], p, c.out)
-	if _, err := c.w.Write(c.buf); err != nil {
-		return err
-	}
+	_, err := c.nc.Write(c.buf) // the whole PDU in one write
 	if len(c.buf) > 256<<10 {
 		c.buf = nil // do not keep a large buffer
 	}
-	return c.w.Flush()
+	return err
 }
 
 // deadline sets the connection's deadline from ctx until the returned

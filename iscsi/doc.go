@@ -24,7 +24,9 @@
 // LoginTimeout (15 s), MaxWriteLength (1 MiB), one SendTargets key per
 // Text Request; 16 login rounds, 1024 PDUs of one Login or Text
 // exchange (C bit); SendTargets names MaxNameLength (223) bytes without
-// control characters; every PDU write 30 s.
+// control characters; every PDU write 30 s. A target's connection reads
+// its login through a 4 KiB buffer and its session through one of 64 KiB,
+// so that connections that send nothing cost little.
 //
 // One connection per session (MaxConnections=1) and ErrorRecoveryLevel=0:
 // a connection that fails takes its session and its commands with it.

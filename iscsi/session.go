@@ -131,7 +131,7 @@ func loginName(target string) string {
 // NewSession logs in over nc, as Dial does, and owns nc from then on.
 func NewSession(ctx context.Context, nc net.Conn, cfg Config) (*Session, error) {
 	cfg.setDefaults()
-	s := &Session{cfg: cfg, c: newConn(nc), cmdSN: 1, maxCmdSN: 1, itt: 1,
+	s := &Session{cfg: cfg, c: newConn(nc, readSize), cmdSN: 1, maxCmdSN: 1, itt: 1,
 		tasks: map[uint32]*task{}, window: make(chan struct{}), done: make(chan struct{}),
 		slots: make(chan struct{}, cfg.QueueDepth)}
 	if tc, ok := nc.(*net.TCPConn); ok {

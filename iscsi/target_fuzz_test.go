@@ -28,6 +28,7 @@ func FuzzTarget(f *testing.F) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
+			defer target.Close() // as Serve does: a failed login ends the connection
 			tg.serveConn(target)
 		}()
 		drained := make(chan struct{})

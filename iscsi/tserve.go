@@ -53,11 +53,12 @@ type ffSession struct {
 }
 
 func (t *Target) serveConn(nc net.Conn) {
-	ss := &tsession{t: t, c: newConn(nc)}
+	ss := &tsession{t: t, c: newConn(nc, loginReadSize)}
 	ss.c.in = Limits{MaxRecvDataSegmentLength: DefaultDataSegment}
 	if err := ss.login(); err != nil {
 		return
 	}
+	ss.c.growReads()
 	ss.c.in = ss.params.limits()
 	ss.c.in.MaxRecvDataSegmentLength = t.cfg.Params.MaxRecvDataSegmentLength
 	ss.c.out = ss.params.limits()

@@ -60,9 +60,11 @@ Namespaces keep their data in sparse memory, lost at exit, unless
 survives restarts; a file that cannot be opened is an error at start.
 Namespace 1 of each subsystem, when in memory, starts with a recognisable
 text in its first sector. Write Zeroes and Dataset Management deallocate
-punch holes in files and discard blocks of devices; deallocated blocks
-read as zeros where the file system punches holes (DLFEAT says so), and
-elsewhere deallocation does nothing and Write Zeroes writes zeros.
+free memory, punch holes in files and discard blocks of devices, where
+each can. DLFEAT says deallocated blocks read as zeros for memory and for
+files whose file system punches holes (tried at start), not for block
+devices; where nothing can be deallocated, Dataset Management does
+nothing and Write Zeroes writes zeros.
 
 --identify-delay holds the answers to the Identify commands a host sends
 to identify each namespace, so that a host which scans namespaces

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,9 +17,10 @@ import (
 
 // ctlFlags are the flags every "target ctl" verb takes.
 type ctlFlags struct {
-	path   string // control socket
-	output string // table or json
-	nqn    string
+	path    string // control socket
+	output  string // table or json
+	nqn     string
+	timeout time.Duration
 }
 
 func newTargetCtlCmd() *cobra.Command {
@@ -49,6 +51,7 @@ under it.`,
 	pf.StringVar(&fl.path, "control", "", "control socket of the running target (its --control PATH)")
 	pf.StringVarP(&fl.output, "output", "o", "table", "output format: table or json")
 	pf.StringVar(&fl.nqn, "nqn", target.DefaultNQN, "subsystem NQN the verb acts on")
+	pf.DurationVar(&fl.timeout, "timeout", time.Minute, "time the target has to answer (it answers within 30 s or closes the connection); 0: no limit")
 	cmd.MarkPersistentFlagRequired("control")
 	cmd.AddCommand(fl.listCmd(), fl.attachCmd(), fl.detachCmd(), fl.resizeCmd(),
 		fl.hostCmd("allow-host", "Allow a host NQN to connect to the subsystem", (*control.Client).AllowHost),
@@ -63,6 +66,7 @@ func (fl *ctlFlags) run(f func(*control.Client) error) error {
 		return fmt.Errorf("unknown output format %q (want table or json)", fl.output)
 	}
 	c := control.NewClient(fl.path)
+	c.SetTimeout(fl.timeout)
 	defer c.Close()
 	return f(c)
 }

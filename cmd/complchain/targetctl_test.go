@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -120,4 +121,27 @@ func TestTargetControlRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Fatalf("ctl without a target: %v", err)
 	}
+}
+
+// A socket that accepts and never answers (a target stopped with
+// SIGSTOP) fails the verb after --timeout, saying so, instead of hanging.
+func TestTargetCtlTimeout(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	path := filepath.Join(t.TempDir(), "ctl")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c // held, never answered
+		}
+	}()
+	_, _, err = run(t, "target", "ctl", "--control", path, "--timeout", "200ms", "list")
+	if err == nil || !strings.Contains(err.Error(), "no answer within 200ms") {
+		t.Fatalf("ctl list against a socket that never answers: %v", err)
+	}
+	(<-accepted).Close()
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/complchain/complchain/nvme"
@@ -66,7 +67,8 @@ func TestBackendBeyondShrunkEnd(t *testing.T) {
 }
 
 // TestResizeUnderIO shrinks and grows namespaces on memory and on a file
-// while hosts write and read their last blocks: each command succeeds or
+// while hosts write, read and write zeroes their last blocks and
+// deallocate the whole namespace 256 times over: each command succeeds or
 // fails with LBA Out of Range, never with a backend fault, and what lay
 // beyond a shrink reads as zeros after growing again.
 func TestResizeUnderIO(t *testing.T) {
@@ -89,9 +91,20 @@ func TestResizeUnderIO(t *testing.T) {
 	ctx := context.Background()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	// Dataset Management deallocates the whole namespace 256 times over
+	// (ranges that overlap, each of the size before the shrink).
+	var whole []nvme.DSMRange
+	for range 256 {
+		whole = append(whole, nvme.DSMRange{Length: big / 512})
+	}
+	wholeRanges := nvme.AppendDSMRanges(nil, whole...)
+	const write, read, zeroes, dsm = 0, 1, 2, 3
+	errs := make(chan error, 8)
+	// seen[g]: goroutine g had a command succeed (0) and one fail (1).
+	var seen [8][2]atomic.Bool
 	for nsid := uint32(1); nsid <= 2; nsid++ {
-		for _, write := range []bool{true, false} {
+		for _, op := range []int{write, read, zeroes, dsm} {
+			g := &seen[int(nsid-1)*4+op]
 			q := ioQueue(t, addr, tg.NQN(), tcp.HostConfig{})
 			wg.Add(1)
 			go func() {
@@ -102,21 +115,34 @@ func TestResizeUnderIO(t *testing.T) {
 				}
 				for !stopped(stop) {
 					var err error
-					if write {
+					switch op {
+					case write:
 						_, err = q.Do(ctx, writeCmd(nsid, big/512-8, 8), ones)
-					} else {
+					case read:
 						_, err = q.Do(ctx, readCmd(nsid, big/512-8, 8), make([]byte, len(ones)))
+					case zeroes:
+						_, err = q.Do(ctx, writeZeroesCmd(nsid, big/512-8, 8), nil)
+					case dsm:
+						_, err = q.Do(ctx, dsmCmd(nsid, len(whole), true), wholeRanges)
 					}
 					var st nvme.Status
 					if err != nil && (!errors.As(err, &st) || st.Code() != nvme.StatusLBAOutOfRange.Code()) {
 						errs <- err
 						return
 					}
+					outcome := 0
+					if err != nil {
+						outcome = 1 // LBA Out of Range
+					}
+					g[outcome].Store(true)
 				}
 			}()
 		}
 	}
-	for range rounds {
+	for round := 0; (round < rounds || !allSeen(&seen)) && len(errs) == 0; round++ {
+		if round == 1000*rounds {
+			t.Fatalf("after %d rounds, commands did not both succeed and fail on each queue", round)
+		}
 		for nsid := uint32(1); nsid <= 2; nsid++ {
 			if err := s.Resize(nsid, small); err != nil {
 				t.Fatal(err)
@@ -152,6 +178,16 @@ func TestResizeUnderIO(t *testing.T) {
 	if fi, err := os.Stat(file.f.Name()); err != nil || fi.Size() != big {
 		t.Errorf("file: %d bytes, want %d (%v)", fi.Size(), big, err)
 	}
+}
+
+// allSeen reports whether every flag of seen is set.
+func allSeen(seen *[8][2]atomic.Bool) bool {
+	for i := range seen {
+		if !seen[i][0].Load() || !seen[i][1].Load() {
+			return false
+		}
+	}
+	return true
 }
 
 // stopped reports whether c is closed.

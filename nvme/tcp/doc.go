@@ -18,7 +18,15 @@
 // reused, so a PDU's slices are valid only until the next call, and it never
 // holds more than that bound whatever PLEN claims; a PDU larger than its
 // 64 KiB buffer is read into one that grows as the bytes arrive, so a
-// header whose PLEN announces more data than is sent costs a few KiB. Digests are verified
+// header whose PLEN announces more data than is sent costs a few KiB.
+// That buffer, up to 160 KiB (an H2CData of the default MAXH2CDATA fits),
+// is given back to a pool shared by all Readers at the next call, so
+// that a connection between such PDUs holds its 64 KiB only; the next
+// large PDU takes one from the pool only if it is no larger than what
+// has arrived of the PDU would grow (2.5 times). A larger buffer stays
+// with its Reader for the next PDU (growing one each time would cost as
+// much again in allocations): a connection that once received a PDU of
+// more than 160 KiB keeps that much until it ends. Digests are verified
 // once the PDU is in: a header digest error is fatal (FES 03h), a data
 // digest error is not (Next returns the PDU with ErrDataDigest).
 //
@@ -59,7 +67,9 @@
 //
 // ServeTarget answers ICReq (PFV 0, HPDA 0, digests as asked; the ICReq is
 // read with a 128-byte buffer, so a connection that sends nothing costs
-// little), then reads nothing after a Connect until its handler answered:
+// little, and later PDUs through one of 4 KiB until a Connect succeeded,
+// then of 64 KiB), then reads nothing after a Connect until its handler
+// answered:
 // before a Connect succeeded, every other command completes with Command
 // Sequence Error and no data moves, and the queue's ID and size come from
 // the accepted Connect only. It reads capsules, gathers write data

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/complchain/complchain/internal/crc32c"
 	"github.com/complchain/complchain/internal/grow"
@@ -239,16 +240,36 @@ type PDU struct {
 // A Reader reads PDUs from a byte stream.
 type Reader struct {
 	r            *bufio.Reader
-	buf          []byte // a PDU larger than r's buffer, copied out of it
-	inPlace      int    // bytes of the last PDU, read in r's buffer: skipped by the next Next
+	buf          []byte  // the last PDU, if larger than r's buffer and copied out of it
+	held         *[]byte // copiedPool's holder that buf came in, if any
+	inPlace      int     // bytes of the last PDU, read in r's buffer: skipped by the next Next
 	maxData      int
 	hdgst, ddgst bool
 }
 
+// Sizes of a Reader's buffer: a target reads a connection through a
+// small one until its Connect succeeded, so that hosts that connect and
+// send little cost little.
+const (
+	readBufSize    = 64 << 10
+	connectBufSize = 4 << 10
+)
+
 // NewReader returns a Reader of PDUs carrying at most maxData bytes of
 // data each.
 func NewReader(r io.Reader, maxData int) *Reader {
-	return &Reader{r: bufio.NewReaderSize(r, 64<<10), maxData: maxData}
+	return &Reader{r: bufio.NewReaderSize(r, readBufSize), maxData: maxData}
+}
+
+// growBuffer makes r read through a buffer of readBufSize bytes, placed
+// in front of the one it has, whose bytes are read first. The slices of
+// the last PDU are no longer valid.
+func (r *Reader) growBuffer() {
+	if r.inPlace > 0 {
+		r.r.Discard(r.inPlace) // buffered: cannot fail
+		r.inPlace = 0
+	}
+	r.r = bufio.NewReaderSize(r.r, readBufSize)
 }
 
 // SetDigests sets whether PDUs carry header and data digests, as
@@ -269,6 +290,18 @@ func (r *Reader) Next() (PDU, error) {
 	if r.inPlace > 0 {
 		r.r.Discard(r.inPlace) // buffered: cannot fail
 		r.inPlace = 0
+	}
+	if r.buf != nil && cap(r.buf) <= maxPooled {
+		// The last PDU was copied out: between PDUs a connection holds
+		// its buffered reader only, whatever PDUs up to maxPooled it
+		// sent. A larger buffer is kept: growing one for each PDU
+		// would cost as much as the PDU's bytes again, in allocations.
+		if r.held == nil {
+			r.held = new([]byte)
+		}
+		*r.held = r.buf
+		copiedPool.Put(r.held)
+		r.buf, r.held = nil, nil
 	}
 	ch, err := r.r.Peek(commonLen)
 	if err != nil {
@@ -325,7 +358,11 @@ func (r *Reader) Next() (PDU, error) {
 	} else {
 		// Larger PDUs are copied out into r.buf, which grows as their
 		// bytes arrive: a header announcing PLEN costs little.
-		if r.buf, err = grow.ReadFull(r.r, r.buf[:0], plen); err != nil {
+		b = r.buf[:0] // kept: larger than maxPooled
+		if b == nil {
+			b = r.copiedBuf()
+		}
+		if r.buf, err = grow.ReadFull(r.r, b, plen); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
@@ -356,6 +393,36 @@ func (r *Reader) Next() (PDU, error) {
 		return p, ErrDataDigest
 	}
 	return p, nil
+}
+
+// copiedPool holds the buffers of PDUs copied out of a Reader's
+// buffered reader (*[]byte), between two such PDUs: those of at most
+// maxPooled bytes, which copiedBuf hands out again once 64 KiB of a PDU
+// are buffered (an H2CData of the default MAXH2CDATA, 128 KiB, fits).
+var copiedPool sync.Pool
+
+// maxPooled is the capacity of the largest buffer given to copiedPool:
+// 2.5 × readBufSize, the most copiedBuf takes for a PDU whose first
+// readBufSize bytes are buffered.
+const maxPooled = readBufSize * 5 / 2
+
+// copiedBuf returns an empty buffer from copiedPool for the PDU whose
+// first bytes r holds buffered, or nil. It never allocates, and takes a
+// buffer only if its capacity is at most what grow.ReadFull would
+// allocate for what arrived (2.5 × arrived, at least grow.First), so
+// that what a PDU costs follows its bytes even when its buffer is
+// reused.
+func (r *Reader) copiedBuf() []byte {
+	p, _ := copiedPool.Get().(*[]byte)
+	switch {
+	case p == nil:
+		return nil
+	case cap(*p) > max(grow.First, r.r.Buffered()*5/2):
+		copiedPool.Put(p)
+		return nil
+	}
+	r.held = p
+	return (*p)[:0]
 }
 
 // ErrDataDigest is returned by Reader.Next, together with the whole PDU,

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/complchain/complchain/internal/memtest"
@@ -95,4 +97,97 @@ func FuzzReaderCopied(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A Reader that copied out a large PDU, up to maxPooled, holds nothing
+// of it once it has read the next PDU: connections that each sent one
+// PDU of MAXH2CDATA (128 KiB) and then only small ones, or nothing, do
+// not keep that memory pinned (the buffer went back to a pool, emptied
+// by the collector).
+func TestReaderReleasesCopiedPDU(t *testing.T) {
+	const readers, n = 64, 128 << 10
+	small := appendHeader(nil, TypeCapsuleRsp, 0, CapsuleRspLen, 0, CapsuleRspLen)
+	small = append(small, make([]byte, CapsuleRspLen-commonLen)...)
+	for _, next := range []struct {
+		name   string
+		stream []byte
+		err    error
+	}{
+		{"a small PDU", small, nil},
+		{"a header announcing as much", h2cHeaderOnly(n, 0), io.ErrUnexpectedEOF},
+		{"nothing", nil, io.EOF},
+	} {
+		t.Run(next.name, func(t *testing.T) {
+			stream := append(h2cHeaderOnly(n, n), next.stream...) // one copy, read by all
+			rs := make([]*Reader, readers)
+			srcs := make([]bytes.Reader, readers)
+			before := memtest.HeapInUse()
+			for i := range rs {
+				srcs[i].Reset(stream)
+				rs[i] = NewReader(&srcs[i], n)
+				if p, err := rs[i].Next(); err != nil || len(p.Data) != n {
+					t.Fatalf("first PDU: %d bytes, %v", len(p.Data), err)
+				}
+				if _, err := rs[i].Next(); err != next.err {
+					t.Fatalf("second PDU: %v, want %v", err, next.err)
+				}
+			}
+			// Each Reader keeps its 64 KiB buffered reader and, after a
+			// header, the few KiB grown for it.
+			if grew, limit := memtest.HeapInUse()-before, uint64(readers*(64+16)<<10); int64(grew) > int64(limit) {
+				t.Errorf("%d Readers after one %d-byte PDU each: heap grew %d bytes, want at most %d", readers, n, grew, limit)
+			}
+			runtime.KeepAlive(rs)
+		})
+	}
+}
+
+// Reading one large PDU after another, each arriving at once, reuses
+// a buffer: a stream of H2CData PDUs of 128 KiB (the target's
+// MAXH2CDATA), whose buffers go back to the pool, or of 1 MiB, whose
+// buffer the Reader keeps, allocates about one such buffer, not one
+// per PDU.
+func TestReaderReusesCopiedBuffers(t *testing.T) {
+	const pdus = 16
+	for _, n := range []int{128 << 10, 1 << 20} {
+		var stream []byte
+		for range pdus {
+			stream = append(stream, h2cHeaderOnly(n, n)...)
+		}
+		src := bytes.NewReader(stream)
+		got := memtest.Allocated(4, func() {
+			src.Reset(stream)
+			r := NewReader(src, n)
+			for range pdus {
+				if _, err := r.Next(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+		// The race detector's sync.Pool drops one Put in four.
+		if limit := uint64(pdus * n / 2); got > limit {
+			t.Errorf("%d PDUs of %d bytes allocated %d bytes, want at most %d", pdus, n, got, limit)
+		}
+	}
+}
+
+// BenchmarkReaderH2CData reads H2CData PDUs of 128 KiB (the target's
+// MAXH2CDATA) and of 1 MiB, each larger than the Reader's buffer and so
+// copied out of it: B/op is what reusing the copy's buffer leaves. One
+// of 1 MiB is more than 2.5 times what the 64 KiB buffer holds when its
+// header is read, so it grows a buffer of its own each time.
+func BenchmarkReaderH2CData(b *testing.B) {
+	for _, n := range []int{128 << 10, 1 << 20} {
+		b.Run(fmt.Sprintf("%dK", n>>10), func(b *testing.B) {
+			one := h2cHeaderOnly(n, n)
+			r := NewReader(&cycle{b: one}, n)
+			b.SetBytes(int64(len(one)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := r.Next(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -302,8 +302,9 @@ func (t *target) serve(conn net.Conn) error {
 		return AppendICResp(b, ICResp{Digests: ic.Digests, MaxH2CData: t.cfg.MaxH2CData})
 	})
 	// The ICReq reader holds nothing more: a valid ICReq is 128 bytes, as
-	// large as its buffer. Until Connect no H2CData is expected.
-	r := NewReader(conn, t.cfg.InCapsuleSize)
+	// large as its buffer. Until Connect no H2CData is expected, and a
+	// small buffer holds a Connect.
+	r := &Reader{r: bufio.NewReaderSize(conn, connectBufSize), maxData: t.cfg.InCapsuleSize}
 	r.SetDigests(t.dg.Header, t.dg.Data)
 	ncmds := 0
 	for {
@@ -327,6 +328,7 @@ func (t *target) serve(conn net.Conn) error {
 					t.connTimer.Stop() // if it fired meanwhile, the host was late anyway
 				}
 				r.maxData = max(int(t.cfg.MaxH2CData), t.cfg.InCapsuleSize)
+				r.growBuffer()
 			}
 		case TypeH2CData:
 			te = t.h2cData(p, badDigest)

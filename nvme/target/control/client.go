@@ -4,20 +4,32 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"syscall"
+	"time"
 )
 
 // Client calls the API of a target's control socket. Its methods are
 // safe for concurrent use. A request the endpoint refuses returns an
 // *Error; others return the transport's error.
 type Client struct {
-	hc *http.Client
+	hc   *http.Client
+	path string
 }
+
+// ErrNoAnswer is wrapped by the error of a Client's call when the
+// endpoint closed the connection without answering (EOF, or a reset
+// or broken pipe while sending): Serve does so with a connection beyond
+// MaxConns open at once, and while it stops. The call may be retried
+// once another client's connection has ended.
+var ErrNoAnswer = errors.New("connection closed without an answer: the target serves at most " +
+	strconv.Itoa(MaxConns) + " control connections at once, or is stopping")
 
 // NewClient returns a Client of the socket at path; it connects on the
 // first call. Close releases its idle connections.
@@ -29,8 +41,15 @@ func NewClient(path string) *Client {
 		},
 		MaxResponseHeaderBytes: 16 << 10,
 	}
-	return &Client{hc: &http.Client{Transport: tr}}
+	return &Client{hc: &http.Client{Transport: tr}, path: path}
 }
+
+// SetTimeout bounds each call of c, from its connection to the end of
+// the answer: a call that takes longer fails with an error whose
+// Timeout method reports true (a net.Error), so that an endpoint that
+// accepts and never answers (a stopped process) does not hang its
+// caller. 0, the default, means no bound but the call's context.
+func (c *Client) SetTimeout(d time.Duration) { c.hc.Timeout = d }
 
 // Close closes the Client's idle connections.
 func (c *Client) Close() { c.hc.CloseIdleConnections() }
@@ -112,6 +131,15 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
+	if ne := net.Error(nil); err != nil && errors.As(err, &ne) && ne.Timeout() && c.hc.Timeout > 0 {
+		return fmt.Errorf("control: %s: %s %s: no answer within %v: %w", c.path, method, path, c.hc.Timeout, err)
+	}
+	if err != nil && closedUnanswered(err) {
+		if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			err = ue.Err // the method and path are said once
+		}
+		return fmt.Errorf("control: %s: %s %s: %w (%w)", c.path, method, path, ErrNoAnswer, err)
+	}
 	if err != nil {
 		return fmt.Errorf("control: %w", err)
 	}
@@ -136,4 +164,16 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		return fmt.Errorf("control: %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// closedUnanswered reports whether err says the peer closed the
+// connection: EOF before or within an answer, a reset or broken pipe
+// while sending, or net/http's error for a connection closed before the
+// request was sent (unexported: matched by its text).
+func closedUnanswered(err error) bool {
+	if ue := (*url.Error)(nil); errors.As(err, &ue) && ue.Err.Error() == "http: server closed idle connection" {
+		return true
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

@@ -2,11 +2,12 @@ package control
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"syscall"
+
 	"testing"
 )
 
@@ -45,8 +46,23 @@ func TestMaxConns(t *testing.T) {
 	}
 	if resp, err := get(dial(), false); err == nil {
 		t.Fatalf("connection %d of at most %d answered %s", MaxConns+1, MaxConns, resp.Status)
-	} else if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !isReset(err) {
+	} else if !closedUnanswered(err) {
 		t.Fatalf("connection %d: %v, want the connection closed", MaxConns+1, err)
+	}
+	// A Client's call on a connection of its own says why it failed.
+	for _, call := range []struct {
+		name string
+		do   func() error
+	}{
+		{"GET", func() error { _, err := f.c.Ports(context.Background()); return err }},
+		{"POST", func() error {
+			_, err := f.c.AllowHost(context.Background(), subNQN, "nqn.2026-01.io.example:h")
+			return err
+		}},
+	} {
+		if err := call.do(); !errors.Is(err, ErrNoAnswer) {
+			t.Errorf("a Client's %s beyond %d connections: %v, want an error wrapping ErrNoAnswer", call.name, MaxConns, err)
+		}
 	}
 	// The first connection asks to be closed: once it is, its place is free.
 	if resp, err := get(conns[0], true); err != nil || resp.StatusCode != http.StatusOK {
@@ -63,10 +79,4 @@ func TestMaxConns(t *testing.T) {
 			t.Fatalf("a connection kept open: %v %v", resp, err)
 		}
 	}
-}
-
-// isReset reports whether err is a connection reset or a broken pipe:
-// the peer closed the connection before reading what was sent.
-func isReset(err error) bool {
-	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
