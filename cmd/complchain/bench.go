@@ -74,7 +74,7 @@ either end, the least time any host and target can take on this machine.
 Each number of namespaces and round-trip time gets an embedded target
 with that emulated RTT; the host connects once and every repetition is a
 first scan by a new scanner. Async, ordered and the floor run interleaved,
-in alternating order, each after a garbage collection, so a noisy machine
+in every order in turn, each after a garbage collection, so a noisy machine
 affects them alike; sync, far slower, runs first in a block of its own.
 Each cell gets at least --repeat runs (--sync-repeat for sync), and more
 while its runs add up to less than --min-time. ordered/async is also given
@@ -263,7 +263,10 @@ type benchRunner struct {
 // measure runs the rows of one number of namespaces and round-trip time.
 // Sync scans, many times slower, run in a block of their own first: a
 // long scan slows the quick one after it. The other rows run interleaved
-// in alternating order (ABBA), after one unmeasured scan. Every run
+// in every order in turn, after one unmeasured scan: each row runs as
+// often after each other row, as a run pays for what the one before it
+// left (with three rows, alternating ABC and CBA would put B after A or
+// C every time, and B alone would pay). Every run
 // follows a garbage collection, as in testing.B, so that none pays for an
 // earlier one's garbage. A block repeats until each of its rows has run
 // rep.quick (or rep.sync) times and for rep.minTime in all (at most 1000
@@ -294,14 +297,12 @@ func measure(row []benchRunner, rep blockRepeat, log io.Writer) error {
 				return err
 			}
 		}
+		orders := permutations(len(block))
 		var spent time.Duration
 		for i := 0; i < repeat || spent < rep.minTime && i < 1000; i++ {
 			spent = math.MaxInt64
-			for j := range block {
+			for _, j := range orders[i%len(orders)] {
 				r := block[j]
-				if i%2 == 1 {
-					r = block[len(block)-1-j] // ABBA: no row always runs after another
-				}
 				d, err := once(r)
 				if err != nil {
 					return err
@@ -317,6 +318,38 @@ func measure(row []benchRunner, rep blockRepeat, log io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// permutations returns every order of 0, …, n-1, each order after the
+// last one reversed (for n = 2: AB, BA), so that every index runs as often
+// after every other, within a pass and from one pass to the next. n is
+// the number of rows of a block: async, ordered and the floor at most.
+func permutations(n int) [][]int {
+	if n <= 1 {
+		return [][]int{make([]int, n)}
+	}
+	var out [][]int
+	for _, p := range permutations(n - 1) {
+		for k := 0; k <= len(p); k++ {
+			q := slices.Insert(slices.Clone(p), k, n-1)
+			out = append(out, q)
+		}
+	}
+	// Pair each order with its reverse, so that the last row of one pass
+	// is the first of the next.
+	var paired [][]int
+	seen := make(map[string]bool)
+	for _, p := range out {
+		key := fmt.Sprint(p)
+		if seen[key] {
+			continue
+		}
+		r := slices.Clone(p)
+		slices.Reverse(r)
+		seen[key], seen[fmt.Sprint(r)] = true, true
+		paired = append(paired, p, r)
+	}
+	return paired
 }
 
 func median(sorted []time.Duration) time.Duration {

@@ -151,3 +151,40 @@ func benchJSON(t *testing.T, args ...string) ([]benchCell, int) {
 	}
 	return doc.Cells, doc.CPULoad
 }
+
+// Within the passes of a block, every row runs as often right after each
+// other row, so that what one row leaves behind is paid by all alike.
+func TestPermutationsBalanced(t *testing.T) {
+	for n := 1; n <= 4; n++ {
+		orders := permutations(n)
+		after := make(map[[2]int]int)
+		for _, o := range orders {
+			if len(o) != n {
+				t.Fatalf("n=%d: order %v", n, o)
+			}
+			seen := make(map[int]bool)
+			for k, j := range o {
+				if seen[j] || j < 0 || j >= n {
+					t.Fatalf("n=%d: order %v is not a permutation", n, o)
+				}
+				seen[j] = true
+				if k > 0 {
+					after[[2]int{o[k-1], j}]++
+				}
+			}
+		}
+		want := -1
+		for a := range n {
+			for b := range n {
+				if a == b {
+					continue
+				}
+				if got := after[[2]int{a, b}]; want == -1 {
+					want = got
+				} else if got != want {
+					t.Fatalf("n=%d: %d runs after %d %d times, want %d as every pair (%v)", n, b, a, got, want, orders)
+				}
+			}
+		}
+	}
+}
