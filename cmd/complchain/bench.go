@@ -178,7 +178,7 @@ The seed measured, over NVMe/TCP with 100 namespaces: RTT 150 ms: sync
 	fl.StringSliceVar(&modes, "modes", []string{"sync", "async", "ordered"}, "scan modes to compare")
 	fl.StringSliceVar(&rtts, "rtts", []string{"0.2ms", "15ms", "150ms"}, "emulated round-trip times")
 	fl.IntSliceVar(&namespaces, "namespaces", []int{100}, fmt.Sprintf("namespaces of the embedded target, one target per count (at most %d)", maxBenchNamespaces))
-	fl.IntVar(&repeat, "repeat", 11, "scans per cell at least, for async, ordered and the floor")
+	fl.IntVar(&repeat, "repeat", 11, "scans per cell at least, for async, ordered and the floor (rounded up to run them in every order as often)")
 	fl.IntVar(&syncRepeat, "sync-repeat", 5, "scans per cell at least, for sync")
 	fl.DurationVar(&minTime, "min-time", time.Second, "keep repeating a cell until its scans add up to this (0: exactly --repeat scans)")
 	fl.BoolVar(&floor, "floor", true, "measure the floor beside the scans")
@@ -270,7 +270,8 @@ type benchRunner struct {
 // follows a garbage collection, as in testing.B, so that none pays for an
 // earlier one's garbage. A block repeats until each of its rows has run
 // rep.quick (or rep.sync) times and for rep.minTime in all (at most 1000
-// runs).
+// runs), rounded up to a whole round of orders (two runs a row with two
+// rows, six with three).
 func measure(row []benchRunner, rep blockRepeat, log io.Writer) error {
 	once := func(r benchRunner) (time.Duration, error) {
 		runtime.GC()
@@ -299,7 +300,9 @@ func measure(row []benchRunner, rep blockRepeat, log io.Writer) error {
 		}
 		orders := permutations(len(block))
 		var spent time.Duration
-		for i := 0; i < repeat || spent < rep.minTime && i < 1000; i++ {
+		// Whole rounds of orders only: a part of one would leave some
+		// row after the floor more often than another.
+		for i := 0; i < repeat || spent < rep.minTime && i < 1000 || i%len(orders) != 0; i++ {
 			spent = math.MaxInt64
 			for _, j := range orders[i%len(orders)] {
 				r := block[j]

@@ -28,7 +28,7 @@ func TestBenchSmall(t *testing.T) {
 		t.Fatalf("%d cells, want 2 RTTs × (3 modes + the floor)", len(cells))
 	}
 	for _, c := range cells {
-		runs := 2
+		runs := 6 // --repeat 2, rounded up to the 6 orders of async, ordered and the floor
 		if c.Mode == "sync" {
 			runs = 1
 		}
