@@ -395,8 +395,8 @@ func printBench(w io.Writer, cells []*benchCell, repeat, cpuLoad int) error {
 		l := fmt.Sprintf("N %d RTT %v:", k.n, k.rtt)
 		if ordered != nil && async != nil {
 			l += fmt.Sprintf(" ordered/async %.3f", float64(ordered.Median)/float64(async.Median))
-			if q1, q3, ok := pairedRatios(ordered.Runs, async.Runs); ok {
-				l += fmt.Sprintf(" (run by run %.3f–%.3f)", q1, q3)
+			if q1, q2, q3, ok := pairedRatios(ordered.Runs, async.Runs); ok {
+				l += fmt.Sprintf(" (run by run %.3f, %.3f–%.3f)", q2, q1, q3)
 			}
 		}
 		if ordered != nil && sync != nil {
@@ -404,7 +404,7 @@ func printBench(w io.Writer, cells []*benchCell, repeat, cpuLoad int) error {
 		}
 		lines = append(lines, l)
 	}
-	fmt.Fprintf(w, "\nmedians of at least %d runs (runs per cell: %s); ratios of medians, and the interquartile range of the ratios of runs made side by side\n%s\n",
+	fmt.Fprintf(w, "\nmedians of at least %d runs (runs per cell: %s); ratios of medians; run by run: the median and interquartile range of the ratios of runs made side by side\n%s\n",
 		repeat, runCounts(cells), strings.Join(lines, "\n"))
 	if cpuLoad > 0 {
 		fmt.Fprintf(w, "competing CPU load: %d threads spinning in a sibling process\n", cpuLoad)
@@ -415,19 +415,21 @@ func printBench(w io.Writer, cells []*benchCell, repeat, cpuLoad int) error {
 	return nil
 }
 
-// pairedRatios returns the first and third quartiles of a[i]/b[i]: runs
-// of one round of an interleaved block, made side by side.
-func pairedRatios(a, b []time.Duration) (q1, q3 float64, ok bool) {
+// pairedRatios returns the quartiles of a[i]/b[i]: runs of one pass of
+// an interleaved block, made side by side. The median of the ratios is
+// steadier than the ratio of the medians when the machine's load moves
+// during the block.
+func pairedRatios(a, b []time.Duration) (q1, q2, q3 float64, ok bool) {
 	n := min(len(a), len(b))
 	if n < 4 {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	r := make([]float64, n)
 	for i := range n {
 		r[i] = float64(a[i]) / float64(b[i])
 	}
 	slices.Sort(r)
-	return r[n/4], r[(3*n)/4], true
+	return r[n/4], r[n/2], r[(3*n)/4], true
 }
 
 // runCounts lists the number of runs of each cell, e.g. "5 5 5 21 21".
