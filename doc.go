@@ -43,11 +43,11 @@
 //
 //	limit 64                         Map      Map       Group     Group
 //	window (× limit)                 16       64 (*)    16 (*)    64
-//	heavy tail: wall × unordered     1.63     1.02      1.65      1.07
-//	heavy tail: peak heap, MiB       0.2      1.0       5.5       18.9
-//	slow consumer: wall × unordered  1.03     0.99      1.21      1.35
+//	heavy tail: wall × unordered     1.64     1.01      1.64      1.05
+//	heavy tail: peak heap, MiB       0.2      1.2       5.4       18.9
+//	slow consumer: wall × unordered  1.02     0.99      1.26      1.39
 //	slow consumer: read-ahead        1024     4224      1024      4096
-//	slow consumer: peak heap, MiB    0.0      0.1       5.7       19.4
+//	slow consumer: peak heap, MiB    0.0      0.1       5.6       19.4
 //	(*) the default (Map's is 64 × (limit + 2))
 //
 // The heavy tail is 5 000 tasks whose durations are lognormal with a median
