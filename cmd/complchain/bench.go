@@ -77,8 +77,9 @@ first scan by a new scanner. Async, ordered and the floor run interleaved,
 in every order in turn, each after a garbage collection, so a noisy machine
 affects them alike; sync, far slower, runs first in a block of its own.
 Each cell gets at least --repeat runs (--sync-repeat for sync), and more
-while its runs add up to less than --min-time. ordered/async is also given
-as the interquartile range of the ratios of runs made side by side. With
+while its runs add up to less than --min-time, rounded up to a whole
+round of orders. ordered/async is also given as the median and
+interquartile range of the ratios of runs made side by side. With
 --addr it benchmarks a real target instead (--rtts and the floor are then
 left out).
 
@@ -180,7 +181,7 @@ The seed measured, over NVMe/TCP with 100 namespaces: RTT 150 ms: sync
 	fl.IntSliceVar(&namespaces, "namespaces", []int{100}, fmt.Sprintf("namespaces of the embedded target, one target per count (at most %d)", maxBenchNamespaces))
 	fl.IntVar(&repeat, "repeat", 11, "scans per cell at least, for async, ordered and the floor (rounded up to run them in every order as often)")
 	fl.IntVar(&syncRepeat, "sync-repeat", 5, "scans per cell at least, for sync")
-	fl.DurationVar(&minTime, "min-time", time.Second, "keep repeating a cell until its scans add up to this (0: exactly --repeat scans)")
+	fl.DurationVar(&minTime, "min-time", time.Second, "keep repeating a cell until its scans add up to this (0: --repeat scans, rounded up to a whole round of orders)")
 	fl.BoolVar(&floor, "floor", true, "measure the floor beside the scans")
 	fl.IntVar(&cpuLoad, "cpu-load", 0, "threads spinning in a sibling process during the bench (0: none)")
 	fl.StringVar(&plotFile, "plot", "", "draw the results to this .svg or .png file")
