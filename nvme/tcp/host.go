@@ -272,8 +272,9 @@ func (q *HostQueue) Start(ctx context.Context, cmd *nvme.Command, data []byte) C
 // flight learns which are answered with no goroutine parked per command.
 // done is called once, from one of the queue's goroutines (or from
 // StartFunc itself for a command it could not send), and must not block.
-// It is not called for a command still unanswered when the queue stops
-// (Done is closed) or when a Wait of it returned on its context.
+// It is not called once a Wait of the command has returned, and may never
+// be for a command still unanswered when the queue stops (Done is
+// closed).
 func (q *HostQueue) StartFunc(ctx context.Context, cmd *nvme.Command, data []byte, done func()) Call {
 	call := q.start(ctx, cmd, data, done)
 	if call.err != nil {
@@ -323,7 +324,9 @@ func (q *HostQueue) start(ctx context.Context, cmd *nvme.Command, data []byte, d
 
 // Wait waits for the completion of the call's command and returns what
 // Do returns. If ctx is done first, Wait returns ctx.Err() and the
-// command identifier stays reserved until the controller answers.
+// command identifier stays reserved until the controller answers; if the
+// queue stops first, Wait returns why (Err). Either way the data buffer
+// is the caller's again once Wait returns.
 func (call Call) Wait(ctx context.Context) (nvme.Completion, error) {
 	q, cid := call.q, call.cid
 	if call.err != nil || q == nil {
@@ -342,17 +345,27 @@ func (call Call) Wait(ctx context.Context) (nvme.Completion, error) {
 	case res := <-s.res:
 		return q.finish(cid, res)
 	case <-q.done:
-		return nvme.Completion{}, q.err
+		return q.giveUp(cid, q.err)
 	case <-ctx.Done():
-		s.mu.Lock()
-		if s.state == slotWaiting {
-			s.abandon()
-			s.mu.Unlock()
-			return nvme.Completion{}, ctx.Err()
-		}
-		s.mu.Unlock()
-		return q.finish(cid, <-s.res) // answered, or timed out, just now
+		return q.giveUp(cid, ctx.Err())
 	}
+}
+
+// giveUp ends a Wait that stops waiting for the command in slot cid with
+// err, abandoning the command: the reader, which may still handle PDUs
+// it read before the queue stopped, then neither writes into its data
+// nor calls its done function. If the result came in meanwhile, giveUp
+// returns it instead.
+func (q *HostQueue) giveUp(cid uint16, err error) (nvme.Completion, error) {
+	s := &q.slots[cid]
+	s.mu.Lock()
+	if s.state == slotWaiting {
+		s.abandon()
+		s.mu.Unlock()
+		return nvme.Completion{}, err
+	}
+	s.mu.Unlock()
+	return q.finish(cid, <-s.res) // answered, or timed out, just now
 }
 
 // takeCID takes a free command identifier, waiting for one until ctx is
