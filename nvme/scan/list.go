@@ -51,6 +51,12 @@ func (r *run) list(ctx context.Context, run func(*task) error) error {
 			// Before anything of this NSID is held: flush hands over
 			// only tasks whose commands are out.
 			r.c.waitRoom(int64(maxHeld), func() { flush() })
+			if len(held) > 0 && s.Ctrl.FreeCommands() < CommandsPerNamespace {
+				// The commands would wait for identifiers that only
+				// tasks handed over free: those of commands that timed
+				// out stay reserved, and others share the queue.
+				flush()
+			}
 		}
 		if err := ctx.Err(); err != nil {
 			return err // send nothing more

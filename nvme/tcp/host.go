@@ -195,6 +195,12 @@ func (q *HostQueue) handshake(r *Reader, digests uint8) (ICResp, error) {
 // Depth returns the number of commands the queue keeps in flight at most.
 func (q *HostQueue) Depth() int { return q.cfg.Depth }
 
+// Free returns how many command identifiers are free now: a Start of
+// that many commands would not wait for one, unless others start
+// commands meanwhile. Identifiers of commands that timed out are not
+// free until the controller answers them.
+func (q *HostQueue) Free() int { return len(q.free) }
+
 // Done returns a channel closed when the queue has stopped, because of
 // Close or of a transport error.
 func (q *HostQueue) Done() <-chan struct{} { return q.done }
