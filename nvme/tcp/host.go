@@ -48,7 +48,7 @@ type HostConfig struct {
 	// timer per queue, not one per command, so a command times out
 	// between Timeout and Timeout + max(Timeout/8, 1 ms) after it was
 	// started. The command identifier of a timed-out command stays
-	// reserved until the controller answers it.
+	// reserved until the controller answers it and its Wait returned.
 	Timeout time.Duration
 }
 
@@ -82,7 +82,9 @@ type slotState uint8
 const (
 	slotIdle slotState = iota
 	slotWaiting
-	slotAbandoned
+	slotAbandoned // its Wait returned: the reader frees the CID on the answer
+	slotExpired   // timed out: res holds the timeout for its Wait
+	slotLate      // timed out, then answered: its Wait frees the CID
 )
 
 type slot struct {
@@ -415,7 +417,21 @@ var timers = sync.Pool{New: func() any {
 // finish returns what Do returns for a command whose result arrived.
 func (q *HostQueue) finish(cid uint16, res result) (nvme.Completion, error) {
 	if res.timedOut {
-		return nvme.Completion{}, ErrTimeout // the CID stays reserved
+		// The CID stays reserved until the controller answers, which it
+		// may have done since the timeout.
+		s := &q.slots[cid]
+		s.mu.Lock()
+		late := s.state == slotLate
+		if late {
+			s.state = slotIdle
+		} else {
+			s.state = slotAbandoned
+		}
+		s.mu.Unlock()
+		if late {
+			q.free <- cid
+		}
+		return nvme.Completion{}, ErrTimeout
 	}
 	q.free <- cid
 	if res.err != nil {
@@ -453,6 +469,7 @@ func (q *HostQueue) expire(tick time.Duration) {
 				if s.state == slotWaiting && !s.deadline.IsZero() && now.After(s.deadline) {
 					notify = s.notify
 					s.abandon()
+					s.state = slotExpired // the CID is not freed before its Wait
 					s.res <- result{timedOut: true}
 				}
 				s.mu.Unlock()
@@ -516,7 +533,7 @@ func (q *HostQueue) handle(p PDU, badDigest bool) *TermError {
 		}
 		s.mu.Lock()
 		switch {
-		case s.state == slotIdle:
+		case s.state == slotIdle || s.state == slotLate:
 			s.mu.Unlock()
 			return protoErr(FESSequence, 8, "C2HData for idle command %d", h.CID)
 		case int(h.Length) != len(p.Data):
@@ -550,7 +567,7 @@ func (q *HostQueue) handle(p PDU, badDigest bool) *TermError {
 		defer s.mu.Unlock()
 		// As Linux: no R2T of zero bytes, none beyond the data, none
 		// going back over data already asked for.
-		if s.state == slotIdle || uint64(h.Offset)+uint64(h.Length) > uint64(len(s.write)) || h.Length == 0 || int(h.Offset) < s.sent {
+		if s.state == slotIdle || s.state == slotLate || uint64(h.Offset)+uint64(h.Length) > uint64(len(s.write)) || h.Length == 0 || int(h.Offset) < s.sent {
 			return protoErr(FESDataRange, 12, "R2T offset %d length %d for a %d-byte write, %d bytes asked for before", h.Offset, h.Length, len(s.write), s.sent)
 		}
 		s.sent = int(h.Offset + h.Length)
@@ -584,6 +601,8 @@ func (q *HostQueue) complete(cid uint16, c nvme.Completion, off uint32) *TermErr
 	case slotAbandoned:
 		s.state = slotIdle
 		q.free <- cid
+	case slotExpired:
+		s.state = slotLate
 	default:
 		s.mu.Unlock()
 		return protoErr(FESSequence, off, "completion for idle command %d", cid)
