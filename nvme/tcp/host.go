@@ -280,9 +280,10 @@ func (q *HostQueue) Start(ctx context.Context, cmd *nvme.Command, data []byte) C
 // flight learns which are answered with no goroutine parked per command.
 // done is called once, from one of the queue's goroutines (or from
 // StartFunc itself for a command it could not send), and must not block.
-// It is not called once a Wait of the command has returned, and may never
-// be for a command still unanswered when the queue stops (Done is
-// closed).
+// It is never called for a command whose Wait returned without its
+// result (on its context, or as the queue stopped), and may never be for
+// a command still unanswered when the queue stops (Done is closed); it
+// may run just after a Wait that took the result returned.
 func (q *HostQueue) StartFunc(ctx context.Context, cmd *nvme.Command, data []byte, done func()) Call {
 	call := q.start(ctx, cmd, data, done)
 	if call.err != nil {
