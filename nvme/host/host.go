@@ -367,6 +367,10 @@ func (c *Controller) QueueDepth() int {
 	return c.q.Depth()
 }
 
+// FreeCommands returns how many admin commands could be started now
+// without waiting for a command identifier (tcp.HostQueue.Free).
+func (c *Controller) FreeCommands() int { return c.q.Free() }
+
 // Events returns the channel on which asynchronous events arrive (for
 // instance "namespace attribute changed"). It is closed when the
 // controller stops (Close, or the connection lost), in every case, even

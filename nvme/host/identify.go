@@ -91,8 +91,9 @@ func (c *Controller) StartNamespaceIDs(ctx context.Context, nsid uint32) *Namesp
 // StartNamespaceIDsFunc is StartNamespaceIDs, and calls done once both
 // commands are answered, so that Wait returns without blocking. done is
 // called once, from the queue's goroutines (or from this call, for a
-// command that could not be sent), and must not block; it is not called
-// if the controller stops first (Done is closed): Wait then returns why.
+// command that could not be sent), and must not block; it may never be
+// called if the controller stops first (Done is closed): Wait then
+// returns why, and done is not called for a command Wait gave up on.
 func (c *Controller) StartNamespaceIDsFunc(ctx context.Context, nsid uint32, done func()) *NamespaceIDsCall {
 	p := &NamespaceIDsCall{c: c, nsid: nsid, dbuf: pages.Get().(*[nvme.IdentifySize]byte), nbuf: pages.Get().(*[nvme.IdentifySize]byte), done: done}
 	p.pending.Store(2)

@@ -26,9 +26,12 @@ func (r *run) list(ctx context.Context, run func(*task) error) error {
 	}
 	// Tasks whose commands are sent wait in held, in list order, until
 	// flush adds them to the chain and hands them over: a page's commands
-	// go on the wire back to back. held never has more than half the
-	// queue's commands, so the commands of tasks already handed over
-	// always free the command identifiers a Start waits for.
+	// go on the wire back to back. Tasks with commands out, held or
+	// handed over, are fewer than maxHeld (waitRoom), so their commands
+	// fit the queue; if others' commands, or commands that timed out and
+	// keep their identifiers, leave too few free, what is held is handed
+	// over first: a Start waits only for identifiers that commands of
+	// tasks handed over, or of others, free.
 	var held []*task
 	maxHeld := max(1, s.Ctrl.QueueDepth()/CommandsPerNamespace)
 	send := func(t *task) error {
@@ -51,6 +54,12 @@ func (r *run) list(ctx context.Context, run func(*task) error) error {
 			// Before anything of this NSID is held: flush hands over
 			// only tasks whose commands are out.
 			r.c.waitRoom(int64(maxHeld), func() { flush() })
+			if len(held) > 0 && s.Ctrl.FreeCommands() < CommandsPerNamespace {
+				// The commands would wait for identifiers that only
+				// tasks handed over free: those of commands that timed
+				// out stay reserved, and others share the queue.
+				flush()
+			}
 		}
 		if err := ctx.Err(); err != nil {
 			return err // send nothing more

@@ -117,4 +117,11 @@
 // vanished or stopped mid-PDU, or ErrClosed after Close. A command the
 // controller failed returns its nvme.Status. Match them with errors.As and
 // errors.Is.
+//
+// Once a Wait returns, the command's data buffer is the caller's: a Wait
+// that gives up (its context, the queue stopping) abandons the command,
+// and the reader writes nothing more into the buffer, even from PDUs it
+// read before the connection closed. A command that timed out keeps its
+// command identifier until both its answer and its Wait are in, so a late
+// answer never completes the next command given the identifier.
 package tcp

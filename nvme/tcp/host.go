@@ -48,7 +48,7 @@ type HostConfig struct {
 	// timer per queue, not one per command, so a command times out
 	// between Timeout and Timeout + max(Timeout/8, 1 ms) after it was
 	// started. The command identifier of a timed-out command stays
-	// reserved until the controller answers it.
+	// reserved until the controller answers it and its Wait returned.
 	Timeout time.Duration
 }
 
@@ -82,7 +82,9 @@ type slotState uint8
 const (
 	slotIdle slotState = iota
 	slotWaiting
-	slotAbandoned
+	slotAbandoned // its Wait returned: the reader frees the CID on the answer
+	slotExpired   // timed out: res holds the timeout for its Wait
+	slotLate      // timed out, then answered: its Wait frees the CID
 )
 
 type slot struct {
@@ -195,6 +197,12 @@ func (q *HostQueue) handshake(r *Reader, digests uint8) (ICResp, error) {
 // Depth returns the number of commands the queue keeps in flight at most.
 func (q *HostQueue) Depth() int { return q.cfg.Depth }
 
+// Free returns how many command identifiers are free now: a Start of
+// that many commands would not wait for one, unless others start
+// commands meanwhile. Identifiers of commands that timed out are not
+// free until the controller answers them.
+func (q *HostQueue) Free() int { return len(q.free) }
+
 // Done returns a channel closed when the queue has stopped, because of
 // Close or of a transport error.
 func (q *HostQueue) Done() <-chan struct{} { return q.done }
@@ -272,8 +280,10 @@ func (q *HostQueue) Start(ctx context.Context, cmd *nvme.Command, data []byte) C
 // flight learns which are answered with no goroutine parked per command.
 // done is called once, from one of the queue's goroutines (or from
 // StartFunc itself for a command it could not send), and must not block.
-// It is not called for a command still unanswered when the queue stops
-// (Done is closed) or when a Wait of it returned on its context.
+// It is never called for a command whose Wait returned without its
+// result (on its context, or as the queue stopped), and may never be for
+// a command still unanswered when the queue stops (Done is closed); it
+// may run just after a Wait that took the result returned.
 func (q *HostQueue) StartFunc(ctx context.Context, cmd *nvme.Command, data []byte, done func()) Call {
 	call := q.start(ctx, cmd, data, done)
 	if call.err != nil {
@@ -323,7 +333,9 @@ func (q *HostQueue) start(ctx context.Context, cmd *nvme.Command, data []byte, d
 
 // Wait waits for the completion of the call's command and returns what
 // Do returns. If ctx is done first, Wait returns ctx.Err() and the
-// command identifier stays reserved until the controller answers.
+// command identifier stays reserved until the controller answers; if the
+// queue stops first, Wait returns why (Err). Either way the data buffer
+// is the caller's again once Wait returns.
 func (call Call) Wait(ctx context.Context) (nvme.Completion, error) {
 	q, cid := call.q, call.cid
 	if call.err != nil || q == nil {
@@ -342,17 +354,27 @@ func (call Call) Wait(ctx context.Context) (nvme.Completion, error) {
 	case res := <-s.res:
 		return q.finish(cid, res)
 	case <-q.done:
-		return nvme.Completion{}, q.err
+		return q.giveUp(cid, q.err)
 	case <-ctx.Done():
-		s.mu.Lock()
-		if s.state == slotWaiting {
-			s.abandon()
-			s.mu.Unlock()
-			return nvme.Completion{}, ctx.Err()
-		}
-		s.mu.Unlock()
-		return q.finish(cid, <-s.res) // answered, or timed out, just now
+		return q.giveUp(cid, ctx.Err())
 	}
+}
+
+// giveUp ends a Wait that stops waiting for the command in slot cid with
+// err, abandoning the command: the reader, which may still handle PDUs
+// it read before the queue stopped, then neither writes into its data
+// nor calls its done function. If the result came in meanwhile, giveUp
+// returns it instead.
+func (q *HostQueue) giveUp(cid uint16, err error) (nvme.Completion, error) {
+	s := &q.slots[cid]
+	s.mu.Lock()
+	if s.state == slotWaiting {
+		s.abandon()
+		s.mu.Unlock()
+		return nvme.Completion{}, err
+	}
+	s.mu.Unlock()
+	return q.finish(cid, <-s.res) // answered, or timed out, just now
 }
 
 // takeCID takes a free command identifier, waiting for one until ctx is
@@ -396,7 +418,21 @@ var timers = sync.Pool{New: func() any {
 // finish returns what Do returns for a command whose result arrived.
 func (q *HostQueue) finish(cid uint16, res result) (nvme.Completion, error) {
 	if res.timedOut {
-		return nvme.Completion{}, ErrTimeout // the CID stays reserved
+		// The CID stays reserved until the controller answers, which it
+		// may have done since the timeout.
+		s := &q.slots[cid]
+		s.mu.Lock()
+		late := s.state == slotLate
+		if late {
+			s.state = slotIdle
+		} else {
+			s.state = slotAbandoned
+		}
+		s.mu.Unlock()
+		if late {
+			q.free <- cid
+		}
+		return nvme.Completion{}, ErrTimeout
 	}
 	q.free <- cid
 	if res.err != nil {
@@ -434,6 +470,7 @@ func (q *HostQueue) expire(tick time.Duration) {
 				if s.state == slotWaiting && !s.deadline.IsZero() && now.After(s.deadline) {
 					notify = s.notify
 					s.abandon()
+					s.state = slotExpired // the CID is not freed before its Wait
 					s.res <- result{timedOut: true}
 				}
 				s.mu.Unlock()
@@ -497,7 +534,7 @@ func (q *HostQueue) handle(p PDU, badDigest bool) *TermError {
 		}
 		s.mu.Lock()
 		switch {
-		case s.state == slotIdle:
+		case s.state == slotIdle || s.state == slotLate:
 			s.mu.Unlock()
 			return protoErr(FESSequence, 8, "C2HData for idle command %d", h.CID)
 		case int(h.Length) != len(p.Data):
@@ -531,7 +568,7 @@ func (q *HostQueue) handle(p PDU, badDigest bool) *TermError {
 		defer s.mu.Unlock()
 		// As Linux: no R2T of zero bytes, none beyond the data, none
 		// going back over data already asked for.
-		if s.state == slotIdle || uint64(h.Offset)+uint64(h.Length) > uint64(len(s.write)) || h.Length == 0 || int(h.Offset) < s.sent {
+		if s.state == slotIdle || s.state == slotLate || uint64(h.Offset)+uint64(h.Length) > uint64(len(s.write)) || h.Length == 0 || int(h.Offset) < s.sent {
 			return protoErr(FESDataRange, 12, "R2T offset %d length %d for a %d-byte write, %d bytes asked for before", h.Offset, h.Length, len(s.write), s.sent)
 		}
 		s.sent = int(h.Offset + h.Length)
@@ -565,6 +602,8 @@ func (q *HostQueue) complete(cid uint16, c nvme.Completion, off uint32) *TermErr
 	case slotAbandoned:
 		s.state = slotIdle
 		q.free <- cid
+	case slotExpired:
+		s.state = slotLate
 	default:
 		s.mu.Unlock()
 		return protoErr(FESSequence, off, "completion for idle command %d", cid)

@@ -362,7 +362,11 @@ func (r *Reader) Next() (PDU, error) {
 		if b == nil {
 			b = r.copiedBuf()
 		}
-		if r.buf, err = grow.ReadFull(r.r, b, plen); err != nil {
+		r.buf, err = grow.ReadFull(r.r, b, plen)
+		if r.held != nil && cap(r.buf) > maxPooled {
+			r.held = nil // the PDU outgrew the pooled buffer: let it go
+		}
+		if err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}

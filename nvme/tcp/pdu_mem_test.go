@@ -142,6 +142,31 @@ func TestReaderReleasesCopiedPDU(t *testing.T) {
 	}
 }
 
+// A Reader whose PDU outgrew a buffer taken from the pool keeps the
+// larger buffer only, not the pooled one as well.
+func TestReaderDropsOutgrownBuffer(t *testing.T) {
+	const readers, small, large = 32, 128 << 10, 1 << 20
+	stream := append(h2cHeaderOnly(small, small), h2cHeaderOnly(large, large)...)
+	rs := make([]*Reader, readers)
+	srcs := make([]bytes.Reader, readers)
+	before := memtest.HeapInUse()
+	for i := range rs {
+		srcs[i].Reset(stream)
+		rs[i] = NewReader(&srcs[i], large)
+		for _, n := range []int{small, large} {
+			if p, err := rs[i].Next(); err != nil || len(p.Data) != n {
+				t.Fatalf("PDU of %d bytes: %d bytes, %v", n, len(p.Data), err)
+			}
+		}
+	}
+	// Each Reader keeps its 64 KiB buffered reader and the large PDU's
+	// buffer, not the 128 KiB one the large PDU began in.
+	if grew, limit := memtest.HeapInUse()-before, uint64(readers*(64+1024+48)<<10); int64(grew) > int64(limit) {
+		t.Errorf("%d Readers: heap grew %d bytes, want at most %d", readers, grew, limit)
+	}
+	runtime.KeepAlive(rs)
+}
+
 // Reading one large PDU after another, each arriving at once, reuses
 // a buffer: a stream of H2CData PDUs of 128 KiB (the target's
 // MAXH2CDATA), whose buffers go back to the pool, or of 1 MiB, whose
