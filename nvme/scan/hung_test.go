@@ -31,20 +31,7 @@ func TestHungNamespacesHoldIdentifiers(t *testing.T) {
 			for _, id := range tc.hung {
 				hang[id] = true
 			}
-			tg, err := target.New(target.Config{Namespaces: 96, Faults: target.Faults{Hang: hang}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tg.Close()
-			addr, err := tg.Start(context.Background(), "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := host.Connect(context.Background(), addr, host.Config{SubsystemNQN: tg.NQN(), CommandTimeout: 300 * time.Millisecond, AdminQueueDepth: 32})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			_, c := setupHost(t, target.Config{Namespaces: 96, Faults: target.Faults{Hang: hang}}, host.Config{CommandTimeout: 300 * time.Millisecond, AdminQueueDepth: 32})
 			s := &scan.Scanner{Ctrl: c, Mode: tc.mode}
 			// The second scan starts with the identifiers of the
 			// first's hung commands still reserved.

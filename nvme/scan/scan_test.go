@@ -21,6 +21,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func setup(t testing.TB, cfg target.Config) (*target.Target, *host.Controller) {
 	t.Helper()
+	return setupHost(t, cfg, host.Config{})
+}
+
+// setupHost starts a target of cfg and connects to it with hc, the
+// subsystem NQN filled in; both are closed at the end of the test.
+func setupHost(t testing.TB, cfg target.Config, hc host.Config) (*target.Target, *host.Controller) {
+	t.Helper()
 	tg, err := target.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +37,8 @@ func setup(t testing.TB, cfg target.Config) (*target.Target, *host.Controller) {
 		tg.Close()
 		t.Fatal(err)
 	}
-	c, err := host.Connect(context.Background(), addr, host.Config{SubsystemNQN: tg.NQN()})
+	hc.SubsystemNQN = tg.NQN()
+	c, err := host.Connect(context.Background(), addr, hc)
 	if err != nil {
 		tg.Close()
 		t.Fatal(err)
@@ -231,20 +239,7 @@ func TestConnectionDroppedMidScan(t *testing.T) {
 
 // One namespace never answers: its command times out, the rest register.
 func TestHungNamespace(t *testing.T) {
-	tg, err := target.New(target.Config{Namespaces: 8, Faults: target.Faults{Hang: map[uint32]bool{3: true}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tg.Close()
-	addr, err := tg.Start(context.Background(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := host.Connect(context.Background(), addr, host.Config{SubsystemNQN: tg.NQN(), CommandTimeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, c := setupHost(t, target.Config{Namespaces: 8, Faults: target.Faults{Hang: map[uint32]bool{3: true}}}, host.Config{CommandTimeout: 200 * time.Millisecond})
 	tr := trace.New()
 	s := &scan.Scanner{Ctrl: c, Trace: tr}
 	res, err := s.Scan(context.Background())
