@@ -31,6 +31,18 @@ type Params struct {
 	DataSequenceInOrder      bool // §13.19, result OR
 }
 
+// PreferredParams returns what a zero Config or TargetConfig offers:
+// DefaultParams with a MaxRecvDataSegmentLength of 256 KiB, as Linux's
+// initiator declares.
+func PreferredParams() Params {
+	p := DefaultParams()
+	p.MaxRecvDataSegmentLength = 262144
+	return p
+}
+
+// defaultQueueDepth is the CmdSN window of a zero Config or TargetConfig.
+const defaultQueueDepth = 128
+
 // DefaultParams returns the defaults of RFC 7143 §13.
 func DefaultParams() Params {
 	return Params{

@@ -24,8 +24,7 @@ type Config struct {
 	// CHAP,None); the target chooses.
 	CHAP *CHAP
 	// Params are this side's preferences; the zero value means
-	// DefaultParams with MaxRecvDataSegmentLength 262144 (as Linux's
-	// initiator declares).
+	// PreferredParams.
 	Params Params
 	// QueueDepth bounds the commands in flight on the session, whatever
 	// CmdSN window the target opens; 0 means 128.
@@ -43,11 +42,10 @@ func (c *Config) setDefaults() {
 		c.InitiatorName = DefaultInitiatorName
 	}
 	if c.Params == (Params{}) {
-		c.Params = DefaultParams()
-		c.Params.MaxRecvDataSegmentLength = 262144
+		c.Params = PreferredParams()
 	}
 	if c.QueueDepth <= 0 {
-		c.QueueDepth = 128
+		c.QueueDepth = defaultQueueDepth
 	}
 	if c.MaxDataIn <= 0 {
 		c.MaxDataIn = 16 << 20

@@ -31,7 +31,7 @@ type TargetConfig struct {
 	// CHAP); nil means AuthMethod None.
 	CHAP *CHAP
 	// Params are the target's preferences; the zero value means
-	// DefaultParams with MaxRecvDataSegmentLength 262144.
+	// PreferredParams.
 	Params Params
 	// QueueDepth is the CmdSN window of each session: commands in
 	// flight; 0 means 128.
@@ -84,11 +84,10 @@ func NewTarget(cfg TargetConfig) *Target {
 		cfg.NamePrefix = DefaultNamePrefix
 	}
 	if cfg.Params == (Params{}) {
-		cfg.Params = DefaultParams()
-		cfg.Params.MaxRecvDataSegmentLength = 262144
+		cfg.Params = PreferredParams()
 	}
 	if cfg.QueueDepth <= 0 {
-		cfg.QueueDepth = 128
+		cfg.QueueDepth = defaultQueueDepth
 	}
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = 4096

@@ -71,8 +71,7 @@ given up; the others are named.`,
 			}
 			cfg := iscsi.Config{InitiatorName: initiator}
 			if digests {
-				cfg.Params = iscsi.DefaultParams()
-				cfg.Params.MaxRecvDataSegmentLength = 262144
+				cfg.Params = iscsi.PreferredParams()
 				cfg.Params.HeaderDigest, cfg.Params.DataDigest = true, true
 			}
 			if chapCred != "" {
