@@ -3,7 +3,6 @@ package control
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"net"
@@ -80,6 +79,32 @@ func (f *fixture) connect(t *testing.T) *host.Controller {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// ioQueue connects I/O queue 1 of 32 entries to the controller cntlid,
+// closed at the end of the test.
+func (f *fixture) ioQueue(t *testing.T, cntlid uint16) *tcp.HostQueue {
+	t.Helper()
+	ctx := context.Background()
+	nc, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := tcp.NewHostQueue(ctx, nc, tcp.HostConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	cd := nvme.ConnectData{CNTLID: cntlid, SubsystemNQN: subNQN, HostNQN: hostNQN}
+	data, err := cd.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	connect := nvme.ConnectCommand(1, 32, 0)
+	if _, err := q.Do(ctx, &connect, data); err != nil {
+		t.Fatalf("I/O queue Connect: %v", err)
+	}
+	return q
 }
 
 // event waits for a namespace attribute changed notice and returns the
@@ -163,23 +188,7 @@ func TestDetachOtherNamespaceServes(t *testing.T) {
 	f := start(t)
 	c := f.connect(t)
 	ctx := context.Background()
-	nc, err := net.Dial("tcp", f.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := tcp.NewHostQueue(ctx, nc, tcp.HostConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	data := make([]byte, nvme.ConnectDataSize)
-	binary.LittleEndian.PutUint16(data[16:], c.CNTLID())
-	copy(data[256:], subNQN)
-	copy(data[512:], hostNQN)
-	connect := &nvme.Command{Opcode: nvme.OpFabrics, NSID: uint32(nvme.FabricsConnect), CDW10: 1 << 16, CDW11: 31}
-	if _, err := q.Do(ctx, connect, data); err != nil {
-		t.Fatalf("I/O queue Connect: %v", err)
-	}
+	q := f.ioQueue(t, c.CNTLID())
 	read := func(nsid uint32) error {
 		_, err := q.Do(ctx, &nvme.Command{Opcode: nvme.OpRead, NSID: nsid}, make([]byte, 512))
 		return err

@@ -2,15 +2,12 @@ package control
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"net"
 	"net/http"
 	"sync"
 	"testing"
 
 	"github.com/complchain/complchain/nvme"
-	"github.com/complchain/complchain/nvme/tcp"
 )
 
 // TestChangesUnderIO attaches, detaches and resizes NSID 3 from several
@@ -26,23 +23,7 @@ func TestChangesUnderIO(t *testing.T) {
 	f := start(t)
 	c := f.connect(t)
 	ctx := context.Background()
-	nc, err := net.Dial("tcp", f.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := tcp.NewHostQueue(ctx, nc, tcp.HostConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	data := make([]byte, nvme.ConnectDataSize)
-	binary.LittleEndian.PutUint16(data[16:], c.CNTLID())
-	copy(data[256:], subNQN)
-	copy(data[512:], hostNQN)
-	connect := &nvme.Command{Opcode: nvme.OpFabrics, NSID: uint32(nvme.FabricsConnect), CDW10: 1 << 16, CDW11: 31}
-	if _, err := q.Do(ctx, connect, data); err != nil {
-		t.Fatalf("I/O queue Connect: %v", err)
-	}
+	q := f.ioQueue(t, c.CNTLID())
 
 	stop := make(chan struct{})
 	errs := make(chan error, 8)
