@@ -4,29 +4,13 @@ import (
 	"bytes"
 	"net"
 	"testing"
-	"time"
 )
 
 // rawDiscovery logs in to a discovery session at addr with raw PDUs and
 // returns the connection and the next CmdSN.
 func rawDiscovery(t *testing.T, addr string) (net.Conn, uint32) {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	login := &PDU{Data: AppendText(nil, Pair{"InitiatorName", "iqn.x"}, Pair{"SessionType", "Discovery"}, Pair{"AuthMethod", "None"})}
-	login.BHS.SetOpcode(OpLoginReq, true)
-	login.BHS[1] = FlagTransit | StageSecurity<<2 | StageFullFeature
-	login.BHS.PutU32(offCmdSN, 10)
-	c.Write(AppendPDU(nil, login, Limits{}))
-	p, err := ReadPDU(c, Limits{})
-	if err != nil || p.BHS[36] != 0 {
-		t.Fatalf("login: %v", err)
-	}
-	return c, 10
+	return loggedIn(t, addr, Pair{"SessionType", "Discovery"})
 }
 
 // A Text Request's answer is bounded by the request, not multiplied by

@@ -13,13 +13,21 @@ import (
 // connection and the next CmdSN.
 func rawSession(t *testing.T, addr string) (net.Conn, uint32) {
 	t.Helper()
+	return loggedIn(t, addr, Pair{"TargetName", DefaultNamePrefix + "0"})
+}
+
+// loggedIn logs in to addr with raw PDUs, declaring session, beside the
+// initiator name and no authentication, and returns the connection and
+// the next CmdSN.
+func loggedIn(t *testing.T, addr string, session Pair) (net.Conn, uint32) {
+	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	login := &PDU{Data: AppendText(nil, Pair{"InitiatorName", "iqn.x"}, Pair{"TargetName", DefaultNamePrefix + "0"}, Pair{"AuthMethod", "None"})}
+	login := &PDU{Data: AppendText(nil, Pair{"InitiatorName", "iqn.x"}, session, Pair{"AuthMethod", "None"})}
 	login.BHS.SetOpcode(OpLoginReq, true)
 	login.BHS[1] = FlagTransit | StageSecurity<<2 | StageFullFeature
 	login.BHS.PutU32(offCmdSN, 10)
