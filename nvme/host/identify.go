@@ -94,6 +94,7 @@ func (c *Controller) StartNamespaceIDs(ctx context.Context, nsid uint32) *Namesp
 // command that could not be sent), and must not block; it may never be
 // called if the controller stops first (Done is closed): Wait then
 // returns why, and done is not called for a command Wait gave up on.
+// A panic in done is not recovered, as for tcp.HostQueue.StartFunc.
 func (c *Controller) StartNamespaceIDsFunc(ctx context.Context, nsid uint32, done func()) *NamespaceIDsCall {
 	p := &NamespaceIDsCall{c: c, nsid: nsid, dbuf: pages.Get().(*[nvme.IdentifySize]byte), nbuf: pages.Get().(*[nvme.IdentifySize]byte), done: done}
 	p.pending.Store(2)

@@ -283,7 +283,9 @@ func (q *HostQueue) Start(ctx context.Context, cmd *nvme.Command, data []byte) C
 // It is never called for a command whose Wait returned without its
 // result (on its context, or as the queue stopped), and may never be for
 // a command still unanswered when the queue stops (Done is closed); it
-// may run just after a Wait that took the result returned.
+// may run just after a Wait that took the result returned. A panic in
+// done is not recovered: it ends the program from the goroutine that
+// called done, with the queue's reader stopped in mid-PDU.
 func (q *HostQueue) StartFunc(ctx context.Context, cmd *nvme.Command, data []byte, done func()) Call {
 	call := q.start(ctx, cmd, data, done)
 	if call.err != nil {
